@@ -1,0 +1,137 @@
+"""Settings: a frozen dataclass read from config.toml and saved atomically.
+
+A broken or partly wrong config file never stops the app: what cannot be
+used is reported as a warning and replaced by the default.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from . import paths
+from .catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
+from .engine.prompt import DEFAULT_SYSTEM
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None = None  # local model folder name; None = the only/first one
+    low_bit: str = DEFAULT_LOW_BIT
+    temperature: float | None = None  # None = the model's generation_config default
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int | None = None
+    system_prompt: str = DEFAULT_SYSTEM
+    threads: int | None = None
+    theme: str = "textual-dark"
+    hf_endpoint: str | None = None
+    kv_cache_mb: int = 768
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
+
+
+# name -> (type, check, sentence describing the valid range)
+_RULES: dict[str, tuple[type, Any, str]] = {
+    "temperature": (float, lambda v: 0 <= v <= 2, "a number from 0 to 2"),
+    "top_p": (float, lambda v: 0 < v <= 1, "a number above 0 and at most 1"),
+    "top_k": (int, lambda v: 0 <= v <= 1000, "a whole number from 0 to 1000"),
+    "repetition_penalty": (float, lambda v: 0.5 <= v <= 2, "a number from 0.5 to 2"),
+    "max_new_tokens": (int, lambda v: 1 <= v <= 32768, "a whole number from 1 to 32768"),
+    "threads": (int, lambda v: 1 <= v <= 256, "a whole number from 1 to 256"),
+    "kv_cache_mb": (int, lambda v: 0 <= v <= 65536, "a whole number of MB from 0 to 65536"),
+    "low_bit": (str, lambda v: v in LOW_BIT_FORMATS, "one of " + ", ".join(LOW_BIT_FORMATS)),
+    "model": (str, lambda v: bool(v.strip()), "a model name"),
+    "system_prompt": (str, lambda v: True, "text"),
+    "theme": (str, lambda v: bool(v.strip()), "a theme name"),
+    "hf_endpoint": (str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL"),
+}
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Return ``value`` converted for ``name``, or raise ValueError with one sentence."""
+    kind, ok, sentence = _RULES[name]
+    if value is None or value == "":
+        if name in ("system_prompt", "low_bit", "theme", "kv_cache_mb"):
+            raise ValueError(f"{name} must be {sentence}.")
+        return None
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError
+        converted = kind(value) if kind is not int else int(float(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {sentence}, not {value!r}.") from None
+    if not ok(converted):
+        raise ValueError(f"{name} must be {sentence}, not {value!r}.")
+    return converted
+
+
+def from_mapping(data: dict[str, Any]) -> tuple[Settings, list[str]]:
+    """Settings from a parsed TOML table, plus a warning per value that was ignored."""
+    warnings: list[str] = []
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    for name, value in data.items():
+        if name not in known:
+            warnings.append(f"Unknown setting '{name}' ignored.")
+        elif name == "keys":
+            if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+                values["keys"] = {str(k): v for k, v in value.items()}
+            else:
+                warnings.append("[keys] must map binding ids to key names; ignored.")
+        else:
+            try:
+                values[name] = check_value(name, value)
+            except ValueError as exc:
+                warnings.append(f"{exc} Using the default.")
+    return Settings(**values), warnings
+
+
+def load(path: Path | None = None) -> tuple[Settings, list[str]]:
+    path = path or paths.config_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings(), []
+    except OSError as exc:
+        return Settings(), [f"Could not read {path} ({exc.strerror}); using defaults."]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return Settings(), [f"{path} is not valid TOML ({exc}); using defaults until it is fixed."]
+    return from_mapping(data)
+
+
+def to_mapping(settings: Settings) -> dict[str, Any]:
+    data = {k: v for k, v in asdict(settings).items() if v is not None}
+    if not data.get("keys"):
+        data.pop("keys", None)
+    return data
+
+
+def save(settings: Settings, path: Path | None = None) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half."""
+    path = path or paths.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            tomli_w.dump(to_mapping(settings), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def updated(settings: Settings, **changes: Any) -> Settings:
+    """A copy with validated changes (raises ValueError with one sentence)."""
+    checked = {k: (v if k == "keys" else check_value(k, v)) for k, v in changes.items()}
+    return replace(settings, **checked)

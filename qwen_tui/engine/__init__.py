@@ -1,0 +1,1 @@
+"""Load a quantized model and stream chat replies from it."""

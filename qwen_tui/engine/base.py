@@ -1,0 +1,109 @@
+"""The engine's vocabulary: messages, parameters, replies, stats, the protocol."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Protocol
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling settings; None means "the model's generation_config.json default"."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
+
+    def over(self, defaults: GenerationParams) -> GenerationParams:
+        """These values where set, the defaults elsewhere."""
+        mine = {k: v for k, v in asdict(self).items() if v is not None}
+        return replace(defaults, **mine)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> GenerationParams:
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+FALLBACK_PARAMS = GenerationParams(
+    temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05, max_new_tokens=512
+)
+
+
+@dataclass
+class ReplyStats:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens served from the KV cache
+    generated_tokens: int = 0
+    time_to_first_token: float = 0.0  # seconds
+    decode_tokens_per_s: float = 0.0
+    total_seconds: float = 0.0
+    dropped_turns: int = 0
+    context_used: int = 0
+    context_window: int = 0
+    finish_reason: str = ""  # "stop" | "length" | "cancelled"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Reply:
+    text: str
+    stats: ReplyStats = field(default_factory=ReplyStats)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stats.finish_reason == "cancelled"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    low_bit: str
+    family: str
+    path: str
+    context_window: int
+    defaults: GenerationParams
+
+
+TextCallback = Callable[[str], None]
+
+
+class Engine(Protocol):
+    """What the UI and the CLI need from a model backend."""
+
+    info: ModelInfo | None
+
+    def load(self) -> ModelInfo: ...
+
+    def chat(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams | None = None,
+        *,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+        cache_key: str | None = None,
+    ) -> Reply: ...
+
+    def cancel(self) -> None: ...
+
+    def unload(self) -> None: ...
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int: ...

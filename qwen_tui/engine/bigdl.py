@@ -1,0 +1,241 @@
+"""The bigdl-llm backend: load an int4 model from the store and chat with it."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import EngineError, NotEnoughMemory
+from ..store.manifest import Manifest, verify
+from .base import (
+    FALLBACK_PARAMS,
+    ChatMessage,
+    GenerationParams,
+    ModelInfo,
+    Reply,
+    ReplyStats,
+    TextCallback,
+)
+from .detok import IncrementalDecoder
+from .kvcache import KVCacheStore
+from .prompt import PromptBuilder, fit
+from .runner import CausalLM
+from .sampling import Sampler
+
+
+def default_threads() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def read_defaults(model_dir: Path) -> GenerationParams:
+    """Sampling defaults from generation_config.json, falling back where absent."""
+    try:
+        data = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    found = GenerationParams(
+        temperature=data.get("temperature") if data.get("do_sample", True) else 0.0,
+        top_p=data.get("top_p"),
+        top_k=data.get("top_k"),
+        repetition_penalty=data.get("repetition_penalty"),
+        max_new_tokens=data.get("max_new_tokens"),
+    )
+    if data.get("do_sample") and "temperature" not in data:
+        found = GenerationParams(**{**found.to_dict(), "temperature": 1.0})
+    return found.over(FALLBACK_PARAMS)
+
+
+def context_window(model_dir: Path) -> int:
+    """Qwen-1's max_window_size, else the position-embedding limit."""
+    def load(name: str) -> dict:
+        try:
+            return json.loads((model_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    gen, config = load("generation_config.json"), load("config.json")
+    for value in (gen.get("max_window_size"), config.get("max_window_size")):
+        if value:
+            return int(value)
+    return int(config.get("max_position_embeddings") or config.get("seq_length") or 2048)
+
+
+class BigdlEngine:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        threads: int | None = None,
+        kv_cache_mb: int = 768,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.threads = threads or default_threads()
+        self.info: ModelInfo | None = None
+        self.manifest: Manifest | None = None
+        self.caches = KVCacheStore(kv_cache_mb << 20)
+        self._lm: CausalLM | None = None
+        self._builder: PromptBuilder | None = None
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()  # one generation at a time
+        self.load_seconds = 0.0
+
+    # -- lifecycle -----------------------------------------------------
+    def load(self) -> ModelInfo:
+        if self.info is not None:
+            return self.info
+        started = time.perf_counter()
+        manifest = verify(self.model_dir)
+        import torch
+        from bigdl.llm.transformers import AutoModelForCausalLM
+        from transformers import AutoTokenizer
+
+        from . import speed
+
+        torch.set_num_threads(self.threads)
+        trust = manifest.remote_code
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(self.model_dir), trust_remote_code=trust, local_files_only=True
+            )
+            model = AutoModelForCausalLM.load_low_bit(
+                str(self.model_dir), trust_remote_code=trust, local_files_only=True
+            )
+        except MemoryError:
+            raise NotEnoughMemory(f"Not enough memory to load {manifest.name}.", "Close other programs.")
+        except Exception as exc:
+            raise EngineError(
+                f"Could not load {manifest.name}: {type(exc).__name__}: {exc}.",
+                f"Quantize it again (`qwen-tui rm {self.model_dir.name}`, then pull or quantize).",
+            ) from exc
+        model.eval()
+        speed.tune(model)
+        self._builder = PromptBuilder(tokenizer)
+        self._lm = CausalLM(model)
+        self.manifest = manifest
+        self.info = ModelInfo(
+            name=manifest.name,
+            low_bit=manifest.low_bit,
+            family=manifest.family,
+            path=str(self.model_dir),
+            context_window=context_window(self.model_dir),
+            defaults=read_defaults(self.model_dir),
+        )
+        self.load_seconds = time.perf_counter() - started
+        return self.info
+
+    def unload(self) -> None:
+        self.cancel()
+        with self._lock:
+            self.caches.clear()
+            self._lm = None
+            self._builder = None
+            self.info = None
+            gc.collect()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    # -- chatting ------------------------------------------------------
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        builder = self._require()[1]
+        return len(builder.encode(messages)) if messages else 0
+
+    def chat(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams | None = None,
+        *,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+        cache_key: str | None = None,
+    ) -> Reply:
+        lm, builder = self._require()
+        assert self.info is not None
+        params = (params or GenerationParams()).over(self.info.defaults)
+        max_new = max(1, int(params.max_new_tokens or 512))
+        window = self.info.context_window
+        if window - max_new < 16:
+            raise EngineError(
+                f"max_new_tokens ({max_new}) leaves no room for a prompt in the "
+                f"{window}-token window.",
+                "Lower max new tokens.",
+            )
+        started = time.perf_counter()
+        with self._lock:
+            self._cancel.clear()
+            stop = _Either(self._cancel, cancel)
+            fitted = fit(builder, messages, window - max_new)
+            decoder = IncrementalDecoder(builder.decode)
+            pieces: list[str] = []
+
+            def on_token(token: int) -> None:
+                piece = decoder.push(token)
+                if piece:
+                    pieces.append(piece)
+                    if on_text:
+                        on_text(piece)
+
+            cache = self.caches.take(cache_key) if cache_key else None
+            result = lm.run(
+                fitted.ids,
+                Sampler(params),
+                max_new,
+                builder.special.stop,
+                on_token=on_token,
+                cancel=stop,
+                cache=cache,
+            )
+            tail = decoder.flush()
+            if tail:
+                pieces.append(tail)
+                if on_text:
+                    on_text(tail)
+            if cache_key and result.cache is not None:
+                self.caches.put(cache_key, result.cache)
+        generated = len(result.new_ids)
+        stats = ReplyStats(
+            prompt_tokens=len(fitted.ids),
+            reused_tokens=result.reused,
+            generated_tokens=generated,
+            time_to_first_token=round(result.time_to_first_token, 4),
+            decode_tokens_per_s=round((generated - 1) / result.decode_seconds, 2)
+            if generated > 1 and result.decode_seconds > 0
+            else 0.0,
+            total_seconds=round(time.perf_counter() - started, 4),
+            dropped_turns=fitted.dropped_turns,
+            context_used=len(fitted.ids) + generated,
+            context_window=window,
+            finish_reason=result.finish_reason,
+        )
+        return Reply("".join(pieces), stats)
+
+    def forget(self, cache_key: str) -> None:
+        """Drop a conversation's KV cache (its history changed or it was deleted)."""
+        self.caches.drop(cache_key)
+
+    def _require(self) -> tuple[CausalLM, PromptBuilder]:
+        if self._lm is None or self._builder is None:
+            raise EngineError("No model is loaded.", "Load a model first.")
+        return self._lm, self._builder
+
+
+class _Either:
+    """Set when either the engine's own event or the caller's is set."""
+
+    def __init__(self, a: threading.Event, b: threading.Event | None) -> None:
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or (self.b is not None and self.b.is_set())
+
+
+def model_from(engine: BigdlEngine) -> Any:
+    lm = engine._lm
+    return lm.model if lm else None

@@ -1,0 +1,87 @@
+"""Per-conversation KV caches kept between turns, bounded by memory (LRU).
+
+An entry holds the token ids the model has already seen and their past
+key/values. The next turn reuses the longest common prefix and prefills only
+what is new; a history that changed (edit, regenerate, system prompt, dropped
+turns) shares a shorter prefix, and the cache is cut back to it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class CacheEntry:
+    ids: list[int]
+    past: Any  # tuple per layer of (key, value) tensors
+    seq_dim: int  # which tensor dimension is the sequence
+
+    @property
+    def nbytes(self) -> int:
+        seen: set[int] = set()
+        total = 0
+        for layer in self.past:
+            for t in layer:
+                storage = t.untyped_storage()
+                if storage.data_ptr() not in seen:
+                    seen.add(storage.data_ptr())
+                    total += storage.nbytes()
+        return total
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def seq_dim_of(past: Any, length: int) -> int | None:
+    """Find the sequence dimension of a legacy past (dims 1 or 2 in Qwen caches)."""
+    key = past[0][0]
+    dims = [d for d in (2, 1) if key.dim() > d and key.shape[d] == length]
+    return dims[0] if len(dims) == 1 else None
+
+
+def crop(entry: CacheEntry, length: int) -> CacheEntry:
+    """A copy of the first ``length`` positions (copied so in-place appends stay private)."""
+    past = tuple(
+        tuple(t.narrow(entry.seq_dim, 0, length).clone() for t in layer) for layer in entry.past
+    )
+    return CacheEntry(entry.ids[:length], past, entry.seq_dim)
+
+
+class KVCacheStore:
+    def __init__(self, budget_bytes: int, max_entries: int = 8) -> None:
+        self.budget = budget_bytes
+        self.max_entries = max_entries
+        self.entries: OrderedDict[str, CacheEntry] = OrderedDict()
+
+    def take(self, key: str) -> CacheEntry | None:
+        """Remove and return the entry (the caller puts back an updated one)."""
+        return self.entries.pop(key, None)
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        self.entries[key] = entry
+        self.entries.move_to_end(key)
+        self._evict()
+
+    def drop(self, key: str) -> None:
+        self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(e.nbytes for e in self.entries.values())
+
+    def _evict(self) -> None:
+        while self.entries and (
+            len(self.entries) > self.max_entries or self.nbytes > self.budget
+        ):
+            self.entries.popitem(last=False)

@@ -1,0 +1,140 @@
+"""ChatML prompts for Qwen models, and fitting a conversation into the window.
+
+Every Qwen chat model speaks ChatML::
+
+    <|im_start|>system\n{system}<|im_end|>\n
+    <|im_start|>user\n{text}<|im_end|>\n
+    <|im_start|>assistant\n{text}<|im_end|>\n
+    ...
+    <|im_start|>assistant\n          <- the reply starts here
+
+Qwen2-family tokenizers carry this as a chat template. Qwen-1's QWenTokenizer
+has none; we follow Qwen-1's own ``make_context``: the markers are the
+tokenizer's ``im_start_id``/``im_end_id`` and message text is encoded with
+``allowed_special=set()`` so text typed by a user can never forge a marker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EngineError
+from .base import ChatMessage
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    im_start: int
+    im_end: int
+    endoftext: int
+
+    @property
+    def stop(self) -> frozenset[int]:
+        # <|im_start|> too: a model that opens a new turn has finished its reply.
+        return frozenset((self.im_end, self.endoftext, self.im_start))
+
+
+def is_qwen1_tokenizer(tokenizer: Any) -> bool:
+    return hasattr(tokenizer, "im_start_id") and hasattr(tokenizer, "im_end_id")
+
+
+def special_ids(tokenizer: Any) -> SpecialIds:
+    if is_qwen1_tokenizer(tokenizer):
+        return SpecialIds(tokenizer.im_start_id, tokenizer.im_end_id, tokenizer.eod_id)
+    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>")]
+    if any(i is None or i == tokenizer.unk_token_id for i in ids):
+        raise EngineError(
+            "This tokenizer has no ChatML tokens (<|im_start|>, <|im_end|>, <|endoftext|>).",
+            "Use a Qwen chat model.",
+        )
+    return SpecialIds(*ids)
+
+
+class PromptBuilder:
+    """Turns messages into token ids for one tokenizer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.special = special_ids(tokenizer)
+        self.qwen1 = is_qwen1_tokenizer(tokenizer)
+        if not self.qwen1 and not getattr(tokenizer, "chat_template", None):
+            raise EngineError(
+                "This Qwen tokenizer has no chat template.",
+                "Quantize the chat (instruct) version of the model.",
+            )
+
+    def encode(self, messages: list[ChatMessage]) -> list[int]:
+        """The prompt for the next assistant reply."""
+        if self.qwen1:
+            return self._encode_qwen1(messages)
+        as_dicts = [{"role": m.role, "content": m.content} for m in messages]
+        ids = self.tokenizer.apply_chat_template(as_dicts, add_generation_prompt=True, tokenize=True)
+        return list(ids)
+
+    def _encode_qwen1(self, messages: list[ChatMessage]) -> list[int]:
+        tok = self.tokenizer
+        nl = tok.encode("\n")
+        start, end = [self.special.im_start], [self.special.im_end]
+
+        def block(role: str, content: str) -> list[int]:
+            body = tok.encode(role, allowed_special=set()) + nl
+            body += tok.encode(content, allowed_special=set())
+            return start + body + end
+
+        if not messages or messages[0].role != "system":
+            messages = [ChatMessage("system", DEFAULT_SYSTEM), *messages]
+        ids: list[int] = []
+        for i, message in enumerate(messages):
+            if i:
+                ids += nl
+            ids += block(message.role, message.content)
+        return ids + nl + start + tok.encode("assistant", allowed_special=set()) + nl
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    ids: list[int]
+    messages: list[ChatMessage]
+    dropped_turns: int
+
+
+def split_turns(messages: list[ChatMessage]) -> tuple[list[ChatMessage], list[list[ChatMessage]]]:
+    """(system messages, turns) where a turn is a user message and what answers it."""
+    system = [m for m in messages[:1] if m.role == "system"]
+    turns: list[list[ChatMessage]] = []
+    for message in messages[len(system) :]:
+        if message.role == "user" or not turns:
+            turns.append([message])
+        else:
+            turns[-1].append(message)
+    return system, turns
+
+
+def fit(builder: PromptBuilder, messages: list[ChatMessage], budget: int) -> FittedPrompt:
+    """Drop the oldest turns until the prompt fits ``budget`` tokens.
+
+    The system prompt and the newest user message are never dropped; if those
+    alone do not fit, the message is refused with the numbers.
+    """
+    if not messages or messages[-1].role != "user":
+        raise EngineError("The conversation must end with a user message.", "Send a message.")
+    system, turns = split_turns(messages)
+    dropped = 0
+    while True:
+        kept = system + [m for turn in turns[dropped:] for m in turn]
+        ids = builder.encode(kept)
+        if len(ids) <= budget:
+            return FittedPrompt(ids, kept, dropped)
+        if dropped >= len(turns) - 1:
+            raise EngineError(
+                f"The message is too long for the model: {len(ids)} prompt tokens, "
+                f"{budget} available.",
+                "Shorten it, shorten the system prompt, or lower max new tokens.",
+            )
+        dropped += 1

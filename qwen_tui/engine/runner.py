@@ -1,0 +1,110 @@
+"""The token loop over a loaded Hugging Face causal LM.
+
+We drive the model's transformer body ourselves instead of ``generate()``:
+the language-model head runs only on the position that is sampled (a prompt
+of n tokens would otherwise compute n x vocabulary logits), a turn can start
+from a kept KV cache, and cancellation is checked between tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .kvcache import CacheEntry, common_prefix, crop, seq_dim_of
+from .sampling import Sampler
+
+
+@dataclass
+class RunResult:
+    new_ids: list[int]  # generated tokens, the stop token excluded
+    finish_reason: str  # "stop" | "length" | "cancelled"
+    reused: int
+    time_to_first_token: float
+    decode_seconds: float
+    cache: CacheEntry | None
+
+
+class CausalLM:
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.body = getattr(model, "transformer", None) or model.model
+        self.head = model.lm_head
+        self.seq_dim: int | None = None
+
+    def step(self, ids: list[int], past: Any) -> tuple[Any, Any]:
+        """Feed ``ids`` after ``past``; return (logits of the last position, new past)."""
+        torch = self.torch
+        out = self.body(
+            input_ids=torch.tensor([ids], dtype=torch.long),
+            past_key_values=past,
+            use_cache=True,
+            return_dict=True,
+        )
+        hidden = out.last_hidden_state[:, -1:, :]
+        logits = self.head(hidden)[:, -1, :]
+        return logits, out.past_key_values
+
+    def run(
+        self,
+        prompt: list[int],
+        sampler: Sampler,
+        max_new_tokens: int,
+        stop_ids: frozenset[int],
+        *,
+        on_token: Callable[[int], None],
+        cancel: threading.Event,
+        cache: CacheEntry | None = None,
+    ) -> RunResult:
+        with self.torch.inference_mode():
+            return self._run(prompt, sampler, max_new_tokens, stop_ids, on_token, cancel, cache)
+
+    def _run(self, prompt, sampler, max_new_tokens, stop_ids, on_token, cancel, cache) -> RunResult:
+        torch = self.torch
+        past, reused = self._reuse(prompt, cache)
+        started = time.perf_counter()
+        all_ids = torch.tensor([prompt], dtype=torch.long)
+        new_ids: list[int] = []
+        fed = list(prompt[:reused])
+        pending = prompt[reused:]
+        first_token_at = None
+        finish = "length"
+        while len(new_ids) < max_new_tokens:
+            if cancel.is_set():
+                finish = "cancelled"
+                break
+            logits, past = self.step(pending, past)
+            fed += pending
+            if self.seq_dim is None and len(pending) > 1:
+                self.seq_dim = seq_dim_of(past, len(fed))
+            token = sampler.next_token(all_ids, logits)
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
+            if token in stop_ids:
+                finish = "stop"
+                break
+            new_ids.append(token)
+            all_ids = torch.cat([all_ids, torch.tensor([[token]])], dim=1)
+            on_token(token)
+            pending = [token]
+        ended = time.perf_counter()
+        first = first_token_at or ended
+        kept = CacheEntry(fed, past, self.seq_dim) if past is not None and self.seq_dim is not None else None
+        return RunResult(new_ids, finish, reused, first - started, ended - first, kept)
+
+    def _reuse(self, prompt: list[int], cache: CacheEntry | None) -> tuple[Any, int]:
+        """The past to start from and how many prompt tokens it covers."""
+        if cache is None or cache.seq_dim is None:
+            return None, 0
+        # Keep at least one prompt token to feed: its logits start the reply.
+        shared = min(common_prefix(cache.ids, prompt), len(prompt) - 1)
+        if shared <= 0:
+            return None, 0
+        if shared < len(cache.ids):
+            cache = crop(cache, shared)
+        return cache.past, shared

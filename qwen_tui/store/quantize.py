@@ -1,0 +1,248 @@
+"""Quantize a Hugging Face folder with bigdl-llm into the model store.
+
+Everything is written into a ``.tmp-*`` folder, sealed with a manifest and
+renamed into place only when complete, so an interrupted run never leaves
+anything that looks ready.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from .. import paths
+from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
+from ..errors import Cancelled, QuantizeFailed, RemoteCodeRefused, UsageError
+from . import local
+from .manifest import Manifest, package_versions, now, scan_files, write_manifest
+from .progress import Progress, ProgressCallback, ignore_progress
+from .resources import check_disk, check_memory
+
+# Files copied verbatim from the source folder beside bigdl-llm's weights.
+COPIED = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "qwen.tiktoken",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "generation_config.json",
+    "LICENSE",
+    "LICENSE.txt",
+    "NOTICE",
+    "NOTICE.md",
+)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+QWEN1_CLASSES = ("modeling_qwen.QWenLMHeadModel",)
+STEPS = 4
+
+
+def read_source_config(src: Path) -> dict:
+    config_path = src / "config.json"
+    if not config_path.is_file():
+        raise UsageError(
+            f"{src} is not a Hugging Face model folder (no config.json).",
+            "Point at the folder that holds config.json and the weights.",
+        )
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(f"{config_path} is not valid JSON ({exc}).", "Re-download the model.")
+
+
+def family_of(config: dict, src: Path) -> str:
+    model_type = config.get("model_type", "")
+    if model_type == "qwen":
+        return "qwen"
+    if model_type == "qwen2":
+        return "qwen2"
+    raise UsageError(
+        f"{src} holds a '{model_type or 'unknown'}' model; qwen-tui runs Qwen chat models only.",
+        "Use a Qwen-1, Qwen1.5, Qwen2 or Qwen2.5 chat model.",
+    )
+
+
+def needs_remote_code(config: dict) -> bool:
+    return bool(config.get("auto_map"))
+
+
+def is_qwen1_code(config: dict) -> bool:
+    auto_map = config.get("auto_map", {})
+    target = str(auto_map.get("AutoModelForCausalLM", "")).split("--")[-1]
+    return config.get("model_type") == "qwen" and target in QWEN1_CLASSES
+
+
+def check_remote_code(config: dict, src: Path, trusted: bool) -> bool:
+    """Whether remote code must run; refuse unless trusted or Qwen-1's own code."""
+    if not needs_remote_code(config):
+        return False
+    if trusted or is_qwen1_code(config):
+        return True
+    raise RemoteCodeRefused(
+        f"{src} needs to run its own Python code (auto_map in config.json).",
+        "Read that code, then pass --trust-remote-code if you trust it.",
+    )
+
+
+def weights_size(src: Path) -> int:
+    return sum(p.stat().st_size for p in src.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+
+
+def estimate_needs(config: dict, src: Path, low_bit: str) -> tuple[int, int]:
+    """(disk bytes, RAM bytes) needed to quantize this folder."""
+    stored = weights_size(src)
+    dtype = str(config.get("torch_dtype", "float32"))
+    bytes_per_param = 2 if dtype in ("bfloat16", "float16") else 4
+    params = stored / bytes_per_param
+    bits = {"sym_int4": 4.5, "asym_int4": 5.0, "sym_int5": 5.5, "sym_int8": 8.5}[low_bit]
+    disk = int(params * bits / 8 * 1.4) + (64 << 20)
+    ram = int(params * 4 * 1.3) + (512 << 20)
+    return disk, ram
+
+
+def strip_hub_prefixes(path: Path) -> None:
+    """Make auto_map point at the local code files ("repo--module.Class" -> "module.Class")."""
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    auto_map = data.get("auto_map")
+    if not auto_map:
+        return
+
+    def local(v):
+        if isinstance(v, list):
+            return [local(x) for x in v]
+        return v.split("--", 1)[-1] if isinstance(v, str) else v
+
+    data["auto_map"] = {k: local(v) for k, v in auto_map.items()}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def copy_support_files(src: Path, dest: Path) -> None:
+    for name in COPIED:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)
+    for code in src.glob("*.py"):
+        shutil.copy2(code, dest / code.name)
+    for name in ("config.json", "tokenizer_config.json"):
+        strip_hub_prefixes(dest / name)
+
+
+def quantize_folder(
+    src: Path,
+    name: str,
+    low_bit: str = DEFAULT_LOW_BIT,
+    *,
+    source: str | None = None,
+    commit: str | None = None,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback = ignore_progress,
+    cancel: threading.Event | None = None,
+    root: Path | None = None,
+) -> local.LocalModel:
+    """Quantize ``src`` to ``low_bit`` and store it as ``<name>-<low_bit>``."""
+    src = Path(src).expanduser().resolve()
+    if not src.is_dir():
+        raise UsageError(f"{src} does not exist or is not a folder.", "Check the path.")
+    if low_bit not in LOW_BIT_FORMATS:
+        raise UsageError(
+            f"Unknown low-bit format '{low_bit}'.", f"Use one of {', '.join(LOW_BIT_FORMATS)}."
+        )
+    name = local.validate_name(name)
+    root = root or paths.models_dir()
+    config = read_source_config(src)
+    family = family_of(config, src)
+    remote_code = check_remote_code(config, src, trust_remote_code)
+    if not weights_size(src):
+        raise UsageError(f"{src} has no weight files.", "Download the model completely first.")
+
+    progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
+    root.mkdir(parents=True, exist_ok=True)
+    disk, ram = estimate_needs(config, src, low_bit)
+    check_disk(root, disk, f"store {name}")
+    check_memory(ram, f"quantize {name}")
+    local.sweep_stale(root)
+
+    target = root / local.folder_name(name, low_bit)
+    tmp = root / f"{local.TMP_PREFIX}{local.folder_name(name, low_bit)}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _raise_if(cancel)
+        progress(Progress("quantize", 1, STEPS, detail=f"loading and quantizing to {low_bit}"))
+        model = _load_and_quantize(src, low_bit, remote_code)
+        _raise_if(cancel)
+        progress(Progress("save", 2, STEPS, detail="saving"))
+        model.save_low_bit(str(tmp))
+        del model
+        copy_support_files(src, tmp)
+        _raise_if(cancel)
+        progress(Progress("verify", 3, STEPS, detail="checking the tokenizer and hashing files"))
+        _check_tokenizer(tmp, remote_code)
+        manifest = Manifest(
+            name=name,
+            low_bit=low_bit,
+            family=family,
+            source=source or str(src),
+            commit=commit,
+            remote_code=remote_code,
+            files=scan_files(tmp),
+            versions=package_versions(),
+            created_at=now(),
+        )
+        write_manifest(tmp, manifest)
+        _raise_if(cancel)
+        _swap_into_place(tmp, target)
+    except (Cancelled, QuantizeFailed):
+        raise
+    except MemoryError:
+        raise QuantizeFailed(f"Ran out of memory while quantizing {name}.", "Close other programs.")
+    except OSError as exc:
+        raise QuantizeFailed(f"Could not write {name}: {exc.strerror or exc}.", "Check free disk.")
+    except Exception as exc:  # bigdl-llm and transformers raise many kinds
+        raise QuantizeFailed(
+            f"Quantizing {name} failed: {type(exc).__name__}: {exc}.",
+            "Check that the folder holds a complete Qwen chat model.",
+        ) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    progress(Progress("done", STEPS, STEPS, detail=str(target)))
+    return local.LocalModel(target.name, target, manifest)
+
+
+def _raise_if(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
+
+
+def _load_and_quantize(src: Path, low_bit: str, remote_code: bool):
+    import torch
+    from bigdl.llm.transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        str(src),
+        load_in_low_bit=low_bit,
+        trust_remote_code=remote_code,
+        torch_dtype=torch.float32,
+        local_files_only=True,
+    )
+
+
+def _check_tokenizer(folder: Path, remote_code: bool) -> None:
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(str(folder), trust_remote_code=remote_code, local_files_only=True)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    if target.exists():
+        old = target.with_name(f"{local.TMP_PREFIX}old-{target.name}-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)

@@ -1,0 +1,1 @@
+"""Builders of tiny real models for tests and benchmarks (random weights, real architecture)."""
