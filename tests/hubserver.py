@@ -75,7 +75,9 @@ class HubServer:
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self.endpoint = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def start(self) -> HubServer:
         self._thread.start()
@@ -236,7 +238,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._send_file(method, repo, f, extra)
 
         # -- responses -------------------------------------------------------------------
-        def _error(self, code: int, error_code: str | None, message: str = "", commit: str | None = None) -> None:
+        def _error(
+            self, code: int, error_code: str | None, message: str = "", commit: str | None = None
+        ) -> None:
             body = json.dumps({"error": message}).encode()
             self.send_response(code)
             if error_code:
@@ -260,7 +264,11 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             if range_header and method == "GET":
                 spec = range_header.strip().removeprefix("bytes=")
                 first, _, last = spec.partition("-")
-                if not first.isdigit() or (last and not last.isdigit()) or int(first) >= max(f.size, 1):
+                if (
+                    not first.isdigit()
+                    or (last and not last.isdigit())
+                    or int(first) >= max(f.size, 1)
+                ):
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{f.size}")
                     self.send_header("Content-Length", "0")
@@ -318,7 +326,13 @@ def hub_server(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     home = tmp_path_factory.mktemp("hf_home")
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+    for var in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

@@ -1,4 +1,4 @@
-"""SQLite connection, schema migrations and the full-text search filter.
+"""SQLite layer of the history: connection, migrations, JSON columns, search filter.
 
 Schema version lives in ``PRAGMA user_version``; ``MIGRATIONS[i]`` moves a
 database from version ``i`` to ``i + 1``. Pending migrations run in order in
@@ -7,9 +7,14 @@ one ``BEGIN IMMEDIATE`` transaction, so a half-migrated file never exists.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from qwen_tui.errors import QwenTuiError
 
@@ -157,6 +162,74 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class Database:
+    """One connection shared by the UI and generation threads, guarded by an RLock.
+
+    Hold ``lock`` around several calls that must see one consistent state.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.lock = threading.RLock()
+        self.conn = connect(path)
+        try:
+            # A crash mid-reply leaves 'streaming' rows: keep their text, mark them stopped.
+            self.conn.execute("UPDATE messages SET state = 'stopped' WHERE state = 'streaming'")
+            self.tokenizer = search_tokenizer(self.conn)  # "trigram" | "unicode61"
+            row = self.conn.execute("SELECT max(updated_at) FROM conversations").fetchone()
+            self._last_time: float = row[0] or 0.0
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def now(self) -> float:
+        """Wall-clock seconds, strictly increasing per database (stable ordering)."""
+        with self.lock:
+            self._last_time = max(time.time(), self._last_time + 1e-6)
+            return self._last_time
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """One statement; outside ``transaction()`` it commits by itself."""
+        with self.lock:
+            return self.conn.execute(sql, params)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+def to_json(value: dict[str, Any] | None, what: str) -> str | None:
+    """Encode a JSON column; ``ValueError`` if it is not a JSON-serializable dict."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a dict, not {type(value).__name__}.")
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be JSON-serializable: {exc}.") from exc
+
+
+def from_json(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
 def search_tokenizer(conn: sqlite3.Connection) -> str:
     """The tokenizer the search index was created with: trigram or unicode61."""
     row = conn.execute(
@@ -190,7 +263,7 @@ def search_filter(query: str | None, tokenizer: str) -> tuple[str, list[str]]:
 
     Returns ``("", [])`` for an empty or whitespace-only query.
     """
-    terms = (query or "").split()[:MAX_SEARCH_TERMS]
+    terms = (query or "").replace("\0", " ").split()[:MAX_SEARCH_TERMS]  # NUL ends LIKE patterns
     fts = (
         f"c.id IN (SELECT conversation_id FROM {SEARCH_TABLE} "
         f"WHERE {SEARCH_TABLE} MATCH ?)"

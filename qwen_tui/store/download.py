@@ -61,25 +61,34 @@ class Snapshot:
 
 def resolve_endpoint(config_endpoint: str | None) -> str | None:
     """``HF_ENDPOINT`` wins, then the config value; None means huggingface_hub's default."""
-    value = os.environ.get("HF_ENDPOINT") or config_endpoint
-    return value.strip().rstrip("/") or None if value else None
+    value = (os.environ.get("HF_ENDPOINT") or config_endpoint or "").strip().rstrip("/")
+    return value or None
 
 
-def list_remote_files(repo_id: str, revision: str | None, endpoint: str | None) -> tuple[str, tuple[RemoteFile, ...]]:
+def list_remote_files(
+    repo_id: str, revision: str | None, endpoint: str | None
+) -> tuple[str, tuple[RemoteFile, ...]]:
     """Resolve ``revision`` to a commit sha and list the repo's files with their sizes."""
     try:
         info = huggingface_hub.HfApi(endpoint=endpoint).model_info(
-            repo_id, revision=revision, files_metadata=True, timeout=hf_constants.DEFAULT_REQUEST_TIMEOUT
+            repo_id,
+            revision=revision,
+            files_metadata=True,
+            timeout=hf_constants.DEFAULT_REQUEST_TIMEOUT,
         )
         files = tuple(RemoteFile(s.rfilename, int(s.size or 0)) for s in info.siblings or ())
         if not info.sha:
-            raise DownloadFailed(f"The hub at {endpoint or 'huggingface.co'} did not say which commit {repo_id} is at.")
+            raise DownloadFailed(
+                f"The hub at {endpoint or 'huggingface.co'} did not say which commit {repo_id} is at."
+            )
         return info.sha, files
     except Exception as e:
         raise _map_error(e, repo_id, revision, endpoint) from e
 
 
-def select_files(files: tuple[RemoteFile, ...], allow_patterns: list[str] | None = None) -> tuple[RemoteFile, ...]:
+def select_files(
+    files: tuple[RemoteFile, ...], allow_patterns: list[str] | None = None
+) -> tuple[RemoteFile, ...]:
     """Files to fetch: ``allow_patterns`` (fnmatch) if given, else all but unused weight formats."""
     if allow_patterns is not None:
         return tuple(f for f in files if any(fnmatch.fnmatch(f.name, p) for p in allow_patterns))
@@ -125,6 +134,9 @@ def download_snapshot(
                 current = report.detail = f.name
                 target = folder / f.name
                 if not (target.is_file() and target.stat().st_size == f.size):
+                    target.unlink(
+                        missing_ok=True
+                    )  # a damaged copy: hf would trust it, fetch it again
                     _local.sink = report.file_bytes
                     try:
                         huggingface_hub.hf_hub_download(
@@ -132,7 +144,8 @@ def download_snapshot(
                             f.name,
                             revision=commit,
                             local_dir=folder,
-                            cache_dir=folder / ".no-global-cache",  # never read or write ~/.cache/huggingface
+                            cache_dir=folder
+                            / ".no-global-cache",  # never read or write ~/.cache/huggingface
                             endpoint=endpoint,
                         )
                     finally:
@@ -140,10 +153,12 @@ def download_snapshot(
                 report.file_done(f.size)
         snapshot = Snapshot(repo_id, commit, folder, files)
         _write_marker(snapshot)
-        shutil.rmtree(folder / ".cache", ignore_errors=True)  # hf's per-file metadata, no longer needed
+        shutil.rmtree(
+            folder / ".cache", ignore_errors=True
+        )  # hf's per-file metadata, no longer needed
+        report.finish()
     except Exception as e:
         raise _map_error(e, repo_id, revision, endpoint, current) from e
-    report.finish()
     return snapshot
 
 
@@ -179,7 +194,9 @@ class _ByteHookTqdm(_original_tqdm):  # type: ignore[misc, valid-type]
         if self._qwen_sink is None:
             return super().update(n)
         self._qwen_n += int(n or 0)
-        self._qwen_sink(self._qwen_n)  # may raise Cancelled: the chunk is not written, the file is kept
+        self._qwen_sink(
+            self._qwen_n
+        )  # may raise Cancelled: the chunk is not written, the file is kept
         return None
 
 
@@ -193,8 +210,11 @@ def _hooked_huggingface_hub() -> Iterator[None]:
     global _patch_users
     with _patch_lock:
         if _patch_users == 0:
-            for name, value in (("DOWNLOAD_CHUNK_SIZE", _CHUNK), ("HF_HUB_DISABLE_XET", True),
-                                ("HF_HUB_ENABLE_HF_TRANSFER", False)):
+            for name, value in (
+                ("DOWNLOAD_CHUNK_SIZE", _CHUNK),
+                ("HF_HUB_DISABLE_XET", True),
+                ("HF_HUB_ENABLE_HF_TRANSFER", False),
+            ):
                 _saved[name] = getattr(hf_constants, name)
                 setattr(hf_constants, name, value)
             _hf_tqdm_module.tqdm = _ByteHookTqdm
@@ -213,7 +233,9 @@ def _hooked_huggingface_hub() -> Iterator[None]:
 class _Reporter:
     """Turns per-file byte counts into throttled, monotonic ``Progress`` reports."""
 
-    def __init__(self, callback: ProgressCallback, cancel: threading.Event | None, total: int) -> None:
+    def __init__(
+        self, callback: ProgressCallback, cancel: threading.Event | None, total: int
+    ) -> None:
         self.callback, self.cancel, self.total = callback, cancel, total
         self.base = self.done = 0
         self.detail = ""
@@ -246,7 +268,11 @@ class _Reporter:
 
 # -- marker ---------------------------------------------------------------------------------
 def _write_marker(s: Snapshot) -> None:
-    data = {"repo_id": s.repo_id, "commit": s.commit, "files": [{"name": f.name, "size": f.size} for f in s.files]}
+    data = {
+        "repo_id": s.repo_id,
+        "commit": s.commit,
+        "files": [{"name": f.name, "size": f.size} for f in s.files],
+    }
     tmp = s.path / (COMPLETE_MARKER + ".tmp")
     tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
     os.replace(tmp, s.path / COMPLETE_MARKER)
@@ -264,11 +290,18 @@ def _read_marker(folder: Path, repo_id: str) -> Snapshot | None:
 
 
 # -- errors -----------------------------------------------------------------------------------
-_CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError, socket.gaierror)
+_CONNECTION_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
 
 
-def _map_error(e: BaseException, repo_id: str, revision: str | None, endpoint: str | None,
-               filename: str = "") -> QwenTuiError:
+def _map_error(
+    e: BaseException, repo_id: str, revision: str | None, endpoint: str | None, filename: str = ""
+) -> QwenTuiError:
     """One typed error with a next step for anything huggingface_hub, requests or the OS raise."""
     if isinstance(e, QwenTuiError):
         return e
@@ -276,33 +309,58 @@ def _map_error(e: BaseException, repo_id: str, revision: str | None, endpoint: s
     what = f"{filename} of {repo_id}" if filename else repo_id
     status = getattr(getattr(e, "response", None), "status_code", None)
     login = "Accept the licence on the model page on the hub and set HF_TOKEN to a token of that account."
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DownloadFailed(f"The disk is full while downloading {what}.",
-                              "Free some space (or set QWEN_TUI_CACHE_DIR to a bigger disk) and run the command again to resume.")
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DownloadFailed(
+            f"The disk is full while downloading {what}.",
+            "Free some space (or set QWEN_TUI_CACHE_DIR to a bigger disk) and run the command again to resume.",
+        )
     if isinstance(e, hf_errors.GatedRepoError):
         return DownloadFailed(f"{repo_id} is gated and this account may not download it.", login)
     if isinstance(e, hf_errors.LocalEntryNotFoundError):  # hf's wrapper for "HEAD failed"
         cause = e.__cause__
         if cause is None or isinstance(cause, _CONNECTION_ERRORS):
-            return HubUnreachable(f"Cannot reach the model hub at {endpoint or 'huggingface.co'}.", _UNREACHABLE_HINT)
+            return HubUnreachable(
+                f"Cannot reach the model hub at {endpoint or 'huggingface.co'}.", _UNREACHABLE_HINT
+            )
         return _map_error(cause, repo_id, revision, endpoint, filename)
     if isinstance(e, hf_errors.RevisionNotFoundError):
-        return DownloadFailed(f"Revision {rev} of {repo_id} does not exist on the hub.",
-                              "Check the branch, tag or commit name.")
+        return DownloadFailed(
+            f"Revision {rev} of {repo_id} does not exist on the hub.",
+            "Check the branch, tag or commit name.",
+        )
     if isinstance(e, hf_errors.RepositoryNotFoundError) or status == 404:
-        return DownloadFailed(f"Model {repo_id} (revision {rev}) was not found on the hub.",
-                              "Check the name; for a private model, set HF_TOKEN.")
+        return DownloadFailed(
+            f"Model {repo_id} (revision {rev}) was not found on the hub.",
+            "Check the name; for a private model, set HF_TOKEN.",
+        )
     if isinstance(e, _CONNECTION_ERRORS):
-        return HubUnreachable(f"Cannot reach the model hub at {endpoint or 'huggingface.co'}.", _UNREACHABLE_HINT)
+        return HubUnreachable(
+            f"Cannot reach the model hub at {endpoint or 'huggingface.co'}.", _UNREACHABLE_HINT
+        )
     if status in (401, 403):
         return DownloadFailed(f"The hub refused access to {what} (HTTP {status}).", login)
     if status is not None:
-        return DownloadFailed(f"The hub answered HTTP {status} while downloading {what}.",
-                              "Try again later; the download resumes where it stopped.")
-    if isinstance(e, requests.RequestException):  # e.g. ChunkedEncodingError: connection cut mid-file
-        return DownloadFailed(f"The download of {what} was interrupted.", "Run the same command again to resume.")
+        return DownloadFailed(
+            f"The hub answered HTTP {status} while downloading {what}.",
+            "Try again later; the download resumes where it stopped.",
+        )
+    if isinstance(
+        e, requests.RequestException
+    ):  # e.g. ChunkedEncodingError: connection cut mid-file
+        return DownloadFailed(
+            f"The download of {what} was interrupted.", "Run the same command again to resume."
+        )
     if isinstance(e, hf_errors.HFValidationError):
-        return DownloadFailed(f"'{repo_id}' is not a valid model name.", "Use the form ORG/NAME, e.g. Qwen/Qwen2.5-0.5B-Instruct.")
+        return DownloadFailed(
+            f"'{repo_id}' is not a valid model name.",
+            "Use the form ORG/NAME, e.g. Qwen/Qwen2.5-0.5B-Instruct.",
+        )
     if isinstance(e, OSError):
-        return DownloadFailed(f"Could not save {what}: {e.strerror or e}.", "Check the download folder, then run the command again.")
-    return DownloadFailed(f"Downloading {what} failed: {type(e).__name__}: {e}", "Run the same command again to resume.")
+        return DownloadFailed(
+            f"Could not save {what}: {e.strerror or e}.",
+            "Check the download folder, then run the command again.",
+        )
+    return DownloadFailed(
+        f"Downloading {what} failed: {type(e).__name__}: {e}",
+        "Run the same command again to resume.",
+    )

@@ -114,3 +114,34 @@ def sweep_stale(root: Path | None = None) -> None:
 
 def disk_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def choose(name: str | None, configured: str | None, low_bit: str | None = None) -> LocalModel:
+    """The model to use: the one named, else the configured one, else the only one."""
+    if name:
+        return resolve(name, low_bit)
+    models = list_local()
+    if configured:
+        try:
+            return resolve(configured, low_bit)
+        except ModelNotFound:
+            if not models:
+                raise
+    if not models:
+        raise ModelNotFound(
+            "There is no local model yet.",
+            "Run `qwen-tui pull qwen-1_8b-chat`, or offline `qwen-tui quantize PATH --name NAME`.",
+        )
+    preferred = [m for m in models if low_bit and m.low_bit == low_bit]
+    return (preferred or models)[0]
+
+
+def open_folder(path: Path) -> LocalModel:
+    """A model folder given by path (``--model-path``); it must be complete."""
+    from .manifest import verify
+
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise ModelNotFound(f"{folder} does not exist.", "Check the path.")
+    manifest = verify(folder)
+    return LocalModel(folder.name, folder, manifest)

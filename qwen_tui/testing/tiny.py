@@ -72,7 +72,7 @@ def tiny_qwen2_config(vocab_size: int, **overrides):
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,
-        max_position_embeddings=512,
+        max_position_embeddings=4096,
         max_window_layers=2,
         tie_word_embeddings=False,
         rms_norm_eps=1e-6,

@@ -1,0 +1,95 @@
+"""Command-line entry point: parse arguments and hand over to a command.
+
+Every failure is one line on stderr and a non-zero exit code; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .catalog import DEFAULT_MODEL, LOW_BIT_FORMATS
+from .errors import QwenTuiError
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"qwen-tui: {message}. Run `{self.prog} --help` for usage.\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="qwen-tui", description="Chat with int4 Qwen models on the CPU.")
+    parser.add_argument("--version", action="version", version=f"qwen-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    sub.add_parser("tui", help="open the chat app (the default)")
+
+    pull = sub.add_parser("pull", help="download a model and quantize it")
+    pull.add_argument("model", nargs="?", default=DEFAULT_MODEL.key, help="catalog key or repo id")
+    pull.add_argument("--low-bit", choices=LOW_BIT_FORMATS)
+    pull.add_argument("--revision", help="branch, tag or commit (default: the catalog's)")
+    pull.add_argument("--name", help="local name (default: the catalog key)")
+    pull.add_argument("--trust-remote-code", action="store_true")
+
+    quant = sub.add_parser("quantize", help="quantize a local Hugging Face folder")
+    quant.add_argument("path")
+    quant.add_argument("--name", required=True)
+    quant.add_argument("--low-bit", choices=LOW_BIT_FORMATS)
+    quant.add_argument("--trust-remote-code", action="store_true")
+
+    models = sub.add_parser("models", help="list catalog and local models")
+    models.add_argument("--json", action="store_true")
+
+    rm = sub.add_parser("rm", help="delete a local model")
+    rm.add_argument("name")
+
+    verify = sub.add_parser("verify", help="check a local model's files against its checksums")
+    verify.add_argument("name")
+
+    ask = sub.add_parser("ask", help="ask one question, stream the reply to stdout")
+    ask.add_argument("prompt", help="the question; - reads standard input")
+    where = ask.add_mutually_exclusive_group()
+    where.add_argument("--model")
+    where.add_argument("--model-path")
+    ask.add_argument("--system")
+    ask.add_argument("--max-new-tokens", type=int)
+    ask.add_argument("--temperature", type=float)
+    ask.add_argument("--top-p", type=float)
+    ask.add_argument("--top-k", type=int)
+    ask.add_argument("--repetition-penalty", type=float)
+    ask.add_argument("--seed", type=int)
+    ask.add_argument("--threads", type=int)
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    bench = sub.add_parser("bench", help="measure load time, prompt and decode speed")
+    where = bench.add_mutually_exclusive_group()
+    where.add_argument("--model")
+    where.add_argument("--model-path")
+    where.add_argument("--synthetic", metavar="NAME", help="random weights, real dimensions")
+    bench.add_argument("--prompt-tokens", default="32,512,1024")
+    bench.add_argument("--new-tokens", type=int, default=64)
+    bench.add_argument("--turns", type=int, default=10)
+    bench.add_argument("--threads", type=int)
+    bench.add_argument("--no-ui", action="store_true", help="skip the UI event-loop lag test")
+    bench.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "tui"
+    try:
+        from . import commands
+
+        return int(getattr(commands, command.replace("-", "_"))(args) or 0)
+    except QwenTuiError as exc:
+        print(f"qwen-tui: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nqwen-tui: interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The CLI's commands. Each takes parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from argparse import Namespace
+
+from . import config
+from .catalog import CATALOG
+from .errors import UsageError
+from .progress_line import ProgressLine
+from .store import local
+from .store.progress import human_bytes
+
+
+def _settings() -> config.Settings:
+    settings, warnings = config.load()
+    for warning in warnings:
+        print(f"qwen-tui: config: {warning}", file=sys.stderr)
+    return settings
+
+
+def tui(args: Namespace) -> int:
+    from .ui.app import run_app
+
+    return run_app()
+
+
+def pull(args: Namespace) -> int:
+    from .store.pull import pull as do_pull
+
+    settings = _settings()
+    model = do_pull(
+        args.model,
+        low_bit=args.low_bit or settings.low_bit,
+        revision=args.revision,
+        name=args.name,
+        endpoint=settings.hf_endpoint,
+        trust_remote_code=args.trust_remote_code,
+        progress=ProgressLine(),
+    )
+    print(f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}")
+    return 0
+
+
+def quantize(args: Namespace) -> int:
+    from .store.quantize import quantize_folder
+
+    settings = _settings()
+    model = quantize_folder(
+        args.path,
+        args.name,
+        args.low_bit or settings.low_bit,
+        trust_remote_code=args.trust_remote_code,
+        progress=ProgressLine(),
+    )
+    print(f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}")
+    return 0
+
+
+def models(args: Namespace) -> int:
+    found = local.list_local()
+    if args.json:
+        rows = [
+            {
+                "name": m.folder_name,
+                "model": m.name,
+                "low_bit": m.low_bit,
+                "family": m.manifest.family,
+                "source": m.manifest.source,
+                "commit": m.manifest.commit,
+                "size": m.manifest.size,
+                "path": str(m.path),
+            }
+            for m in found
+        ]
+        catalog = [
+            {"key": e.key, "repo_id": e.repo_id, "family": e.family, "download_gb": e.download_gb}
+            for e in CATALOG
+        ]
+        print(json.dumps({"local": rows, "catalog": catalog}, indent=2))
+        return 0
+    print("Local models:")
+    if not found:
+        print("  (none yet: `qwen-tui pull` or `qwen-tui quantize PATH --name NAME`)")
+    for m in found:
+        print(f"  {m.folder_name:<34} {m.manifest.family:<6} {human_bytes(m.manifest.size):>9}  ready")
+    local_names = {m.name for m in found}
+    print("\nCatalog:")
+    for e in CATALOG:
+        state = "local" if e.key in local_names else "not downloaded"
+        print(
+            f"  {e.key:<24} {e.repo_id:<30} download {e.download_gb:.1f} GB, "
+            f"int4 ~{e.int4_gb():.1f} GB  {state}"
+        )
+    return 0
+
+
+def rm(args: Namespace) -> int:
+    model = local.remove(args.name)
+    print(f"Removed {model.folder_name}.")
+    return 0
+
+
+def verify(args: Namespace) -> int:
+    from .store.manifest import verify as verify_folder
+
+    model = local.resolve(args.name)
+    manifest = verify_folder(model.path, deep=True)
+    print(f"{model.folder_name}: {len(manifest.files)} files match their checksums.")
+    return 0
+
+
+def ask(args: Namespace) -> int:
+    from .engine.base import ChatMessage, GenerationParams
+    from .engine.bigdl import BigdlEngine
+
+    settings = _settings()
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        raise UsageError("The prompt is empty.", "Pass some text, or - to read standard input.")
+    try:
+        params = GenerationParams(
+            temperature=config.check_value("temperature", args.temperature),
+            top_p=config.check_value("top_p", args.top_p),
+            top_k=config.check_value("top_k", args.top_k),
+            repetition_penalty=config.check_value("repetition_penalty", args.repetition_penalty),
+            max_new_tokens=config.check_value("max_new_tokens", args.max_new_tokens),
+            seed=args.seed,
+        ).over(_params_from(settings))
+        threads = config.check_value("threads", args.threads) or settings.threads
+    except ValueError as exc:
+        raise UsageError(str(exc), "Run `qwen-tui ask --help`.") from None
+    if args.model_path:
+        model = local.open_folder(args.model_path)
+    else:
+        model = local.choose(args.model, settings.model, settings.low_bit)
+    engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
+    engine.load()
+    system = args.system if args.system is not None else settings.system_prompt
+    messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
+
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    out = sys.stdout
+
+    def emit(piece: str) -> None:
+        out.write(piece)
+        out.flush()
+
+    try:
+        reply = engine.chat(messages, params, on_text=None if args.json else emit, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        payload = {"model": model.folder_name, "reply": reply.text, "stats": reply.stats.to_dict()}
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        out.write("\n")
+    if reply.stopped:
+        print("qwen-tui: stopped; the partial reply is above.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _params_from(settings: config.Settings):
+    from .engine.base import GenerationParams
+
+    return GenerationParams(
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        repetition_penalty=settings.repetition_penalty,
+        max_new_tokens=settings.max_new_tokens,
+    )
+
+
+def bench(args: Namespace) -> int:
+    from .bench.command import run_bench
+
+    return run_bench(args, _settings())

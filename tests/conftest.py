@@ -1,0 +1,63 @@
+"""Shared fixtures: isolated platform dirs, a tiny real Qwen2 model, a loaded engine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qwen_tui.testing.tiny import build_tiny_qwen2
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """Point config, data, cache and the HF cache at a temporary folder."""
+    for name in ("CONFIG", "DATA", "CACHE"):
+        path = tmp_path / name.lower()
+        monkeypatch.setenv(f"QWEN_TUI_{name}_DIR", str(path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tmp_path_factory) -> Path:
+    """A Hugging Face folder of a tiny random Qwen2 chat model."""
+    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-src"))
+
+
+@pytest.fixture(scope="session")
+def tiny_quantized(tiny_source, tmp_path_factory):
+    """The tiny model quantized to sym_int4 through the real store path, once per session."""
+    from qwen_tui.store.quantize import quantize_folder
+
+    root = tmp_path_factory.mktemp("store")
+    return quantize_folder(tiny_source, "tiny", "sym_int4", root=root)
+
+
+@pytest.fixture
+def installed_model(tiny_quantized, isolated_dirs):
+    """The quantized tiny model copied into this test's model store."""
+    from qwen_tui import paths
+
+    target = paths.models_dir() / tiny_quantized.folder_name
+    shutil.copytree(tiny_quantized.path, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_quantized):
+    from qwen_tui.engine.bigdl import BigdlEngine
+
+    eng = BigdlEngine(tiny_quantized.path, threads=1)
+    eng.load()
+    yield eng
+    eng.unload()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_source):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_source))

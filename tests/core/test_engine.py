@@ -1,0 +1,148 @@
+"""The real bigdl-llm path on a tiny model: load_low_bit, stream, stop, cancel, reuse."""
+
+import threading
+
+import pytest
+import torch
+
+from qwen_tui.engine.base import ChatMessage, GenerationParams
+from qwen_tui.engine.bigdl import BigdlEngine
+from qwen_tui.engine.sampling import Sampler
+from qwen_tui.errors import EngineError, ModelIncomplete
+
+GREEDY = GenerationParams(temperature=0, max_new_tokens=24, repetition_penalty=1.0)
+HELLO = [ChatMessage("system", "You are a helpful assistant."), ChatMessage("user", "Hello!")]
+
+
+def test_engine_loads_the_store_model(engine):
+    info = engine.info
+    assert info.family == "qwen2" and info.low_bit == "sym_int4"
+    assert info.context_window == 4096
+    assert info.defaults.top_k == 20 and info.defaults.max_new_tokens == 32
+    layer = engine._lm.model.model.layers[0].mlp.gate_proj
+    assert type(layer).__name__ == "LowBitLinear"
+
+
+def test_greedy_reply_matches_transformers_generate(engine):
+    streamed = []
+    reply = engine.chat(HELLO, GREEDY, on_text=streamed.append)
+    assert reply.stats.generated_tokens == 24 and reply.stats.finish_reason == "length"
+    assert "".join(streamed) == reply.text
+    builder = engine._builder
+    ids = builder.encode(HELLO)
+    with torch.inference_mode():
+        out = engine._lm.model.generate(
+            torch.tensor([ids]), max_new_tokens=24, do_sample=False, repetition_penalty=1.0,
+                eos_token_id=list(builder.special.stop),
+        )
+    assert builder.decode(out[0, len(ids) :].tolist()) == reply.text
+
+
+def test_generation_stops_on_a_stop_token(engine):
+    lm, builder = engine._lm, engine._builder
+    ids = builder.encode(HELLO)
+    first = lm.run(ids, Sampler(GREEDY), 5, frozenset(), on_token=lambda t: None, cancel=threading.Event())
+    stopped = lm.run(
+        ids, Sampler(GREEDY), 5, frozenset({first.new_ids[2]}), on_token=lambda t: None, cancel=threading.Event()
+    )
+    assert stopped.finish_reason == "stop"
+    assert stopped.new_ids == first.new_ids[:2]
+
+
+def test_cancel_stops_within_one_token_and_keeps_the_partial_reply(engine):
+    full = engine.chat(HELLO, GREEDY).text
+    cancel = threading.Event()
+    seen = []
+
+    def on_text(piece):
+        seen.append(piece)
+        if len(seen) == 3:
+            cancel.set()
+
+    reply = engine.chat(HELLO, GREEDY, on_text=on_text, cancel=cancel)
+    assert reply.stopped and reply.stats.finish_reason == "cancelled"
+    assert reply.stats.generated_tokens <= len(engine._builder.tokenizer.encode("".join(seen))) + 1
+    assert full.startswith(reply.text) and 0 < len(reply.text) < len(full)
+
+
+def test_engine_cancel_from_another_thread(engine):
+    params = GenerationParams(temperature=0, max_new_tokens=3000)
+    timer = threading.Timer(0.3, engine.cancel)
+    timer.start()
+    reply = engine.chat(HELLO, params)
+    assert reply.stopped and reply.stats.generated_tokens < 3000
+
+
+def test_seed_makes_sampling_repeatable(engine):
+    params = GenerationParams(temperature=1.0, top_p=0.95, top_k=0, max_new_tokens=16, seed=7)
+    a = engine.chat(HELLO, params).text
+    b = engine.chat(HELLO, params).text
+    c = engine.chat(HELLO, GenerationParams(**{**params.to_dict(), "seed": 8})).text
+    assert a == b
+    assert a != c
+
+
+def test_kv_cache_reuse_gives_identical_greedy_output(engine):
+    turns = ["Hello!", "Tell me more.", "你好", "And then?"]
+
+    def conversation(key):
+        messages = [ChatMessage("system", "Be brief.")]
+        replies = []
+        for text in turns:
+            messages.append(ChatMessage("user", text))
+            reply = engine.chat(messages, GREEDY, cache_key=key)
+            replies.append(reply)
+            messages.append(ChatMessage("assistant", reply.text))
+        return replies
+
+    fresh = conversation(None)
+    reused = conversation("conv-1")
+    assert [r.text for r in reused] == [r.text for r in fresh]
+    assert reused[0].stats.reused_tokens == 0
+    assert all(r.stats.reused_tokens > 0 for r in reused[1:])
+    assert all(r.stats.reused_tokens == 0 for r in fresh)
+    engine.forget("conv-1")
+
+
+def test_changed_history_reuses_only_the_shared_prefix(engine):
+    first = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hello!")]
+    a = engine.chat(first, GREEDY, cache_key="edit")
+    edited = [ChatMessage("system", "Be brief."), ChatMessage("user", "Goodbye!")]
+    b = engine.chat(edited, GREEDY, cache_key="edit")
+    assert 0 < b.stats.reused_tokens < a.stats.prompt_tokens
+    assert b.text == engine.chat(edited, GREEDY).text
+    engine.forget("edit")
+
+
+def test_window_fitting_reports_dropped_turns(engine):
+    messages = []
+    for i in range(30):
+        messages += [ChatMessage("user", f"question {i} " * 8), ChatMessage("assistant", f"answer {i} " * 8)]
+    messages.append(ChatMessage("user", "last"))
+    params = GenerationParams(temperature=0, max_new_tokens=3900)  # leaves ~196 prompt tokens
+    cancel = threading.Event()
+    reply = engine.chat(messages, params, on_text=lambda _: cancel.set(), cancel=cancel)
+    assert reply.stats.dropped_turns > 0
+    assert reply.stats.prompt_tokens <= 4096 - 3900
+
+
+def test_max_new_tokens_larger_than_the_window_is_refused(engine):
+    with pytest.raises(EngineError, match="no room"):
+        engine.chat(HELLO, GenerationParams(max_new_tokens=5000))
+
+
+def test_stats_are_filled(engine):
+    stats = engine.chat(HELLO, GREEDY).stats
+    assert stats.prompt_tokens == len(engine._builder.encode(HELLO))
+    assert stats.time_to_first_token > 0 and stats.decode_tokens_per_s > 0
+    assert stats.context_used == stats.prompt_tokens + stats.generated_tokens
+
+
+def test_a_folder_without_manifest_is_not_loaded(tiny_quantized, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_quantized.path, broken)
+    (broken / "qwen-tui-manifest.json").unlink()
+    with pytest.raises(ModelIncomplete):
+        BigdlEngine(broken).load()

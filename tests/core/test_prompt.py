@@ -1,0 +1,72 @@
+from qwen_tui.engine.base import ChatMessage
+from qwen_tui.engine.prompt import PromptBuilder, fit, split_turns
+from qwen_tui.errors import EngineError
+import pytest
+
+
+def conv(*pairs):
+    return [ChatMessage(role, text) for role, text in pairs]
+
+
+def test_qwen2_prompt_is_exact_chatml(tokenizer):
+    builder = PromptBuilder(tokenizer)
+    ids = builder.encode(
+        conv(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!"), ("user", "你好"))
+    )
+    assert builder.decode(ids) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n"
+        "<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n"
+        "<|im_start|>user\n你好<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    assert ids.count(im_start) == 5
+
+
+def test_qwen2_template_supplies_default_system(tokenizer):
+    builder = PromptBuilder(tokenizer)
+    text = builder.decode(builder.encode(conv(("user", "Hi"))))
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+
+
+def test_stop_tokens_are_chatml_markers(tokenizer):
+    builder = PromptBuilder(tokenizer)
+    ids = {tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")}
+    assert ids <= builder.special.stop
+
+
+def test_split_turns_groups_user_and_reply():
+    system, turns = split_turns(
+        conv(("system", "s"), ("user", "a"), ("assistant", "b"), ("user", "c"))
+    )
+    assert [m.content for m in system] == ["s"]
+    assert [[m.content for m in t] for t in turns] == [["a", "b"], ["c"]]
+
+
+def test_fit_drops_oldest_turns_but_keeps_system_and_newest(tokenizer):
+    builder = PromptBuilder(tokenizer)
+    messages = [ChatMessage("system", "SYSTEM")]
+    for i in range(12):
+        messages += conv(("user", f"question {i} " * 5), ("assistant", f"answer {i} " * 5))
+    messages.append(ChatMessage("user", "the newest question"))
+    full = len(builder.encode(messages))
+    fitted = fit(builder, messages, budget=full // 2)
+    assert len(fitted.ids) <= full // 2
+    assert fitted.dropped_turns > 0
+    assert fitted.messages[0] == messages[0]
+    assert fitted.messages[-1] == messages[-1]
+    # what is kept is the newest turns, whole
+    assert fitted.messages[1:] == messages[1 + 2 * fitted.dropped_turns :]
+    assert fit(builder, messages, budget=full).dropped_turns == 0
+
+
+def test_fit_refuses_a_message_that_cannot_fit(tokenizer):
+    builder = PromptBuilder(tokenizer)
+    with pytest.raises(EngineError, match="too long"):
+        fit(builder, conv(("system", "s"), ("user", "word " * 200)), budget=20)
+
+
+def test_fit_needs_a_user_message_last(tokenizer):
+    with pytest.raises(EngineError):
+        fit(PromptBuilder(tokenizer), conv(("user", "a"), ("assistant", "b")), budget=100)
