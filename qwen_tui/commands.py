@@ -144,17 +144,15 @@ def ask(args: Namespace) -> int:
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
 
     cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    # From here on Ctrl+C stops the reply (within one token) instead of killing us.
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
     out = sys.stdout
 
     def emit(piece: str) -> None:
         out.write(piece)
         out.flush()
 
-    try:
-        reply = engine.chat(messages, params, on_text=None if args.json else emit, cancel=cancel)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    reply = engine.chat(messages, params, on_text=None if args.json else emit, cancel=cancel)
     if args.json:
         payload = {"model": model.folder_name, "reply": reply.text, "stats": reply.stats.to_dict()}
         print(json.dumps(payload, ensure_ascii=False))

@@ -24,9 +24,9 @@ def describe(p: Progress) -> str:
 class ProgressLine:
     """Redraws one line on a TTY; prints a line every few seconds elsewhere."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = 5.0) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.interval = interval
         self.last_print = 0.0
         self.last_stage = ""

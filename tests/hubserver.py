@@ -105,7 +105,8 @@ class HubServer:
             data = path.read_bytes()
             lfs = name.endswith(LFS_SUFFIXES)
             sha256 = hashlib.sha256(data).hexdigest()
-            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(data)}\n"
+            pointer = "version https://git-lfs.github.com/spec/v1\n"
+            pointer += f"oid sha256:{sha256}\nsize {len(data)}\n"
             sha1 = _git_sha1(pointer.encode() if lfs else data)
             repo.files[name] = _File(name, path, len(data), lfs, sha1, sha256)
         self.repos[repo_id] = repo

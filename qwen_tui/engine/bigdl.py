@@ -93,7 +93,9 @@ class BigdlEngine:
         started = time.perf_counter()
         manifest = verify(self.model_dir)
         import torch
-        from bigdl.llm.transformers import AutoModelForCausalLM
+        from .quiet import bigdl_auto_model
+
+        AutoModelForCausalLM = bigdl_auto_model()
         from transformers import AutoTokenizer
 
         from . import speed

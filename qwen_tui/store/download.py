@@ -13,24 +13,22 @@ import json
 import os
 import re
 import shutil
-import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+import huggingface_hub
+import requests
+from huggingface_hub import constants as hf_constants
+from huggingface_hub import errors as hf_errors
 
-import huggingface_hub  # noqa: E402
-import requests  # noqa: E402
-from huggingface_hub import constants as hf_constants  # noqa: E402
-from huggingface_hub import errors as hf_errors  # noqa: E402
+from qwen_tui.errors import Cancelled, DownloadFailed, HubUnreachable, QwenTuiError
+from qwen_tui.store.progress import Progress, ProgressCallback, RateMeter, ignore_progress
 
-from qwen_tui.errors import Cancelled, DownloadFailed, HubUnreachable, QwenTuiError  # noqa: E402
-from qwen_tui.store.progress import Progress, ProgressCallback, RateMeter, ignore_progress  # noqa: E402
-
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # for anything started from here
 hf_constants.HF_HUB_DISABLE_TELEMETRY = True  # in case huggingface_hub was imported before us
 
 COMPLETE_MARKER = ".qwen-tui-complete"
@@ -40,8 +38,8 @@ REPORT_INTERVAL = 0.1  # seconds: at most ~10 progress reports a second
 _CHUNK = 1 << 20  # read size of huggingface_hub's http_get while we download (default 10 MiB)
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _UNREACHABLE_HINT = (
-    "Set HF_ENDPOINT (or hf_endpoint in config.toml) to a reachable mirror, or download the model "
-    "elsewhere and run `qwen-tui quantize PATH --name NAME`."
+    "Set HF_ENDPOINT (or hf_endpoint in config.toml) to a reachable mirror, or download the "
+    "model elsewhere and run `qwen-tui quantize PATH --name NAME`."
 )
 
 
@@ -71,16 +69,11 @@ def list_remote_files(
     """Resolve ``revision`` to a commit sha and list the repo's files with their sizes."""
     try:
         info = huggingface_hub.HfApi(endpoint=endpoint).model_info(
-            repo_id,
-            revision=revision,
-            files_metadata=True,
-            timeout=hf_constants.DEFAULT_REQUEST_TIMEOUT,
+            repo_id, revision=revision, files_metadata=True, timeout=20
         )
         files = tuple(RemoteFile(s.rfilename, int(s.size or 0)) for s in info.siblings or ())
         if not info.sha:
-            raise DownloadFailed(
-                f"The hub at {endpoint or 'huggingface.co'} did not say which commit {repo_id} is at."
-            )
+            raise DownloadFailed(f"The hub did not say which commit {repo_id} is at.")
         return info.sha, files
     except Exception as e:
         raise _map_error(e, repo_id, revision, endpoint) from e
@@ -89,7 +82,7 @@ def list_remote_files(
 def select_files(
     files: tuple[RemoteFile, ...], allow_patterns: list[str] | None = None
 ) -> tuple[RemoteFile, ...]:
-    """Files to fetch: ``allow_patterns`` (fnmatch) if given, else all but unused weight formats."""
+    """Files to fetch: ``allow_patterns`` (fnmatch) if given, else all but unused formats."""
     if allow_patterns is not None:
         return tuple(f for f in files if any(fnmatch.fnmatch(f.name, p) for p in allow_patterns))
     skip = list(SKIPPED_PATTERNS)
@@ -117,7 +110,8 @@ def download_snapshot(
     A call after a failure or cancellation continues where the last one stopped: finished
     files are skipped and a partial file is resumed with an HTTP Range request.
     """
-    if revision and _COMMIT_RE.match(revision):  # pinned and already complete: no network needed
+    full = allow_patterns is None  # only a full snapshot is marked complete
+    if full and revision and _COMMIT_RE.match(revision):  # pinned and complete: no network
         done = _read_marker(snapshot_dir(dest_root, repo_id, revision), repo_id)
         if done is not None:
             return done
@@ -125,52 +119,41 @@ def download_snapshot(
     files = tuple(sorted(select_files(remote, allow_patterns), key=lambda f: (f.size, f.name)))
     folder = snapshot_dir(dest_root, repo_id, commit)
     report = _Reporter(progress, cancel, sum(f.size for f in files))
-    current = ""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with _hooked_huggingface_hub():
             for f in files:
                 report.check_cancel()
-                current = report.detail = f.name
+                report.detail = f.name
                 target = folder / f.name
                 if not (target.is_file() and target.stat().st_size == f.size):
-                    target.unlink(
-                        missing_ok=True
-                    )  # a damaged copy: hf would trust it, fetch it again
+                    target.unlink(missing_ok=True)  # damaged: hf would trust it, so fetch again
                     _local.sink = report.file_bytes
-                    try:
+                    try:  # cache_dir: an empty folder, so ~/.cache/huggingface is never read
                         huggingface_hub.hf_hub_download(
-                            repo_id,
-                            f.name,
-                            revision=commit,
-                            local_dir=folder,
-                            cache_dir=folder
-                            / ".no-global-cache",  # never read or write ~/.cache/huggingface
-                            endpoint=endpoint,
-                        )
+                            repo_id, f.name, revision=commit, local_dir=folder,
+                            cache_dir=folder / ".no-global-cache", endpoint=endpoint,
+                        )  # fmt: skip
                     finally:
                         _local.sink = None
                 report.file_done(f.size)
         snapshot = Snapshot(repo_id, commit, folder, files)
-        _write_marker(snapshot)
-        shutil.rmtree(
-            folder / ".cache", ignore_errors=True
-        )  # hf's per-file metadata, no longer needed
-        report.finish()
+        if full:  # partial downloads of other files live in .cache: keep them until then
+            _write_marker(snapshot)
+            shutil.rmtree(folder / ".cache", ignore_errors=True)  # hf's per-file download state
     except Exception as e:
-        raise _map_error(e, repo_id, revision, endpoint, current) from e
+        raise _map_error(e, repo_id, revision, endpoint, report.detail) from e
     return snapshot
 
 
-# -- progress hook ------------------------------------------------------------------------------
-# hf_hub_download has no progress callback and in 0.36.2 `tqdm_class` exists only on
-# snapshot_download, where it drives the files-count bar and is explicitly "not passed to each
-# individual download". Every byte bar (http_get and xet_get) is made by
-# huggingface_hub.utils.tqdm._get_progress_bar_context, which looks up the module-global name
-# `tqdm` of huggingface_hub/utils/tqdm.py at call time. So while we download, that global is a
-# subclass which forwards byte counts to the sink of the thread that created the bar (a
-# thread-local, so other threads' bars behave as usual). Patching
-# huggingface_hub.file_download.tqdm would do nothing: that name is only imported there. Note that
+# -- progress hook ---------------------------------------------------------------------------
+# hf_hub_download has no progress callback, and in 0.36.2 `tqdm_class` exists only on
+# snapshot_download, for its files-count bar ("not passed to each individual download"). Every
+# byte bar (http_get and xet_get) is built by huggingface_hub.utils.tqdm._get_progress_bar_context,
+# which looks up the module global `tqdm` of huggingface_hub/utils/tqdm.py at call time. So while
+# we download, that global is a subclass forwarding byte counts to the sink the creating thread
+# registered (thread-local: other callers' bars behave as usual). Patching
+# huggingface_hub.file_download.tqdm would do nothing (it is only imported there), and
 # `huggingface_hub.utils.tqdm` is the class, not the module, hence importlib.
 _hf_tqdm_module = importlib.import_module("huggingface_hub.utils.tqdm")
 _original_tqdm = _hf_tqdm_module.tqdm
@@ -194,27 +177,23 @@ class _ByteHookTqdm(_original_tqdm):  # type: ignore[misc, valid-type]
         if self._qwen_sink is None:
             return super().update(n)
         self._qwen_n += int(n or 0)
-        self._qwen_sink(
-            self._qwen_n
-        )  # may raise Cancelled: the chunk is not written, the file is kept
+        self._qwen_sink(self._qwen_n)  # may raise Cancelled: chunk not written, file kept
         return None
 
 
 @contextmanager
 def _hooked_huggingface_hub() -> Iterator[None]:
-    """Install the byte hook and the settings resume and cancel rely on; undo on the last exit.
+    """Install the byte hook and the settings resume and cancel rely on; undo on last exit.
 
-    Xet and hf_transfer are turned off: hf_transfer deletes partial files instead of resuming, and
+    Xet and hf_transfer are off: hf_transfer deletes partial files instead of resuming, and
     hf_xet downloads in native threads that neither resume with Range nor stop on cancel.
     """
     global _patch_users
+    settings = {"DOWNLOAD_CHUNK_SIZE": _CHUNK, "HF_HUB_DISABLE_XET": True,
+                "HF_HUB_ENABLE_HF_TRANSFER": False}  # fmt: skip
     with _patch_lock:
         if _patch_users == 0:
-            for name, value in (
-                ("DOWNLOAD_CHUNK_SIZE", _CHUNK),
-                ("HF_HUB_DISABLE_XET", True),
-                ("HF_HUB_ENABLE_HF_TRANSFER", False),
-            ):
+            for name, value in settings.items():
                 _saved[name] = getattr(hf_constants, name)
                 setattr(hf_constants, name, value)
             _hf_tqdm_module.tqdm = _ByteHookTqdm
@@ -233,14 +212,10 @@ def _hooked_huggingface_hub() -> Iterator[None]:
 class _Reporter:
     """Turns per-file byte counts into throttled, monotonic ``Progress`` reports."""
 
-    def __init__(
-        self, callback: ProgressCallback, cancel: threading.Event | None, total: int
-    ) -> None:
+    def __init__(self, callback: ProgressCallback, cancel: threading.Event | None, total: int):
         self.callback, self.cancel, self.total = callback, cancel, total
         self.base = self.done = 0
-        self.detail = ""
-        self.meter = RateMeter()
-        self.last_report = float("-inf")
+        self.detail, self.meter, self.last_report = "", RateMeter(), float("-inf")
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -252,10 +227,7 @@ class _Reporter:
 
     def file_done(self, size: int) -> None:
         self.base += size
-        self._set(self.base)
-
-    def finish(self) -> None:
-        self._set(self.total, force=True)
+        self._set(self.base, force=self.base >= self.total)  # the last report is always sent
 
     def _set(self, done: int, force: bool = False) -> None:
         self.done = max(self.done, min(done, self.total))
@@ -266,15 +238,10 @@ class _Reporter:
             self.callback(Progress("download", self.done, self.total, rate, eta, self.detail))
 
 
-# -- marker ---------------------------------------------------------------------------------
 def _write_marker(s: Snapshot) -> None:
-    data = {
-        "repo_id": s.repo_id,
-        "commit": s.commit,
-        "files": [{"name": f.name, "size": f.size} for f in s.files],
-    }
+    files = [{"name": f.name, "size": f.size} for f in s.files]
     tmp = s.path / (COMPLETE_MARKER + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.write_text(json.dumps({"repo_id": s.repo_id, "commit": s.commit, "files": files}))
     os.replace(tmp, s.path / COMPLETE_MARKER)
 
 
@@ -289,14 +256,11 @@ def _read_marker(folder: Path, repo_id: str) -> Snapshot | None:
         return None
 
 
-# -- errors -----------------------------------------------------------------------------------
-_CONNECTION_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    ConnectionError,
-    TimeoutError,
-    socket.gaierror,
-)
+# -- errors ----------------------------------------------------------------------------------
+# requests wraps refused connections and DNS failures; OfflineModeIsEnabled is a ConnectionError
+_CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+_LOGIN = "Accept the licence on the model page and set HF_TOKEN to a token of that account."
+_AGAIN = "Run the same command again to resume."
 
 
 def _map_error(
@@ -305,62 +269,33 @@ def _map_error(
     """One typed error with a next step for anything huggingface_hub, requests or the OS raise."""
     if isinstance(e, QwenTuiError):
         return e
-    rev = revision or "main"
-    what = f"{filename} of {repo_id}" if filename else repo_id
+    rev, what = revision or "main", f"{filename} of {repo_id}" if filename else repo_id
     status = getattr(getattr(e, "response", None), "status_code", None)
-    login = "Accept the licence on the model page on the hub and set HF_TOKEN to a token of that account."
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return DownloadFailed(
-            f"The disk is full while downloading {what}.",
-            "Free some space (or set QWEN_TUI_CACHE_DIR to a bigger disk) and run the command again to resume.",
-        )
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        hint = "Free some space (or set QWEN_TUI_CACHE_DIR to a bigger disk), then run again."
+        return DownloadFailed(f"The disk is full while downloading {what}.", hint)
     if isinstance(e, hf_errors.GatedRepoError):
-        return DownloadFailed(f"{repo_id} is gated and this account may not download it.", login)
-    if isinstance(e, hf_errors.LocalEntryNotFoundError):  # hf's wrapper for "HEAD failed"
-        cause = e.__cause__
-        if cause is None or isinstance(cause, _CONNECTION_ERRORS):
-            return HubUnreachable(
-                f"Cannot reach the model hub at {endpoint or 'huggingface.co'}.", _UNREACHABLE_HINT
-            )
-        return _map_error(cause, repo_id, revision, endpoint, filename)
+        return DownloadFailed(f"{repo_id} is gated and this account may not download it.", _LOGIN)
+    if isinstance(e, hf_errors.LocalEntryNotFoundError) and e.__cause__ is not None:
+        return _map_error(e.__cause__, repo_id, revision, endpoint, filename)  # hf's HEAD wrapper
     if isinstance(e, hf_errors.RevisionNotFoundError):
-        return DownloadFailed(
-            f"Revision {rev} of {repo_id} does not exist on the hub.",
-            "Check the branch, tag or commit name.",
-        )
+        hint = "Check the branch, tag or commit name."
+        return DownloadFailed(f"Revision {rev} of {repo_id} does not exist on the hub.", hint)
     if isinstance(e, hf_errors.RepositoryNotFoundError) or status == 404:
-        return DownloadFailed(
-            f"Model {repo_id} (revision {rev}) was not found on the hub.",
-            "Check the name; for a private model, set HF_TOKEN.",
-        )
-    if isinstance(e, _CONNECTION_ERRORS):
-        return HubUnreachable(
-            f"Cannot reach the model hub at {endpoint or 'huggingface.co'}.", _UNREACHABLE_HINT
-        )
+        hint = "Check the name; for a private model, set HF_TOKEN."
+        return DownloadFailed(f"Model {repo_id} (revision {rev}) was not found on the hub.", hint)
+    if isinstance(e, _CONNECTION_ERRORS + (hf_errors.LocalEntryNotFoundError,)):
+        where = endpoint or "huggingface.co"
+        return HubUnreachable(f"Cannot reach the model hub at {where}.", _UNREACHABLE_HINT)
     if status in (401, 403):
-        return DownloadFailed(f"The hub refused access to {what} (HTTP {status}).", login)
+        return DownloadFailed(f"The hub refused access to {what} (HTTP {status}).", _LOGIN)
     if status is not None:
-        return DownloadFailed(
-            f"The hub answered HTTP {status} while downloading {what}.",
-            "Try again later; the download resumes where it stopped.",
-        )
-    if isinstance(
-        e, requests.RequestException
-    ):  # e.g. ChunkedEncodingError: connection cut mid-file
-        return DownloadFailed(
-            f"The download of {what} was interrupted.", "Run the same command again to resume."
-        )
+        return DownloadFailed(f"The hub answered HTTP {status} for {what}.", "Try again later.")
+    if isinstance(e, requests.RequestException):  # e.g. ChunkedEncodingError: cut mid-file
+        return DownloadFailed(f"The download of {what} was interrupted.", _AGAIN)
     if isinstance(e, hf_errors.HFValidationError):
-        return DownloadFailed(
-            f"'{repo_id}' is not a valid model name.",
-            "Use the form ORG/NAME, e.g. Qwen/Qwen2.5-0.5B-Instruct.",
-        )
+        return DownloadFailed(f"'{repo_id}' is not a valid model name.", "Use the form ORG/NAME.")
     if isinstance(e, OSError):
-        return DownloadFailed(
-            f"Could not save {what}: {e.strerror or e}.",
-            "Check the download folder, then run the command again.",
-        )
-    return DownloadFailed(
-        f"Downloading {what} failed: {type(e).__name__}: {e}",
-        "Run the same command again to resume.",
-    )
+        reason = e.strerror or str(e)
+        return DownloadFailed(f"Could not save {what}: {reason}.", "Check the download folder.")
+    return DownloadFailed(f"Downloading {what} failed: {type(e).__name__}: {e}", _AGAIN)

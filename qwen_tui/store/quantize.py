@@ -221,7 +221,9 @@ def _raise_if(cancel: threading.Event | None) -> None:
 
 def _load_and_quantize(src: Path, low_bit: str, remote_code: bool):
     import torch
-    from bigdl.llm.transformers import AutoModelForCausalLM
+    from ..engine.quiet import bigdl_auto_model
+
+    AutoModelForCausalLM = bigdl_auto_model()
 
     return AutoModelForCausalLM.from_pretrained(
         str(src),

@@ -1,4 +1,4 @@
-"""qwen_tui.store.download against a loopback hub (tests/hubserver.py); nothing leaves the machine."""
+"""qwen_tui.store.download against a loopback hub (tests/hubserver.py); all offline."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hubserver import HubServer, hub_server  # noqa: F401  (fixture; tests/ is on sys.path)
 
 from qwen_tui.errors import Cancelled, DownloadFailed, HubUnreachable
 from qwen_tui.store import download as dl
 from qwen_tui.store.download import RemoteFile, download_snapshot, resolve_endpoint, select_files
 from qwen_tui.store.progress import Progress
-from hubserver import HubServer, hub_server  # noqa: F401  (fixture; tests/ is on sys.path)
 
 REPO = "org/tiny-qwen"
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"

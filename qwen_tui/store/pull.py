@@ -1,0 +1,80 @@
+"""`pull`: download a model from the hub (or a mirror) and quantize it into the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+from .. import paths
+from ..catalog import CatalogEntry, default_name_for, find_entry
+from ..errors import UsageError
+from . import local
+from .download import download_snapshot, list_remote_files, resolve_endpoint, select_files
+from .progress import Progress, ProgressCallback, ignore_progress
+from .quantize import check_remote_code, quantize_folder
+from .resources import check_disk, check_memory
+
+GB = 1024**3
+
+
+def repo_for(model: str) -> tuple[str, CatalogEntry | None]:
+    entry = find_entry(model)
+    if entry:
+        return entry.repo_id, entry
+    if model.count("/") != 1 or model.startswith("/") or model.endswith("/"):
+        raise UsageError(
+            f"'{model}' is neither a catalog model nor a Hugging Face repo id.",
+            "See `qwen-tui models` for the catalog, or give a repo id like Qwen/Qwen2.5-0.5B-Instruct.",
+        )
+    return model, None
+
+
+def pull(
+    model: str,
+    *,
+    low_bit: str,
+    revision: str | None = None,
+    name: str | None = None,
+    endpoint: str | None = None,
+    trust_remote_code: bool = False,
+    progress: ProgressCallback = ignore_progress,
+    cancel: threading.Event | None = None,
+    keep_download: bool = False,
+) -> local.LocalModel:
+    """Download ``model`` (catalog key or repo id) and quantize it; return the stored model."""
+    repo_id, entry = repo_for(model)
+    name = local.validate_name(name or default_name_for(repo_id))
+    endpoint = resolve_endpoint(endpoint)
+    revision = revision or (entry.revision if entry else None)
+    progress(Progress("check", 0, None, detail=f"asking the hub about {repo_id}"))
+    commit, remote = list_remote_files(repo_id, revision, endpoint)
+    wanted = select_files(remote)
+    download_bytes = sum(f.size for f in wanted)
+    int4_bytes = int(entry.int4_gb(low_bit) * GB) if entry else download_bytes // 2
+    check_disk(paths.cache_dir(), download_bytes + int4_bytes, f"download and store {repo_id}")
+    ram = int(entry.ram_to_quantize_gb() * GB) if entry else download_bytes * 2 + GB // 2
+    check_memory(ram, f"quantize {repo_id}")
+
+    root = paths.downloads_dir()
+    trusted = trust_remote_code or bool(entry and entry.remote_code)
+    if not trusted:  # refuse unknown remote code before the big download, not after
+        head = download_snapshot(repo_id, commit, root, endpoint=endpoint, allow_patterns=["config.json"])
+        config = json.loads((head.path / "config.json").read_text(encoding="utf-8"))
+        check_remote_code(config, head.path, trusted=False)
+    snapshot = download_snapshot(
+        repo_id, commit, root, endpoint=endpoint, progress=progress, cancel=cancel
+    )
+    stored = quantize_folder(
+        snapshot.path,
+        name,
+        low_bit,
+        source=repo_id,
+        commit=snapshot.commit,
+        trust_remote_code=trusted,
+        progress=progress,
+        cancel=cancel,
+    )
+    if not keep_download:  # the store holds everything needed, remote code included
+        shutil.rmtree(snapshot.path, ignore_errors=True)
+    return stored

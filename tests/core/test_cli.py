@@ -1,0 +1,97 @@
+"""The CLI as scripts use it: real subprocesses and in-process main()."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qwen_tui.cli import main
+
+
+def run(*args, input=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_tui", *args],
+        capture_output=True, text=True, input=input, timeout=timeout, env=os.environ.copy(),
+    )
+
+
+def one_line_error(result, code):
+    assert result.returncode == code, result.stderr
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("qwen-tui: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_ask_without_any_model_says_what_to_do():
+    line = one_line_error(run("ask", "hi"), 1)
+    assert "no local model" in line and "qwen-tui pull" in line and "quantize PATH" in line
+
+
+def test_unknown_model_and_bad_arguments(installed_model):
+    assert "No local model named 'zzz'" in one_line_error(run("ask", "hi", "--model", "zzz"), 1)
+    assert "temperature must be" in one_line_error(run("ask", "hi", "--temperature", "9"), 2)
+    assert "invalid choice" in one_line_error(run("frobnicate"), 2)
+    assert "--name" in one_line_error(run("quantize", "/nowhere"), 2)
+    assert "does not exist" in one_line_error(run("quantize", "/nowhere", "--name", "x"), 2)
+    assert "empty" in one_line_error(run("ask", "-", input="  \n"), 2)
+
+
+def test_incomplete_model_path_is_refused(installed_model, tmp_path):
+    line = one_line_error(run("ask", "hi", "--model-path", str(tmp_path)), 1)
+    assert "not a complete qwen-tui model" in line
+
+
+def test_quantize_then_ask_json(tiny_source, capsys):
+    assert main(["quantize", str(tiny_source), "--name", "t"]) == 0
+    assert "Ready: t-sym_int4" in capsys.readouterr().out
+    assert main(["models"]) == 0
+    assert "t-sym_int4" in capsys.readouterr().out
+    result = run("ask", "hello", "--model", "t", "--json", "--max-new-tokens", "8", "--temperature", "0")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["model"] == "t-sym_int4" and isinstance(data["reply"], str)
+    assert data["stats"]["generated_tokens"] == 8 and data["stats"]["prompt_tokens"] > 0
+    assert data["stats"]["finish_reason"] == "length"
+
+
+def test_ask_reads_stdin_and_streams(installed_model):
+    result = run("ask", "-", "--max-new-tokens", "5", "--temperature", "0", input="你好\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("\n") and len(result.stdout) > 1
+
+
+def test_ctrl_c_stops_cleanly_with_130(installed_model):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwen_tui", "ask", "hello", "--max-new-tokens", "4000", "--temperature", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+    )
+    proc.stdout.read(1)  # the reply has started
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.decode().splitlines() == ["qwen-tui: stopped; the partial reply is above."]
+
+
+def test_rm_and_verify(installed_model, capsys):
+    assert main(["verify", "tiny"]) == 0
+    assert "match their checksums" in capsys.readouterr().out
+    assert main(["rm", "tiny"]) == 0
+    assert not installed_model.exists()
+    assert main(["rm", "tiny"]) == 1
+    assert "No local model named 'tiny'" in capsys.readouterr().err
+
+
+def test_bad_config_does_not_stop_the_cli(installed_model):
+    from qwen_tui import paths
+
+    paths.config_file().parent.mkdir(parents=True)
+    paths.config_file().write_text("this is = = not toml")
+    result = run("ask", "hi", "--max-new-tokens", "2")
+    assert result.returncode == 0
+    assert result.stderr.splitlines()[0].startswith("qwen-tui: config: ")

@@ -1,0 +1,81 @@
+"""`qwen-tui pull` end to end against a loopback server that speaks the hub's protocol."""
+
+import json
+import shutil
+
+import pytest
+
+from hubserver import hub_server  # noqa: F401  (fixture)
+
+from qwen_tui import paths
+from qwen_tui.cli import main
+from qwen_tui.store import local
+from qwen_tui.store.manifest import read_manifest
+from qwen_tui.testing.tiny import build_tiny_qwen2
+
+COMMIT = "a" * 40
+
+
+def test_pull_catalog_model_downloads_quantizes_and_records_the_commit(
+    hub_server, tiny_source, monkeypatch, capsys
+):
+    hub_server.add_repo("Qwen/Qwen2.5-0.5B-Instruct", tiny_source, commit=COMMIT)
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
+    assert main(["pull", "qwen2.5-0.5b-instruct"]) == 0, capsys.readouterr().err
+    assert "Ready: qwen2.5-0.5b-instruct-sym_int4" in capsys.readouterr().out
+    model = local.resolve("qwen2.5-0.5b-instruct")
+    manifest = read_manifest(model.path)
+    assert (manifest.source, manifest.commit, manifest.family) == (
+        "Qwen/Qwen2.5-0.5B-Instruct", COMMIT, "qwen2")
+    # the download is not kept once the model is stored
+    assert not any((paths.downloads_dir()).rglob("*.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def bigger_source(tmp_path_factory):
+    """Weights of several MB: huggingface_hub resumes at whole 1 MiB chunks."""
+    return build_tiny_qwen2(tmp_path_factory.mktemp("bigger"), hidden_size=256, intermediate_size=512)
+
+
+def test_pull_resumes_a_cut_off_transfer(hub_server, bigger_source, monkeypatch, capsys):
+    hub_server.add_repo("someone/tiny-chat", bigger_source, commit=COMMIT)
+    size = (bigger_source / "model.safetensors").stat().st_size
+    assert size > 3 << 20
+    hub_server.cut_after_bytes["model.safetensors"] = size * 3 // 4
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
+    assert main(["pull", "someone/tiny-chat", "--name", "t"]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # progress lines come first
+    assert last.startswith("qwen-tui: ") and "again to resume" in last
+    assert local.list_local() == []
+    assert main(["pull", "someone/tiny-chat", "--name", "t"]) == 0
+    assert any(n == "model.safetensors" and h and h.startswith("bytes=") for n, h in hub_server.range_headers)
+    assert hub_server.bytes_served["model.safetensors"] < size * 1.5
+    assert local.resolve("t").manifest.source == "someone/tiny-chat"
+
+
+def test_pull_refuses_unknown_remote_code_before_downloading_weights(
+    hub_server, tiny_source, tmp_path, monkeypatch, capsys
+):
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_source, repo)
+    config = json.loads((repo / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "custom.Model"}
+    (repo / "config.json").write_text(json.dumps(config))
+    hub_server.add_repo("someone/custom", repo, commit=COMMIT)
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
+    assert main(["pull", "someone/custom"]) == 1
+    assert "--trust-remote-code" in capsys.readouterr().err
+    assert hub_server.bytes_served.get("model.safetensors", 0) == 0
+
+
+def test_pull_from_an_unreachable_hub_names_the_offline_routes(monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert main(["pull"]) == 1
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("qwen-tui: Cannot reach") and "HF_ENDPOINT" in last and "quantize PATH" in last
+
+
+def test_pull_rejects_nonsense_names(capsys):
+    assert main(["pull", "not a repo"]) == 2
+    assert "neither a catalog model nor" in capsys.readouterr().err
