@@ -157,6 +157,11 @@ def quantize_folder(
     config = read_source_config(src)
     family = family_of(config, src)
     remote_code = check_remote_code(config, src, trust_remote_code)
+    if remote_code and "." in name:
+        raise UsageError(
+            f"'{name}' has a dot, which models that run their own code cannot have.",
+            f"Use a name like '{name.replace('.', '_')}'.",
+        )
     if not weights_size(src):
         raise UsageError(f"{src} has no weight files.", "Download the model completely first.")
 
@@ -168,13 +173,15 @@ def quantize_folder(
     local.sweep_stale(root)
 
     target = root / local.folder_name(name, low_bit)
-    tmp = root / f"{local.TMP_PREFIX}{local.folder_name(name, low_bit)}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # Stage under the final folder name: transformers names remote-code modules after it.
+    staging = root / f"{local.TMP_PREFIX}staging-{os.getpid()}"
+    tmp = staging / target.name
+    shutil.rmtree(staging, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         _raise_if(cancel)
         progress(Progress("quantize", 1, STEPS, detail=f"loading and quantizing to {low_bit}"))
-        model = _load_and_quantize(src, low_bit, remote_code)
+        model = _load_and_quantize(src, low_bit, remote_code, family)
         _raise_if(cancel)
         progress(Progress("save", 2, STEPS, detail="saving"))
         model.save_low_bit(str(tmp))
@@ -209,7 +216,7 @@ def quantize_folder(
             "Check that the folder holds a complete Qwen chat model.",
         ) from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     progress(Progress("done", STEPS, STEPS, detail=str(target)))
     return local.LocalModel(target.name, target, manifest)
 
@@ -219,7 +226,7 @@ def _raise_if(cancel: threading.Event | None) -> None:
         raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
 
 
-def _load_and_quantize(src: Path, low_bit: str, remote_code: bool):
+def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str):
     import torch
     from ..engine.quiet import bigdl_auto_model
 
@@ -231,6 +238,8 @@ def _load_and_quantize(src: Path, low_bit: str, remote_code: bool):
         trust_remote_code=remote_code,
         torch_dtype=torch.float32,
         local_files_only=True,
+        # Qwen-1 code on CPU: bigdl-llm refuses flash-attn, which bf16 configs switch on.
+        **({"use_flash_attn": False} if family == "qwen" else {}),
     )
 
 

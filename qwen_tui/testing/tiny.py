@@ -100,6 +100,10 @@ def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides) -> Path:
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0.0, 0.5 if p.dim() > 1 else 0.1)
+        # A random model would end its reply at random; zero logits for the ChatML markers
+        # keep greedy replies going until max_new_tokens, so tests can stop them at will.
+        for token in SPECIAL_TOKENS:
+            model.lm_head.weight[tokenizer.convert_tokens_to_ids(token)].zero_()
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     gen = GenerationConfig(

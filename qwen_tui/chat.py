@@ -1,0 +1,145 @@
+"""What sending, regenerating and editing do to a conversation, without any UI.
+
+The UI (or a script) owns threads and display; this module owns the rules:
+which messages form the prompt, which parameters apply, and that a reply is
+saved while it streams so a crash loses at most about a second of text.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import Settings
+from .engine.base import ChatMessage, Engine, GenerationParams, Reply
+from .errors import EngineError, QwenTuiError
+from .history import ConversationStore, Message
+
+SAVE_EVERY = 0.5  # seconds between saves of a streaming reply
+
+
+def cache_key(conversation_id: int) -> str:
+    return f"conversation-{conversation_id}"
+
+
+def settings_params(settings: Settings) -> GenerationParams:
+    return GenerationParams(
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        repetition_penalty=settings.repetition_penalty,
+        max_new_tokens=settings.max_new_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    message_id: int
+    reply: Reply | None
+    error: str | None = None
+
+
+class ChatService:
+    def __init__(self, store: ConversationStore, settings: Callable[[], Settings]) -> None:
+        self.store = store
+        self.settings = settings
+
+    # -- what the model sees ---------------------------------------------
+    def prompt_messages(self, conversation_id: int) -> list[ChatMessage]:
+        """System prompt (the conversation's, else the default) and the usable turns.
+
+        Failed replies are left out; stopped replies are kept as far as they got.
+        """
+        conversation = self.store.get(conversation_id)
+        system = conversation.system_prompt
+        if system is None:
+            system = self.settings().system_prompt
+        messages = [ChatMessage("system", system)] if system else []
+        for m in self.store.messages(conversation_id):
+            if m.role == "assistant" and (m.state == "error" or not m.content):
+                continue
+            messages.append(ChatMessage(m.role, m.content))
+        return messages
+
+    def params(self, conversation_id: int) -> GenerationParams:
+        own = GenerationParams.from_dict(self.store.get(conversation_id).params)
+        return own.over(settings_params(self.settings()))
+
+    # -- actions ---------------------------------------------------------
+    def add_user_message(self, conversation_id: int, text: str) -> Message:
+        if not text.strip():
+            raise EngineError("The message is empty.", "Type something first.")
+        return self.store.add_message(conversation_id, "user", text)
+
+    def rewind_for_regenerate(self, conversation_id: int) -> bool:
+        """Remove the replies after the last user message; False if there is none."""
+        messages = self.store.messages(conversation_id)
+        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+        if last_user is None:
+            return False
+        after = [m for m in messages if m.id > last_user.id]
+        if after:
+            self.store.delete_messages_from(conversation_id, after[0].id)
+        return True
+
+    def take_last_user_message(self, conversation_id: int) -> str | None:
+        """Remove the last user message (and what followed); return its text for editing."""
+        messages = self.store.messages(conversation_id)
+        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+        if last_user is None:
+            return None
+        self.store.delete_messages_from(conversation_id, last_user.id)
+        return last_user.content
+
+    def generate(
+        self,
+        conversation_id: int,
+        engine: Engine,
+        *,
+        on_start: Callable[[int], None] = lambda _: None,
+        on_text: Callable[[str], None] = lambda _: None,
+        cancel: threading.Event | None = None,
+    ) -> ReplyOutcome:
+        """Stream a reply to the conversation's last user message, saving as it goes."""
+        messages = self.prompt_messages(conversation_id)
+        params = self.params(conversation_id)
+        placeholder = self.store.add_message(conversation_id, "assistant", "", state="streaming")
+        on_start(placeholder.id)
+        text: list[str] = []
+        last_save = time.monotonic()
+
+        def collect(piece: str) -> None:
+            nonlocal last_save
+            text.append(piece)
+            on_text(piece)
+            now = time.monotonic()
+            if now - last_save >= SAVE_EVERY:
+                self.store.update_message(placeholder.id, content="".join(text))
+                last_save = now
+
+        try:
+            reply = engine.chat(
+                messages, params, on_text=collect, cancel=cancel, cache_key=cache_key(conversation_id)
+            )
+        except QwenTuiError as exc:
+            self.store.update_message(placeholder.id, content="".join(text), state="error")
+            return ReplyOutcome(placeholder.id, None, exc.one_line())
+        except Exception as exc:  # a bug in a backend must not lose the conversation
+            self.store.update_message(placeholder.id, content="".join(text), state="error")
+            return ReplyOutcome(placeholder.id, None, f"The model failed: {type(exc).__name__}: {exc}")
+        state = "stopped" if reply.stopped else "complete"
+        self.store.update_message(
+            placeholder.id, content=reply.text, state=state, stats=reply.stats.to_dict()
+        )
+        return ReplyOutcome(placeholder.id, reply)
+
+
+FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The contents of fenced code blocks in a Markdown text."""
+    return [m.group(2).rstrip("\n") for m in FENCE.finditer(markdown)]

@@ -1,0 +1,233 @@
+"""The Textual app, built from injected core objects (no module globals)."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
+from textual.screen import Screen
+
+from .. import config, paths
+from ..chat import ChatService, settings_params
+from ..engine.base import GenerationParams
+from ..engine.bigdl import BigdlEngine
+from ..history import ConversationStore
+from ..store import local
+from ..store.local import LocalModel
+from .bindings import APP_KEYS
+from .messages import EngineFailed, EngineLoaded, QueueChanged, ReplyChunk, ReplyFinished, ReplyStarted
+from .reply_queue import ReplyQueue
+from .screens.chat import ChatScreen
+
+EngineFactory = Callable[[LocalModel, config.Settings], BigdlEngine]
+
+
+def bigdl_engine(model: LocalModel, settings: config.Settings) -> BigdlEngine:
+    return BigdlEngine(model.path, threads=settings.threads, kv_cache_mb=settings.kv_cache_mb)
+
+
+class QwenApp(App[None]):
+    TITLE = "qwen-tui"
+    CSS_PATH = "app.tcss"
+
+    def __init__(
+        self,
+        *,
+        settings: config.Settings,
+        store: ConversationStore,
+        engine_factory: EngineFactory = bigdl_engine,
+        warnings: list[str] | None = None,
+        save_settings: Callable[[config.Settings], None] = config.save,
+        open_wizard: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.store = store
+        self.engine_factory = engine_factory
+        self.startup_warnings = warnings or []
+        self.save_settings = save_settings
+        self.open_wizard = open_wizard
+        self.service = ChatService(store, lambda: self.settings)
+        self.queue = ReplyQueue(self)
+        self.engine: BigdlEngine | None = None
+        self.engine_state = "no model"
+        self.model: LocalModel | None = None
+
+    # -- start-up ----------------------------------------------------------
+    def on_mount(self) -> None:
+        self.theme = self.settings.theme if self.settings.theme in self.available_themes else "textual-dark"
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
+        self.push_screen(ChatScreen())
+        for warning in self.startup_warnings:
+            self.notify(warning, title="config.toml", severity="warning", timeout=10)
+        try:
+            model = local.choose(None, self.settings.model, self.settings.low_bit)
+        except Exception:
+            model = None
+        if model is not None:
+            self.load_model(model)
+        elif self.open_wizard:
+            self.action_setup_model()
+
+    @property
+    def chat(self) -> ChatScreen:
+        return self.get_screen_stack_chat()
+
+    def get_screen_stack_chat(self) -> ChatScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        raise LookupError("chat screen not mounted")
+
+    def local_models(self) -> list[LocalModel]:
+        return local.list_local()
+
+    def default_params(self) -> GenerationParams:
+        return settings_params(self.settings)
+
+    # -- the engine ----------------------------------------------------------
+    def load_model(self, model: LocalModel) -> None:
+        self.model = model
+        self.engine_state = "loading"
+        self._status(model=f"{model.name} · {model.low_bit}", state="loading")
+        self.run_worker(lambda: self._load(model), thread=True, exclusive=True, group="load", name="load")
+
+    def _load(self, model: LocalModel) -> None:
+        old, self.engine = self.engine, None
+        if old is not None:
+            old.unload()
+        try:
+            engine = self.engine_factory(model, self.settings)
+            info = engine.load()
+        except Exception as exc:
+            message = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
+            self.post_message(EngineFailed(message))
+            return
+        self.engine = engine
+        self.post_message(EngineLoaded(info))
+
+    def switch_model(self, folder_name: str) -> None:
+        try:
+            model = local.resolve(folder_name)
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.queue.stop_current()
+        self.settings = config.updated(self.settings, model=model.folder_name)
+        self._save()
+        self.load_model(model)
+
+    def on_engine_loaded(self, message: EngineLoaded) -> None:
+        self.engine_state = "ready"
+        self._status(state="ready", context_window=message.info.context_window)
+        self.chat.update_context()
+        self.queue.kick()
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        self.engine_state = "error"
+        self._status(state="error")
+        self.notify(message.error, title="Could not load the model", severity="error", timeout=15)
+
+    def _status(self, **values) -> None:
+        try:
+            status = self.chat.status
+        except (LookupError, NoMatches):
+            return  # not composed yet: ChatScreen.on_mount reads the state itself
+        for name, value in values.items():
+            setattr(status, name, value)
+
+    # -- replies (posted by the worker thread) ------------------------------
+    async def on_reply_started(self, message: ReplyStarted) -> None:
+        self.queue.live[message.conversation_id] = ""
+        await self.chat.reply_started(message.conversation_id)
+
+    async def on_reply_chunk(self, message: ReplyChunk) -> None:
+        cid = message.conversation_id
+        self.queue.live[cid] = self.queue.live.get(cid, "") + message.text
+        await self.chat.reply_chunk(cid, message.text)
+
+    async def on_reply_finished(self, message: ReplyFinished) -> None:
+        self.queue.live.pop(message.conversation_id, None)
+        await self.chat.reply_finished(message.conversation_id, message.text, message.stats, message.error)
+
+    def on_queue_changed(self, message: QueueChanged) -> None:
+        try:
+            self.chat.refresh_sidebar()
+        except (LookupError, NoMatches):
+            pass
+
+    # -- app-wide actions ----------------------------------------------------
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(dict(self._keymap or {})))
+
+    def action_settings(self) -> None:
+        from .screens.settings import SettingsScreen
+
+        names = [m.folder_name for m in self.local_models()]
+
+        def done(new: config.Settings | None) -> None:
+            if new is None:
+                return
+            old, self.settings = self.settings, new
+            self._save()
+            if new.keys != old.keys:
+                self.set_keymap(new.keys)
+            if new.model and new.model != old.model:
+                self.switch_model(new.model)
+            elif (new.threads, new.kv_cache_mb) != (old.threads, old.kv_cache_mb) and self.model:
+                self.load_model(self.model)
+            self.notify("Settings saved.")
+
+        self.push_screen(SettingsScreen(self.settings, names, sorted(self.available_themes)), done)
+
+    def action_setup_model(self) -> None:
+        from .screens.wizard import WizardScreen
+
+        def done(model: LocalModel | None) -> None:
+            if model is not None:
+                self.settings = config.updated(self.settings, model=model.folder_name)
+                self._save()
+                self.load_model(model)
+                self.call_later(self.chat.action_new_chat)
+
+        first = not self.local_models()
+        self.push_screen(WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done)
+
+    def _save(self) -> None:
+        try:
+            self.save_settings(self.settings)
+        except OSError as exc:
+            self.notify(f"Could not save settings: {exc}", severity="error")
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != self.settings.theme and theme in self.available_themes:
+            self.settings = config.updated(self.settings, theme=theme)
+            self._save()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        chat = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+        for binding_id, keys, action, description, _ in APP_KEYS:
+            if action in ("quit", "help"):
+                continue
+            target = chat if chat is not None and hasattr(chat, f"action_{action}") else self
+            key = (self._keymap or {}).get(binding_id, keys).split(",")[0]
+            yield SystemCommand(
+                description, f"{description} ({key})", lambda t=target, a=action: t.run_action(a)
+            )
+        yield SystemCommand("Keys and help", "Every binding (f1)", self.action_help)
+
+    def on_unmount(self) -> None:
+        self.queue.stop_current()
+        self.store.close()
+
+
+def run_app() -> int:
+    settings, warnings = config.load()
+    store = ConversationStore(paths.history_db())
+    QwenApp(settings=settings, store=store, warnings=warnings).run()
+    return 0

@@ -1,0 +1,188 @@
+"""The chat screen's actions (each bound to a key with an id, each in the palette)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ... import paths
+from ...chat import cache_key, code_blocks
+from ...engine.base import GenerationParams
+from ...history import HistoryError
+from .dialogs import ConfirmScreen, PickScreen, TextPromptScreen
+
+if TYPE_CHECKING:
+    from .chat import ChatScreen
+
+
+class ChatActions:
+    """Mixed into ChatScreen; ``self`` is the screen."""
+
+    def _busy_notice(self: ChatScreen) -> bool:
+        cid = self.conversation_id
+        if cid is not None and self.qapp.queue.busy(cid):
+            self.notify("This chat is waiting for a reply; stop it first (Esc).", severity="warning")
+            return True
+        return False
+
+    async def action_new_chat(self: ChatScreen) -> None:
+        conversation = self.qapp.store.create()
+        await self.open(conversation.id)
+        self.prompt.focus()
+
+    def action_search(self: ChatScreen) -> None:
+        self.sidebar.remove_class("hidden")
+        self.sidebar.query_one("#search").focus()
+
+    def action_toggle_sidebar(self: ChatScreen) -> None:
+        self.sidebar.toggle_class("hidden")
+
+    def action_stop(self: ChatScreen) -> None:
+        if self.qapp.queue.stop_current():
+            self.status.state = "stopped"
+        elif self.focused is not self.prompt:
+            self.prompt.focus()
+
+    async def action_regenerate(self: ChatScreen) -> None:
+        cid = self.conversation_id
+        if cid is None or self._busy_notice():
+            return
+        if not self.qapp.service.rewind_for_regenerate(cid):
+            self.notify("Nothing to regenerate yet.", severity="warning")
+            return
+        await self.open(cid)
+        self.qapp.queue.enqueue(cid)
+
+    async def action_edit_last(self: ChatScreen) -> None:
+        cid = self.conversation_id
+        if cid is None or self._busy_notice():
+            return
+        text = self.qapp.service.take_last_user_message(cid)
+        if text is None:
+            self.notify("There is no message to edit yet.", severity="warning")
+            return
+        await self.open(cid)
+        self.prompt.load_text(text)
+        self.prompt.focus()
+        self.notify("Edit the message and press Enter to resend it.")
+
+    def _last_reply(self: ChatScreen) -> str | None:
+        if self.conversation_id is None:
+            return None
+        replies = [m for m in self.qapp.store.messages(self.conversation_id) if m.role == "assistant"]
+        return replies[-1].content if replies and replies[-1].content else None
+
+    def action_copy_reply(self: ChatScreen) -> None:
+        text = self._last_reply()
+        if not text:
+            self.notify("There is no reply to copy.", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied the last reply ({len(text)} characters) to the clipboard.")
+
+    def action_copy_code(self: ChatScreen) -> None:
+        blocks = code_blocks(self._last_reply() or "")
+        if not blocks:
+            self.notify("The last reply has no code block.", severity="warning")
+            return
+        self.app.copy_to_clipboard("\n\n".join(blocks))
+        self.notify(f"Copied {len(blocks)} code block(s) to the clipboard.")
+
+    def action_rename_chat(self: ChatScreen) -> None:
+        cid = self.conversation_id
+        if cid is None:
+            return
+
+        def done(title: str | None) -> None:
+            if title and title.strip():
+                self.qapp.store.rename(cid, title.strip())
+                self.refresh_sidebar()
+
+        self.app.push_screen(TextPromptScreen("Rename chat", self.qapp.store.get(cid).title), done)
+
+    def action_delete_chat(self: ChatScreen) -> None:
+        cid = self.conversation_id
+        if cid is None:
+            return
+        title = self.qapp.store.get(cid).title
+
+        async def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            self.qapp.queue.drop(cid)
+            if self.qapp.engine is not None:
+                self.qapp.engine.forget(cache_key(cid))
+            self.qapp.store.delete(cid)
+            rest = self.qapp.store.list()
+            await self.open(rest[0].id if rest else None)
+
+        self.app.push_screen(ConfirmScreen(f"Delete “{title}” and all its messages?"), done)
+
+    def action_export_chat(self: ChatScreen) -> None:
+        cid = self.conversation_id
+        if cid is None:
+            return
+        store = self.qapp.store
+        folder = paths.data_dir() / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^\w-]+", "-", store.get(cid).title.lower()).strip("-")[:40] or "chat"
+        md, js = folder / f"{slug}-{cid}.md", folder / f"{slug}-{cid}.json"
+        md.write_text(store.export_markdown(cid), encoding="utf-8")
+        js.write_text(json.dumps(store.export_json(cid), ensure_ascii=False, indent=2), encoding="utf-8")
+        self.notify(f"{md}\n{js}", title="Exported to Markdown and JSON")
+
+    def action_import_chat(self: ChatScreen) -> None:
+        async def done(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+                conversation = self.qapp.store.import_json(data)
+            except (OSError, ValueError, HistoryError) as exc:
+                self.notify(f"Could not import {path}: {exc}", severity="error")
+                return
+            await self.open(conversation.id)
+            self.notify(f"Imported “{conversation.title}”.")
+
+        hint = str(paths.data_dir() / "exports")
+        self.app.push_screen(TextPromptScreen("Import a chat from a JSON export", "", hint), done)
+
+    def action_chat_settings(self: ChatScreen) -> None:
+        from .conversation_settings import ConversationSettingsScreen
+
+        cid = self.conversation_id
+        if cid is None:
+            return
+        conversation = self.qapp.store.get(cid)
+        engine = self.qapp.engine
+        defaults = self.qapp.default_params()
+        if engine is not None and engine.info is not None:
+            defaults = defaults.over(engine.info.defaults)
+
+        def done(result) -> None:
+            if result is None:
+                return
+            self.qapp.store.set_system_prompt(cid, result.system_prompt)
+            self.qapp.store.set_params(cid, result.params.to_dict())
+            self.update_context()
+            self.notify("Chat settings saved; they apply from the next reply.")
+
+        params = GenerationParams.from_dict(conversation.params)
+        screen = ConversationSettingsScreen(conversation.title, conversation.system_prompt, params, defaults)
+        self.app.push_screen(screen, done)
+
+    def action_switch_model(self: ChatScreen) -> None:
+        models = self.qapp.local_models()
+        if not models:
+            self.app.action_setup_model()
+            return
+        items = [(m.folder_name, f"{m.folder_name}  ({m.manifest.family}, {m.manifest.source})") for m in models]
+        current = self.qapp.model.folder_name if self.qapp.model else None
+
+        def done(choice: str | None) -> None:
+            if choice and choice != current:
+                self.qapp.switch_model(choice)
+
+        self.app.push_screen(PickScreen("Switch model (loads in the background)", items, current), done)

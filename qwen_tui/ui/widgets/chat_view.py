@@ -1,0 +1,118 @@
+"""The conversation: user messages as text, assistant replies as Markdown.
+
+A streaming reply is appended through ``Markdown.get_stream`` (which batches
+updates) and rendered once more in full when it ends. The view follows the
+newest token unless the user has scrolled up (``anchor``).
+"""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownStream
+
+from ...history import Message
+
+STATE_NOTES = {"stopped": "⏹ stopped", "error": "⚠ failed", "streaming": "… interrupted"}
+
+
+class UserMessage(Static):
+    DEFAULT_CSS = """
+    UserMessage { background: $boost; border-left: thick $primary; padding: 0 1; margin: 1 0 0 0; }
+    """
+
+
+class AssistantMessage(Markdown):
+    DEFAULT_CSS = """
+    AssistantMessage { border-left: thick $accent 60%; padding: 0 1; margin: 1 0 0 0; }
+    AssistantMessage.stopped { border-left: thick $warning; }
+    AssistantMessage.error { border-left: thick $error; }
+    """
+
+
+class Note(Static):
+    DEFAULT_CSS = """
+    Note { color: $text-muted; padding: 0 1; }
+    Note.error { color: $error; }
+    """
+
+
+class ChatView(VerticalScroll):
+    DEFAULT_CSS = """
+    ChatView { height: 1fr; padding: 0 1; }
+    ChatView > #empty { color: $text-muted; margin: 1 2; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.conversation_id: int | None = None
+        self.stream: MarkdownStream | None = None
+        self.live: AssistantMessage | None = None
+
+    async def show(self, conversation_id: int | None, messages: list[Message], live_text: str | None = None) -> None:
+        """Replace the view with a conversation; ``live_text`` continues a streaming reply."""
+        await self.stop_stream()
+        self.conversation_id = conversation_id
+        await self.remove_children()
+        widgets = []
+        for m in messages:
+            if m.role == "user":
+                widgets.append(UserMessage(m.content, markup=False))
+            elif m.role == "assistant" and not (live_text is not None and m.state == "streaming"):
+                widgets.extend(self._reply_widgets(m.content, m.state, m.stats))
+        if not messages:
+            widgets.append(Static("Type a message below and press Enter.", id="empty"))
+        await self.mount_all(widgets)
+        if live_text is not None:
+            await self.start_reply(live_text)
+        self.anchor()
+        self.scroll_end(animate=False)
+
+    def _reply_widgets(self, text: str, state: str, stats: dict | None) -> list:
+        widget = AssistantMessage(text or "")
+        widget.add_class(state)
+        out: list = [widget]
+        note = STATE_NOTES.get(state)
+        if stats and state in ("complete", "stopped"):
+            speed = stats.get("decode_tokens_per_s") or 0
+            info = f"{stats.get('generated_tokens', 0)} tokens · {speed:.1f} tok/s"
+            if stats.get("dropped_turns"):
+                info += f" · {stats['dropped_turns']} old turns left out"
+            note = f"{note} · {info}" if note else info
+        if note:
+            out.append(Note(note, classes=state, markup=False))
+        return out
+
+    async def add_user(self, text: str) -> None:
+        for empty in self.query("#empty"):
+            await empty.remove()
+        await self.mount(UserMessage(text, markup=False))
+        self.anchor()
+
+    async def start_reply(self, text: str = "") -> None:
+        await self.stop_stream()
+        self.live = AssistantMessage("")
+        self.live.add_class("streaming")
+        await self.mount(self.live)
+        self.stream = Markdown.get_stream(self.live)
+        if text:
+            await self.stream.write(text)
+
+    async def append(self, text: str) -> None:
+        if self.stream is not None:
+            await self.stream.write(text)
+
+    async def finish_reply(self, text: str, state: str, stats: dict | None, error: str | None) -> None:
+        await self.stop_stream()
+        if self.live is not None:
+            live, self.live = self.live, None
+            await live.remove()
+        widgets = self._reply_widgets(text, state, stats) if text or state != "error" else []
+        if error:
+            widgets.append(Note(error, classes="error", markup=False))
+        await self.mount_all(widgets)
+
+    async def stop_stream(self) -> None:
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            await stream.stop()

@@ -1,0 +1,207 @@
+"""Step 1 of the setup wizard: a catalog model or a local folder, a low-bit format, and a
+live disk and memory check that enables the Start button only when the choice fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from ... import paths
+from ...catalog import CATALOG, DEFAULT_MODEL, GB, LOW_BIT_FORMATS, CatalogEntry
+from ...errors import QwenTuiError
+from ...store import resources
+from ...store.progress import human_bytes
+from ...store.quantize import (
+    estimate_needs,
+    is_qwen1_code,
+    needs_remote_code,
+    read_source_config,
+    weights_size,
+)
+
+HUB, FOLDER = "hub", "folder"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to set up: ``route`` HUB (``source`` a repo id) or FOLDER (``source`` a path)."""
+
+    route: str
+    source: str
+    low_bit: str
+    name: str | None = None
+    trust_remote_code: bool = False
+
+
+def model_row(entry: CatalogEntry, low_bit: str) -> str:
+    lic = entry.licence if len(entry.licence) <= 15 else entry.licence[:14].rstrip() + "…"
+    return (f"{entry.repo_id:<26}{entry.download_gb:>7.1f} GB{entry.int4_gb(low_bit):>7.1f} GB"
+            f"{entry.ram_to_quantize_gb():>6.1f} GB  {lic}")
+
+
+def header_row(low_bit: str) -> str:
+    return f"{'Model':<26}{'Download':>10}{low_bit:>10}{'RAM':>9}  Licence"
+
+
+class ModelChoice(Vertical):
+    """The choose step. Read :meth:`make_job` after :meth:`refresh_check` returned True."""
+
+    DEFAULT_CSS = """
+    ModelChoice { height: auto; }
+    ModelChoice #intro, ModelChoice #about, ModelChoice #columns { color: $text-muted; }
+    ModelChoice TabPane { padding: 0; }
+    ModelChoice #columns { padding: 0 2; }
+    ModelChoice #models { height: auto; max-height: 9; }
+    ModelChoice #about { height: 1; }
+    ModelChoice #check { height: auto; max-height: 2; color: $success; }
+    ModelChoice #check.bad { color: $error; }
+    ModelChoice #check.pending { color: $text-muted; }
+    ModelChoice #actions { height: auto; }
+    ModelChoice #actions Label { padding: 1 1 0 0; }
+    ModelChoice #low-bit { width: 18; margin-right: 1; }
+    ModelChoice #actions Button { margin-right: 1; }
+    """
+
+    def __init__(self, low_bit: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.initial_low_bit = low_bit if low_bit in LOW_BIT_FORMATS else LOW_BIT_FORMATS[0]
+
+    def compose(self) -> ComposeResult:
+        low_bit = self.initial_low_bit
+        yield Static("Download a model and quantize it once, or use a folder you already have.",
+                     id="intro")
+        with TabbedContent(id="route"):
+            with TabPane("From the hub", id=HUB):
+                yield Static(header_row(low_bit), id="columns")
+                yield OptionList(*(model_row(e, low_bit) for e in CATALOG), id="models")
+                yield Static(id="about", markup=False)
+            with TabPane("Use a local folder", id=FOLDER):
+                yield Input(placeholder="Path of a Hugging Face model folder (with config.json)",
+                            id="path")
+                yield Input(placeholder="Name (default: the folder's name)", id="name")
+                yield Checkbox("Trust remote code (only needed for non-Qwen-1 code)", id="trust")
+        yield Static(id="check", markup=False)
+        with Horizontal(id="actions"):
+            yield Label("Low-bit")
+            yield Select([(f, f) for f in LOW_BIT_FORMATS], value=low_bit, allow_blank=False,
+                         id="low-bit")
+            yield Button("Start", variant="primary", id="start")
+            yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        self.query_one("#models", OptionList).highlighted = CATALOG.index(DEFAULT_MODEL)
+        self.refresh_check()
+
+    @property
+    def route(self) -> str:
+        return self.query_one("#route", TabbedContent).active or HUB
+
+    @property
+    def low_bit(self) -> str:
+        value = self.query_one("#low-bit", Select).value
+        return value if isinstance(value, str) else self.initial_low_bit
+
+    def selected_entry(self) -> CatalogEntry:
+        index = self.query_one("#models", OptionList).highlighted
+        return CATALOG[index] if index is not None else DEFAULT_MODEL
+
+    def focus_first(self) -> None:
+        self.query_one("#models" if self.route == HUB else "#path").focus()
+
+    def make_job(self) -> Job:
+        if self.route == HUB:
+            return Job(HUB, self.selected_entry().repo_id, self.low_bit)
+        src = Path(self.query_one("#path", Input).value.strip()).expanduser()
+        name = self.query_one("#name", Input).value.strip() or src.resolve().name.lower()
+        trust = self.query_one("#trust", Checkbox).value
+        return Job(FOLDER, str(src), self.low_bit, name, trust)
+
+    def _needs(self) -> tuple[int, int] | str:
+        """(disk, RAM) bytes the current choice needs, or why it cannot start."""
+        if self.route == HUB:
+            entry = self.selected_entry()
+            disk = (entry.download_gb + entry.int4_gb(self.low_bit)) * GB
+            return int(disk), int(entry.ram_to_quantize_gb() * GB)
+        text = self.query_one("#path", Input).value.strip()
+        if not text:
+            return ""
+        src = Path(text).expanduser()
+        if not (src / "config.json").is_file():
+            return f"No config.json in {src}."
+        try:
+            config = read_source_config(src)
+            if not weights_size(src):
+                return f"No weight files in {src}."
+            needs = estimate_needs(config, src, self.low_bit)
+        except QwenTuiError as exc:
+            return exc.message
+        except (OSError, ValueError, TypeError) as exc:
+            return f"Cannot read {src}: {exc}."
+        trusted = self.query_one("#trust", Checkbox).value
+        if needs_remote_code(config) and not is_qwen1_code(config) and not trusted:
+            return "This model runs its own Python code: tick “Trust remote code” if you trust it."
+        return needs
+
+    def refresh_check(self) -> bool:
+        """Update the disk and memory line and the Start button; True when it can start."""
+        needs = self._needs()
+        check = self.query_one("#check", Static)
+        if isinstance(needs, str):
+            ok, pending = False, not needs
+            lines = [needs or "Type the path of a folder that holds config.json and the weights."]
+        else:
+            disk, ram = needs
+            free = resources.free_disk(paths.cache_dir())
+            avail = resources.available_ram()
+            ok, pending = free >= disk and avail >= ram, False
+            lines = [f"{'✓' if ok else '✗'} Disk: needs {human_bytes(disk)}, {human_bytes(free)} "
+                     f"free · RAM: needs {human_bytes(ram)}, {human_bytes(avail)} free"]
+            if free < disk:
+                lines.append("Not enough disk: free some or set QWEN_TUI_CACHE_DIR elsewhere.")
+            elif avail < ram:
+                lines.append("Not enough memory: close other programs or pick a smaller model.")
+        check.update("\n".join(lines))
+        check.set_class(not ok and not pending, "bad")
+        check.set_class(pending, "pending")
+        self.query_one("#start", Button).disabled = not ok
+        return ok
+
+    def _refresh_about(self) -> None:
+        entry = self.selected_entry()
+        code = " · Qwen-1 code" if entry.remote_code else ""
+        self.query_one("#about", Static).update(
+            f"{entry.params_b:g}B params · licence: {entry.licence}{code}")
+
+    def on_option_list_option_highlighted(self, _: OptionList.OptionHighlighted) -> None:
+        self._refresh_about()
+        self.refresh_check()
+
+    def on_select_changed(self, _: Select.Changed) -> None:
+        self.query_one("#columns", Static).update(header_row(self.low_bit))
+        models = self.query_one("#models", OptionList)
+        for index, entry in enumerate(CATALOG):
+            models.replace_option_prompt_at_index(index, model_row(entry, self.low_bit))
+        self.refresh_check()
+
+    def on_tabbed_content_tab_activated(self, _: TabbedContent.TabActivated) -> None:
+        self.refresh_check()
+
+    def on_input_changed(self, _: Input.Changed) -> None:
+        self.refresh_check()
+
+    def on_checkbox_changed(self, _: Checkbox.Changed) -> None:
+        self.refresh_check()

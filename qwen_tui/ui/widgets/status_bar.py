@@ -1,0 +1,40 @@
+"""One line: model and format, state, speed of the last reply, context used."""
+
+from __future__ import annotations
+
+from textual.reactive import reactive
+from textual.widgets import Static
+
+STATE_STYLE = {
+    "no model": "$warning",
+    "loading": "$warning",
+    "ready": "$success",
+    "generating": "$accent",
+    "stopped": "$warning",
+    "error": "$error",
+}
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+    model: reactive[str] = reactive("no model")
+    state: reactive[str] = reactive("no model")
+    speed: reactive[float] = reactive(0.0)
+    context_used: reactive[int] = reactive(0)
+    context_window: reactive[int] = reactive(0)
+    queued: reactive[int] = reactive(0)
+    detail: reactive[str] = reactive("")
+
+    def render(self) -> str:
+        parts = [f"[b]{self.model}[/b]", f"[{STATE_STYLE.get(self.state, '$text')}]● {self.state}[/]"]
+        if self.queued:
+            parts.append(f"{self.queued} queued")
+        if self.speed:
+            parts.append(f"{self.speed:.1f} tok/s")
+        if self.context_window:
+            parts.append(f"ctx {self.context_used}/{self.context_window}")
+        if self.detail:
+            parts.append(self.detail)
+        return "  ".join(parts)

@@ -1,0 +1,117 @@
+"""Qwen-1 (remote code, QWenTokenizer) through our store and engine, end to end."""
+
+import importlib.util
+import sys
+
+import pytest
+import torch
+
+from qwen1_fixture import build_tiny_qwen1
+
+from qwen_tui.engine.base import ChatMessage, GenerationParams
+from qwen_tui.engine.bigdl import BigdlEngine
+from qwen_tui.engine.detok import REPLACEMENT
+from qwen_tui.store.quantize import quantize_folder
+
+GREEDY = GenerationParams(temperature=0, max_new_tokens=16, repetition_penalty=1.0)
+
+
+@pytest.fixture(scope="module")
+def qwen1_source(tmp_path_factory):
+    return build_tiny_qwen1(tmp_path_factory.mktemp("qwen1-src"))
+
+
+@pytest.fixture(scope="module")
+def qwen1_engine(qwen1_source, tmp_path_factory):
+    # a local Qwen-1 folder is accepted without --trust-remote-code: it is the catalog's code
+    model = quantize_folder(qwen1_source, "q1", root=tmp_path_factory.mktemp("store"))
+    assert model.manifest.family == "qwen" and model.manifest.remote_code
+    assert {"modeling_qwen.py", "tokenization_qwen.py", "qwen.tiktoken"} <= {f.name for f in model.manifest.files}
+    engine = BigdlEngine(model.path, threads=1)
+    engine.load()
+    yield engine
+    engine.unload()
+
+
+def make_context(source):
+    """Qwen-1's own prompt builder from the vendored qwen_generation_utils.py."""
+    spec = importlib.util.spec_from_file_location("qgu", source / "qwen_generation_utils.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_context
+
+
+def test_prompt_matches_qwen1_make_context(qwen1_engine, qwen1_source):
+    tok = qwen1_engine._builder.tokenizer
+    history = [("你好", "你好！有什么可以帮你？"), ("Say <|im_end|> please", "ok")]
+    query = "最后一个问题 😀"
+    _, expected = make_context(qwen1_source)(tok, query, history=history, system="Be brief.", max_window_size=6144)
+    messages = [ChatMessage("system", "Be brief.")]
+    for q, r in history:
+        messages += [ChatMessage("user", q), ChatMessage("assistant", r)]
+    messages.append(ChatMessage("user", query))
+    ids = qwen1_engine._builder.encode(messages)
+    assert ids == expected
+    # typed marker text stays text: only the real turn markers are special tokens
+    assert ids.count(tok.im_end_id) == 6
+
+
+def test_qwen1_window_comes_from_generation_config(qwen1_engine):
+    info = qwen1_engine.info
+    assert info.family == "qwen" and info.context_window == 6144
+    assert info.defaults.top_p == 0.8 and info.defaults.repetition_penalty == 1.1
+    assert info.defaults.max_new_tokens == 512
+    stops = qwen1_engine._builder.special.stop
+    tok = qwen1_engine._builder.tokenizer
+    assert {tok.im_end_id, tok.eod_id} <= stops
+
+
+def test_qwen1_greedy_chat_matches_generate(qwen1_engine):
+    messages = [ChatMessage("user", "你好")]
+    reply = qwen1_engine.chat(messages, GREEDY)
+    builder = qwen1_engine._builder
+    ids = builder.encode([ChatMessage("system", "You are a helpful assistant."), *messages])
+    with torch.inference_mode():
+        out = qwen1_engine._lm.model.generate(
+            torch.tensor([ids]), max_new_tokens=16, do_sample=False, repetition_penalty=1.0,
+            top_p=None, top_k=None, eos_token_id=list(builder.special.stop),
+            stop_words_ids=[[i] for i in builder.special.stop],
+        )
+    generated = out[0, len(ids):].tolist()
+    generated = [t for t in generated if t not in builder.special.stop]
+    assert builder.decode(generated) == reply.text
+
+
+def test_qwen1_streams_valid_text_and_reuses_the_cache(qwen1_engine):
+    pieces = []
+    first = [ChatMessage("user", "你好")]
+    a = qwen1_engine.chat(first, GREEDY, on_text=pieces.append, cache_key="q")
+    assert "".join(pieces) == a.text
+    second = first + [ChatMessage("assistant", a.text), ChatMessage("user", "再说一遍")]
+    b = qwen1_engine.chat(second, GREEDY, cache_key="q")
+    assert b.stats.reused_tokens > a.stats.prompt_tokens // 2
+    assert b.text == qwen1_engine.chat(second, GREEDY).text
+    qwen1_engine.forget("q")
+
+
+def test_qwen1_cancel(qwen1_engine):
+    import threading
+
+    cancel = threading.Event()
+    reply = qwen1_engine.chat(
+        [ChatMessage("user", "hi")], GenerationParams(temperature=0, max_new_tokens=400),
+        on_text=lambda _: cancel.set(), cancel=cancel,
+    )
+    assert reply.stopped and reply.stats.generated_tokens <= 3
+
+
+def test_qwen1_tokens_stream_as_whole_characters(qwen1_engine):
+    from qwen_tui.engine.detok import IncrementalDecoder
+
+    builder = qwen1_engine._builder
+    text = "中文流式输出，不要乱码 😀🚀 done"
+    ids = builder.tokenizer.encode(text)
+    assert any(REPLACEMENT in builder.decode([i]) for i in ids)
+    decoder = IncrementalDecoder(builder.decode)
+    pieces = [decoder.push(i) for i in ids] + [decoder.flush()]
+    assert "".join(pieces) == text and not any(REPLACEMENT in p for p in pieces)

@@ -1,0 +1,184 @@
+"""The setup wizard driven with the keyboard: hub pull, local folder, failure, cancel/resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hubserver import hub_server  # noqa: F401  (fixture)
+from textual.app import App
+from textual.widgets import Button, Input, Static
+
+from qwen_tui.store import resources
+from qwen_tui.store.local import LocalModel
+from qwen_tui.store.progress import human_bytes
+from qwen_tui.ui.screens.wizard import WizardScreen
+from qwen_tui.ui.widgets.model_choice import ModelChoice
+
+COMMIT = "a" * 40
+REPO = "Qwen/Qwen2.5-0.5B-Instruct"  # fourth catalog entry: three presses of "down"
+GB = 1024**3
+
+
+class Host(App[None]):
+    """Pushes the wizard and records what it dismisses with and the progress it reports."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        self.kwargs = kwargs
+        self.results: list[LocalModel | None] = []
+        self.progress = []
+        self.shown: list[str] = []  # the wizard's progress line after each report
+
+
+    def on_mount(self) -> None:
+        self.push_screen(WizardScreen(**self.kwargs), self.results.append)
+
+    def on_wizard_screen_progress_update(self, message: WizardScreen.ProgressUpdate) -> None:
+        self.progress.append(message.progress)  # bubbled up after the screen drew it
+        if isinstance(self.screen, WizardScreen):
+            self.shown.append(str(self.screen.query_one("#info", Static).render()))
+
+
+@pytest.fixture(autouse=True)
+def roomy(monkeypatch):
+    """Plenty of disk and RAM, whatever the test machine has (tests may lower either)."""
+    monkeypatch.setattr(resources, "free_disk", lambda path: 100 * GB)
+    monkeypatch.setattr(resources, "available_ram", lambda: 16 * GB)
+
+
+def text_of(app: App, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+async def finish(app: App, pilot) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source):
+    hub_server.add_repo(REPO, tiny_source, commit=COMMIT)
+    app = Host(endpoint=hub_server.endpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.focused.id == "models"
+        await pilot.press("down", "down", "down")
+        assert app.screen.query_one(ModelChoice).selected_entry().repo_id == REPO
+        await pilot.press("enter")
+        await finish(app, pilot)
+    (model,) = app.results
+    assert isinstance(model, LocalModel)
+    assert (model.manifest.source, model.manifest.commit) == (REPO, COMMIT)
+    assert model.low_bit == "sym_int4"
+    downloads = [p for p in app.progress if p.stage == "download"]
+    assert downloads and downloads[-1].done == downloads[-1].total > 0
+    stages = [p.stage for p in app.progress]
+    assert {"quantize", "save", "verify"} <= set(stages)
+    assert stages.index("download") < stages.index("quantize")
+    total = downloads[-1].total
+    assert any(f"/ {human_bytes(total)}" in line and "/s" in line and "ETA" in line
+               for line in app.shown), app.shown
+
+
+async def test_local_folder_route(tiny_source):
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("shift+tab", "right")  # the route tabs: "Use a local folder"
+        await pilot.pause()
+        await pilot.press("tab")
+        assert app.focused.id == "path"
+        await pilot.press(*str(tiny_source))
+        await pilot.press("tab", *"tiny")
+        assert app.screen.query_one("#name", Input).value == "tiny"
+        assert not app.screen.query_one("#start", Button).disabled
+        await pilot.press("enter")
+        await finish(app, pilot)
+    (model,) = app.results
+    assert isinstance(model, LocalModel)
+    assert model.folder_name == "tiny-sym_int4"
+    assert model.manifest.source == str(tiny_source.resolve())
+    assert [p.stage for p in app.progress][-1] == "done"
+
+
+async def test_unreachable_hub_shows_message_hint_and_retry():
+    app = Host(endpoint="http://127.0.0.1:9")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await finish(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, WizardScreen) and screen.step == "stopped"
+        assert text_of(app, "#stopped-title") == "Setup failed"
+        assert "Cannot reach the model hub at http://127.0.0.1:9" in text_of(app, "#message")
+        assert "HF_ENDPOINT" in text_of(app, "#hint")
+        again = screen.query_one("#again", Button)
+        assert str(again.label) == "Retry" and app.focused is again
+        assert "Traceback" not in app.export_screenshot()
+        await pilot.press("enter")  # Retry fails the same way and stays on the screen
+        await finish(app, pilot)
+        assert screen.step == "stopped" and app.results == []
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+async def test_cancel_then_resume(hub_server, tiny_source):
+    hub_server.add_repo(REPO, tiny_source, commit=COMMIT)
+    hub_server.throttle["model.safetensors"] = 200_000  # about 3 s for the weights
+    app = Host(endpoint=hub_server.endpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "down", "down", "enter")
+        await wait_for(pilot, lambda: hub_server.served("model.safetensors") > 0)
+        await pilot.press("escape")
+        assert str(app.screen.query_one("#cancel", Button).label) == "Cancelling…"
+        await finish(app, pilot)
+        assert app.screen.step == "stopped"
+        assert text_of(app, "#stopped-title") == "Cancelled"
+        assert "cancelled" in text_of(app, "#message").lower()
+        assert app.results == []
+        assert str(app.focused.label) == "Resume"
+        del hub_server.throttle["model.safetensors"]
+        await pilot.press("enter")
+        await finish(app, pilot)
+    (model,) = app.results
+    assert isinstance(model, LocalModel) and model.manifest.source == REPO
+
+
+async def test_too_little_disk_disables_start(monkeypatch):
+    monkeypatch.setattr(resources, "free_disk", lambda path: 1000)
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        check = app.screen.query_one("#check", Static)
+        assert check.has_class("bad")
+        assert "1000 B free" in text_of(app, "#check")
+        assert app.screen.query_one("#start", Button).disabled
+        await pilot.press("enter")  # Enter on the list does not start either
+        await pilot.pause()
+        assert app.screen.step == "choose" and not app.workers
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+def test_choose_step_snapshot(snap_compare, monkeypatch):
+    monkeypatch.setattr(resources, "free_disk", lambda path: 120 * GB)
+    monkeypatch.setattr(resources, "available_ram", lambda: 16 * GB)
+
+    async def settle(pilot) -> None:
+        for widget in pilot.app.screen.query(Input):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(Host(), terminal_size=(80, 24), run_before=settle)
