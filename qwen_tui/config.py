@@ -65,7 +65,7 @@ def check_value(name: str, value: Any) -> Any:
         if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
             raise ValueError
         converted = kind(value) if kind is not int else int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be {sentence}, not {value!r}.") from None
     if not ok(converted):
         raise ValueError(f"{name} must be {sentence}, not {value!r}.")

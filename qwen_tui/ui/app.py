@@ -204,6 +204,11 @@ class QwenApp(App[None]):
             self.notify(f"Could not save settings: {exc}", severity="error")
 
     def watch_theme(self, theme: str) -> None:
+        """Keep a theme chosen from the palette; the settings screen only previews."""
+        from .screens.settings import SettingsScreen
+
+        if isinstance(self.screen, SettingsScreen) or not self.is_running:
+            return
         if theme != self.settings.theme and theme in self.available_themes:
             self.settings = config.updated(self.settings, theme=theme)
             self._save()
@@ -212,9 +217,11 @@ class QwenApp(App[None]):
         yield from super().get_system_commands(screen)
         chat = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
         for binding_id, keys, action, description, _ in APP_KEYS:
-            if action in ("quit", "help"):
+            if action in ("app.quit", "app.help"):
                 continue
-            target = chat if chat is not None and hasattr(chat, f"action_{action}") else self
+            on_app = action.startswith("app.")
+            action = action.removeprefix("app.")
+            target = self if on_app or chat is None else chat
             key = (self._keymap or {}).get(binding_id, keys).split(",")[0]
             yield SystemCommand(
                 description, f"{description} ({key})", lambda t=target, a=action: t.run_action(a)

@@ -19,11 +19,11 @@ APP_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("export_chat", "f5", "export_chat", "Export", False),
     ("delete_chat", "f8", "delete_chat", "Delete", False),
     ("import_chat", "f9", "import_chat", "Import", False),
-    ("setup_model", "f10", "setup_model", "Set up a model", False),
-    ("settings", "ctrl+s", "settings", "Settings", True),
+    ("setup_model", "f10", "app.setup_model", "Set up a model", False),
+    ("settings", "ctrl+s", "app.settings", "Settings", True),
     ("toggle_sidebar", "ctrl+b", "toggle_sidebar", "Sidebar", False),
-    ("help", "f1,question_mark", "help", "Help", True),
-    ("quit", "ctrl+q", "quit", "Quit", True),
+    ("help", "f1,question_mark", "app.help", "Help", True),
+    ("quit", "ctrl+q", "app.quit", "Quit", True),
 ]
 
 # Keys handled by the prompt itself (listed in help; remappable the same way).

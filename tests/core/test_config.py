@@ -38,7 +38,7 @@ def test_bad_values_fall_back_one_by_one():
 
 
 @pytest.mark.parametrize(
-    "name,value", [("top_p", 0), ("top_k", -1), ("max_new_tokens", "many"), ("hf_endpoint", "ftp://x"), ("threads", True)]
+    "name,value", [("top_p", 0), ("top_k", -1), ("top_k", "1e999"), ("max_new_tokens", "many"), ("hf_endpoint", "ftp://x"), ("threads", True)]
 )
 def test_invalid_values_are_refused_with_a_sentence(name, value):
     with pytest.raises(ValueError, match=f"{name} must be"):

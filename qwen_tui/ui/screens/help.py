@@ -40,9 +40,10 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Keys", "Action", "Id (for [keys])")
+        table.add_columns("Keys", "Action", "Id (for \\[keys])")
         for keys, description, binding_id in describe_keys(self.keymap):
-            table.add_row(keys.replace(",", " / "), description, binding_id)
+            shown = keys.replace("question_mark", "?").replace(",", " / ")
+            table.add_row(shown, description, binding_id)
         table.focus()
 
     def action_close(self) -> None:

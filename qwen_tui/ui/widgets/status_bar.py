@@ -37,4 +37,4 @@ class StatusBar(Static):
             parts.append(f"ctx {self.context_used}/{self.context_window}")
         if self.detail:
             parts.append(self.detail)
-        return "  ".join(parts)
+        return " │ ".join(parts)
