@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 from conftest import wait_idle, wait_ready
@@ -17,6 +18,7 @@ from textual.widgets import DataTable, Input, OptionList
 
 from qwen_tui import config, paths
 from qwen_tui.engine.base import ChatMessage
+from qwen_tui.engine.bigdl import BigdlEngine
 from qwen_tui.store.manifest import MANIFEST
 from qwen_tui.ui.bindings import APP_KEYS, PROMPT_KEYS
 from qwen_tui.ui.screens.chat import ChatScreen
@@ -92,6 +94,26 @@ async def start_streaming(app, pilot, text: str) -> int:
     cid = app.chat.conversation_id
     await until(pilot, lambda: app.queue.live.get(cid), what="streamed text")
     return cid
+
+
+class SlowEngine(BigdlEngine):
+    """The real engine, paced so a long reply is surely still streaming while keys are pressed.
+
+    (Unpaced, the tiny model speeds up as soon as its chat is not on screen and may finish
+    a "long" reply before the pilot's next key press lands.)
+    """
+
+    def chat(self, messages, params=None, *, on_text=None, **kwargs):
+        def paced(piece: str) -> None:
+            time.sleep(0.02)
+            if on_text is not None:
+                on_text(piece)
+
+        return super().chat(messages, params, on_text=paced, **kwargs)
+
+
+def slow_engine(model, settings) -> SlowEngine:
+    return SlowEngine(model.path, threads=1, kv_cache_mb=64)
 
 
 def long_settings(max_new_tokens: int = 2000) -> config.Settings:
@@ -675,7 +697,7 @@ async def test_keymap_ctrl_k_creates_a_chat_from_the_prompt(make_app):
 
 # -- queueing and responsiveness -----------------------------------------------------------
 async def test_a_send_while_another_chat_generates_is_queued(make_app, installed_model):
-    app = make_app(long_settings())
+    app = make_app(long_settings(), engine_factory=slow_engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(app, pilot)
         a = await start_streaming(app, pilot, "Tell me a long story")
@@ -705,9 +727,7 @@ async def test_a_send_while_another_chat_generates_is_queued(make_app, installed
 
 
 async def test_the_ui_stays_responsive_while_a_reply_streams(make_app, installed_model):
-    # Each pilot key press waits up to ~2 s for the busy process to go idle: keep keys few
-    # and the reply long enough (3500 tokens) to still be streaming at the end.
-    app = make_app(long_settings(3500))
+    app = make_app(long_settings(3500), engine_factory=slow_engine)
     other = add_chat(app.store, "Other chat", "an old question", "an old answer")
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(app, pilot)

@@ -1,0 +1,1 @@
+"""`qwen-tui bench`: load time, first-token latency, decode speed, memory."""

@@ -1,0 +1,123 @@
+"""Measure what users feel: load time, time to first token, decode speed, memory, UI lag."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import statistics
+import threading
+import time
+from argparse import Namespace
+
+from ..config import Settings
+from ..engine.base import ChatMessage, GenerationParams
+from ..engine.bigdl import BigdlEngine
+from ..errors import UsageError
+from ..store import local
+
+WORDS = "the quick brown fox jumps over the lazy dog while 你好 world of models and tokens".split()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def message_of(engine: BigdlEngine, tokens: int, seed: int) -> list[ChatMessage]:
+    """A system prompt and one user message whose prompt is about ``tokens`` long."""
+    words = [WORDS[(seed + i * 7) % len(WORDS)] for i in range(tokens * 2)]
+    lo, hi = 1, len(words)
+    while lo < hi:  # the longest prefix that fits
+        mid = (lo + hi + 1) // 2
+        n = engine.count_tokens([ChatMessage("user", " ".join(words[:mid]))])
+        lo, hi = (mid, hi) if n <= tokens else (lo, mid - 1)
+    return [ChatMessage("user", " ".join(words[:lo]))]
+
+
+def measure_prompts(engine: BigdlEngine, lengths: list[int], new_tokens: int) -> list[dict]:
+    rows = []
+    params = GenerationParams(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
+    for i, n in enumerate(lengths):
+        reply = engine.chat(message_of(engine, n, i), params)
+        s = reply.stats
+        rows.append({"prompt_tokens": s.prompt_tokens, "first_token_s": round(s.time_to_first_token, 3),
+                     "decode_tok_s": s.decode_tokens_per_s, "generated": s.generated_tokens})
+    return rows
+
+
+def measure_turns(engine: BigdlEngine, turns: int, new_tokens: int) -> list[dict]:
+    params = GenerationParams(temperature=0, max_new_tokens=min(new_tokens, 30), repetition_penalty=1.0)
+    messages: list[ChatMessage] = [ChatMessage("system", "You are a helpful assistant.")]
+    rows = []
+    for turn in range(turns):
+        messages += message_of(engine, 30, turn)
+        reply = engine.chat(messages, params, cache_key="bench-turns")
+        messages.append(ChatMessage("assistant", reply.text))
+        rows.append({"turn": turn + 1, "prompt_tokens": reply.stats.prompt_tokens,
+                     "reused_tokens": reply.stats.reused_tokens,
+                     "first_token_s": round(reply.stats.time_to_first_token, 3)})
+    engine.forget("bench-turns")
+    return rows
+
+
+def measure_loop_lag(engine: BigdlEngine, new_tokens: int) -> dict:
+    """Lag of an asyncio loop (as Textual runs) while a reply streams from a worker thread."""
+    lags: list[float] = []
+    done = threading.Event()
+    params = GenerationParams(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
+
+    def work() -> None:
+        engine.chat(message_of(engine, 64, 3), params, on_text=lambda _: None)
+        done.set()
+
+    async def ticker() -> None:
+        threading.Thread(target=work, daemon=True).start()
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - start - 0.01)
+
+    asyncio.run(ticker())
+    lags.sort()
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
+    return {"samples": len(lags), "p50_ms": round(statistics.median(lags) * 1000, 1) if lags else 0,
+            "p99_ms": round(p99 * 1000, 1), "max_ms": round(max(lags, default=0) * 1000, 1)}
+
+
+def run_bench(args: Namespace, settings: Settings) -> int:
+    try:
+        lengths = [int(x) for x in args.prompt_tokens.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError("--prompt-tokens takes numbers like 32,512,1024.", "Fix the list.") from None
+    if args.synthetic:
+        from .synthetic import synthetic_model
+
+        model = synthetic_model(args.synthetic, settings.low_bit)
+    elif args.model_path:
+        model = local.open_folder(args.model_path)
+    else:
+        model = local.choose(args.model, settings.model, settings.low_bit)
+    engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=1024)
+    started = time.perf_counter()
+    engine.load()
+    result = {"model": model.folder_name, "threads": engine.threads,
+              "load_s": round(time.perf_counter() - started, 2)}
+    result["prompts"] = measure_prompts(engine, lengths, args.new_tokens)
+    result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
+    result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
+    result["peak_rss_mb"] = round(peak_rss_mb())
+    print(json.dumps(result, indent=2) if args.json else table(result))
+    return 0
+
+
+def table(r: dict) -> str:
+    lines = [f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  peak RSS {r['peak_rss_mb']} MB", "",
+             "prompt tokens  first token  decode tok/s"]
+    lines += [f"{p['prompt_tokens']:>13}  {p['first_token_s']:>9.2f} s  {p['decode_tok_s']:>12.1f}" for p in r["prompts"]]
+    if r["turns"]:
+        lines += ["", "turn  prompt  reused  first token"]
+        lines += [f"{t['turn']:>4}  {t['prompt_tokens']:>6}  {t['reused_tokens']:>6}  {t['first_token_s']:>9.2f} s" for t in r["turns"]]
+    if r["ui_loop_lag"]:
+        lag = r["ui_loop_lag"]
+        lines += ["", f"event-loop lag while streaming: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms"]
+    return "\n".join(lines)
