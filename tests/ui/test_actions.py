@@ -786,11 +786,13 @@ async def test_the_ui_stays_responsive_while_a_reply_streams(make_app, installed
 async def test_a_second_send_in_the_generating_chat_is_answered_or_refused(
     make_app, installed_model
 ):
-    app = make_app(long_settings(300))
+    app = make_app(long_settings(600), engine_factory=slow_engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(app, pilot)
         cid = await start_streaming(app, pilot, "Tell me a long story")
         await send(pilot, "And another thing")
+        assert app.queue.current == cid  # the first reply is still streaming
+        await pilot.press("escape")  # stop it; a queued follow-up may then run
         await wait_idle(app, pilot)
         roles = [m.role for m in app.store.messages(cid)]
         # Either the second message was refused (left in the prompt) or it got a reply.
@@ -803,7 +805,7 @@ async def test_a_second_send_in_the_generating_chat_is_answered_or_refused(
     "(KeyError from ChatService.generate saving into the deleted message)",
 )
 async def test_deleting_the_generating_chat_reports_no_error(make_app, installed_model):
-    app = make_app(long_settings())
+    app = make_app(long_settings(), engine_factory=slow_engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(app, pilot)
         cid = await start_streaming(app, pilot, "Tell me a long story")
