@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .config import Settings
 from .engine.base import ChatMessage, Engine, GenerationParams, Reply
@@ -122,14 +122,20 @@ class ChatService:
 
         try:
             reply = engine.chat(
-                messages, params, on_text=collect, cancel=cancel, cache_key=cache_key(conversation_id)
+                messages,
+                params,
+                on_text=collect,
+                cancel=cancel,
+                cache_key=cache_key(conversation_id),
             )
         except QwenTuiError as exc:
             self.store.update_message(placeholder.id, content="".join(text), state="error")
             return ReplyOutcome(placeholder.id, None, exc.one_line())
         except Exception as exc:  # a bug in a backend must not lose the conversation
             self.store.update_message(placeholder.id, content="".join(text), state="error")
-            return ReplyOutcome(placeholder.id, None, f"The model failed: {type(exc).__name__}: {exc}")
+            return ReplyOutcome(
+                placeholder.id, None, f"The model failed: {type(exc).__name__}: {exc}"
+            )
         state = "stopped" if reply.stopped else "complete"
         self.store.update_message(
             placeholder.id, content=reply.text, state=state, stats=reply.stats.to_dict()

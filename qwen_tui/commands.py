@@ -87,7 +87,9 @@ def models(args: Namespace) -> int:
     if not found:
         print("  (none yet: `qwen-tui pull` or `qwen-tui quantize PATH --name NAME`)")
     for m in found:
-        print(f"  {m.folder_name:<34} {m.manifest.family:<6} {human_bytes(m.manifest.size):>9}  ready")
+        print(
+            f"  {m.folder_name:<34} {m.manifest.family:<6} {human_bytes(m.manifest.size):>9}  ready"
+        )
     local_names = {m.name for m in found}
     print("\nCatalog:")
     for e in CATALOG:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from . import paths
 from .catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS

@@ -243,7 +243,7 @@ def random_state_dict(config: dict, seed: int = 0, n_real_tokens: int | None = N
     lm_head = normal(v, h)
     if n_real_tokens is not None:
         lm_head[n_real_tokens:SPECIAL_START_ID] = 0.0
-        lm_head[IM_END_ID + 1:] = 0.0
+        lm_head[IM_END_ID + 1 :] = 0.0
     sd["lm_head.weight"] = lm_head
     return sd
 

@@ -40,22 +40,35 @@ def measure_prompts(engine: BigdlEngine, lengths: list[int], new_tokens: int) ->
     for i, n in enumerate(lengths):
         reply = engine.chat(message_of(engine, n, i), params)
         s = reply.stats
-        rows.append({"prompt_tokens": s.prompt_tokens, "first_token_s": round(s.time_to_first_token, 3),
-                     "decode_tok_s": s.decode_tokens_per_s, "generated": s.generated_tokens})
+        rows.append(
+            {
+                "prompt_tokens": s.prompt_tokens,
+                "first_token_s": round(s.time_to_first_token, 3),
+                "decode_tok_s": s.decode_tokens_per_s,
+                "generated": s.generated_tokens,
+            }
+        )
     return rows
 
 
 def measure_turns(engine: BigdlEngine, turns: int, new_tokens: int) -> list[dict]:
-    params = GenerationParams(temperature=0, max_new_tokens=min(new_tokens, 30), repetition_penalty=1.0)
+    params = GenerationParams(
+        temperature=0, max_new_tokens=min(new_tokens, 30), repetition_penalty=1.0
+    )
     messages: list[ChatMessage] = [ChatMessage("system", "You are a helpful assistant.")]
     rows = []
     for turn in range(turns):
         messages += message_of(engine, 30, turn)
         reply = engine.chat(messages, params, cache_key="bench-turns")
         messages.append(ChatMessage("assistant", reply.text))
-        rows.append({"turn": turn + 1, "prompt_tokens": reply.stats.prompt_tokens,
-                     "reused_tokens": reply.stats.reused_tokens,
-                     "first_token_s": round(reply.stats.time_to_first_token, 3)})
+        rows.append(
+            {
+                "turn": turn + 1,
+                "prompt_tokens": reply.stats.prompt_tokens,
+                "reused_tokens": reply.stats.reused_tokens,
+                "first_token_s": round(reply.stats.time_to_first_token, 3),
+            }
+        )
     engine.forget("bench-turns")
     return rows
 
@@ -80,15 +93,21 @@ def measure_loop_lag(engine: BigdlEngine, new_tokens: int) -> dict:
     asyncio.run(ticker())
     lags.sort()
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
-    return {"samples": len(lags), "p50_ms": round(statistics.median(lags) * 1000, 1) if lags else 0,
-            "p99_ms": round(p99 * 1000, 1), "max_ms": round(max(lags, default=0) * 1000, 1)}
+    return {
+        "samples": len(lags),
+        "p50_ms": round(statistics.median(lags) * 1000, 1) if lags else 0,
+        "p99_ms": round(p99 * 1000, 1),
+        "max_ms": round(max(lags, default=0) * 1000, 1),
+    }
 
 
 def run_bench(args: Namespace, settings: Settings) -> int:
     try:
         lengths = [int(x) for x in args.prompt_tokens.split(",") if x.strip()]
     except ValueError:
-        raise UsageError("--prompt-tokens takes numbers like 32,512,1024.", "Fix the list.") from None
+        raise UsageError(
+            "--prompt-tokens takes numbers like 32,512,1024.", "Fix the list."
+        ) from None
     if args.synthetic:
         from .synthetic import synthetic_model
 
@@ -100,8 +119,11 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=1024)
     started = time.perf_counter()
     engine.load()
-    result = {"model": model.folder_name, "threads": engine.threads,
-              "load_s": round(time.perf_counter() - started, 2)}
+    result = {
+        "model": model.folder_name,
+        "threads": engine.threads,
+        "load_s": round(time.perf_counter() - started, 2),
+    }
     result["prompts"] = measure_prompts(engine, lengths, args.new_tokens)
     result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
     result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
@@ -111,13 +133,25 @@ def run_bench(args: Namespace, settings: Settings) -> int:
 
 
 def table(r: dict) -> str:
-    lines = [f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  peak RSS {r['peak_rss_mb']} MB", "",
-             "prompt tokens  first token  decode tok/s"]
-    lines += [f"{p['prompt_tokens']:>13}  {p['first_token_s']:>9.2f} s  {p['decode_tok_s']:>12.1f}" for p in r["prompts"]]
+    lines = [
+        f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  peak RSS {r['peak_rss_mb']} MB",
+        "",
+        "prompt tokens  first token  decode tok/s",
+    ]
+    lines += [
+        f"{p['prompt_tokens']:>13}  {p['first_token_s']:>9.2f} s  {p['decode_tok_s']:>12.1f}"
+        for p in r["prompts"]
+    ]
     if r["turns"]:
         lines += ["", "turn  prompt  reused  first token"]
-        lines += [f"{t['turn']:>4}  {t['prompt_tokens']:>6}  {t['reused_tokens']:>6}  {t['first_token_s']:>9.2f} s" for t in r["turns"]]
+        lines += [
+            f"{t['turn']:>4}  {t['prompt_tokens']:>6}  {t['reused_tokens']:>6}  {t['first_token_s']:>9.2f} s"
+            for t in r["turns"]
+        ]
     if r["ui_loop_lag"]:
         lag = r["ui_loop_lag"]
-        lines += ["", f"event-loop lag while streaming: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms"]
+        lines += [
+            "",
+            f"event-loop lag while streaming: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms",
+        ]
     return "\n".join(lines)

@@ -28,7 +28,9 @@ DIMENSIONS = {
 def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
     entry = find_entry(name)
     if entry is None or entry.key not in DIMENSIONS:
-        raise UsageError(f"No synthetic recipe for '{name}'.", f"Use one of {', '.join(DIMENSIONS)}.")
+        raise UsageError(
+            f"No synthetic recipe for '{name}'.", f"Use one of {', '.join(DIMENSIONS)}."
+        )
     root = paths.synthetic_dir()
     folder_name = local.folder_name(f"synthetic-{entry.key}", low_bit)
     for model in local.list_local(root):
@@ -74,5 +76,11 @@ def _build(path: Path, hidden, intermediate, layers, heads, kv_heads, vocab, tie
             p.normal_(0.0, 0.02) if p.dim() > 1 else p.fill_(1.0)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    GenerationConfig(do_sample=True, temperature=0.7, top_p=0.8, top_k=20,
-                     repetition_penalty=1.05, max_new_tokens=512).save_pretrained(path)
+    GenerationConfig(
+        do_sample=True,
+        temperature=0.7,
+        top_p=0.8,
+        top_k=20,
+        repetition_penalty=1.05,
+        max_new_tokens=512,
+    ).save_pretrained(path)

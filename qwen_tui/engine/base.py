@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Protocol
+from typing import Protocol
 
 ROLES = ("system", "user", "assistant")
 

@@ -54,6 +54,7 @@ def read_defaults(model_dir: Path) -> GenerationParams:
 
 def context_window(model_dir: Path) -> int:
     """Qwen-1's max_window_size, else the position-embedding limit."""
+
     def load(name: str) -> dict:
         try:
             return json.loads((model_dir / name).read_text(encoding="utf-8"))
@@ -93,6 +94,7 @@ class BigdlEngine:
         started = time.perf_counter()
         manifest = verify(self.model_dir)
         import torch
+
         from .quiet import bigdl_auto_model
 
         AutoModelForCausalLM = bigdl_auto_model()
@@ -110,7 +112,9 @@ class BigdlEngine:
                 str(self.model_dir), trust_remote_code=trust, local_files_only=True
             )
         except MemoryError:
-            raise NotEnoughMemory(f"Not enough memory to load {manifest.name}.", "Close other programs.")
+            raise NotEnoughMemory(
+                f"Not enough memory to load {manifest.name}.", "Close other programs."
+            )
         except Exception as exc:
             raise EngineError(
                 f"Could not load {manifest.name}: {type(exc).__name__}: {exc}.",

@@ -8,7 +8,7 @@ once it no longer ends in an incomplete sequence.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 REPLACEMENT = "\ufffd"
 

@@ -81,7 +81,5 @@ class KVCacheStore:
         return sum(e.nbytes for e in self.entries.values())
 
     def _evict(self) -> None:
-        while self.entries and (
-            len(self.entries) > self.max_entries or self.nbytes > self.budget
-        ):
+        while self.entries and (len(self.entries) > self.max_entries or self.nbytes > self.budget):
             self.entries.popitem(last=False)

@@ -44,7 +44,9 @@ def is_qwen1_tokenizer(tokenizer: Any) -> bool:
 def special_ids(tokenizer: Any) -> SpecialIds:
     if is_qwen1_tokenizer(tokenizer):
         return SpecialIds(tokenizer.im_start_id, tokenizer.im_end_id, tokenizer.eod_id)
-    ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>")]
+    ids = [
+        tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+    ]
     if any(i is None or i == tokenizer.unk_token_id for i in ids):
         raise EngineError(
             "This tokenizer has no ChatML tokens (<|im_start|>, <|im_end|>, <|endoftext|>).",
@@ -71,7 +73,9 @@ class PromptBuilder:
         if self.qwen1:
             return self._encode_qwen1(messages)
         as_dicts = [{"role": m.role, "content": m.content} for m in messages]
-        ids = self.tokenizer.apply_chat_template(as_dicts, add_generation_prompt=True, tokenize=True)
+        ids = self.tokenizer.apply_chat_template(
+            as_dicts, add_generation_prompt=True, tokenize=True
+        )
         return list(ids)
 
     def _encode_qwen1(self, messages: list[ChatMessage]) -> list[int]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .kvcache import CacheEntry, common_prefix, crop, seq_dim_of
 from .sampling import Sampler
@@ -94,7 +95,11 @@ class CausalLM:
             pending = [token]
         ended = time.perf_counter()
         first = first_token_at or ended
-        kept = CacheEntry(fed, past, self.seq_dim) if past is not None and self.seq_dim is not None else None
+        kept = (
+            CacheEntry(fed, past, self.seq_dim)
+            if past is not None and self.seq_dim is not None
+            else None
+        )
         return RunResult(new_ids, finish, reused, first - started, ended - first, kept)
 
     def _reuse(self, prompt: list[int], cache: CacheEntry | None) -> tuple[Any, int]:

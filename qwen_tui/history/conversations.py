@@ -94,23 +94,36 @@ class ConversationStore:
             raise _missing(conversation_id)
 
     def _insert_conversation(
-        self, title: str | None, created_at: float | None, system_prompt: str | None,
-        params: dict[str, Any] | None, model: str | None,
+        self,
+        title: str | None,
+        created_at: float | None,
+        system_prompt: str | None,
+        params: dict[str, Any] | None,
+        model: str | None,
     ) -> int:
         """Insert a conversation (inside a transaction); return its id."""
         now = self._db.now()
         cur = self._db.execute(
             "INSERT INTO conversations (title, created_at, updated_at, system_prompt, params,"
             " model) VALUES (?, ?, ?, ?, ?, ?)",
-            (_clean_title(title), now if created_at is None else created_at, now,
-             system_prompt, to_json(params, "params"), model),
+            (
+                _clean_title(title),
+                now if created_at is None else created_at,
+                now,
+                system_prompt,
+                to_json(params, "params"),
+                model,
+            ),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def create(
-        self, title: str | None = None, system_prompt: str | None = None,
-        params: dict[str, Any] | None = None, model: str | None = None,
+        self,
+        title: str | None = None,
+        system_prompt: str | None = None,
+        params: dict[str, Any] | None = None,
+        model: str | None = None,
     ) -> Conversation:
         """A new conversation; a missing or blank title becomes "New chat"."""
         with self._db.transaction():
@@ -152,8 +165,12 @@ class ConversationStore:
         self._set(conversation_id, "model", name)
 
     def add_message(
-        self, conversation_id: int, role: str, content: str,
-        state: str = "complete", stats: dict[str, Any] | None = None,
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        state: str = "complete",
+        stats: dict[str, Any] | None = None,
     ) -> Message:
         """Append a message; the first user message of a "New chat" becomes its title."""
         _check(role, ROLES, "role")
@@ -176,14 +193,20 @@ class ConversationStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (conversation_id, role, content, state, stats_json, now),
             )
-            conn.execute("UPDATE conversations SET updated_at = ?, title = ? WHERE id = ?",
-                         (now, title, conversation_id))
+            conn.execute(
+                "UPDATE conversations SET updated_at = ?, title = ? WHERE id = ?",
+                (now, title, conversation_id),
+            )
         assert cur.lastrowid is not None
         return Message(cur.lastrowid, conversation_id, role, content, state, stats, now)
 
     def update_message(
-        self, message_id: int, *, content: str | None = None,
-        state: str | None = None, stats: dict[str, Any] | None = None,
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        state: str | None = None,
+        stats: dict[str, Any] | None = None,
     ) -> None:
         """Change the given fields: one autocommit UPDATE, cheap enough to call every second."""
         if state is not None:
@@ -215,20 +238,36 @@ class ConversationStore:
                 (message_id, conversation_id),
             ).fetchone():
                 raise KeyError(f"no message {message_id} in conversation {conversation_id}")
-            conn.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?",
-                         (conversation_id, message_id))
-            conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?",
-                         (self._db.now(), conversation_id))
+            conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND id >= ?",
+                (conversation_id, message_id),
+            )
+            conn.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?",
+                (self._db.now(), conversation_id),
+            )
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
         with self._db.lock:
             c, messages = self.get(conversation_id), self.messages(conversation_id)
         return {
-            "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "title": c.title,
-            "created_at": c.created_at, "system_prompt": c.system_prompt,
-            "params": c.params, "model": c.model,
-            "messages": [{"role": m.role, "content": m.content, "state": m.state,
-                          "stats": m.stats, "created_at": m.created_at} for m in messages],
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "title": c.title,
+            "created_at": c.created_at,
+            "system_prompt": c.system_prompt,
+            "params": c.params,
+            "model": c.model,
+            "messages": [
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    "state": m.state,
+                    "stats": m.stats,
+                    "created_at": m.created_at,
+                }
+                for m in messages
+            ],
         }
 
     def import_json(self, data: dict[str, Any]) -> Conversation:
@@ -236,8 +275,11 @@ class ConversationStore:
         _validate_export(data)
         with self._db.transaction() as conn:
             new_id = self._insert_conversation(
-                data["title"], _number(data.get("created_at")),
-                data.get("system_prompt"), data.get("params"), data.get("model"),
+                data["title"],
+                _number(data.get("created_at")),
+                data.get("system_prompt"),
+                data.get("params"),
+                data.get("model"),
             )
             for m in data["messages"]:
                 state = m.get("state", "complete")
@@ -245,8 +287,14 @@ class ConversationStore:
                 conn.execute(
                     "INSERT INTO messages (conversation_id, role, content, state, stats,"
                     " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (new_id, m["role"], m["content"], state, to_json(m.get("stats"), "stats"),
-                     _number(m.get("created_at")) or self._db.now()),
+                    (
+                        new_id,
+                        m["role"],
+                        m["content"],
+                        state,
+                        to_json(m.get("stats"), "stats"),
+                        _number(m.get("created_at")) or self._db.now(),
+                    ),
                 )
             return self.get(new_id)
 
@@ -283,8 +331,13 @@ def _validate_export(data: Any) -> None:
     if type(data.get("version")) is not int or data["version"] != EXPORT_VERSION:
         fail(f'"version" is {data.get("version")!r}, only {EXPORT_VERSION} is supported')
     text_or_null = ((str, type(None)), "text or null")
-    expected = {"title": ((str,), "text"), "system_prompt": text_or_null, "model": text_or_null,
-                "params": ((dict, type(None)), "object or null"), "messages": ((list,), "a list")}
+    expected = {
+        "title": ((str,), "text"),
+        "system_prompt": text_or_null,
+        "model": text_or_null,
+        "params": ((dict, type(None)), "object or null"),
+        "messages": ((list,), "a list"),
+    }
     for key, (kinds, description) in expected.items():
         if not isinstance(data.get(key), kinds):
             fail(f'"{key}" must be {description}')

@@ -142,9 +142,7 @@ def connect(path: Path) -> sqlite3.Connection:
     open explicit transactions, and a lone UPDATE commits by itself.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=10.0, isolation_level=None, check_same_thread=False
-    )
+    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -232,9 +230,7 @@ def from_json(text: str | None) -> Any:
 
 def search_tokenizer(conn: sqlite3.Connection) -> str:
     """The tokenizer the search index was created with: trigram or unicode61."""
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)
-    ).fetchone()
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone()
     return "trigram" if row and "trigram" in row[0] else "unicode61"
 
 
@@ -264,10 +260,7 @@ def search_filter(query: str | None, tokenizer: str) -> tuple[str, list[str]]:
     Returns ``("", [])`` for an empty or whitespace-only query.
     """
     terms = (query or "").replace("\0", " ").split()[:MAX_SEARCH_TERMS]  # NUL ends LIKE patterns
-    fts = (
-        f"c.id IN (SELECT conversation_id FROM {SEARCH_TABLE} "
-        f"WHERE {SEARCH_TABLE} MATCH ?)"
-    )
+    fts = f"c.id IN (SELECT conversation_id FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)"
     like = (
         "(c.title LIKE ? ESCAPE '\\' OR c.id IN (SELECT conversation_id "
         "FROM messages WHERE content LIKE ? ESCAPE '\\'))"

@@ -59,7 +59,9 @@ def pull(
     root = paths.downloads_dir()
     trusted = trust_remote_code or bool(entry and entry.remote_code)
     if not trusted:  # refuse unknown remote code before the big download, not after
-        head = download_snapshot(repo_id, commit, root, endpoint=endpoint, allow_patterns=["config.json"])
+        head = download_snapshot(
+            repo_id, commit, root, endpoint=endpoint, allow_patterns=["config.json"]
+        )
         config = json.loads((head.path / "config.json").read_text(encoding="utf-8"))
         check_remote_code(config, head.path, trusted=False)
     snapshot = download_snapshot(

@@ -17,7 +17,7 @@ from .. import paths
 from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
 from ..errors import Cancelled, QuantizeFailed, RemoteCodeRefused, UsageError
 from . import local
-from .manifest import Manifest, package_versions, now, scan_files, write_manifest
+from .manifest import Manifest, now, package_versions, scan_files, write_manifest
 from .progress import Progress, ProgressCallback, ignore_progress
 from .resources import check_disk, check_memory
 
@@ -228,6 +228,7 @@ def _raise_if(cancel: threading.Event | None) -> None:
 
 def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str):
     import torch
+
     from ..engine.quiet import bigdl_auto_model
 
     AutoModelForCausalLM = bigdl_auto_model()

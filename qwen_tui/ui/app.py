@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
@@ -16,7 +16,14 @@ from ..history import ConversationStore
 from ..store import local
 from ..store.local import LocalModel
 from .bindings import APP_KEYS
-from .messages import EngineFailed, EngineLoaded, QueueChanged, ReplyChunk, ReplyFinished, ReplyStarted
+from .messages import (
+    EngineFailed,
+    EngineLoaded,
+    QueueChanged,
+    ReplyChunk,
+    ReplyFinished,
+    ReplyStarted,
+)
 from .reply_queue import ReplyQueue
 from .screens.chat import ChatScreen
 
@@ -56,7 +63,9 @@ class QwenApp(App[None]):
 
     # -- start-up ----------------------------------------------------------
     def on_mount(self) -> None:
-        self.theme = self.settings.theme if self.settings.theme in self.available_themes else "textual-dark"
+        self.theme = (
+            self.settings.theme if self.settings.theme in self.available_themes else "textual-dark"
+        )
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         self.push_screen(ChatScreen())
@@ -92,7 +101,9 @@ class QwenApp(App[None]):
         self.model = model
         self.engine_state = "loading"
         self._status(model=f"{model.name} · {model.low_bit}", state="loading")
-        self.run_worker(lambda: self._load(model), thread=True, exclusive=True, group="load", name="load")
+        self.run_worker(
+            lambda: self._load(model), thread=True, exclusive=True, group="load", name="load"
+        )
 
     def _load(self, model: LocalModel) -> None:
         old, self.engine = self.engine, None
@@ -150,7 +161,9 @@ class QwenApp(App[None]):
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         self.queue.live.pop(message.conversation_id, None)
-        await self.chat.reply_finished(message.conversation_id, message.text, message.stats, message.error)
+        await self.chat.reply_finished(
+            message.conversation_id, message.text, message.stats, message.error
+        )
 
     def on_queue_changed(self, message: QueueChanged) -> None:
         try:
@@ -195,7 +208,9 @@ class QwenApp(App[None]):
                 self.call_later(self.chat.action_new_chat)
 
         first = not self.local_models()
-        self.push_screen(WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done)
+        self.push_screen(
+            WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done
+        )
 
     def _save(self) -> None:
         try:

@@ -23,7 +23,11 @@ class ReplyChunk(Message):
 
 class ReplyFinished(Message):
     def __init__(
-        self, conversation_id: int, message_id: int, text: str, stats: ReplyStats | None,
+        self,
+        conversation_id: int,
+        message_id: int,
+        text: str,
+        stats: ReplyStats | None,
         error: str | None,
     ) -> None:
         super().__init__()

@@ -90,7 +90,9 @@ class ReplyQueue:
                     conversation_id,
                     app.engine,
                     on_start=started,
-                    on_text=lambda piece, cid=conversation_id: app.post_message(ReplyChunk(cid, piece)),
+                    on_text=lambda piece, cid=conversation_id: app.post_message(
+                        ReplyChunk(cid, piece)
+                    ),
                     cancel=self.cancel,
                 )
             except Exception as exc:  # e.g. the conversation was deleted meanwhile

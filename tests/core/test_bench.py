@@ -6,13 +6,30 @@ from qwen_tui.cli import main
 
 
 def test_bench_json_reports_every_measurement(installed_model, capsys):
-    code = main(["bench", "--model", "tiny", "--prompt-tokens", "40,128", "--new-tokens", "8",
-                 "--turns", "3", "--threads", "1", "--json"])
+    code = main(
+        [
+            "bench",
+            "--model",
+            "tiny",
+            "--prompt-tokens",
+            "40,128",
+            "--new-tokens",
+            "8",
+            "--turns",
+            "3",
+            "--threads",
+            "1",
+            "--json",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["model"] == "tiny-sym_int4" and data["load_s"] > 0
     # whole words are added until the next would not fit: a few tokens short at most
-    assert [n - 8 <= p["prompt_tokens"] <= n for p, n in zip(data["prompts"], (40, 128))] == [True, True]
+    assert [n - 8 <= p["prompt_tokens"] <= n for p, n in zip(data["prompts"], (40, 128))] == [
+        True,
+        True,
+    ]
     assert all(p["first_token_s"] > 0 and p["generated"] == 8 for p in data["prompts"])
     turns = data["turns"]
     assert [t["turn"] for t in turns] == [1, 2, 3]
@@ -21,7 +38,10 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
 
 
 def test_bench_table_and_bad_arguments(installed_model, capsys):
-    assert main(["bench", "--prompt-tokens", "16", "--new-tokens", "4", "--turns", "0", "--no-ui"]) == 0
+    assert (
+        main(["bench", "--prompt-tokens", "16", "--new-tokens", "4", "--turns", "0", "--no-ui"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "first token" in out and "decode tok/s" in out
     assert main(["bench", "--prompt-tokens", "many"]) == 2

@@ -7,15 +7,17 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from qwen_tui.cli import main
 
 
 def run(*args, input=None, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "qwen_tui", *args],
-        capture_output=True, text=True, input=input, timeout=timeout, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
+        env=os.environ.copy(),
     )
 
 
@@ -51,7 +53,9 @@ def test_quantize_then_ask_json(tiny_source, capsys):
     assert "Ready: t-sym_int4" in capsys.readouterr().out
     assert main(["models"]) == 0
     assert "t-sym_int4" in capsys.readouterr().out
-    result = run("ask", "hello", "--model", "t", "--json", "--max-new-tokens", "8", "--temperature", "0")
+    result = run(
+        "ask", "hello", "--model", "t", "--json", "--max-new-tokens", "8", "--temperature", "0"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["model"] == "t-sym_int4" and isinstance(data["reply"], str)
@@ -67,8 +71,20 @@ def test_ask_reads_stdin_and_streams(installed_model):
 
 def test_ctrl_c_stops_cleanly_with_130(installed_model):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qwen_tui", "ask", "hello", "--max-new-tokens", "4000", "--temperature", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "qwen_tui",
+            "ask",
+            "hello",
+            "--max-new-tokens",
+            "4000",
+            "--temperature",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
     )
     proc.stdout.read(1)  # the reply has started
     time.sleep(0.2)

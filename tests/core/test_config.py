@@ -9,7 +9,9 @@ def test_missing_file_gives_defaults():
 
 
 def test_round_trip_is_atomic_and_complete():
-    settings = config.updated(config.Settings(), temperature="0.3", top_k=40, hf_endpoint="http://m.example")
+    settings = config.updated(
+        config.Settings(), temperature="0.3", top_k=40, hf_endpoint="http://m.example"
+    )
     settings = config.updated(settings, keys={"stop": "ctrl+c"})
     config.save(settings)
     loaded, warnings = config.load()
@@ -32,13 +34,23 @@ def test_bad_values_fall_back_one_by_one():
     )
     settings, warnings = config.load()
     assert settings.top_p == 0.5 and settings.keys == {"send": "enter"}
-    assert settings.temperature is None and settings.low_bit == "sym_int4" and settings.threads is None
+    assert (
+        settings.temperature is None and settings.low_bit == "sym_int4" and settings.threads is None
+    )
     assert len(warnings) == 4
     assert any("temperature must be a number from 0 to 2" in w for w in warnings)
 
 
 @pytest.mark.parametrize(
-    "name,value", [("top_p", 0), ("top_k", -1), ("top_k", "1e999"), ("max_new_tokens", "many"), ("hf_endpoint", "ftp://x"), ("threads", True)]
+    "name,value",
+    [
+        ("top_p", 0),
+        ("top_k", -1),
+        ("top_k", "1e999"),
+        ("max_new_tokens", "many"),
+        ("hf_endpoint", "ftp://x"),
+        ("threads", True),
+    ],
 )
 def test_invalid_values_are_refused_with_a_sentence(name, value):
     with pytest.raises(ValueError, match=f"{name} must be"):

@@ -32,8 +32,11 @@ def test_greedy_reply_matches_transformers_generate(engine):
     ids = builder.encode(HELLO)
     with torch.inference_mode():
         out = engine._lm.model.generate(
-            torch.tensor([ids]), max_new_tokens=24, do_sample=False, repetition_penalty=1.0,
-                eos_token_id=list(builder.special.stop),
+            torch.tensor([ids]),
+            max_new_tokens=24,
+            do_sample=False,
+            repetition_penalty=1.0,
+            eos_token_id=list(builder.special.stop),
         )
     assert builder.decode(out[0, len(ids) :].tolist()) == reply.text
 
@@ -41,9 +44,16 @@ def test_greedy_reply_matches_transformers_generate(engine):
 def test_generation_stops_on_a_stop_token(engine):
     lm, builder = engine._lm, engine._builder
     ids = builder.encode(HELLO)
-    first = lm.run(ids, Sampler(GREEDY), 5, frozenset(), on_token=lambda t: None, cancel=threading.Event())
+    first = lm.run(
+        ids, Sampler(GREEDY), 5, frozenset(), on_token=lambda t: None, cancel=threading.Event()
+    )
     stopped = lm.run(
-        ids, Sampler(GREEDY), 5, frozenset({first.new_ids[2]}), on_token=lambda t: None, cancel=threading.Event()
+        ids,
+        Sampler(GREEDY),
+        5,
+        frozenset({first.new_ids[2]}),
+        on_token=lambda t: None,
+        cancel=threading.Event(),
     )
     assert stopped.finish_reason == "stop"
     assert stopped.new_ids == first.new_ids[:2]
@@ -117,7 +127,10 @@ def test_changed_history_reuses_only_the_shared_prefix(engine):
 def test_window_fitting_reports_dropped_turns(engine):
     messages = []
     for i in range(30):
-        messages += [ChatMessage("user", f"question {i} " * 8), ChatMessage("assistant", f"answer {i} " * 8)]
+        messages += [
+            ChatMessage("user", f"question {i} " * 8),
+            ChatMessage("assistant", f"answer {i} " * 8),
+        ]
     messages.append(ChatMessage("user", "last"))
     params = GenerationParams(temperature=0, max_new_tokens=3900)  # leaves ~196 prompt tokens
     cancel = threading.Event()

@@ -70,7 +70,10 @@ def test_setters_persist_and_bump_updated_at(store: ConversationStore) -> None:
     store.set_model(conv.id, "qwen2-7b")
     got = store.get(conv.id)
     assert (got.system_prompt, got.params, got.model) == (
-        "Be brief.", {"temperature": 0.2, "max_new_tokens": 256}, "qwen2-7b")
+        "Be brief.",
+        {"temperature": 0.2, "max_new_tokens": 256},
+        "qwen2-7b",
+    )
     assert got.updated_at > before and got.created_at == conv.created_at
     store.set_system_prompt(conv.id, None)
     store.set_model(conv.id, None)
@@ -95,8 +98,9 @@ def test_delete_cascades_to_messages_and_search(store: ConversationStore) -> Non
         store.delete(gone.id)
     assert store.list("zebra") == [] and ids(store.list("shared")) == [keep.id]
     raw = sqlite3.connect(store.path)
-    assert raw.execute("SELECT count(*) FROM messages WHERE conversation_id = ?",
-                       (gone.id,)).fetchone() == (0,)
+    assert raw.execute(
+        "SELECT count(*) FROM messages WHERE conversation_id = ?", (gone.id,)
+    ).fetchone() == (0,)
     raw.close()
 
 
@@ -163,10 +167,46 @@ def test_search_follows_edits(search_store: ConversationStore) -> None:
     assert s.list("elephant") == []
 
 
-HOSTILE = ['"', '""', '"unterminated', "*", "**", "(", ")", "(a", "-", "-foo", ":", "col:val",
-           "^x", "+", "AND", "OR", "NOT", "NEAR", "NEAR(a b)", "{a b}", "a AND", "OR b", "%",
-           "_", "\\", "'", "'; DROP TABLE messages; --", "a\x00b", "🙂", "[x]", ".*",
-           "* * *", 'a "b" c', "NOT NOT", "a:b:c", "--", "::", "\\%"]
+HOSTILE = [
+    '"',
+    '""',
+    '"unterminated',
+    "*",
+    "**",
+    "(",
+    ")",
+    "(a",
+    "-",
+    "-foo",
+    ":",
+    "col:val",
+    "^x",
+    "+",
+    "AND",
+    "OR",
+    "NOT",
+    "NEAR",
+    "NEAR(a b)",
+    "{a b}",
+    "a AND",
+    "OR b",
+    "%",
+    "_",
+    "\\",
+    "'",
+    "'; DROP TABLE messages; --",
+    "a\x00b",
+    "🙂",
+    "[x]",
+    ".*",
+    "* * *",
+    'a "b" c',
+    "NOT NOT",
+    "a:b:c",
+    "--",
+    "::",
+    "\\%",
+]
 
 
 @pytest.mark.parametrize("query", HOSTILE)
@@ -242,23 +282,33 @@ os._exit(1)  # crash: no close, no final state
 def test_streaming_reply_survives_a_crash(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    result = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(path)], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1, result.stderr
     store = ConversationStore(path)
     [conv] = store.list()
     user, reply = store.messages(conv.id)
     assert (user.content, user.state) == ("Tell me a story", "complete")
-    assert (reply.content, reply.state, reply.stats) == ("Once upon a time", "stopped",
-                                                          {"tokens": 4})
+    assert (reply.content, reply.state, reply.stats) == (
+        "Once upon a time",
+        "stopped",
+        {"tokens": 4},
+    )
     assert ids(store.list("upon a time")) == [conv.id]
     store.close()
 
 
 def test_delete_messages_from(store: ConversationStore) -> None:
     conv, other = store.create(), store.create()
-    m = [store.add_message(conv.id, role, f"msg {i}")
-         for i, role in enumerate(["user", "assistant", "user", "assistant"])]
+    m = [
+        store.add_message(conv.id, role, f"msg {i}")
+        for i, role in enumerate(["user", "assistant", "user", "assistant"])
+    ]
     foreign = store.add_message(other.id, "user", "elsewhere")
     store.delete_messages_from(conv.id, m[2].id)
     assert [x.id for x in store.messages(conv.id)] == [m[0].id, m[1].id]
@@ -271,8 +321,12 @@ def test_delete_messages_from(store: ConversationStore) -> None:
 
 
 def _sample(store: ConversationStore):
-    conv = store.create(title="Sample chat", system_prompt="Answer in French.",
-                        params={"temperature": 0.7}, model="qwen2-1.5b-instruct")
+    conv = store.create(
+        title="Sample chat",
+        system_prompt="Answer in French.",
+        params={"temperature": 0.7},
+        model="qwen2-1.5b-instruct",
+    )
     store.add_message(conv.id, "user", "What is 2+2?")
     store.add_message(conv.id, "assistant", "Quatre.", stats={"tokens": 2, "tps": 9.5})
     store.add_message(conv.id, "user", "And 3+3?")
@@ -288,7 +342,11 @@ def test_export_import_json_round_trip(store: ConversationStore) -> None:
     imported = store.import_json(json.loads(json.dumps(exported)))
     assert imported.id != conv.id
     assert (imported.title, imported.system_prompt, imported.params, imported.model) == (
-        "Sample chat", "Answer in French.", {"temperature": 0.7}, "qwen2-1.5b-instruct")
+        "Sample chat",
+        "Answer in French.",
+        {"temperature": 0.7},
+        "qwen2-1.5b-instruct",
+    )
     assert store.export_json(imported.id) == exported
     assert store.list()[0].id == imported.id
 
@@ -298,8 +356,13 @@ DROP = object()
 
 def export_with(**changes) -> dict:
     """A minimal valid export with some fields changed (``DROP`` removes one)."""
-    data = {"format": "qwen-tui-conversation", "version": 1, "title": "t",
-            "messages": [{"role": "user", "content": "x"}], **changes}
+    data = {
+        "format": "qwen-tui-conversation",
+        "version": 1,
+        "title": "t",
+        "messages": [{"role": "user", "content": "x"}],
+        **changes,
+    }
     return {key: value for key, value in data.items() if value is not DROP}
 
 
@@ -309,11 +372,23 @@ def test_minimal_export_imports(store: ConversationStore) -> None:
 
 
 BAD_EXPORTS = [
-    [], "text", {}, export_with(format="other"), export_with(format=DROP),
-    export_with(version=2), export_with(version="1"), export_with(version=True),
-    export_with(version=DROP), export_with(title=DROP), export_with(title=3),
-    export_with(messages=DROP), export_with(messages={}), export_with(messages=["x"]),
-    export_with(params=[1]), export_with(system_prompt=5), export_with(model=["m"]),
+    [],
+    "text",
+    {},
+    export_with(format="other"),
+    export_with(format=DROP),
+    export_with(version=2),
+    export_with(version="1"),
+    export_with(version=True),
+    export_with(version=DROP),
+    export_with(title=DROP),
+    export_with(title=3),
+    export_with(messages=DROP),
+    export_with(messages={}),
+    export_with(messages=["x"]),
+    export_with(params=[1]),
+    export_with(system_prompt=5),
+    export_with(model=["m"]),
     export_with(messages=[{"role": "robot", "content": "x"}]),
     export_with(messages=[{"content": "x"}]),
     export_with(messages=[{"role": "user", "content": 5}]),

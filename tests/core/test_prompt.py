@@ -1,7 +1,8 @@
+import pytest
+
 from qwen_tui.engine.base import ChatMessage
 from qwen_tui.engine.prompt import PromptBuilder, fit, split_turns
 from qwen_tui.errors import EngineError
-import pytest
 
 
 def conv(*pairs):

@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-
 from hubserver import hub_server  # noqa: F401  (fixture)
 
 from qwen_tui import paths
@@ -26,7 +25,10 @@ def test_pull_catalog_model_downloads_quantizes_and_records_the_commit(
     model = local.resolve("qwen2.5-0.5b-instruct")
     manifest = read_manifest(model.path)
     assert (manifest.source, manifest.commit, manifest.family) == (
-        "Qwen/Qwen2.5-0.5B-Instruct", COMMIT, "qwen2")
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        COMMIT,
+        "qwen2",
+    )
     # the download is not kept once the model is stored
     assert not any((paths.downloads_dir()).rglob("*.safetensors"))
 
@@ -34,7 +36,9 @@ def test_pull_catalog_model_downloads_quantizes_and_records_the_commit(
 @pytest.fixture(scope="module")
 def bigger_source(tmp_path_factory):
     """Weights of several MB: huggingface_hub resumes at whole 1 MiB chunks."""
-    return build_tiny_qwen2(tmp_path_factory.mktemp("bigger"), hidden_size=256, intermediate_size=512)
+    return build_tiny_qwen2(
+        tmp_path_factory.mktemp("bigger"), hidden_size=256, intermediate_size=512
+    )
 
 
 def test_pull_resumes_a_cut_off_transfer(hub_server, bigger_source, monkeypatch, capsys):
@@ -48,7 +52,10 @@ def test_pull_resumes_a_cut_off_transfer(hub_server, bigger_source, monkeypatch,
     assert last.startswith("qwen-tui: ") and "again to resume" in last
     assert local.list_local() == []
     assert main(["pull", "someone/tiny-chat", "--name", "t"]) == 0
-    assert any(n == "model.safetensors" and h and h.startswith("bytes=") for n, h in hub_server.range_headers)
+    assert any(
+        n == "model.safetensors" and h and h.startswith("bytes=")
+        for n, h in hub_server.range_headers
+    )
     assert hub_server.bytes_served["model.safetensors"] < size * 1.5
     assert local.resolve("t").manifest.source == "someone/tiny-chat"
 
@@ -73,7 +80,11 @@ def test_pull_from_an_unreachable_hub_names_the_offline_routes(monkeypatch, caps
     assert main(["pull"]) == 1
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("qwen-tui: Cannot reach") and "HF_ENDPOINT" in last and "quantize PATH" in last
+    assert (
+        last.startswith("qwen-tui: Cannot reach")
+        and "HF_ENDPOINT" in last
+        and "quantize PATH" in last
+    )
 
 
 def test_pull_rejects_nonsense_names(capsys):

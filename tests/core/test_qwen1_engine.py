@@ -1,11 +1,9 @@
 """Qwen-1 (remote code, QWenTokenizer) through our store and engine, end to end."""
 
 import importlib.util
-import sys
 
 import pytest
 import torch
-
 from qwen1_fixture import build_tiny_qwen1
 
 from qwen_tui.engine.base import ChatMessage, GenerationParams
@@ -26,7 +24,9 @@ def qwen1_engine(qwen1_source, tmp_path_factory):
     # a local Qwen-1 folder is accepted without --trust-remote-code: it is the catalog's code
     model = quantize_folder(qwen1_source, "q1", root=tmp_path_factory.mktemp("store"))
     assert model.manifest.family == "qwen" and model.manifest.remote_code
-    assert {"modeling_qwen.py", "tokenization_qwen.py", "qwen.tiktoken"} <= {f.name for f in model.manifest.files}
+    assert {"modeling_qwen.py", "tokenization_qwen.py", "qwen.tiktoken"} <= {
+        f.name for f in model.manifest.files
+    }
     engine = BigdlEngine(model.path, threads=1)
     engine.load()
     yield engine
@@ -45,7 +45,9 @@ def test_prompt_matches_qwen1_make_context(qwen1_engine, qwen1_source):
     tok = qwen1_engine._builder.tokenizer
     history = [("你好", "你好！有什么可以帮你？"), ("Say <|im_end|> please", "ok")]
     query = "最后一个问题 😀"
-    _, expected = make_context(qwen1_source)(tok, query, history=history, system="Be brief.", max_window_size=6144)
+    _, expected = make_context(qwen1_source)(
+        tok, query, history=history, system="Be brief.", max_window_size=6144
+    )
     messages = [ChatMessage("system", "Be brief.")]
     for q, r in history:
         messages += [ChatMessage("user", q), ChatMessage("assistant", r)]
@@ -73,11 +75,16 @@ def test_qwen1_greedy_chat_matches_generate(qwen1_engine):
     ids = builder.encode([ChatMessage("system", "You are a helpful assistant."), *messages])
     with torch.inference_mode():
         out = qwen1_engine._lm.model.generate(
-            torch.tensor([ids]), max_new_tokens=16, do_sample=False, repetition_penalty=1.0,
-            top_p=None, top_k=None, eos_token_id=list(builder.special.stop),
+            torch.tensor([ids]),
+            max_new_tokens=16,
+            do_sample=False,
+            repetition_penalty=1.0,
+            top_p=None,
+            top_k=None,
+            eos_token_id=list(builder.special.stop),
             stop_words_ids=[[i] for i in builder.special.stop],
         )
-    generated = out[0, len(ids):].tolist()
+    generated = out[0, len(ids) :].tolist()
     generated = [t for t in generated if t not in builder.special.stop]
     assert builder.decode(generated) == reply.text
 
@@ -99,8 +106,10 @@ def test_qwen1_cancel(qwen1_engine):
 
     cancel = threading.Event()
     reply = qwen1_engine.chat(
-        [ChatMessage("user", "hi")], GenerationParams(temperature=0, max_new_tokens=400),
-        on_text=lambda _: cancel.set(), cancel=cancel,
+        [ChatMessage("user", "hi")],
+        GenerationParams(temperature=0, max_new_tokens=400),
+        on_text=lambda _: cancel.set(),
+        cancel=cancel,
     )
     assert reply.stopped and reply.stats.generated_tokens <= 3
 

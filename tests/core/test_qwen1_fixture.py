@@ -97,8 +97,13 @@ def test_fixture_constants_match_the_real_tokenizer_code():
 def test_folder_is_shaped_like_qwen_1_8b_chat(folder, n_real):
     names = {p.name for p in folder.iterdir()}
     assert set(q1.CODE_FILES) <= names
-    assert {"config.json", "generation_config.json", "tokenizer_config.json",
-            "qwen.tiktoken", "model.safetensors"} <= names
+    assert {
+        "config.json",
+        "generation_config.json",
+        "tokenizer_config.json",
+        "qwen.tiktoken",
+        "model.safetensors",
+    } <= names
 
     config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "qwen"
@@ -161,8 +166,11 @@ def test_tokenizer_round_trips_mixed_text(tok, n_real):
     # 你 and 好 are single tokens; the emoji stays as its 4 UTF-8 bytes.
     assert len(tok.encode("你")) == 1 and len(tok.encode("好")) == 1
     assert tok.encode("😀") == list("😀".encode())
-    for sample in ("今天天气很好，我们去公园散步吧。", "def add(a, b):\n    return a + b\n",
-                   "Hello! 世界 🚀 中国"):
+    for sample in (
+        "今天天气很好，我们去公园散步吧。",
+        "def add(a, b):\n    return a + b\n",
+        "Hello! 世界 🚀 中国",
+    ):
         assert tok.decode(tok.encode(sample)) == sample
 
 
@@ -222,7 +230,9 @@ def bigdl(folder, tmp_path_factory):
     from bigdl.llm.transformers import AutoModelForCausalLM as BigdlAuto
 
     model = BigdlAuto.from_pretrained(
-        str(folder), load_in_low_bit="sym_int4", trust_remote_code=True,
+        str(folder),
+        load_in_low_bit="sym_int4",
+        trust_remote_code=True,
         torch_dtype=torch.float32,
     ).eval()
     out = tmp_path_factory.mktemp("qwen1-int4") / "tiny-qwen1-int4"
@@ -245,15 +255,28 @@ def test_bigdl_swaps_in_its_qwen_forwards(bigdl):
 
         assert patched(body.forward) == ("bigdl.llm.transformers.models.qwen", "qwen_model_forward")
         assert patched(block.attn.forward) == (
-            "bigdl.llm.transformers.models.qwen", "qwen_attention_forward")
+            "bigdl.llm.transformers.models.qwen",
+            "qwen_attention_forward",
+        )
         assert patched(block.mlp.forward) == (
-            "bigdl.llm.transformers.models.qwen", "qwen_mlp_forward")
+            "bigdl.llm.transformers.models.qwen",
+            "qwen_mlp_forward",
+        )
         assert patched(block.ln_1.forward) == (
-            "bigdl.llm.transformers.models.chatglm2", "chatglm_rms_norm_forward")
+            "bigdl.llm.transformers.models.chatglm2",
+            "chatglm_rms_norm_forward",
+        )
         # c_attn is split into q/k/v projections; every Linear (lm_head too) is int4.
         assert not hasattr(block.attn, "c_attn")
-        for linear in (block.attn.q_proj, block.attn.k_proj, block.attn.v_proj,
-                       block.attn.c_proj, block.mlp.w1, block.mlp.c_proj, model.lm_head):
+        for linear in (
+            block.attn.q_proj,
+            block.attn.k_proj,
+            block.attn.v_proj,
+            block.attn.c_proj,
+            block.mlp.w1,
+            block.mlp.c_proj,
+            model.lm_head,
+        ):
             assert isinstance(linear, LowBitLinear)
         # Patched per instance: the remote-code class keeps its own forward.
         assert type(block.attn).forward.__module__.endswith("modeling_qwen")
@@ -262,8 +285,14 @@ def test_bigdl_swaps_in_its_qwen_forwards(bigdl):
 def test_save_low_bit_folder(bigdl):
     # save_low_bit copies the remote code it imports (custom_object_save follows relative
     # imports, so cpp_kernels.py too) and generation_config.json, not the tokenizer files.
-    assert {"config.json", "generation_config.json", "modeling_qwen.py",
-            "configuration_qwen.py", "qwen_generation_utils.py", "cpp_kernels.py"} <= bigdl.saved
+    assert {
+        "config.json",
+        "generation_config.json",
+        "modeling_qwen.py",
+        "configuration_qwen.py",
+        "qwen_generation_utils.py",
+        "cpp_kernels.py",
+    } <= bigdl.saved
     assert not {"tokenization_qwen.py", "qwen.tiktoken", "tokenizer_config.json"} & bigdl.saved
     config = json.loads((bigdl.out / "config.json").read_text())
     assert config["bigdl_transformers_low_bit"] == "sym_int4"
@@ -292,7 +321,7 @@ def test_bigdl_greedy_generate(bigdl, tok, prompt_ids, n_real):
         first = bigdl.reloaded.generate(prompt_ids, max_new_tokens=8, do_sample=False)
         second = bigdl.reloaded.generate(prompt_ids, max_new_tokens=8, do_sample=False)
     assert torch.equal(first, second)
-    new = first[0, prompt_ids.shape[1]:].tolist()
+    new = first[0, prompt_ids.shape[1] :].tolist()
     assert len(new) >= 1 and all(_is_real_id(i, n_real) for i in new)
     assert isinstance(tok.decode(new), str)
 
@@ -301,8 +330,9 @@ def test_engine_style_body_calls_and_kv_cache_layout(bigdl, prompt_ids):
     model = bigdl.reloaded
     length = prompt_ids.shape[1]
     with torch.inference_mode():
-        out = model.transformer(input_ids=prompt_ids, past_key_values=None, use_cache=True,
-                                return_dict=True)
+        out = model.transformer(
+            input_ids=prompt_ids, past_key_values=None, use_cache=True, return_dict=True
+        )
         logits = model.lm_head(out.last_hidden_state[:, -1:, :])
         full = model(prompt_ids).logits[:, -1]
 
@@ -316,8 +346,9 @@ def test_engine_style_body_calls_and_kv_cache_layout(bigdl, prompt_ids):
         assert torch.allclose(logits[:, -1], full, atol=1e-5)
 
         next_id = logits[:, -1].argmax(-1, keepdim=True)
-        out2 = model.transformer(input_ids=next_id, past_key_values=past, use_cache=True,
-                                 return_dict=True)
+        out2 = model.transformer(
+            input_ids=next_id, past_key_values=past, use_cache=True, return_dict=True
+        )
         logits2 = model.lm_head(out2.last_hidden_state[:, -1:, :])
         full2 = model(torch.cat([prompt_ids, next_id], dim=1)).logits[:, -1]
     assert out2.past_key_values[0][0].shape == (1, length + 1, 4, 16)
@@ -325,8 +356,9 @@ def test_engine_style_body_calls_and_kv_cache_layout(bigdl, prompt_ids):
 
 
 def test_bigdl_model_chat_uses_the_remote_chat_helpers(bigdl, tok):
-    response, history = bigdl.reloaded.chat(tok, "你好", history=None, max_new_tokens=4,
-                                           do_sample=False)
+    response, history = bigdl.reloaded.chat(
+        tok, "你好", history=None, max_new_tokens=4, do_sample=False
+    )
     assert isinstance(response, str)
     assert history == [("你好", response)]
 
@@ -337,13 +369,18 @@ def test_bigdl_needs_flash_attn_off_on_cpu(tmp_path, prompt_ids):
     from bigdl.llm.transformers import AutoModelForCausalLM as BigdlAuto
 
     folder = q1.build_tiny_qwen1(tmp_path / "tiny-qwen1-bf16", bf16=True, use_flash_attn=True)
-    broken = BigdlAuto.from_pretrained(str(folder), load_in_low_bit="sym_int4",
-                                       trust_remote_code=True, torch_dtype=torch.float32)
+    broken = BigdlAuto.from_pretrained(
+        str(folder), load_in_low_bit="sym_int4", trust_remote_code=True, torch_dtype=torch.float32
+    )
     with torch.inference_mode(), pytest.raises(RuntimeError, match="flash attn"):
         broken(prompt_ids)
-    fixed = BigdlAuto.from_pretrained(str(folder), load_in_low_bit="sym_int4",
-                                      trust_remote_code=True, torch_dtype=torch.float32,
-                                      use_flash_attn=False)
+    fixed = BigdlAuto.from_pretrained(
+        str(folder),
+        load_in_low_bit="sym_int4",
+        trust_remote_code=True,
+        torch_dtype=torch.float32,
+        use_flash_attn=False,
+    )
     with torch.inference_mode():
         logits = fixed(prompt_ids).logits
     assert fixed.config.use_flash_attn is False

@@ -24,7 +24,12 @@ from qwen_tui.store.manifest import MANIFEST, read_manifest, sha256_of, verify
 
 def test_manifest_records_everything(tiny_quantized, tiny_source):
     m = tiny_quantized.manifest
-    assert (m.name, m.low_bit, m.family, m.source) == ("tiny", "sym_int4", "qwen2", str(tiny_source))
+    assert (m.name, m.low_bit, m.family, m.source) == (
+        "tiny",
+        "sym_int4",
+        "qwen2",
+        str(tiny_source),
+    )
     names = {f.name for f in m.files}
     assert {"config.json", "tokenizer.json", "generation_config.json"} <= names
     for f in m.files:
@@ -142,16 +147,31 @@ def test_unknown_remote_code_needs_explicit_trust(tmp_path, tiny_source):
     with pytest.raises(RemoteCodeRefused) as refused:
         quantize.quantize_folder(custom, "x")
     assert "--trust-remote-code" in refused.value.hint
-    qwen1 = {"model_type": "qwen", "auto_map": {"AutoModelForCausalLM": "Qwen/Qwen-1_8B-Chat--modeling_qwen.QWenLMHeadModel"}}
+    qwen1 = {
+        "model_type": "qwen",
+        "auto_map": {"AutoModelForCausalLM": "Qwen/Qwen-1_8B-Chat--modeling_qwen.QWenLMHeadModel"},
+    }
     assert quantize.check_remote_code(qwen1, custom, trusted=False) is True
 
 
 def test_auto_map_points_at_local_code(tmp_path):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"auto_map": {"AutoConfig": "Qwen/Qwen-1_8B-Chat--configuration_qwen.QWenConfig", "AutoTokenizer": ["Qwen/x--tokenization_qwen.QWenTokenizer", None]}}))
+    path.write_text(
+        json.dumps(
+            {
+                "auto_map": {
+                    "AutoConfig": "Qwen/Qwen-1_8B-Chat--configuration_qwen.QWenConfig",
+                    "AutoTokenizer": ["Qwen/x--tokenization_qwen.QWenTokenizer", None],
+                }
+            }
+        )
+    )
     quantize.strip_hub_prefixes(path)
     data = json.loads(path.read_text())["auto_map"]
-    assert data == {"AutoConfig": "configuration_qwen.QWenConfig", "AutoTokenizer": ["tokenization_qwen.QWenTokenizer", None]}
+    assert data == {
+        "AutoConfig": "configuration_qwen.QWenConfig",
+        "AutoTokenizer": ["tokenization_qwen.QWenTokenizer", None],
+    }
 
 
 def test_not_enough_disk_or_memory_is_refused_with_numbers(tiny_source, monkeypatch):

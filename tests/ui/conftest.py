@@ -16,7 +16,9 @@ def make_app(isolated_dirs):
     apps = []
 
     def factory(settings: config.Settings | None = None, **kwargs):
-        settings = settings or config.Settings(temperature=0.0, max_new_tokens=40, repetition_penalty=1.0)
+        settings = settings or config.Settings(
+            temperature=0.0, max_new_tokens=40, repetition_penalty=1.0
+        )
         store = ConversationStore(paths.history_db())
         kwargs.setdefault(
             "engine_factory", lambda model, s: BigdlEngine(model.path, threads=1, kv_cache_mb=64)

@@ -30,7 +30,6 @@ class Host(App[None]):
         self.progress = []
         self.shown: list[str] = []  # the wizard's progress line after each report
 
-
     def on_mount(self) -> None:
         self.push_screen(WizardScreen(**self.kwargs), self.results.append)
 
@@ -85,8 +84,9 @@ async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source):
     assert {"quantize", "save", "verify"} <= set(stages)
     assert stages.index("download") < stages.index("quantize")
     total = downloads[-1].total
-    assert any(f"/ {human_bytes(total)}" in line and "/s" in line and "ETA" in line
-               for line in app.shown), app.shown
+    assert any(
+        f"/ {human_bytes(total)}" in line and "/s" in line and "ETA" in line for line in app.shown
+    ), app.shown
 
 
 async def test_local_folder_route(tiny_source):

@@ -108,7 +108,11 @@ class ChatScreen(Screen[None], chat_actions.ChatActions):
         if not text.strip():
             return
         if self.qapp.engine_state in ("no model", "error") and self.qapp.engine is None:
-            self.notify("No model is loaded yet.", title="Set up a model first (f10) or pick one (f4).", severity="warning")
+            self.notify(
+                "No model is loaded yet.",
+                title="Set up a model first (f10) or pick one (f4).",
+                severity="warning",
+            )
         if self.conversation_id is None:
             self.conversation_id = self.qapp.store.create().id
             await self.chat_view.show(self.conversation_id, [])
@@ -129,10 +133,18 @@ class ChatScreen(Screen[None], chat_actions.ChatActions):
         if conversation_id == self.conversation_id and self.chat_view.stream is not None:
             await self.chat_view.append(text)
 
-    async def reply_finished(self, conversation_id: int, text: str, stats, error: str | None) -> None:
-        state = "error" if error else ("stopped" if stats and stats.finish_reason == "cancelled" else "complete")
+    async def reply_finished(
+        self, conversation_id: int, text: str, stats, error: str | None
+    ) -> None:
+        state = (
+            "error"
+            if error
+            else ("stopped" if stats and stats.finish_reason == "cancelled" else "complete")
+        )
         if conversation_id == self.conversation_id:
-            await self.chat_view.finish_reply(text, state, stats.to_dict() if stats else None, error)
+            await self.chat_view.finish_reply(
+                text, state, stats.to_dict() if stats else None, error
+            )
         if stats:
             self.status.speed = stats.decode_tokens_per_s
             self.status.context_used = stats.context_used

@@ -23,7 +23,9 @@ class ChatActions:
     def _busy_notice(self: ChatScreen) -> bool:
         cid = self.conversation_id
         if cid is not None and self.qapp.queue.busy(cid):
-            self.notify("This chat is waiting for a reply; stop it first (Esc).", severity="warning")
+            self.notify(
+                "This chat is waiting for a reply; stop it first (Esc).", severity="warning"
+            )
             return True
         return False
 
@@ -71,7 +73,9 @@ class ChatActions:
     def _last_reply(self: ChatScreen) -> str | None:
         if self.conversation_id is None:
             return None
-        replies = [m for m in self.qapp.store.messages(self.conversation_id) if m.role == "assistant"]
+        replies = [
+            m for m in self.qapp.store.messages(self.conversation_id) if m.role == "assistant"
+        ]
         return replies[-1].content if replies and replies[-1].content else None
 
     def action_copy_reply(self: ChatScreen) -> None:
@@ -130,7 +134,9 @@ class ChatActions:
         slug = re.sub(r"[^\w-]+", "-", store.get(cid).title.lower()).strip("-")[:40] or "chat"
         md, js = folder / f"{slug}-{cid}.md", folder / f"{slug}-{cid}.json"
         md.write_text(store.export_markdown(cid), encoding="utf-8")
-        js.write_text(json.dumps(store.export_json(cid), ensure_ascii=False, indent=2), encoding="utf-8")
+        js.write_text(
+            json.dumps(store.export_json(cid), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
         self.notify(f"{md}\n{js}", title="Exported to Markdown and JSON")
 
     def action_import_chat(self: ChatScreen) -> None:
@@ -170,7 +176,9 @@ class ChatActions:
             self.notify("Chat settings saved; they apply from the next reply.")
 
         params = GenerationParams.from_dict(conversation.params)
-        screen = ConversationSettingsScreen(conversation.title, conversation.system_prompt, params, defaults)
+        screen = ConversationSettingsScreen(
+            conversation.title, conversation.system_prompt, params, defaults
+        )
         self.app.push_screen(screen, done)
 
     def action_switch_model(self: ChatScreen) -> None:
@@ -178,11 +186,16 @@ class ChatActions:
         if not models:
             self.app.action_setup_model()
             return
-        items = [(m.folder_name, f"{m.folder_name}  ({m.manifest.family}, {m.manifest.source})") for m in models]
+        items = [
+            (m.folder_name, f"{m.folder_name}  ({m.manifest.family}, {m.manifest.source})")
+            for m in models
+        ]
         current = self.qapp.model.folder_name if self.qapp.model else None
 
         def done(choice: str | None) -> None:
             if choice and choice != current:
                 self.qapp.switch_model(choice)
 
-        self.app.push_screen(PickScreen("Switch model (loads in the background)", items, current), done)
+        self.app.push_screen(
+            PickScreen("Switch model (loads in the background)", items, current), done
+        )

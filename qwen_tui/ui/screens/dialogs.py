@@ -78,7 +78,9 @@ class PickScreen(ModalScreen[str | None]):
     DEFAULT_CSS = DIALOG_CSS.format(name="PickScreen")
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="pick_cancel")]
 
-    def __init__(self, title: str, items: list[tuple[str, str]], current: str | None = None) -> None:
+    def __init__(
+        self, title: str, items: list[tuple[str, str]], current: str | None = None
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.items = items

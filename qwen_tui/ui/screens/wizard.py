@@ -106,9 +106,14 @@ class WizardScreen(ModalScreen[LocalModel | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        actions = {"start": self.action_start, "cancel": self.action_cancel,
-                   "again": self.action_again, "back": self.action_back,
-                   "close": self.action_close, "close-stopped": self.action_close}
+        actions = {
+            "start": self.action_start,
+            "cancel": self.action_cancel,
+            "again": self.action_again,
+            "back": self.action_back,
+            "close": self.action_close,
+            "close-stopped": self.action_close,
+        }
         action = actions.get(event.button.id or "")
         if action:
             action()
@@ -154,8 +159,12 @@ class WizardScreen(ModalScreen[LocalModel | None]):
         self.step = step
         self.query_one("#steps", ContentSwitcher).current = step
         self.query_one("#keys", Static).update(
-            "Esc cancels" if step == "progress" else KEYS_HELP if step == "choose"
-            else "Tab moves · Enter presses · Esc closes")
+            "Esc cancels"
+            if step == "progress"
+            else KEYS_HELP
+            if step == "choose"
+            else "Tab moves · Enter presses · Esc closes"
+        )
 
     def _launch(self) -> None:
         job = self.job
@@ -180,12 +189,22 @@ class WizardScreen(ModalScreen[LocalModel | None]):
 
         try:
             if job.route == HUB:
-                model = pull(job.source, low_bit=job.low_bit, endpoint=self.endpoint,
-                             progress=report, cancel=cancel)
+                model = pull(
+                    job.source,
+                    low_bit=job.low_bit,
+                    endpoint=self.endpoint,
+                    progress=report,
+                    cancel=cancel,
+                )
             else:
-                model = quantize_folder(Path(job.source), job.name or "model", job.low_bit,
-                                        trust_remote_code=job.trust_remote_code,
-                                        progress=report, cancel=cancel)
+                model = quantize_folder(
+                    Path(job.source),
+                    job.name or "model",
+                    job.low_bit,
+                    trust_remote_code=job.trust_remote_code,
+                    progress=report,
+                    cancel=cancel,
+                )
         except Exception as exc:  # shown as one sentence on the screen, never a traceback
             return None, exc
         return model, None
@@ -216,9 +235,11 @@ class WizardScreen(ModalScreen[LocalModel | None]):
         if cancelled:
             heading, again.label = "Cancelled", "Resume"
             message = error.message if isinstance(error, QwenTuiError) else "Setup stopped."
-            hint = ("Resume picks up where it stopped: the downloaded part is kept."
-                    if self.job and self.job.route == HUB
-                    else "Resume starts quantizing again; nothing half-done was kept.")
+            hint = (
+                "Resume picks up where it stopped: the downloaded part is kept."
+                if self.job and self.job.route == HUB
+                else "Resume starts quantizing again; nothing half-done was kept."
+            )
         elif isinstance(error, QwenTuiError):
             heading, again.label = "Setup failed", "Retry"
             message, hint = error.message, error.hint

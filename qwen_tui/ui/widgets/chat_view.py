@@ -49,7 +49,9 @@ class ChatView(VerticalScroll):
         self.stream: MarkdownStream | None = None
         self.live: AssistantMessage | None = None
 
-    async def show(self, conversation_id: int | None, messages: list[Message], live_text: str | None = None) -> None:
+    async def show(
+        self, conversation_id: int | None, messages: list[Message], live_text: str | None = None
+    ) -> None:
         """Replace the view with a conversation; ``live_text`` continues a streaming reply."""
         await self.stop_stream()
         self.conversation_id = conversation_id
@@ -102,7 +104,9 @@ class ChatView(VerticalScroll):
         if self.stream is not None:
             await self.stream.write(text)
 
-    async def finish_reply(self, text: str, state: str, stats: dict | None, error: str | None) -> None:
+    async def finish_reply(
+        self, text: str, state: str, stats: dict | None, error: str | None
+    ) -> None:
         await self.stop_stream()
         if self.live is not None:
             live, self.live = self.live, None

@@ -49,8 +49,10 @@ class Job:
 
 def model_row(entry: CatalogEntry, low_bit: str) -> str:
     lic = entry.licence if len(entry.licence) <= 15 else entry.licence[:14].rstrip() + "…"
-    return (f"{entry.repo_id:<26}{entry.download_gb:>7.1f} GB{entry.int4_gb(low_bit):>7.1f} GB"
-            f"{entry.ram_to_quantize_gb():>6.1f} GB  {lic}")
+    return (
+        f"{entry.repo_id:<26}{entry.download_gb:>7.1f} GB{entry.int4_gb(low_bit):>7.1f} GB"
+        f"{entry.ram_to_quantize_gb():>6.1f} GB  {lic}"
+    )
 
 
 def header_row(low_bit: str) -> str:
@@ -82,23 +84,26 @@ class ModelChoice(Vertical):
 
     def compose(self) -> ComposeResult:
         low_bit = self.initial_low_bit
-        yield Static("Download a model and quantize it once, or use a folder you already have.",
-                     id="intro")
+        yield Static(
+            "Download a model and quantize it once, or use a folder you already have.", id="intro"
+        )
         with TabbedContent(id="route"):
             with TabPane("From the hub", id=HUB):
                 yield Static(header_row(low_bit), id="columns")
                 yield OptionList(*(model_row(e, low_bit) for e in CATALOG), id="models")
                 yield Static(id="about", markup=False)
             with TabPane("Use a local folder", id=FOLDER):
-                yield Input(placeholder="Path of a Hugging Face model folder (with config.json)",
-                            id="path")
+                yield Input(
+                    placeholder="Path of a Hugging Face model folder (with config.json)", id="path"
+                )
                 yield Input(placeholder="Name (default: the folder's name)", id="name")
                 yield Checkbox("Trust remote code (only needed for non-Qwen-1 code)", id="trust")
         yield Static(id="check", markup=False)
         with Horizontal(id="actions"):
             yield Label("Low-bit")
-            yield Select([(f, f) for f in LOW_BIT_FORMATS], value=low_bit, allow_blank=False,
-                         id="low-bit")
+            yield Select(
+                [(f, f) for f in LOW_BIT_FORMATS], value=low_bit, allow_blank=False, id="low-bit"
+            )
             yield Button("Start", variant="primary", id="start")
             yield Button("Close", id="close")
 
@@ -168,8 +173,10 @@ class ModelChoice(Vertical):
             free = resources.free_disk(paths.cache_dir())
             avail = resources.available_ram()
             ok, pending = free >= disk and avail >= ram, False
-            lines = [f"{'✓' if ok else '✗'} Disk: needs {human_bytes(disk)}, {human_bytes(free)} "
-                     f"free · RAM: needs {human_bytes(ram)}, {human_bytes(avail)} free"]
+            lines = [
+                f"{'✓' if ok else '✗'} Disk: needs {human_bytes(disk)}, {human_bytes(free)} "
+                f"free · RAM: needs {human_bytes(ram)}, {human_bytes(avail)} free"
+            ]
             if free < disk:
                 lines.append("Not enough disk: free some or set QWEN_TUI_CACHE_DIR elsewhere.")
             elif avail < ram:
@@ -184,7 +191,8 @@ class ModelChoice(Vertical):
         entry = self.selected_entry()
         code = " · Qwen-1 code" if entry.remote_code else ""
         self.query_one("#about", Static).update(
-            f"{entry.params_b:g}B params · licence: {entry.licence}{code}")
+            f"{entry.params_b:g}B params · licence: {entry.licence}{code}"
+        )
 
     def on_option_list_option_highlighted(self, _: OptionList.OptionHighlighted) -> None:
         self._refresh_about()

@@ -28,7 +28,10 @@ class StatusBar(Static):
     detail: reactive[str] = reactive("")
 
     def render(self) -> str:
-        parts = [f"[b]{self.model}[/b]", f"[{STATE_STYLE.get(self.state, '$text')}]● {self.state}[/]"]
+        parts = [
+            f"[b]{self.model}[/b]",
+            f"[{STATE_STYLE.get(self.state, '$text')}]● {self.state}[/]",
+        ]
         if self.queued:
             parts.append(f"{self.queued} queued")
         if self.speed:
