@@ -86,6 +86,7 @@ class BigdlEngine:
         self._cancel = threading.Event()
         self._lock = threading.Lock()  # one generation at a time
         self.load_seconds = 0.0
+        self.prompt_path: dict[str, Any] = {}
 
     # -- lifecycle -----------------------------------------------------
     def load(self) -> ModelInfo:
@@ -121,7 +122,7 @@ class BigdlEngine:
                 f"Quantize it again (`qwen-tui rm {self.model_dir.name}`, then pull or quantize).",
             ) from exc
         model.eval()
-        speed.tune(model)
+        self.prompt_path = speed.tune(model)
         self._builder = PromptBuilder(tokenizer)
         self._lm = CausalLM(model)
         self.manifest = manifest

@@ -92,7 +92,15 @@ def test_seed_makes_sampling_repeatable(engine):
     assert a != c
 
 
-def test_kv_cache_reuse_gives_identical_greedy_output(engine):
+@pytest.fixture
+def kernel_only(monkeypatch):
+    """bigdl-llm's int4 kernel for every row count: results do not depend on batching."""
+    from qwen_tui.engine import speed
+
+    monkeypatch.setattr(speed, "_thresholds", {})
+
+
+def test_kv_cache_reuse_gives_identical_greedy_output(engine, kernel_only):
     turns = ["Hello!", "Tell me more.", "你好", "And then?"]
 
     def conversation(key):
@@ -114,7 +122,7 @@ def test_kv_cache_reuse_gives_identical_greedy_output(engine):
     engine.forget("conv-1")
 
 
-def test_changed_history_reuses_only_the_shared_prefix(engine):
+def test_changed_history_reuses_only_the_shared_prefix(engine, kernel_only):
     first = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hello!")]
     a = engine.chat(first, GREEDY, cache_key="edit")
     edited = [ChatMessage("system", "Be brief."), ChatMessage("user", "Goodbye!")]
@@ -159,3 +167,19 @@ def test_a_folder_without_manifest_is_not_loaded(tiny_quantized, tmp_path):
     (broken / "qwen-tui-manifest.json").unlink()
     with pytest.raises(ModelIncomplete):
         BigdlEngine(broken).load()
+
+
+def test_prompt_path_is_measured_and_matches_the_kernel(engine, monkeypatch):
+    """The BLAS prompt path computes the same logits as bigdl's kernel, up to rounding."""
+    from qwen_tui.engine import speed
+
+    assert "qtype_2_rows" in engine.prompt_path  # sym_int4 was measured at load
+    lm, builder = engine._lm, engine._builder
+    ids = builder.encode([ChatMessage("user", "word " * 60)])
+    with torch.inference_mode():
+        monkeypatch.setattr(speed, "_thresholds", {})
+        kernel_logits, _ = lm.step(ids, None)
+        monkeypatch.setattr(speed, "_thresholds", {2: 2})
+        blas_logits, _ = lm.step(ids, None)
+    assert not torch.equal(kernel_logits, blas_logits)  # really a different path
+    assert torch.allclose(kernel_logits, blas_logits, rtol=0.05, atol=0.05 * kernel_logits.abs().max())

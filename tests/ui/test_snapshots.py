@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.command import CommandList
 from textual.pilot import Pilot
 
 from qwen_tui.ui.screens.help import HelpScreen
@@ -81,20 +80,9 @@ def test_help_screen_snapshot(snap_compare, make_app, monkeypatch):
     monkeypatch.setenv("QWEN_TUI_CONFIG_DIR", "/tmp/qwen-tui-snapshot/config")
 
     async def open_help(pilot: Pilot[Any]) -> None:
-        # f1 does nothing on the chat screen (see test_actions), so open help from the palette.
-        app = pilot.app
-        await pilot.press("ctrl+p", *"Keys", "space", *"and", "space", *"help")
-        for _ in range(100):
-            results = app.screen.query(CommandList)
-            if results and results.first().option_count:
-                break
-            await pilot.pause(0.05)
-        await pilot.press("enter")
-        for _ in range(100):
-            if isinstance(app.screen, HelpScreen):
-                break
-            await pilot.pause(0.05)
-        assert isinstance(app.screen, HelpScreen)
+        await pilot.pause()
+        await pilot.press("f1")
+        assert isinstance(pilot.app.screen, HelpScreen)
         await settle(pilot)
 
     assert snap_compare(prefilled(make_app), terminal_size=SIZE, run_before=open_help)
