@@ -40,6 +40,7 @@ class ReplyOutcome:
     message_id: int
     reply: Reply | None
     error: str | None = None
+    gone: bool = False  # the conversation was deleted meanwhile
 
 
 class ChatService:
@@ -128,6 +129,8 @@ class ChatService:
                 cancel=cancel,
                 cache_key=cache_key(conversation_id),
             )
+        except KeyError:  # the conversation was deleted while its reply streamed
+            return ReplyOutcome(placeholder.id, None, gone=True)
         except QwenTuiError as exc:
             self.store.update_message(placeholder.id, content="".join(text), state="error")
             return ReplyOutcome(placeholder.id, None, exc.one_line())
@@ -137,9 +140,12 @@ class ChatService:
                 placeholder.id, None, f"The model failed: {type(exc).__name__}: {exc}"
             )
         state = "stopped" if reply.stopped else "complete"
-        self.store.update_message(
-            placeholder.id, content=reply.text, state=state, stats=reply.stats.to_dict()
-        )
+        try:
+            self.store.update_message(
+                placeholder.id, content=reply.text, state=state, stats=reply.stats.to_dict()
+            )
+        except KeyError:
+            return ReplyOutcome(placeholder.id, reply, gone=True)
         return ReplyOutcome(placeholder.id, reply)
 
 

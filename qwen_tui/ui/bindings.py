@@ -22,7 +22,7 @@ APP_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("setup_model", "f10", "app.setup_model", "Set up a model", False),
     ("settings", "ctrl+s", "app.settings", "Settings", True),
     ("toggle_sidebar", "ctrl+b", "toggle_sidebar", "Sidebar", False),
-    ("help", "f1,question_mark", "app.help", "Help", True),
+    ("help", "f1", "app.help", "Help", True),
     ("quit", "ctrl+q", "app.quit", "Quit", True),
 ]
 
@@ -33,11 +33,18 @@ PROMPT_KEYS: list[tuple[str, str, str, str, bool]] = [
 ]
 
 
-def make_bindings(table: list[tuple[str, str, str, str, bool]]) -> list[Binding]:
+def make_bindings(
+    table: list[tuple[str, str, str, str, bool]], priority: bool = False
+) -> list[Binding]:
+    """Priority bindings win over the focused prompt, which binds many ctrl keys itself."""
     return [
-        Binding(keys, action, description, show=show, id=binding_id)
+        Binding(keys, action, description, show=show, id=binding_id, priority=priority)
         for binding_id, keys, action, description, show in table
     ]
+
+
+# "?" opens help only where it is not typed into a text field, so it is not a priority key.
+HELP_QUESTION = Binding("question_mark", "app.help", "Help", show=False, id="help_question")
 
 
 def describe_keys(keymap: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -45,5 +52,6 @@ def describe_keys(keymap: dict[str, str]) -> list[tuple[str, str, str]]:
     rows = []
     for binding_id, keys, _action, description, _show in PROMPT_KEYS + APP_KEYS:
         rows.append((keymap.get(binding_id, keys), description, binding_id))
+    rows.append((keymap.get("help_question", "?"), "Help (outside text fields)", "help_question"))
     rows.append(("ctrl+p", "Command palette", "command_palette"))
     return rows

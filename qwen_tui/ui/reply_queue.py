@@ -38,7 +38,8 @@ class ReplyQueue:
 
     def enqueue(self, conversation_id: int) -> None:
         with self.lock:
-            if conversation_id not in self.pending and conversation_id != self.current:
+            # The generating chat may be queued again: its newest message is answered next.
+            if conversation_id not in self.pending:
                 self.pending.append(conversation_id)
         self.app.post_message(QueueChanged())
         self.kick()

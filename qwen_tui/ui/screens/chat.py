@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ..bindings import APP_KEYS, make_bindings
+from ..bindings import APP_KEYS, HELP_QUESTION, make_bindings
 from ..widgets.chat_view import ChatView
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class ChatScreen(Screen[None], chat_actions.ChatActions):
-    BINDINGS = make_bindings(APP_KEYS)
+    BINDINGS = [*make_bindings(APP_KEYS, priority=True), HELP_QUESTION]
     DEFAULT_CSS = """
     ChatScreen #main { height: 1fr; }
     ChatScreen PromptInput { margin: 0 1; }
@@ -79,7 +79,8 @@ class ChatScreen(Screen[None], chat_actions.ChatActions):
         self.conversation_id = conversation_id
         queue = self.qapp.queue
         messages = self.qapp.store.messages(conversation_id) if conversation_id else []
-        live = queue.live.get(conversation_id) if conversation_id == queue.current else None
+        streaming = conversation_id is not None and conversation_id in queue.live
+        live = (lambda: queue.live.get(conversation_id, "")) if streaming else None
         await self.chat_view.show(conversation_id, messages, live)
         self.refresh_sidebar()
         self.update_context()
@@ -125,7 +126,7 @@ class ChatScreen(Screen[None], chat_actions.ChatActions):
     # -- streaming (called by the app) -----------------------------------
     async def reply_started(self, conversation_id: int) -> None:
         if conversation_id == self.conversation_id:
-            await self.chat_view.start_reply()
+            await self.chat_view.start_reply(lambda: self.qapp.queue.live.get(conversation_id, ""))
         self.status.state = "generating"
         self.refresh_sidebar()
 

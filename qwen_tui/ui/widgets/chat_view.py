@@ -7,6 +7,8 @@ newest token unless the user has scrolled up (``anchor``).
 
 from __future__ import annotations
 
+from typing import Callable
+
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
@@ -50,9 +52,12 @@ class ChatView(VerticalScroll):
         self.live: AssistantMessage | None = None
 
     async def show(
-        self, conversation_id: int | None, messages: list[Message], live_text: str | None = None
+        self,
+        conversation_id: int | None,
+        messages: list[Message],
+        live: Callable[[], str] | None = None,
     ) -> None:
-        """Replace the view with a conversation; ``live_text`` continues a streaming reply."""
+        """Replace the view with a conversation; ``live`` gives a streaming reply's text so far."""
         await self.stop_stream()
         self.conversation_id = conversation_id
         await self.remove_children()
@@ -60,13 +65,13 @@ class ChatView(VerticalScroll):
         for m in messages:
             if m.role == "user":
                 widgets.append(UserMessage(m.content, markup=False))
-            elif m.role == "assistant" and not (live_text is not None and m.state == "streaming"):
+            elif m.role == "assistant" and not (live is not None and m.state == "streaming"):
                 widgets.extend(self._reply_widgets(m.content, m.state, m.stats))
         if not messages:
             widgets.append(Static("Type a message below and press Enter.", id="empty"))
         await self.mount_all(widgets)
-        if live_text is not None:
-            await self.start_reply(live_text)
+        if live is not None:
+            await self.start_reply(live)
         self.anchor()
         self.scroll_end(animate=False)
 
@@ -91,11 +96,15 @@ class ChatView(VerticalScroll):
         await self.mount(UserMessage(text, markup=False))
         self.anchor()
 
-    async def start_reply(self, text: str = "") -> None:
+    async def start_reply(self, live: Callable[[], str] | None = None) -> None:
+        """Show a streaming reply; ``live`` gives its text so far, read once mounted."""
         await self.stop_stream()
         self.live = AssistantMessage("")
         self.live.add_class("streaming")
         await self.mount(self.live)
+        # No await between reading the text so far and opening the stream: every chunk
+        # is either in that text or arrives (via append) after the stream exists.
+        text = live() if live else ""
         self.stream = Markdown.get_stream(self.live)
         if text:
             await self.stream.write(text)

@@ -50,11 +50,10 @@ class Sidebar(Vertical):
         for conv in conversations:
             mark = "● " if conv.id == generating else ("… " if conv.id in queued else "")
             options.add_option(Option(f"{mark}{conv.title}", id=f"c{conv.id}"))
-        if selected is not None:
-            try:
-                options.highlighted = options.get_option_index(f"c{selected}")
-            except Exception:
-                options.highlighted = None
+        try:
+            options.highlighted = options.get_option_index(f"c{selected}")
+        except Exception:  # the open chat is filtered out: offer the first result
+            options.highlighted = 0 if conversations else None
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
