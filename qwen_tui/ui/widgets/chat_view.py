@@ -117,13 +117,16 @@ class ChatView(VerticalScroll):
         self, text: str, state: str, stats: dict | None, error: str | None
     ) -> None:
         await self.stop_stream()
-        if self.live is not None:
-            live, self.live = self.live, None
-            await live.remove()
         widgets = self._reply_widgets(text, state, stats) if text or state != "error" else []
         if error:
             widgets.append(Note(error, classes="error", markup=False))
-        await self.mount_all(widgets)
+        live, self.live = self.live, None
+        if live is not None and live.parent is self:
+            # In the streaming reply's place: a message sent meanwhile stays below it.
+            await self.mount_all(widgets, before=live)
+            await live.remove()
+        else:
+            await self.mount_all(widgets)
 
     async def stop_stream(self) -> None:
         if self.stream is not None:
