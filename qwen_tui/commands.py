@@ -10,6 +10,7 @@ from argparse import Namespace
 
 from . import config
 from .catalog import CATALOG
+from .chat import settings_params
 from .errors import UsageError
 from .progress_line import ProgressLine
 from .store import local
@@ -132,7 +133,7 @@ def ask(args: Namespace) -> int:
             repetition_penalty=config.check_value("repetition_penalty", args.repetition_penalty),
             max_new_tokens=config.check_value("max_new_tokens", args.max_new_tokens),
             seed=args.seed,
-        ).over(_params_from(settings))
+        ).over(settings_params(settings))
         threads = config.check_value("threads", args.threads) or settings.threads
     except ValueError as exc:
         raise UsageError(str(exc), "Run `qwen-tui ask --help`.") from None
@@ -164,18 +165,6 @@ def ask(args: Namespace) -> int:
         print("qwen-tui: stopped; the partial reply is above.", file=sys.stderr)
         return 130
     return 0
-
-
-def _params_from(settings: config.Settings):
-    from .engine.base import GenerationParams
-
-    return GenerationParams(
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        top_k=settings.top_k,
-        repetition_penalty=settings.repetition_penalty,
-        max_new_tokens=settings.max_new_tokens,
-    )
 
 
 def bench(args: Namespace) -> int:

@@ -134,7 +134,8 @@ def run_bench(args: Namespace, settings: Settings) -> int:
 
 def table(r: dict) -> str:
     lines = [
-        f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  peak RSS {r['peak_rss_mb']} MB",
+        f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  "
+        f"peak RSS {r['peak_rss_mb']} MB",
         "",
         "prompt tokens  first token  decode tok/s",
     ]
@@ -145,13 +146,15 @@ def table(r: dict) -> str:
     if r["turns"]:
         lines += ["", "turn  prompt  reused  first token"]
         lines += [
-            f"{t['turn']:>4}  {t['prompt_tokens']:>6}  {t['reused_tokens']:>6}  {t['first_token_s']:>9.2f} s"
+            f"{t['turn']:>4}  {t['prompt_tokens']:>6}  {t['reused_tokens']:>6}  "
+            f"{t['first_token_s']:>9.2f} s"
             for t in r["turns"]
         ]
     if r["ui_loop_lag"]:
         lag = r["ui_loop_lag"]
         lines += [
             "",
-            f"event-loop lag while streaming: p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms",
+            f"event-loop lag while streaming: p50 {lag['p50_ms']} ms, "
+            f"p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms",
         ]
     return "\n".join(lines)

@@ -115,7 +115,7 @@ class BigdlEngine:
         except MemoryError:
             raise NotEnoughMemory(
                 f"Not enough memory to load {manifest.name}.", "Close other programs."
-            )
+            ) from None
         except Exception as exc:
             raise EngineError(
                 f"Could not load {manifest.name}: {type(exc).__name__}: {exc}.",

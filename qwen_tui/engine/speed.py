@@ -28,7 +28,9 @@ def _dequant_linear(layer: Any, x: Any) -> Any:
     import torch.nn.functional as F
     from bigdl.llm.transformers import low_bit_linear as lbl
 
-    weight = lbl.ggml_convert_fp32(layer.weight.data, layer.weight_shape, layer.weight_length, layer.qtype)
+    weight = lbl.ggml_convert_fp32(
+        layer.weight.data, layer.weight_shape, layer.weight_length, layer.qtype
+    )
     out = F.linear(x, weight)
     if layer.bias is not None:
         out += layer.bias
@@ -99,7 +101,9 @@ def tune(model: Any) -> dict[str, Any]:
         elif mode == "dequant":
             _thresholds[qtype] = 2
         else:
-            sample = max((m for m in layers if m.qtype == qtype), key=lambda m: m.in_len * m.out_len)
+            sample = max(
+                (m for m in layers if m.qtype == qtype), key=lambda m: m.in_len * m.out_len
+            )
             _thresholds[qtype] = measure_threshold(sample)
         chosen[f"qtype_{qtype}_rows"] = _thresholds[qtype]
     return chosen

@@ -25,7 +25,8 @@ def repo_for(model: str) -> tuple[str, CatalogEntry | None]:
     if model.count("/") != 1 or model.startswith("/") or model.endswith("/"):
         raise UsageError(
             f"'{model}' is neither a catalog model nor a Hugging Face repo id.",
-            "See `qwen-tui models` for the catalog, or give a repo id like Qwen/Qwen2.5-0.5B-Instruct.",
+            "See `qwen-tui models` for the catalog, "
+            "or give a repo id like Qwen/Qwen2.5-0.5B-Instruct.",
         )
     return model, None
 

@@ -51,7 +51,9 @@ def read_source_config(src: Path) -> dict:
     try:
         return json.loads(config_path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise UsageError(f"{config_path} is not valid JSON ({exc}).", "Re-download the model.")
+        raise UsageError(
+            f"{config_path} is not valid JSON ({exc}).", "Re-download the model."
+        ) from None
 
 
 def family_of(config: dict, src: Path) -> str:
@@ -207,9 +209,13 @@ def quantize_folder(
     except (Cancelled, QuantizeFailed):
         raise
     except MemoryError:
-        raise QuantizeFailed(f"Ran out of memory while quantizing {name}.", "Close other programs.")
+        raise QuantizeFailed(
+            f"Ran out of memory while quantizing {name}.", "Close other programs."
+        ) from None
     except OSError as exc:
-        raise QuantizeFailed(f"Could not write {name}: {exc.strerror or exc}.", "Check free disk.")
+        raise QuantizeFailed(
+            f"Could not write {name}: {exc.strerror or exc}.", "Check free disk."
+        ) from exc
     except Exception as exc:  # bigdl-llm and transformers raise many kinds
         raise QuantizeFailed(
             f"Quantizing {name} failed: {type(exc).__name__}: {exc}.",

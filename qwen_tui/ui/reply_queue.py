@@ -82,7 +82,7 @@ class ReplyQueue:
             app.post_message(QueueChanged())
             holder: dict[str, int] = {}
 
-            def started(message_id: int, cid: int = conversation_id) -> None:
+            def started(message_id: int, cid: int = conversation_id, holder=holder) -> None:
                 holder["id"] = message_id
                 app.post_message(ReplyStarted(cid, message_id))
 

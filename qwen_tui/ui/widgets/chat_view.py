@@ -7,7 +7,7 @@ newest token unless the user has scrolled up (``anchor``).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
