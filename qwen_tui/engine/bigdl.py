@@ -242,7 +242,3 @@ class _Either:
     def is_set(self) -> bool:
         return self.a.is_set() or (self.b is not None and self.b.is_set())
 
-
-def model_from(engine: BigdlEngine) -> Any:
-    lm = engine._lm
-    return lm.model if lm else None

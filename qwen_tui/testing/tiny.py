@@ -9,7 +9,6 @@ real dimensions of a catalog model for benchmarks.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 QWEN2_CHAT_TEMPLATE = (
@@ -124,6 +123,3 @@ def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides) -> Path:
     (path / "README.md").write_text("tiny random qwen2 model for tests\n")
     return path
 
-
-def describe(path: Path) -> dict:
-    return json.loads((Path(path) / "config.json").read_text())
