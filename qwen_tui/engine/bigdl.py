@@ -123,7 +123,6 @@ class BigdlEngine:
             ) from exc
         model.eval()
         self.prompt_path = speed.tune(model)
-        self.embedding_bytes_saved = speed.shrink_embeddings(model)
         self._builder = PromptBuilder(tokenizer)
         self._lm = CausalLM(model)
         self.manifest = manifest

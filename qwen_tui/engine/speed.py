@@ -19,8 +19,6 @@ import os
 import time
 from typing import Any
 
-import torch
-
 CANDIDATE_ROWS = (8, 32, 128)
 _thresholds: dict[int, int | None] = {}  # qtype -> rows from which to dequantize
 _installed = False
@@ -109,34 +107,3 @@ def tune(model: Any) -> dict[str, Any]:
             _thresholds[qtype] = measure_threshold(sample)
         chosen[f"qtype_{qtype}_rows"] = _thresholds[qtype]
     return chosen
-
-
-def shrink_embeddings(model: Any) -> int:
-    """Keep the input embedding table in bfloat16 instead of float32; return bytes saved.
-
-    bigdl-llm quantizes the linear layers but leaves the embedding table in
-    float32: 151,936 x 2,048 x 4 bytes = 1.2 GB for the 1.8B models. Qwen
-    checkpoints are stored in bfloat16, so halving it loses nothing; rows are
-    widened back to float32 as they are looked up.
-    """
-    embedding = model.get_input_embeddings()
-    if not isinstance(embedding, torch.nn.Embedding) or embedding.weight.dtype != torch.float32:
-        return 0
-    half = HalfEmbedding(embedding)
-    model.set_input_embeddings(half)
-    return embedding.weight.numel() * 2
-
-
-class HalfEmbedding(torch.nn.Module):
-    """An embedding table stored in bfloat16 that returns float32 rows."""
-
-    def __init__(self, embedding: torch.nn.Embedding) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(
-            embedding.weight.detach().to(torch.bfloat16), requires_grad=False
-        )
-        self.padding_idx = embedding.padding_idx
-        self.num_embeddings, self.embedding_dim = self.weight.shape
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.embedding(ids, self.weight, self.padding_idx).float()
