@@ -23,6 +23,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class RssSampler:
+    """The largest resident set seen while chatting (sampled 20 times a second)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.max_bytes = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            self.max_bytes = max(self.max_bytes, self.process.memory_info().rss)
+            self.stop.wait(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def message_of(engine: BigdlEngine, tokens: int, seed: int) -> list[ChatMessage]:
     """A system prompt and one user message whose prompt is about ``tokens`` long."""
     words = [WORDS[(seed + i * 7) % len(WORDS)] for i in range(tokens * 2)]
@@ -124,10 +149,13 @@ def run_bench(args: Namespace, settings: Settings) -> int:
         "threads": engine.threads,
         "load_s": round(time.perf_counter() - started, 2),
     }
-    result["prompts"] = measure_prompts(engine, lengths, args.new_tokens)
-    result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
-    result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
-    result["peak_rss_mb"] = round(peak_rss_mb())
+    result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
+    with RssSampler() as rss:
+        result["prompts"] = measure_prompts(engine, lengths, args.new_tokens)
+        result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
+        result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
+    result["rss_while_chatting_mb"] = round(rss.max_bytes / 2**20)
+    result["peak_rss_mb"] = round(peak_rss_mb())  # includes loading
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
@@ -135,7 +163,9 @@ def run_bench(args: Namespace, settings: Settings) -> int:
 def table(r: dict) -> str:
     lines = [
         f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  "
-        f"peak RSS {r['peak_rss_mb']} MB",
+        f"RSS after load {r['rss_after_load_mb']} MB, "
+        f"while chatting {r['rss_while_chatting_mb']} MB, "
+        f"peak {r['peak_rss_mb']} MB",
         "",
         "prompt tokens  first token  decode tok/s",
     ]
