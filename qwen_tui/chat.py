@@ -69,6 +69,13 @@ class ChatService:
         own = GenerationParams.from_dict(self.store.get(conversation_id).params)
         return own.over(settings_params(self.settings()))
 
+    def _exists(self, conversation_id: int) -> bool:
+        try:
+            self.store.get(conversation_id)
+        except KeyError:
+            return False
+        return True
+
     # -- actions ---------------------------------------------------------
     def add_user_message(self, conversation_id: int, text: str) -> Message:
         if not text.strip():
@@ -129,8 +136,11 @@ class ChatService:
                 cancel=cancel,
                 cache_key=cache_key(conversation_id),
             )
-        except KeyError:  # the conversation was deleted while its reply streamed
-            return ReplyOutcome(placeholder.id, None, gone=True)
+        except KeyError as exc:
+            if self._exists(conversation_id):  # not a deletion: a real failure
+                self.store.update_message(placeholder.id, content="".join(text), state="error")
+                return ReplyOutcome(placeholder.id, None, f"The model failed: KeyError: {exc}")
+            return ReplyOutcome(placeholder.id, None, gone=True)  # deleted while streaming
         except QwenTuiError as exc:
             self.store.update_message(placeholder.id, content="".join(text), state="error")
             return ReplyOutcome(placeholder.id, None, exc.one_line())
