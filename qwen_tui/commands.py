@@ -94,12 +94,22 @@ def models(args: Namespace) -> int:
     local_names = {m.name for m in found}
     print("\nCatalog:")
     for e in CATALOG:
-        state = "local" if e.key in local_names else "not downloaded"
+        state = "local" if e.key in local_names else _download_state(e.repo_id)
         print(
             f"  {e.key:<24} {e.repo_id:<30} download {e.download_gb:.1f} GB, "
             f"int4 ~{e.int4_gb():.1f} GB  {state}"
         )
     return 0
+
+
+def _download_state(repo_id: str) -> str:
+    """'partly downloaded' when a pull was interrupted (the next pull resumes it)."""
+    from . import paths
+
+    folder = paths.downloads_dir() / repo_id.replace("/", "--")
+    if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
+        return "partly downloaded (pull again to resume)"
+    return "not downloaded"
 
 
 def rm(args: Namespace) -> int:

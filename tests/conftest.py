@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hubserver import hub_server  # noqa: F401  (the loopback hub fixture, for every test)
 
 from qwen_tui.testing.tiny import build_tiny_qwen2
 

@@ -26,7 +26,9 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["model"] == "tiny-sym_int4" and data["load_s"] > 0
     # whole words are added until the next would not fit: a few tokens short at most
-    assert [n - 8 <= p["prompt_tokens"] <= n for p, n in zip(data["prompts"], (40, 128))] == [
+    assert [
+        n - 8 <= p["prompt_tokens"] <= n for p, n in zip(data["prompts"], (40, 128), strict=True)
+    ] == [
         True,
         True,
     ]

@@ -23,7 +23,7 @@ def run(*args, input=None, timeout=120):
 
 def one_line_error(result, code):
     assert result.returncode == code, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("qwen-tui: "), result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]

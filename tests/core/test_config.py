@@ -30,7 +30,8 @@ def test_broken_toml_does_not_stop_anything():
 def test_bad_values_fall_back_one_by_one():
     paths.config_file().parent.mkdir(parents=True)
     paths.config_file().write_text(
-        'temperature = 7\ntop_p = 0.5\nlow_bit = "int2"\ncolour = "red"\nthreads = 2.5\n[keys]\nsend = "enter"\n'
+        'temperature = 7\ntop_p = 0.5\nlow_bit = "int2"\ncolour = "red"\nthreads = 2.5\n'
+        '[keys]\nsend = "enter"\n'
     )
     settings, warnings = config.load()
     assert settings.top_p == 0.5 and settings.keys == {"send": "enter"}

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubserver import HubServer, hub_server  # noqa: F401  (fixture; tests/ is on sys.path)
+from hubserver import HubServer  # tests/ is on sys.path; the fixture comes from conftest
 
 from qwen_tui.errors import Cancelled, DownloadFailed, HubUnreachable
 from qwen_tui.store import download as dl

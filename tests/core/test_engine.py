@@ -182,4 +182,6 @@ def test_prompt_path_is_measured_and_matches_the_kernel(engine, monkeypatch):
         monkeypatch.setattr(speed, "_thresholds", {2: 2})
         blas_logits, _ = lm.step(ids, None)
     assert not torch.equal(kernel_logits, blas_logits)  # really a different path
-    assert torch.allclose(kernel_logits, blas_logits, rtol=0.05, atol=0.05 * kernel_logits.abs().max())
+    assert torch.allclose(
+        kernel_logits, blas_logits, rtol=0.05, atol=0.05 * kernel_logits.abs().max()
+    )

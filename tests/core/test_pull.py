@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-from hubserver import hub_server  # noqa: F401  (fixture)
 
 from qwen_tui import paths
 from qwen_tui.cli import main
@@ -90,3 +89,16 @@ def test_pull_from_an_unreachable_hub_names_the_offline_routes(monkeypatch, caps
 def test_pull_rejects_nonsense_names(capsys):
     assert main(["pull", "not a repo"]) == 2
     assert "neither a catalog model nor" in capsys.readouterr().err
+
+
+def test_models_shows_an_interrupted_catalog_download(hub_server, tiny_source, monkeypatch, capsys):
+    hub_server.add_repo("Qwen/Qwen2.5-0.5B-Instruct", tiny_source, commit=COMMIT)
+    hub_server.cut_after_bytes["model.safetensors"] = 1000
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
+    assert main(["pull", "qwen2.5-0.5b-instruct"]) == 1
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    line = next(
+        row for row in capsys.readouterr().out.splitlines() if "qwen2.5-0.5b-instruct " in row
+    )
+    assert line.endswith("partly downloaded (pull again to resume)")

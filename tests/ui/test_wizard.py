@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hubserver import hub_server  # noqa: F401  (fixture)
 from textual.app import App
 from textual.widgets import Button, Input, Static
 
