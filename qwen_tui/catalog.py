@@ -12,7 +12,7 @@ GB = 1024**3
 LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int5", "sym_int8")
 DEFAULT_LOW_BIT = "sym_int4"
 # Bits per weight actually stored (scales included), relative to fp16's 16.
-_BITS = {"sym_int4": 4.5, "asym_int4": 5.0, "sym_int5": 5.5, "sym_int8": 8.5}
+BITS_PER_WEIGHT = {"sym_int4": 4.5, "asym_int4": 5.0, "sym_int5": 5.5, "sym_int8": 8.5}
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class CatalogEntry:
 
     def int4_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
         # Embeddings stay in full precision in bigdl-llm; count them at 16 bits.
-        return round(self.params_b * _BITS[low_bit] / 8 * 1.15, 1)
+        return round(self.params_b * BITS_PER_WEIGHT[low_bit] / 8 * 1.15, 1)
 
     def ram_to_quantize_gb(self) -> float:
         """Peak RAM while quantizing: fp32 weights are loaded, then converted."""

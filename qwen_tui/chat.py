@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .config import Settings
 from .engine.base import ChatMessage, Engine, GenerationParams, Reply
-from .errors import EngineError, QwenTuiError
+from .errors import EngineError, QwenTuiError, one_line
 from .history import ConversationStore, Message
 
 SAVE_EVERY = 0.5  # seconds between saves of a streaming reply
@@ -85,7 +85,7 @@ class ChatService:
     def rewind_for_regenerate(self, conversation_id: int) -> bool:
         """Remove the replies after the last user message; False if there is none."""
         messages = self.store.messages(conversation_id)
-        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+        last_user = _last_user(messages)
         if last_user is None:
             return False
         after = [m for m in messages if m.id > last_user.id]
@@ -95,8 +95,7 @@ class ChatService:
 
     def take_last_user_message(self, conversation_id: int) -> str | None:
         """Remove the last user message (and what followed); return its text for editing."""
-        messages = self.store.messages(conversation_id)
-        last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+        last_user = _last_user(self.store.messages(conversation_id))
         if last_user is None:
             return None
         self.store.delete_messages_from(conversation_id, last_user.id)
@@ -136,19 +135,12 @@ class ChatService:
                 cancel=cancel,
                 cache_key=cache_key(conversation_id),
             )
-        except KeyError as exc:
-            if self._exists(conversation_id):  # not a deletion: a real failure
-                self.store.update_message(placeholder.id, content="".join(text), state="error")
-                return ReplyOutcome(placeholder.id, None, f"The model failed: KeyError: {exc}")
-            return ReplyOutcome(placeholder.id, None, gone=True)  # deleted while streaming
-        except QwenTuiError as exc:
+        except Exception as exc:  # a failing backend must not lose the conversation
+            if isinstance(exc, KeyError) and not self._exists(conversation_id):
+                return ReplyOutcome(placeholder.id, None, gone=True)  # deleted while streaming
             self.store.update_message(placeholder.id, content="".join(text), state="error")
-            return ReplyOutcome(placeholder.id, None, exc.one_line())
-        except Exception as exc:  # a bug in a backend must not lose the conversation
-            self.store.update_message(placeholder.id, content="".join(text), state="error")
-            return ReplyOutcome(
-                placeholder.id, None, f"The model failed: {type(exc).__name__}: {exc}"
-            )
+            prefix = "" if isinstance(exc, QwenTuiError) else "The model failed: "
+            return ReplyOutcome(placeholder.id, None, prefix + one_line(exc))
         state = "stopped" if reply.stopped else "complete"
         try:
             self.store.update_message(
@@ -157,6 +149,10 @@ class ChatService:
         except KeyError:
             return ReplyOutcome(placeholder.id, reply, gone=True)
         return ReplyOutcome(placeholder.id, reply)
+
+
+def _last_user(messages: list[Message]) -> Message | None:
+    return next((m for m in reversed(messages) if m.role == "user"), None)
 
 
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)

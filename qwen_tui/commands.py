@@ -43,6 +43,10 @@ def pull(args: Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
     )
+    return _ready(model)
+
+
+def _ready(model: local.LocalModel) -> int:
     print(f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}")
     return 0
 
@@ -58,8 +62,7 @@ def quantize(args: Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
     )
-    print(f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}")
-    return 0
+    return _ready(model)
 
 
 def models(args: Namespace) -> int:

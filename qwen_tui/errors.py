@@ -21,6 +21,13 @@ class QwenTuiError(Exception):
         return f"{self.message} {self.hint}".strip()
 
 
+def one_line(exc: BaseException) -> str:
+    """A typed error's sentence and hint; any other exception as "Type: message"."""
+    if isinstance(exc, QwenTuiError):
+        return exc.one_line()
+    return f"{type(exc).__name__}: {exc}"
+
+
 class UsageError(QwenTuiError):
     exit_code = 2
 

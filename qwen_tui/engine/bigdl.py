@@ -241,4 +241,3 @@ class _Either:
 
     def is_set(self) -> bool:
         return self.a.is_set() or (self.b is not None and self.b.is_set())
-

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from .. import paths
-from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
+from ..catalog import BITS_PER_WEIGHT, DEFAULT_LOW_BIT, LOW_BIT_FORMATS
 from ..errors import Cancelled, QuantizeFailed, RemoteCodeRefused, UsageError
 from . import local
 from .manifest import Manifest, now, package_versions, scan_files, write_manifest
@@ -100,7 +100,7 @@ def estimate_needs(config: dict, src: Path, low_bit: str) -> tuple[int, int]:
     dtype = str(config.get("torch_dtype", "float32"))
     bytes_per_param = 2 if dtype in ("bfloat16", "float16") else 4
     params = stored / bytes_per_param
-    bits = {"sym_int4": 4.5, "asym_int4": 5.0, "sym_int5": 5.5, "sym_int8": 8.5}[low_bit]
+    bits = BITS_PER_WEIGHT[low_bit]
     disk = int(params * bits / 8 * 1.4) + (64 << 20)
     ram = int(params * 4 * 1.3) + (512 << 20)
     return disk, ram

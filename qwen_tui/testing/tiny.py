@@ -122,4 +122,3 @@ def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides) -> Path:
     gen.save_pretrained(path)
     (path / "README.md").write_text("tiny random qwen2 model for tests\n")
     return path
-

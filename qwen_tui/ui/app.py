@@ -12,6 +12,7 @@ from .. import config, paths
 from ..chat import ChatService, settings_params
 from ..engine.base import GenerationParams
 from ..engine.bigdl import BigdlEngine
+from ..errors import one_line
 from ..history import ConversationStore
 from ..store import local
 from ..store.local import LocalModel
@@ -80,15 +81,15 @@ class QwenApp(App[None]):
         elif self.open_wizard:
             self.action_setup_model()
 
+    def _chat_screen(self) -> ChatScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+
     @property
     def chat(self) -> ChatScreen:
-        return self.get_screen_stack_chat()
-
-    def get_screen_stack_chat(self) -> ChatScreen:
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                return screen
-        raise LookupError("chat screen not mounted")
+        screen = self._chat_screen()
+        if screen is None:
+            raise LookupError("chat screen not mounted")
+        return screen
 
     def local_models(self) -> list[LocalModel]:
         return local.list_local()
@@ -113,8 +114,7 @@ class QwenApp(App[None]):
             engine = self.engine_factory(model, self.settings)
             info = engine.load()
         except Exception as exc:
-            message = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
-            self.post_message(EngineFailed(message))
+            self.post_message(EngineFailed(one_line(exc)))
             return
         self.engine = engine
         self.post_message(EngineLoaded(info))
@@ -230,7 +230,7 @@ class QwenApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        chat = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+        chat = self._chat_screen()
         for binding_id, keys, action, description, _ in APP_KEYS:
             if action in ("app.quit", "app.help"):
                 continue

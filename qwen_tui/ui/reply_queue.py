@@ -11,6 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ..chat import ReplyOutcome
+from ..errors import one_line
 from .messages import QueueChanged, ReplyChunk, ReplyFinished, ReplyStarted
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class ReplyQueue:
                     cancel=self.cancel,
                 )
             except Exception as exc:  # e.g. the conversation was deleted meanwhile
-                outcome = ReplyOutcome(holder.get("id", -1), None, f"{type(exc).__name__}: {exc}")
+                outcome = ReplyOutcome(holder.get("id", -1), None, one_line(exc))
             reply = outcome.reply
             app.post_message(
                 ReplyFinished(
