@@ -92,12 +92,14 @@ def test_seed_makes_sampling_repeatable(engine):
     assert a != c
 
 
-@pytest.fixture
-def kernel_only(monkeypatch):
-    """bigdl-llm's int4 kernel for every row count: results do not depend on batching."""
+@pytest.fixture(params=["bigdl", "q4"])
+def kernel_only(request, monkeypatch):
+    """One int4 kernel for every row count (no BLAS path): results do not depend on batching."""
     from qwen_tui.engine import speed
 
-    monkeypatch.setattr(speed, "_thresholds", {})
+    if request.param == "q4" and speed._q4_module() is None:
+        pytest.skip("q4 kernel not built for this CPU")
+    monkeypatch.setattr(speed, "_plans", {speed.SYM_INT4: speed.Plan(request.param)})
 
 
 def test_kv_cache_reuse_gives_identical_greedy_output(engine, kernel_only):
@@ -169,19 +171,23 @@ def test_a_folder_without_manifest_is_not_loaded(tiny_quantized, tmp_path):
         BigdlEngine(broken).load()
 
 
-def test_prompt_path_is_measured_and_matches_the_kernel(engine, monkeypatch):
-    """The BLAS prompt path computes the same logits as bigdl's kernel, up to rounding."""
+def test_matmul_paths_are_measured_and_agree(engine, monkeypatch):
+    """bigdl's kernel, ours and dequantize + BLAS compute the same logits, up to rounding."""
     from qwen_tui.engine import speed
 
-    assert "qtype_2_rows" in engine.prompt_path  # sym_int4 was measured at load
+    chosen = engine.prompt_path[f"qtype_{speed.SYM_INT4}"]  # sym_int4 was measured at load
+    assert chosen["kernel"] in ("bigdl", "q4")
     lm, builder = engine._lm, engine._builder
     ids = builder.encode([ChatMessage("user", "word " * 60)])
+    plans = [speed.Plan("bigdl"), speed.Plan("bigdl", dequant_from=2)]
+    if speed._q4_module() is not None:
+        plans.append(speed.Plan("q4"))
+    logits = []
     with torch.inference_mode():
-        monkeypatch.setattr(speed, "_thresholds", {})
-        kernel_logits, _ = lm.step(ids, None)
-        monkeypatch.setattr(speed, "_thresholds", {2: 2})
-        blas_logits, _ = lm.step(ids, None)
-    assert not torch.equal(kernel_logits, blas_logits)  # really a different path
-    assert torch.allclose(
-        kernel_logits, blas_logits, rtol=0.05, atol=0.05 * kernel_logits.abs().max()
-    )
+        for plan in plans:
+            monkeypatch.setattr(speed, "_plans", {speed.SYM_INT4: plan})
+            logits.append(lm.step(ids, None)[0])
+    reference = logits[0]
+    for other in logits[1:]:
+        assert not torch.equal(reference, other)  # really a different path
+        assert torch.allclose(reference, other, rtol=0.05, atol=0.05 * reference.abs().max())

@@ -92,7 +92,8 @@ def test_qwen1_greedy_chat_matches_generate(qwen1_engine):
 def test_qwen1_streams_valid_text_and_reuses_the_cache(qwen1_engine, monkeypatch):
     from qwen_tui.engine import speed
 
-    monkeypatch.setattr(speed, "_thresholds", {})  # results independent of batching
+    kernel = "q4" if speed._q4_module() is not None else "bigdl"
+    monkeypatch.setattr(speed, "_plans", {speed.SYM_INT4: speed.Plan(kernel)})  # no BLAS path
     pieces = []
     first = [ChatMessage("user", "你好")]
     a = qwen1_engine.chat(first, GREEDY, on_text=pieces.append, cache_key="q")

@@ -1,0 +1,19 @@
+"""Build the optional AVX2 int4 matmul kernel; everything else is in pyproject.toml.
+
+``optional=True``: without a C compiler (or on a CPU family the kernel does not
+target) the install still succeeds and qwen-tui uses bigdl-llm's own kernel.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "qwen_tui.engine._q4matmul",
+            sources=["qwen_tui/engine/q4matmul.c"],
+            extra_compile_args=["-O3", "-fopenmp"],
+            extra_link_args=["-fopenmp"],
+            optional=True,
+        )
+    ]
+)
