@@ -101,7 +101,7 @@ class BigdlEngine:
         AutoModelForCausalLM = bigdl_auto_model()
         from transformers import AutoTokenizer
 
-        from . import speed
+        from . import qwen2_attention, speed
 
         torch.set_num_threads(self.threads)
         trust = manifest.remote_code
@@ -122,6 +122,7 @@ class BigdlEngine:
                 f"Quantize it again (`qwen-tui rm {self.model_dir.name}`, then pull or quantize).",
             ) from exc
         model.eval()
+        qwen2_attention.install()
         self.prompt_path = speed.tune(model)
         self._builder = PromptBuilder(tokenizer)
         self._lm = CausalLM(model)

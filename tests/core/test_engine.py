@@ -191,3 +191,27 @@ def test_matmul_paths_are_measured_and_agree(engine, monkeypatch):
     for other in logits[1:]:
         assert not torch.equal(reference, other)  # really a different path
         assert torch.allclose(reference, other, rtol=0.05, atol=0.05 * reference.abs().max())
+
+
+def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypatch):
+    """Our CPU attention drops bigdl's unused score matrix and changes nothing else."""
+    from bigdl.llm.transformers.models import qwen2 as bigdl_qwen2
+
+    ours = bigdl_qwen2.qwen2_sdpa_attention_forward
+    assert getattr(ours, "qwen_tui", False)
+    lm, builder = engine._lm, engine._builder
+    ids = builder.encode([ChatMessage("user", "word " * 40)])
+
+    def prompt_then_two_tokens():
+        with torch.inference_mode():
+            first, past = lm.step(ids, None)
+            second, past = lm.step([5, 6], past)
+            third, _ = lm.step([7], past)
+        return first, second, third
+
+    with_ours = prompt_then_two_tokens()
+    original = ours.__wrapped__  # bigdl-llm's own
+    monkeypatch.setattr(bigdl_qwen2, "qwen2_sdpa_attention_forward", original)
+    with_bigdl = prompt_then_two_tokens()
+    for a, b in zip(with_ours, with_bigdl):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
