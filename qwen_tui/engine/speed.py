@@ -66,10 +66,12 @@ def _q4_linear(layer: Any, x: Any) -> Any:
     import torch
 
     rows = x.numel() // layer.in_len
-    x_2d = x.reshape(rows, layer.in_len).float().contiguous()
+    x_2d = x.reshape(rows, layer.in_len)
+    if x_2d.dtype != torch.float32 or not x_2d.is_contiguous():
+        x_2d = x_2d.float().contiguous()
     out = torch.empty(rows, layer.out_len)
     _q4_module().matmul(
-        layer.weight.data.data_ptr(),
+        layer.weight.data_ptr(),
         layer.out_len,
         layer.in_len,
         x_2d.data_ptr(),
