@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import EngineError, NotEnoughMemory
 from ..store.manifest import Manifest, verify
+from . import memory
 from .base import (
     FALLBACK_PARAMS,
     ChatMessage,
@@ -122,6 +123,8 @@ class BigdlEngine:
                 f"Quantize it again (`qwen-tui rm {self.model_dir.name}`, then pull or quantize).",
             ) from exc
         model.eval()
+        memory.share_rotary_tables(model)
+        memory.trim_heap()
         qwen2_attention.install()
         self.prompt_path = speed.tune(model)
         self._builder = PromptBuilder(tokenizer)
@@ -207,6 +210,7 @@ class BigdlEngine:
                     on_text(tail)
             if cache_key and result.cache is not None:
                 self.caches.put(cache_key, result.cache)
+            memory.trim_heap()  # the prompt's scratch memory goes back to the system
         generated = len(result.new_ids)
         stats = ReplyStats(
             prompt_tokens=len(fitted.ids),

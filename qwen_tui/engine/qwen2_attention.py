@@ -46,7 +46,6 @@ def _cpu_forward(
     from bigdl.llm.transformers.models.llama import repeat_kv
     from bigdl.llm.transformers.models.utils import (
         append_kv_cache,
-        extend_kv_cache,
         is_enough_kv_cache_room_4_36,
     )
     from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
@@ -67,6 +66,8 @@ def _cpu_forward(
         if self.layer_idx == 0:
             past_key_value.seen_tokens += q_len
         if len(past_key_value.key_cache) <= self.layer_idx:
+            # with room for the reply, so the first decoded token does not copy the cache
+            key, value = _with_room(key, value, kv_seq_len + 256)
             past_key_value.key_cache.append(key)
             past_key_value.value_cache.append(value)
         else:
@@ -74,13 +75,7 @@ def _cpu_forward(
             cache_v = past_key_value.value_cache[self.layer_idx]
             if not is_enough_kv_cache_room_4_36(past_key_value, self.layer_idx, q_len):
                 # room for this step and the next 256 positions, like bigdl-llm
-                new_k, new_v = extend_kv_cache(
-                    bsz, kv_heads, head_dim, cache_k.size(2), kv_seq_len + 256,
-                    dtype=cache_k.dtype, device=cache_k.device,
-                )
-                new_k[:] = cache_k
-                new_v[:] = cache_v
-                cache_k, cache_v = new_k, new_v
+                cache_k, cache_v = _with_room(cache_k, cache_v, kv_seq_len + 256)
             key, value = append_kv_cache(cache_k, cache_v, key, value)
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
@@ -97,3 +92,16 @@ def _cpu_forward(
     )
     out = out.transpose(1, 2).contiguous().view(bsz, q_len, self.hidden_size)
     return self.o_proj(out), None, past_key_value
+
+
+def _with_room(key: Any, value: Any, room: int) -> tuple[Any, Any]:
+    """Copies of key/value in buffers with ``room`` positions (bigdl-llm's strided layout)."""
+    from bigdl.llm.transformers.models.utils import init_kv_cache
+
+    bsz, heads, length, head_dim = key.shape
+    new_k, new_v = init_kv_cache(
+        bsz, heads, head_dim, length, room, dtype=key.dtype, device=key.device
+    )
+    new_k[:] = key
+    new_v[:] = value
+    return new_k, new_v

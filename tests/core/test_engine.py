@@ -21,6 +21,8 @@ def test_engine_loads_the_store_model(engine):
     assert info.defaults.top_k == 20 and info.defaults.max_new_tokens == 32
     layer = engine._lm.model.model.layers[0].mlp.gate_proj
     assert type(layer).__name__ == "LowBitLinear"
+    rotaries = {id(layer.self_attn.rotary_emb) for layer in engine._lm.model.model.layers}
+    assert len(rotaries) == 1  # one shared copy of the rotary tables
 
 
 def test_greedy_reply_matches_transformers_generate(engine):
@@ -213,5 +215,17 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     original = ours.__wrapped__  # bigdl-llm's own
     monkeypatch.setattr(bigdl_qwen2, "qwen2_sdpa_attention_forward", original)
     with_bigdl = prompt_then_two_tokens()
-    for a, b in zip(with_ours, with_bigdl):
+    for a, b in zip(with_ours, with_bigdl, strict=True):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_long_message_after_a_kept_cache(engine, kernel_only):
+    """400 new positions on a kept cache: more than the 256 spare ones are allocated."""
+    first = [ChatMessage("user", "Hello!")]
+    a = engine.chat(first, GREEDY, cache_key="long")
+    second = first + [ChatMessage("assistant", a.text), ChatMessage("user", "word " * 400)]
+    b = engine.chat(second, GREEDY, cache_key="long")
+    assert b.stats.reused_tokens > 0
+    assert b.stats.prompt_tokens - b.stats.reused_tokens > 300
+    assert b.text == engine.chat(second, GREEDY).text
+    engine.forget("long")
