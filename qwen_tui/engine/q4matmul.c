@@ -2,20 +2,28 @@
  * q4matmul: y = x @ W.T for bigdl-llm's sym_int4 weights, on AVX2 CPUs.
  *
  * bigdl-llm 2.5's own CPU kernel multiplies one activation row at a time and
- * reaches about 5 GB/s here, so both decode (1 row) and prompts (hundreds of
- * rows) are far slower than the memory and the integer units allow. This
- * kernel reads the same bytes bigdl-llm stores (nothing is repacked, no extra
- * memory), quantizes the activations to int8 in blocks of 64 like ggml's
- * q8_0, and multiplies a tile of MR activation rows by NR weight rows with
- * AVX2 integer dot products, so one weight block is unpacked once for MR rows.
+ * reaches about 5 GB/s of weights here, so both decode (1 row) and prompts
+ * (hundreds of rows) are far slower than the memory and integer units allow.
  *
- * Weight layout (checked by the tests against bigdl-llm's own dequantizer):
- * each row of K values is K/64 blocks of 34 bytes: an fp16 scale d, then 32
- * bytes where byte j holds value j in its low nibble and value j+32 in its
- * high nibble; value = d * (nibble - 8).
+ * bigdl-llm's layout (checked by the tests against its own dequantizer): each
+ * row of K values is K/64 blocks of 34 bytes, an fp16 scale d and 32 bytes
+ * where byte j holds value j in its low nibble and value j+32 in its high
+ * nibble; value = d * (nibble - 8).
  *
- * Integer trick: maddubs wants unsigned x signed, so the nibbles (0..15) stay
- * unsigned and 8 * (sum of the activations) is subtracted per 4-lane group.
+ * At load, ``repack`` rewrites those bytes in place (same size) so that one
+ * AVX2 register holds 4 consecutive values of 8 output rows: per group of 8
+ * rows and block of 64 values, 8 fp16 scales, then 8 registers P[t] whose
+ * bytes 4r..4r+3 hold values 4t..4t+3 (low nibbles) and 32+4t..32+4t+3 (high
+ * nibbles) of row r. The lanes of every product are then 8 different outputs:
+ * one maddubs multiplies 4 activations (broadcast) by 8 rows, partial sums
+ * stay in int16 for a block, and one conversion and one fused multiply-add
+ * finish 8 outputs at once. Activations are quantized to int8 in blocks of
+ * 64, like ggml's q8_0. A tile of MR activation rows shares every unpacked
+ * weight register; each output is computed the same way whatever the number
+ * of rows, so results do not depend on batching.
+ *
+ * maddubs wants unsigned x signed: nibbles (0..15) stay unsigned, and 8 x the
+ * sum of the block's activations is subtracted once per block.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -30,22 +38,61 @@
 typedef struct {
     uint16_t d;
     uint8_t qs[QK / 2];
-} __attribute__((packed)) block_w; /* 34 bytes, as bigdl-llm stores sym_int4 */
+} __attribute__((packed)) block_w; /* bigdl-llm's sym_int4 block, 34 bytes */
 
 typedef struct {
-    int8_t q[QK];    /* activations, round(x / d) */
-    int16_t c[16];   /* 8 * sums of q in the lane groups maddubs+add produce */
-    float d;         /* scale */
-    float pad[7];
-} __attribute__((aligned(32))) block_x;
+    uint16_t d[8];
+    uint8_t p[8][32];
+} __attribute__((packed)) block_g; /* 8 rows x 64 values, 272 bytes = 8 x 34 */
 
-/* ---- activations -> int8 blocks -------------------------------------- */
+typedef struct {
+    int8_t q[QK];  /* round(x / d) */
+    float d;       /* scale */
+    int32_t s8;    /* 8 * sum(q) */
+} block_x;
+
+/* ---- layout ------------------------------------------------------------ */
+
+static void repack_rows(const block_w *w, block_g *g, int n, int nb)
+{
+#pragma omp parallel for schedule(static)
+    for (int j0 = 0; j0 < n; j0 += 8)
+        for (int b = 0; b < nb; b++) {
+            block_g *out = g + (size_t)(j0 / 8) * nb + b;
+            for (int r = 0; r < 8; r++) {
+                const block_w *src = w + (size_t)(j0 + r) * nb + b;
+                out->d[r] = src->d;
+                for (int t = 0; t < 8; t++)
+                    memcpy(&out->p[t][4 * r], &src->qs[4 * t], 4);
+            }
+        }
+}
+
+TARGET static void dequantize_rows(const block_g *g, int n, int nb, float *out)
+{
+    const int k = nb * QK;
+    for (int j0 = 0; j0 < n; j0 += 8)
+        for (int b = 0; b < nb; b++) {
+            const block_g *gb = g + (size_t)(j0 / 8) * nb + b;
+            for (int r = 0; r < 8; r++) {
+                float *row = out + (size_t)(j0 + r) * k + (size_t)b * QK;
+                const float d = _cvtsh_ss(gb->d[r]);
+                for (int t = 0; t < 8; t++)
+                    for (int q = 0; q < 4; q++) {
+                        const uint8_t byte = gb->p[t][4 * r + q];
+                        row[4 * t + q] = d * (float)((byte & 0x0F) - 8);
+                        row[32 + 4 * t + q] = d * (float)((byte >> 4) - 8);
+                    }
+            }
+        }
+}
+
+/* ---- activations -> int8 blocks --------------------------------------- */
 
 TARGET static void quantize_row(const float *x, block_x *out, int nb)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    const __m256i eights = _mm256_set1_epi8(8);
     for (int b = 0; b < nb; b++, x += QK) {
         __m256 v[8];
         __m256 amax = _mm256_setzero_ps();
@@ -57,88 +104,93 @@ TARGET static void quantize_row(const float *x, block_x *out, int nb)
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
         const float max_abs = _mm_cvtss_f32(m4);
-        const float d = max_abs / 127.0f;
         const __m256 id = _mm256_set1_ps(max_abs != 0.0f ? 127.0f / max_abs : 0.0f);
         __m256i i[8];
+        __m256i sum = _mm256_setzero_si256();
         for (int k = 0; k < 8; k++) {
             const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[k], id),
                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             i[k] = _mm256_cvtps_epi32(r);
+            sum = _mm256_add_epi32(sum, i[k]);
         }
         for (int h = 0; h < 2; h++) {
             __m256i a = _mm256_packs_epi32(i[4 * h], i[4 * h + 1]);
             __m256i c = _mm256_packs_epi32(i[4 * h + 2], i[4 * h + 3]);
             a = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, c), perm);
-            _mm256_store_si256((__m256i *)(out[b].q + 32 * h), a);
+            _mm256_storeu_si256((__m256i *)(out[b].q + 32 * h), a);
         }
-        const __m256i q0 = _mm256_load_si256((const __m256i *)out[b].q);
-        const __m256i q1 = _mm256_load_si256((const __m256i *)(out[b].q + 32));
-        const __m256i c = _mm256_add_epi16(_mm256_maddubs_epi16(eights, q0),
-                                           _mm256_maddubs_epi16(eights, q1));
-        _mm256_store_si256((__m256i *)out[b].c, c);
-        out[b].d = d;
+        __m128i s4 = _mm_add_epi32(_mm256_extracti128_si256(sum, 1), _mm256_castsi256_si128(sum));
+        s4 = _mm_hadd_epi32(s4, s4);
+        s4 = _mm_hadd_epi32(s4, s4);
+        out[b].d = max_abs / 127.0f;
+        out[b].s8 = 8 * _mm_cvtsi128_si32(s4);
     }
 }
 
-/* ---- tiles of MR activation rows x NR weight rows --------------------- */
+/* ---- a tile: MR activation rows x one group of 8 weight rows ---------- */
 
-TARGET static inline float hsum(__m256 v)
+TARGET static inline __m256i broadcast4(const int8_t *p)
 {
-    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
 }
 
-#define DEFINE_TILE(MR, NR, PF)                                                            \
-    TARGET static void tile_##MR##x##NR(const block_x *x, int xs, const block_w *w, int ws, \
-                                        int nb, float *y, int ys)                         \
-    {                                                                                    \
-        const __m256i m4 = _mm256_set1_epi8(0x0F);                                       \
-        const __m256i ones = _mm256_set1_epi16(1);                                       \
-        __m256 acc[MR][NR];                                                              \
-        for (int i = 0; i < MR; i++)                                                     \
-            for (int j = 0; j < NR; j++)                                                 \
-                acc[i][j] = _mm256_setzero_ps();                                         \
-        for (int b = 0; b < nb; b++) {                                                   \
-            __m256i lo[NR], hi[NR];                                                      \
-            float dw[NR];                                                                \
-            for (int j = 0; j < NR; j++) {                                               \
-                const block_w *wb = w + (size_t)j * ws + b;                              \
-                if (PF) /* streaming W once: fetch ahead */                              \
-                    _mm_prefetch((const char *)wb + 256, _MM_HINT_T0);                   \
-                const __m256i q = _mm256_loadu_si256((const __m256i *)wb->qs);           \
-                lo[j] = _mm256_and_si256(q, m4);                                         \
-                hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);                   \
-                dw[j] = _cvtsh_ss(wb->d);                                                \
-            }                                                                            \
-            for (int i = 0; i < MR; i++) {                                               \
-                const block_x *xb = x + (size_t)i * xs + b;                              \
-                const __m256i a0 = _mm256_load_si256((const __m256i *)xb->q);            \
-                const __m256i a1 = _mm256_load_si256((const __m256i *)(xb->q + 32));     \
-                const __m256i c = _mm256_load_si256((const __m256i *)xb->c);             \
-                for (int j = 0; j < NR; j++) {                                           \
-                    __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(lo[j], a0),        \
-                                                 _mm256_maddubs_epi16(hi[j], a1));       \
-                    s = _mm256_madd_epi16(_mm256_sub_epi16(s, c), ones);                 \
-                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),                   \
-                                                _mm256_set1_ps(dw[j] * xb->d), acc[i][j]); \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-        for (int i = 0; i < MR; i++)                                                     \
-            for (int j = 0; j < NR; j++)                                                 \
-                y[(size_t)i * ys + j] = hsum(acc[i][j]);                                 \
+/* Partial sums per block stay in int16: 4 steps of 2 products, each at most
+ * 2 * 15 * 127, add up to at most 30480 < 32767; two such halves per block. */
+#define DEFINE_TILE(MR, PREFETCH)                                                          \
+    TARGET static void tile_##MR(const block_x *x, int nb, const block_g *g, float *y,      \
+                                 int ys)                                                   \
+    {                                                                                      \
+        const __m256i m4 = _mm256_set1_epi8(0x0F);                                         \
+        const __m256i ones = _mm256_set1_epi16(1);                                         \
+        __m256 acc[MR];                                                                    \
+        for (int i = 0; i < MR; i++)                                                       \
+            acc[i] = _mm256_setzero_ps();                                                  \
+        for (int b = 0; b < nb; b++) {                                                     \
+            const block_g *gb = g + b;                                                     \
+            if (PREFETCH)                                                                  \
+                _mm_prefetch((const char *)(gb + 1) + 256, _MM_HINT_T0);                   \
+            __m256i lo_half[MR], hi_half[MR];                                              \
+            for (int i = 0; i < MR; i++)                                                   \
+                lo_half[i] = hi_half[i] = _mm256_setzero_si256();                          \
+            for (int t = 0; t < 8; t++) {                                                  \
+                const __m256i p = _mm256_loadu_si256((const __m256i *)gb->p[t]);           \
+                const __m256i lo = _mm256_and_si256(p, m4);                                \
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);          \
+                for (int i = 0; i < MR; i++) {                                             \
+                    const int8_t *q = x[(size_t)i * nb + b].q;                             \
+                    const __m256i s = _mm256_add_epi16(                                    \
+                        _mm256_maddubs_epi16(lo, broadcast4(q + 4 * t)),                   \
+                        _mm256_maddubs_epi16(hi, broadcast4(q + 32 + 4 * t)));             \
+                    if (t < 4)                                                             \
+                        lo_half[i] = _mm256_add_epi16(lo_half[i], s);                      \
+                    else                                                                   \
+                        hi_half[i] = _mm256_add_epi16(hi_half[i], s);                      \
+                }                                                                          \
+            }                                                                              \
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)gb->d));    \
+            for (int i = 0; i < MR; i++) {                                                 \
+                const block_x *xb = x + (size_t)i * nb + b;                                \
+                __m256i s = _mm256_add_epi32(_mm256_madd_epi16(lo_half[i], ones),          \
+                                             _mm256_madd_epi16(hi_half[i], ones));         \
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(xb->s8));                        \
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),                            \
+                                         _mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), acc[i]); \
+            }                                                                              \
+        }                                                                                  \
+        for (int i = 0; i < MR; i++)                                                       \
+            _mm256_storeu_ps(y + (size_t)i * ys, acc[i]);                                  \
     }
 
-DEFINE_TILE(4, 2, 0)
-DEFINE_TILE(1, 1, 1)
+DEFINE_TILE(4, 0) /* prompts: a weight group is reused by 4 rows from L1 */
+DEFINE_TILE(1, 1) /* decode: the weights stream by once; fetch ahead */
 
 /* ---- y[m, n] = x[m, k] @ W[n, k].T ------------------------------------- */
 
 #define ROW_CHUNK 64 /* activation rows kept hot in L2 while all of W streams by */
 
-static void matmul(const block_w *w, int n, int k, const float *x, int m, float *y,
+static void matmul(const block_g *g, int n, int k, const float *x, int m, float *y,
                    block_x *xq, int threads)
 {
     const int nb = k / QK;
@@ -150,49 +202,74 @@ static void matmul(const block_w *w, int n, int k, const float *x, int m, float 
         const int rows = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
         const block_x *xc = xq + (size_t)r0 * nb;
         float *yc = y + (size_t)r0 * n;
-        if (rows < 4) { /* decode: stream W once, row after row (measured fastest) */
 #pragma omp parallel for num_threads(threads) schedule(static)
-            for (int j = 0; j < n; j++)
-                for (int i = 0; i < rows; i++)
-                    tile_1x1(xc + (size_t)i * nb, nb, w + (size_t)j * nb, nb, nb,
-                             yc + (size_t)i * n + j, n);
-            continue;
-        }
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int j = 0; j < n / 2; j++) {
-            const block_w *wj = w + (size_t)2 * j * nb;
+        for (int j = 0; j < n / 8; j++) {
+            const block_g *gj = g + (size_t)j * nb;
             int i = 0;
             for (; i + 4 <= rows; i += 4)
-                tile_4x2(xc + (size_t)i * nb, nb, wj, nb, nb, yc + (size_t)i * n + 2 * j, n);
+                tile_4(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
             for (; i < rows; i++)
-                for (int jj = 0; jj < 2; jj++)
-                    tile_1x1(xc + (size_t)i * nb, nb, wj + (size_t)jj * nb, nb, nb,
-                             yc + (size_t)i * n + 2 * j + jj, n);
+                tile_1(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
         }
-        if (n % 2)
-            for (int i = 0; i < rows; i++)
-                tile_1x1(xc + (size_t)i * nb, nb, w + (size_t)(n - 1) * nb, nb, nb,
-                         yc + (size_t)i * n + n - 1, n);
     }
 }
 
 /* ---- Python binding ----------------------------------------------------- */
 
+static int check_shape(int n, int k)
+{
+    if (n <= 0 || n % 8 != 0 || k <= 0 || k % QK != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "q4matmul: rows must be a multiple of 8, columns of 64");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_repack(PyObject *self, PyObject *args)
+{
+    Py_ssize_t ptr;
+    int n, k;
+    if (!PyArg_ParseTuple(args, "nii", &ptr, &n, &k) || !check_shape(n, k))
+        return NULL;
+    const size_t bytes = (size_t)n * (k / QK) * sizeof(block_w);
+    block_g *tmp = malloc(bytes);
+    if (tmp == NULL)
+        return PyErr_NoMemory();
+    repack_rows((const block_w *)ptr, tmp, n, k / QK);
+    memcpy((void *)ptr, tmp, bytes);
+    free(tmp);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_dequantize(PyObject *self, PyObject *args)
+{
+    Py_ssize_t ptr, out;
+    int n, k;
+    if (!PyArg_ParseTuple(args, "niin", &ptr, &n, &k, &out) || !check_shape(n, k))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    dequantize_rows((const block_g *)ptr, n, k / QK, (float *)out);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_matmul(PyObject *self, PyObject *args)
 {
     Py_ssize_t w_ptr, x_ptr, y_ptr;
     int n, k, m, threads;
-    if (!PyArg_ParseTuple(args, "niinini", &w_ptr, &n, &k, &x_ptr, &m, &y_ptr, &threads))
+    if (!PyArg_ParseTuple(args, "niinini", &w_ptr, &n, &k, &x_ptr, &m, &y_ptr, &threads) ||
+        !check_shape(n, k))
         return NULL;
-    if (k % QK != 0 || n <= 0 || m <= 0 || threads <= 0) {
-        PyErr_SetString(PyExc_ValueError, "q4matmul: k must be a multiple of 64, n, m > 0");
+    if (m <= 0 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "q4matmul: rows and threads must be positive");
         return NULL;
     }
-    block_x *xq = aligned_alloc(32, sizeof(block_x) * (size_t)m * (k / QK));
+    block_x *xq = malloc(sizeof(block_x) * (size_t)m * (k / QK));
     if (xq == NULL)
         return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
-    matmul((const block_w *)w_ptr, n, k, (const float *)x_ptr, m, (float *)y_ptr, xq, threads);
+    matmul((const block_g *)w_ptr, n, k, (const float *)x_ptr, m, (float *)y_ptr, xq, threads);
     Py_END_ALLOW_THREADS
     free(xq);
     Py_RETURN_NONE;
@@ -206,6 +283,10 @@ static PyObject *py_supported(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"repack", py_repack, METH_VARARGS,
+     "repack(ptr, n, k): rewrite n x k sym_int4 weights in place into 8-row groups"},
+    {"dequantize", py_dequantize, METH_VARARGS,
+     "dequantize(ptr, n, k, out_ptr): repacked weights -> float32 [n, k]"},
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(w_ptr, n, k, x_ptr, m, y_ptr, threads): y[m,n] = x[m,k] @ W[n,k].T"},
     {"supported", py_supported, METH_NOARGS, "True if this CPU has AVX2, FMA and F16C."},

@@ -5,10 +5,10 @@ An int4 projection can be computed three ways:
 - ``bigdl``: bigdl-llm's own CPU kernel. It multiplies one activation row at
   a time (a 512-token prompt costs 512 single-row products) and reaches only
   about 5 GB/s of weights on two AVX2 cores.
-- ``q4``: our AVX2 kernel (``q4matmul.c``, built at install time) for sym_int4:
-  the same stored bytes, activations in int8 blocks of 64 as ggml does, tiles
-  of rows so a weight block is unpacked once for several rows. Results do not
-  depend on how many rows are multiplied together.
+- ``q4``: our AVX2 kernel (``q4matmul.c``, built at install time) for sym_int4.
+  The weights are regrouped in place at load (same bytes, same size) so one
+  register holds 8 output rows; activations are int8 in blocks of 64 as in
+  ggml. Results do not depend on how many rows are multiplied together.
 - ``dequant``: dequantize the weight to float32 once, then BLAS (``F.linear``).
   bigdl-llm takes this path only on CPUs its name check calls "server, not
   Sapphire Rapids"; we decide by measuring instead.
@@ -16,6 +16,8 @@ An int4 projection can be computed three ways:
 At load one of the model's largest projections is timed: the faster of
 ``bigdl``/``q4`` for one row becomes the format's kernel, and ``dequant`` is
 used from the smallest row count (8, 32, 128) at which it beats that kernel.
+Layers are regrouped only when ``q4`` was chosen; a regrouped layer never
+reaches bigdl-llm's own kernel again.
 
 ``QWEN_TUI_MATMUL`` = ``auto`` (default) | ``bigdl`` | ``q4`` | ``dequant``
 forces a path (``dequant`` from 2 rows) for comparisons.
@@ -26,12 +28,14 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 MODES = ("auto", "bigdl", "q4", "dequant")
 CANDIDATE_ROWS = (8, 32, 128)
 SYM_INT4 = 2  # bigdl-llm's ggml qtype id of sym_int4
+REGROUPED = "qwen_tui_q4"  # attribute set on layers whose bytes were regrouped
 
 
 @dataclass(frozen=True)
@@ -57,42 +61,70 @@ def q4_fits(layer: Any) -> bool:
     return (
         layer.qtype == SYM_INT4
         and layer.in_len % 64 == 0
-        and layer.weight.data.numel() == layer.out_len * layer.in_len // 64 * 34
+        and layer.out_len % 8 == 0
+        and layer.weight.numel() == layer.out_len * layer.in_len // 64 * 34
         and _q4_module() is not None
     )
 
 
-def _q4_linear(layer: Any, x: Any) -> Any:
+def regroup(layer: Any) -> None:
+    """Rewrite a layer's int4 bytes for the q4 kernel (once; same size)."""
+    if not getattr(layer, REGROUPED, False):
+        _q4_module().repack(layer.weight.data_ptr(), layer.out_len, layer.in_len)
+        setattr(layer, REGROUPED, True)
+
+
+# -- the three ways, on a weight tensor --------------------------------------
+
+
+def _q4_matmul(weight: Any, out_len: int, x: Any) -> Any:
     import torch
 
-    rows = x.numel() // layer.in_len
-    x_2d = x.reshape(rows, layer.in_len)
+    in_len = x.shape[-1]
+    rows = x.numel() // in_len
+    x_2d = x.reshape(rows, in_len)
     if x_2d.dtype != torch.float32 or not x_2d.is_contiguous():
         x_2d = x_2d.float().contiguous()
-    out = torch.empty(rows, layer.out_len)
+    out = torch.empty(rows, out_len)
     _q4_module().matmul(
-        layer.weight.data_ptr(),
-        layer.out_len,
-        layer.in_len,
+        weight.data_ptr(),
+        out_len,
+        in_len,
         x_2d.data_ptr(),
         rows,
         out.data_ptr(),
         torch.get_num_threads(),
     )
-    out = out.view(*x.shape[:-1], layer.out_len)
-    if layer.bias is not None:
-        out += layer.bias
-    return out
+    return out.view(*x.shape[:-1], out_len)
 
 
-def _dequant_linear(layer: Any, x: Any) -> Any:
+def _q4_dequant_matmul(weight: Any, out_len: int, x: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    dense = torch.empty(out_len, x.shape[-1])
+    _q4_module().dequantize(weight.data_ptr(), out_len, x.shape[-1], dense.data_ptr())
+    return F.linear(x.float(), dense)
+
+
+def _bigdl_dequant_matmul(layer: Any, x: Any) -> Any:
     import torch.nn.functional as F
     from bigdl.llm.transformers import low_bit_linear as lbl
 
-    weight = lbl.ggml_convert_fp32(
+    dense = lbl.ggml_convert_fp32(
         layer.weight.data, layer.weight_shape, layer.weight_length, layer.qtype
     )
-    out = F.linear(x.float(), weight)
+    return F.linear(x.float(), dense)
+
+
+def _bigdl_kernel(layer: Any, x: Any) -> Any:
+    from bigdl.llm.transformers import low_bit_linear as lbl
+
+    kernel = getattr(lbl.LowBitLinear.forward, "__wrapped__", lbl.LowBitLinear.forward)
+    return kernel(layer, x)
+
+
+def _with_bias(layer: Any, out: Any) -> Any:
     if layer.bias is not None:
         out += layer.bias
     return out
@@ -108,23 +140,21 @@ def install() -> None:
     original = lbl.LowBitLinear.forward
 
     def forward(self: Any, x: Any) -> Any:
+        regrouped = getattr(self, REGROUPED, False)
         plan = _plans.get(self.qtype)
-        if (
-            plan is None
-            or x.device.type != "cpu"
-            or x.dim() < 2
-            or 0 in x.shape
-            or self.mp_group is not None
-            or (self.training and x.requires_grad)
-        ):
+        if plan is None or x.dim() < 2 or 0 in x.shape:
+            if regrouped and 0 not in x.shape:
+                return _with_bias(self, _q4_matmul(self.weight, self.out_len, x))
             return original(self, x)
         if self.optimize_lm_head:
             x = lbl.reshape_lm_head_input(x)
         rows = x.numel() // x.shape[-1]
-        if plan.dequant_from and rows >= plan.dequant_from:
-            return _dequant_linear(self, x)
-        if plan.kernel == "q4":
-            return _q4_linear(self, x)
+        dequant = plan.dequant_from is not None and rows >= plan.dequant_from
+        if regrouped:
+            matmul = _q4_dequant_matmul if dequant else _q4_matmul
+            return _with_bias(self, matmul(self.weight, self.out_len, x))
+        if dequant:
+            return _with_bias(self, _bigdl_dequant_matmul(self, x))
         return original(self, x)
 
     forward.__wrapped__ = original  # type: ignore[attr-defined]
@@ -132,48 +162,48 @@ def install() -> None:
     _installed = True
 
 
-def _bigdl_linear(layer: Any, x: Any) -> Any:
-    from bigdl.llm.transformers import low_bit_linear as lbl
-
-    kernel = getattr(lbl.LowBitLinear.forward, "__wrapped__", lbl.LowBitLinear.forward)
-    return kernel(layer, x)
+# -- measuring ---------------------------------------------------------------
 
 
-KERNELS = {"bigdl": _bigdl_linear, "q4": _q4_linear}
-
-
-def _timed(fn: Any, *args: Any) -> float:
+def _timed(fn: Callable[[Any], Any], x: Any) -> float:
     best = float("inf")
     for _ in range(2):
         started = time.perf_counter()
-        fn(*args)
+        fn(x)
         best = min(best, time.perf_counter() - started)
     return best
 
 
-def fastest_kernel(layer: Any) -> str:
-    """The faster of bigdl-llm's kernel and ours for one row (decode)."""
+def _candidates(layer: Any) -> dict[str, Callable[[Any], Any]]:
+    """The ways to compute the layer, on a regrouped copy for ours (the layer is untouched)."""
+    ways: dict[str, Callable[[Any], Any]] = {
+        "bigdl": lambda x: _bigdl_kernel(layer, x),
+        "bigdl+dequant": lambda x: _bigdl_dequant_matmul(layer, x),
+    }
+    if q4_fits(layer):
+        copy = layer.weight.data.clone()
+        _q4_module().repack(copy.data_ptr(), layer.out_len, layer.in_len)
+        ways["q4"] = lambda x: _q4_matmul(copy, layer.out_len, x)
+        ways["q4+dequant"] = lambda x: _q4_dequant_matmul(copy, layer.out_len, x)
+    return ways
+
+
+def measure_plan(layer: Any) -> Plan:
+    """The faster kernel for one row, and from how many rows dequantize + BLAS wins."""
     import torch
 
-    if not q4_fits(layer):
-        return "bigdl"
-    x = torch.randn(1, 1, layer.in_len)
+    ways = _candidates(layer)
+    kernels = [k for k in ("bigdl", "q4") if k in ways]
     with torch.inference_mode():
-        _q4_linear(layer, x)  # first call pays for the thread pool
-        times = {name: _timed(fn, layer, x) for name, fn in KERNELS.items()}
-    return min(times, key=times.__getitem__)
-
-
-def measure_threshold(layer: Any, kernel: str = "bigdl") -> int | None:
-    """Smallest candidate row count at which dequantize + BLAS beats the kernel."""
-    import torch
-
-    with torch.inference_mode():
+        one_row = torch.randn(1, 1, layer.in_len)
+        for name in kernels:
+            ways[name](one_row)  # first call pays for the thread pool
+        kernel = min(kernels, key=lambda k: _timed(ways[k], one_row))
         for rows in CANDIDATE_ROWS:
             x = torch.randn(1, rows, layer.in_len)
-            if _timed(_dequant_linear, layer, x) < 0.9 * _timed(KERNELS[kernel], layer, x):
-                return rows
-    return None
+            if _timed(ways[f"{kernel}+dequant"], x) < 0.9 * _timed(ways[kernel], x):
+                return Plan(kernel, rows)
+    return Plan(kernel)
 
 
 def plan_for(layer: Any, mode: str) -> Plan:
@@ -184,23 +214,27 @@ def plan_for(layer: Any, mode: str) -> Plan:
         return Plan(q4)
     if mode == "dequant":
         return Plan(q4, dequant_from=2)
-    kernel = fastest_kernel(layer)
-    return Plan(kernel, measure_threshold(layer, kernel))
+    return measure_plan(layer)
 
 
 def tune(model: Any) -> dict[str, Any]:
-    """Choose every format's plan; return what was chosen (bench shows it)."""
+    """Choose every format's plan and regroup the layers q4 will run; return the choice."""
     from bigdl.llm.transformers.low_bit_linear import LowBitLinear
 
     install()
     mode = os.environ.get("QWEN_TUI_MATMUL", "auto")
     mode = mode if mode in MODES else "auto"
-    layers = [m for m in model.modules() if isinstance(m, LowBitLinear) and not m.is_lm_head]
-    heads = [m for m in model.modules() if isinstance(m, LowBitLinear) and m.is_lm_head]
+    layers = [m for m in model.modules() if isinstance(m, LowBitLinear)]
     chosen: dict[str, Any] = {"mode": mode}
-    for qtype in {m.qtype for m in layers + heads}:
-        same = [m for m in layers if m.qtype == qtype] or [m for m in heads if m.qtype == qtype]
-        sample = max(same, key=lambda m: m.in_len * m.out_len)
+    head = model.get_output_embeddings()
+    for qtype in {m.qtype for m in layers}:
+        same = [m for m in layers if m.qtype == qtype]
+        body = [m for m in same if m is not head] or same
+        sample = max([m for m in body if q4_fits(m)] or body, key=lambda m: m.in_len * m.out_len)
         plan = _plans[qtype] = plan_for(sample, mode)
+        if plan.kernel == "q4":
+            for layer in same:
+                if q4_fits(layer):
+                    regroup(layer)
         chosen[f"qtype_{qtype}"] = {"kernel": plan.kernel, "dequant_from": plan.dequant_from}
     return chosen

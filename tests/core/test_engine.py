@@ -94,17 +94,27 @@ def test_seed_makes_sampling_repeatable(engine):
     assert a != c
 
 
+def load_engine(path, mode, monkeypatch):
+    monkeypatch.setenv("QWEN_TUI_MATMUL", mode)
+    eng = BigdlEngine(path, threads=1)
+    eng.load()
+    return eng
+
+
 @pytest.fixture(params=["bigdl", "q4"])
-def kernel_only(request, monkeypatch):
+def kernel_engine(request, tiny_quantized, monkeypatch):
     """One int4 kernel for every row count (no BLAS path): results do not depend on batching."""
     from qwen_tui.engine import speed
 
     if request.param == "q4" and speed._q4_module() is None:
         pytest.skip("q4 kernel not built for this CPU")
-    monkeypatch.setattr(speed, "_plans", {speed.SYM_INT4: speed.Plan(request.param)})
+    eng = load_engine(tiny_quantized.path, request.param, monkeypatch)
+    yield eng
+    eng.unload()
 
 
-def test_kv_cache_reuse_gives_identical_greedy_output(engine, kernel_only):
+def test_kv_cache_reuse_gives_identical_greedy_output(kernel_engine):
+    engine = kernel_engine
     turns = ["Hello!", "Tell me more.", "你好", "And then?"]
 
     def conversation(key):
@@ -126,7 +136,8 @@ def test_kv_cache_reuse_gives_identical_greedy_output(engine, kernel_only):
     engine.forget("conv-1")
 
 
-def test_changed_history_reuses_only_the_shared_prefix(engine, kernel_only):
+def test_changed_history_reuses_only_the_shared_prefix(kernel_engine):
+    engine = kernel_engine
     first = [ChatMessage("system", "Be brief."), ChatMessage("user", "Hello!")]
     a = engine.chat(first, GREEDY, cache_key="edit")
     edited = [ChatMessage("system", "Be brief."), ChatMessage("user", "Goodbye!")]
@@ -173,25 +184,29 @@ def test_a_folder_without_manifest_is_not_loaded(tiny_quantized, tmp_path):
         BigdlEngine(broken).load()
 
 
-def test_matmul_paths_are_measured_and_agree(engine, monkeypatch):
+def test_matmul_paths_are_measured_and_agree(engine, tiny_quantized, monkeypatch):
     """bigdl's kernel, ours and dequantize + BLAS compute the same logits, up to rounding."""
     from qwen_tui.engine import speed
 
     chosen = engine.prompt_path[f"qtype_{speed.SYM_INT4}"]  # sym_int4 was measured at load
     assert chosen["kernel"] in ("bigdl", "q4")
-    lm, builder = engine._lm, engine._builder
-    ids = builder.encode([ChatMessage("user", "word " * 60)])
-    plans = [speed.Plan("bigdl"), speed.Plan("bigdl", dequant_from=2)]
-    if speed._q4_module() is not None:
-        plans.append(speed.Plan("q4"))
-    logits = []
-    with torch.inference_mode():
-        for plan in plans:
-            monkeypatch.setattr(speed, "_plans", {speed.SYM_INT4: plan})
-            logits.append(lm.step(ids, None)[0])
-    reference = logits[0]
-    for other in logits[1:]:
-        assert not torch.equal(reference, other)  # really a different path
+    modes = ["bigdl"] + (["q4"] if speed._q4_module() is not None else [])
+    logits = {}
+    for mode in modes:
+        eng = load_engine(tiny_quantized.path, mode, monkeypatch)
+        gate = eng._lm.model.model.layers[0].mlp.gate_proj
+        assert getattr(gate, speed.REGROUPED, False) == (mode == "q4")
+        ids = eng._builder.encode([ChatMessage("user", "word " * 60)])
+        with torch.inference_mode():
+            for dequant_from in (None, 2):
+                plan = speed.Plan(mode, dequant_from)
+                monkeypatch.setitem(speed._plans, speed.SYM_INT4, plan)
+                logits[plan] = eng._lm.step(ids, None)[0]
+        eng.unload()
+    reference = logits[speed.Plan("bigdl")]
+    for plan, other in logits.items():
+        if plan.dequant_from:
+            assert not torch.equal(reference, other)  # really a different path
         assert torch.allclose(reference, other, rtol=0.05, atol=0.05 * reference.abs().max())
 
 
@@ -219,8 +234,9 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_long_message_after_a_kept_cache(engine, kernel_only):
+def test_long_message_after_a_kept_cache(kernel_engine):
     """400 new positions on a kept cache: more than the 256 spare ones are allocated."""
+    engine = kernel_engine
     first = [ChatMessage("user", "Hello!")]
     a = engine.chat(first, GREEDY, cache_key="long")
     second = first + [ChatMessage("assistant", a.text), ChatMessage("user", "word " * 400)]

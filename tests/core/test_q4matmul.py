@@ -56,16 +56,21 @@ def test_the_kernel_is_built_on_avx2_machines():
         assert speed._q4_module() is not None
 
 
+def reference(layer, x):
+    """Exact product with the dequantized weight, and bigdl-llm's own kernel's result."""
+    return x @ dequantized(layer).T, speed._bigdl_kernel(layer, x)
+
+
 @needs_kernel
-@pytest.mark.parametrize("shape", [(2048, 2048), (5504, 2048), (131, 320), (7, 64)])
+@pytest.mark.parametrize("shape", [(2048, 2048), (5504, 2048), (136, 320), (8, 64)])
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 63, 64, 65, 130])
 def test_q4_matches_the_dequantized_weight(shape, rows):
     layer = low_bit_layer(*shape)
     x = torch.randn(1, rows, shape[1])
     with torch.inference_mode():
-        ours = speed._q4_linear(layer, x)
-        exact = x @ dequantized(layer).T
-        bigdl = speed._bigdl_linear(layer, x)
+        exact, bigdl = reference(layer, x)
+        speed.regroup(layer)
+        ours = speed._q4_matmul(layer.weight, layer.out_len, x)
     assert ours.shape == (1, rows, shape[0])
     # int8 activations in blocks of 64, like bigdl-llm's own kernel: same error, not larger
     assert relative_error(ours, exact) < 0.01
@@ -73,40 +78,63 @@ def test_q4_matches_the_dequantized_weight(shape, rows):
 
 
 @needs_kernel
-def test_q4_rows_do_not_depend_on_batching():
-    """A row's result is the same alone or in any batch: KV reuse keeps greedy output identical."""
-    layer = low_bit_layer(130, 256)
-    x = torch.randn(1, 70, 256)
-    with torch.inference_mode():
-        batch = speed._q4_linear(layer, x)
-        for i in (0, 3, 4, 64, 69):
-            alone = speed._q4_linear(layer, x[:, i : i + 1])
-            assert torch.equal(alone[0, 0], batch[0, i])
-        assert torch.equal(speed._q4_linear(layer, x[:, 60:]), batch[:, 60:])
+def test_regrouped_weights_dequantize_to_the_same_values():
+    layer = low_bit_layer(136, 320)
+    before = dequantized(layer)
+    speed.regroup(layer)
+    speed.regroup(layer)  # a second call changes nothing
+    after = torch.empty(136, 320)
+    speed._q4_module().dequantize(layer.weight.data_ptr(), 136, 320, after.data_ptr())
+    assert torch.equal(before, after)
 
 
 @needs_kernel
-def test_q4_adds_the_bias_and_takes_other_dtypes():
+def test_q4_rows_do_not_depend_on_batching():
+    """A row's result is the same alone or in any batch: KV reuse keeps greedy output identical."""
+    layer = low_bit_layer(136, 256)
+    speed.regroup(layer)
+    x = torch.randn(1, 70, 256)
+
+    def mm(rows):
+        return speed._q4_matmul(layer.weight, layer.out_len, rows)
+
+    with torch.inference_mode():
+        batch = mm(x)
+        for i in (0, 3, 4, 64, 69):
+            assert torch.equal(mm(x[:, i : i + 1])[0, 0], batch[0, i])
+        assert torch.equal(mm(x[:, 60:]), batch[:, 60:])
+
+
+@needs_kernel
+@pytest.mark.parametrize("mode", ["q4", "dequant"])
+def test_regrouped_layer_forward_adds_the_bias_and_takes_other_dtypes(mode, monkeypatch):
     layer = low_bit_layer(64, 128, bias=True)
     x = torch.randn(2, 3, 128)
+    exact = x @ dequantized(layer).T + layer.bias
+    speed.install()
+    plan = speed.plan_for(layer, mode)
+    monkeypatch.setitem(speed._plans, SYM_INT4, plan)
+    speed.regroup(layer)
     with torch.inference_mode():
-        ours = speed._q4_linear(layer, x.to(torch.bfloat16))
-        exact = x @ dequantized(layer).T + layer.bias
+        ours = layer(x.to(torch.bfloat16))
     assert ours.shape == (2, 3, 64) and ours.dtype == torch.float32
     assert relative_error(ours, exact) < 0.02
 
 
-def test_only_sym_int4_with_whole_blocks_uses_q4():
+def test_only_sym_int4_in_whole_groups_uses_q4():
     layer = low_bit_layer(64, 128)
     assert speed.q4_fits(layer) == (speed._q4_module() is not None)
+    assert not speed.q4_fits(low_bit_layer(60, 128))  # not a multiple of 8 rows
     layer.qtype = 3  # asym_int4: another byte layout
     assert not speed.q4_fits(layer)
 
 
-def test_forced_modes_give_their_plans(monkeypatch):
+def test_forced_modes_give_their_plans():
     layer = low_bit_layer(64, 128)
     q4 = "q4" if speed.q4_fits(layer) else "bigdl"
     assert speed.plan_for(layer, "bigdl") == speed.Plan("bigdl")
     assert speed.plan_for(layer, "q4") == speed.Plan(q4)
     assert speed.plan_for(layer, "dequant") == speed.Plan(q4, dequant_from=2)
-    assert speed.plan_for(layer, "auto").kernel in ("bigdl", "q4")
+    measured = speed.plan_for(layer, "auto")
+    assert measured.kernel in ("bigdl", "q4")
+    assert measured.dequant_from in (None, *speed.CANDIDATE_ROWS)
