@@ -76,6 +76,13 @@ def measure_prompts(engine: BigdlEngine, lengths: list[int], new_tokens: int) ->
     return rows
 
 
+def measure_first_reply(engine: BigdlEngine) -> dict:
+    """The first reply after load pages the weights in; measured apart from the rest."""
+    params = GenerationParams(temperature=0, max_new_tokens=8, repetition_penalty=1.0)
+    s = engine.chat(message_of(engine, 16, 99), params).stats
+    return {"prompt_tokens": s.prompt_tokens, "first_token_s": round(s.time_to_first_token, 3)}
+
+
 def measure_turns(engine: BigdlEngine, turns: int, new_tokens: int) -> list[dict]:
     params = GenerationParams(
         temperature=0, max_new_tokens=min(new_tokens, 30), repetition_penalty=1.0
@@ -150,7 +157,9 @@ def run_bench(args: Namespace, settings: Settings) -> int:
         "load_s": round(time.perf_counter() - started, 2),
     }
     result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
+    result["matmul"] = engine.prompt_path
     with RssSampler() as rss:
+        result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens)
         result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
         result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
@@ -160,12 +169,25 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     return 0
 
 
+def _paths(matmul: dict) -> str:
+    plans = [v for k, v in matmul.items() if k.startswith("qtype_")]
+    described = [
+        p["kernel"]
+        + (f", dequantize + BLAS from {p['dequant_from']} rows" if p["dequant_from"] else "")
+        for p in plans
+    ]
+    return f"{matmul.get('mode', 'auto')}: " + "; ".join(described)
+
+
 def table(r: dict) -> str:
     lines = [
         f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  "
         f"RSS after load {r['rss_after_load_mb']} MB, "
         f"while chatting {r['rss_while_chatting_mb']} MB, "
         f"peak {r['peak_rss_mb']} MB",
+        f"matmul {_paths(r['matmul'])}  first reply after load: "
+        f"{r['first_reply']['first_token_s']:.2f} s to the first token "
+        f"({r['first_reply']['prompt_tokens']}-token prompt)",
         "",
         "prompt tokens  first token  decode tok/s",
     ]
