@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -27,6 +28,7 @@ from .kvcache import KVCacheStore
 from .prompt import PromptBuilder, fit
 from .runner import CausalLM
 from .sampling import Sampler
+from .torch_thread import torch_thread
 
 
 def default_threads() -> int:
@@ -91,6 +93,9 @@ class BigdlEngine:
 
     # -- lifecycle -----------------------------------------------------
     def load(self) -> ModelInfo:
+        return torch_thread.run(self._load)
+
+    def _load(self) -> ModelInfo:
         if self.info is not None:
             return self.info
         started = time.perf_counter()
@@ -143,6 +148,9 @@ class BigdlEngine:
 
     def unload(self) -> None:
         self.cancel()
+        torch_thread.run(self._unload)
+
+    def _unload(self) -> None:
         with self._lock:
             self.caches.clear()
             self._lm = None
@@ -166,6 +174,21 @@ class BigdlEngine:
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
         cache_key: str | None = None,
+    ) -> Reply:
+        """Generate a reply on the torch thread; ``on_text`` is called from that thread."""
+        run = functools.partial(
+            self._chat, messages, params, on_text=on_text, cancel=cancel, cache_key=cache_key
+        )
+        return torch_thread.run(run)
+
+    def _chat(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams | None,
+        *,
+        on_text: TextCallback | None,
+        cancel: threading.Event | None,
+        cache_key: str | None,
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None

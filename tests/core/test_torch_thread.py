@@ -1,0 +1,45 @@
+"""Every torch call of every engine runs on one thread (one OpenMP pool)."""
+
+import threading
+
+import pytest
+
+from qwen_tui.engine.base import ChatMessage, GenerationParams
+from qwen_tui.engine.torch_thread import TorchThread
+
+
+def test_calls_from_any_thread_run_on_one_thread():
+    runner = TorchThread()
+    names = [runner.run(lambda: threading.current_thread().name)]
+    worker = threading.Thread(target=lambda: names.append(runner.run(threading.get_ident)))
+    worker.start()
+    worker.join()
+    assert names[0] == "torch" and names[0] != threading.current_thread().name
+    assert names[1] == runner.run(threading.get_ident)
+
+
+def test_errors_reach_the_caller_and_nested_calls_run_inline():
+    runner = TorchThread()
+    with pytest.raises(ZeroDivisionError):
+        runner.run(lambda: 1 / 0)
+    assert runner.run(lambda: runner.run(lambda: 42)) == 42  # no deadlock
+
+
+def test_engine_loads_and_replies_on_the_torch_thread(engine):
+    seen = set()
+    params = GenerationParams(temperature=0, max_new_tokens=4)
+    results = []
+
+    def reply():
+        results.append(
+            engine.chat(
+                [ChatMessage("user", "Hi")],
+                params,
+                on_text=lambda _: seen.add(threading.current_thread().name),
+            )
+        )
+
+    worker = threading.Thread(target=reply)  # as the app's reply worker does
+    worker.start()
+    worker.join()
+    assert results and seen == {"torch"}
