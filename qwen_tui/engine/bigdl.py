@@ -87,7 +87,6 @@ class BigdlEngine:
         self._lm: CausalLM | None = None
         self._builder: PromptBuilder | None = None
         self._cancel = threading.Event()
-        self._lock = threading.Lock()  # one generation at a time
         self.load_seconds = 0.0
         self.prompt_path: dict[str, Any] = {}
 
@@ -151,12 +150,11 @@ class BigdlEngine:
         torch_thread.run(self._unload)
 
     def _unload(self) -> None:
-        with self._lock:
-            self.caches.clear()
-            self._lm = None
-            self._builder = None
-            self.info = None
-            gc.collect()
+        self.caches.clear()
+        self._lm = None
+        self._builder = None
+        self.info = None
+        gc.collect()
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -202,38 +200,37 @@ class BigdlEngine:
                 "Lower max new tokens.",
             )
         started = time.perf_counter()
-        with self._lock:
-            self._cancel.clear()
-            stop = _Either(self._cancel, cancel)
-            fitted = fit(builder, messages, window - max_new)
-            decoder = IncrementalDecoder(builder.decode)
-            pieces: list[str] = []
+        self._cancel.clear()
+        stop = _Either(self._cancel, cancel)
+        fitted = fit(builder, messages, window - max_new)
+        decoder = IncrementalDecoder(builder.decode)
+        pieces: list[str] = []
 
-            def on_token(token: int) -> None:
-                piece = decoder.push(token)
-                if piece:
-                    pieces.append(piece)
-                    if on_text:
-                        on_text(piece)
-
-            cache = self.caches.take(cache_key) if cache_key else None
-            result = lm.run(
-                fitted.ids,
-                Sampler(params),
-                max_new,
-                builder.special.stop,
-                on_token=on_token,
-                cancel=stop,
-                cache=cache,
-            )
-            tail = decoder.flush()
-            if tail:
-                pieces.append(tail)
+        def on_token(token: int) -> None:
+            piece = decoder.push(token)
+            if piece:
+                pieces.append(piece)
                 if on_text:
-                    on_text(tail)
-            if cache_key and result.cache is not None:
-                self.caches.put(cache_key, result.cache)
-            memory.trim_heap()  # the prompt's scratch memory goes back to the system
+                    on_text(piece)
+
+        cache = self.caches.take(cache_key) if cache_key else None
+        result = lm.run(
+            fitted.ids,
+            Sampler(params),
+            max_new,
+            builder.special.stop,
+            on_token=on_token,
+            cancel=stop,
+            cache=cache,
+        )
+        tail = decoder.flush()
+        if tail:
+            pieces.append(tail)
+            if on_text:
+                on_text(tail)
+        if cache_key and result.cache is not None:
+            self.caches.put(cache_key, result.cache)
+        memory.trim_heap()  # the prompt's scratch memory goes back to the system
         generated = len(result.new_ids)
         stats = ReplyStats(
             prompt_tokens=len(fitted.ids),
