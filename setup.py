@@ -11,7 +11,7 @@ setup(
         Extension(
             "qwen_tui.engine._q4matmul",
             sources=["qwen_tui/engine/q4matmul.c"],
-            extra_compile_args=["-O3", "-fopenmp"],
+            extra_compile_args=["-O3", "-fopenmp", "-Werror=implicit-function-declaration"],
             extra_link_args=["-fopenmp"],
             optional=True,
         )

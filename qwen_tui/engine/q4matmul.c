@@ -30,6 +30,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #define QK 64
@@ -214,6 +215,61 @@ static void matmul(const block_g *g, int n, int k, const float *x, int m, float 
     }
 }
 
+/* ---- attention for one new token over the KV cache ---------------------- */
+
+TARGET static inline float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* out[h] = softmax(q[h] . K[g]^T * scale) V[g] with g = h / (heads / kv_heads):
+ * the cache is read once, in place (bigdl-llm's strided buffers), and grouped
+ * query heads share their key/value head without copies. */
+TARGET static void attend_head(const float *q, const float *k, const float *v, float *out,
+                               int length, int dim, long row, float scale, float *scores)
+{
+    float top = -INFINITY;
+    for (int l = 0; l < length; l++) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int e = 0; e < dim; e += 8)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + e), _mm256_loadu_ps(k + l * row + e), acc);
+        scores[l] = hsum(acc) * scale;
+        top = scores[l] > top ? scores[l] : top;
+    }
+    float total = 0.0f;
+    for (int l = 0; l < length; l++) {
+        scores[l] = expf(scores[l] - top);
+        total += scores[l];
+    }
+    for (int e = 0; e < dim; e += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int l = 0; l < length; l++)
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[l]), _mm256_loadu_ps(v + l * row + e), acc);
+        _mm256_storeu_ps(out + e, _mm256_mul_ps(acc, _mm256_set1_ps(1.0f / total)));
+    }
+}
+
+static void attend(const float *q, const float *k, const float *v, float *out, int heads,
+                   int kv_heads, int length, int dim, long head_stride, long row, float scale,
+                   int threads)
+{
+    const int group = heads / kv_heads;
+#pragma omp parallel num_threads(threads)
+    {
+        float *scores = malloc(sizeof(float) * (size_t)length);
+#pragma omp for schedule(static)
+        for (int h = 0; h < heads; h++) {
+            const long g = h / group;
+            attend_head(q + (size_t)h * dim, k + g * head_stride, v + g * head_stride,
+                        out + (size_t)h * dim, length, dim, row, scale, scores);
+        }
+        free(scores);
+    }
+}
+
 /* ---- Python binding ----------------------------------------------------- */
 
 static int check_shape(int n, int k)
@@ -275,6 +331,26 @@ static PyObject *py_matmul(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_attend(PyObject *self, PyObject *args)
+{
+    Py_ssize_t q, k, v, out, head_stride, row;
+    int heads, kv_heads, length, dim, threads;
+    float scale;
+    if (!PyArg_ParseTuple(args, "nnnniiiinnfi", &q, &k, &v, &out, &heads, &kv_heads, &length,
+                          &dim, &head_stride, &row, &scale, &threads))
+        return NULL;
+    if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || dim % 8 != 0 || length <= 0 ||
+        threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "q4matmul.attend: unsupported shape");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    attend((const float *)q, (const float *)k, (const float *)v, (float *)out, heads, kv_heads,
+           length, dim, head_stride, row, scale, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_supported(PyObject *self, PyObject *args)
 {
     __builtin_cpu_init();
@@ -289,6 +365,8 @@ static PyMethodDef methods[] = {
      "dequantize(ptr, n, k, out_ptr): repacked weights -> float32 [n, k]"},
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(w_ptr, n, k, x_ptr, m, y_ptr, threads): y[m,n] = x[m,k] @ W[n,k].T"},
+    {"attend", py_attend, METH_VARARGS,
+     "attend(q, k, v, out, heads, kv_heads, length, dim, head_stride, row, scale, threads)"},
     {"supported", py_supported, METH_NOARGS, "True if this CPU has AVX2, FMA and F16C."},
     {NULL, NULL, 0, NULL},
 };

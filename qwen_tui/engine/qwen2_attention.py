@@ -8,6 +8,11 @@ decoding with 500 tokens of context it costs about 0.4 ms per layer per token.
 This is the same function with the discarded part removed, for the CPU only
 (bigdl's fused decoding path needs an Intel GPU); the outputs are identical.
 Adapted from bigdl-llm 2.5.0 (Apache-2.0).
+
+A decoded token (one query row, no mask) is attended by ``q4matmul.attend``
+instead: it reads the KV cache once where it lies, and grouped-query models
+(Qwen2, Qwen2.5) share each key/value head without ``repeat_kv`` copying the
+whole cache for every token.
 """
 
 from __future__ import annotations
@@ -80,6 +85,10 @@ def _cpu_forward(
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
 
+    if q_len == 1 and attention_mask is None and _cache_fits(key, value, bsz):
+        out = _attend_one(query, key, value)
+        return self.o_proj(out.view(bsz, 1, self.hidden_size)), None, past_key_value
+
     key = repeat_kv(key, self.num_key_value_groups)
     value = repeat_kv(value, self.num_key_value_groups)
     out = F.scaled_dot_product_attention(
@@ -105,3 +114,44 @@ def _with_room(key: Any, value: Any, room: int) -> tuple[Any, Any]:
     new_k[:] = key
     new_v[:] = value
     return new_k, new_v
+
+
+def _cache_fits(key: Any, value: Any, bsz: int) -> bool:
+    import torch
+
+    from .speed import _q4_module
+
+    return (
+        bsz == 1
+        and key.dtype == value.dtype == torch.float32
+        and key.stride() == value.stride()
+        and key.stride(-1) == 1
+        and key.stride(2) == key.shape[-1]
+        and _q4_module() is not None
+    )
+
+
+def _attend_one(query: Any, key: Any, value: Any) -> Any:
+    """softmax(q·Kᵀ/√d)·V for one query position, read from the cache in place."""
+    import torch
+
+    from .speed import _q4_module
+
+    _, heads, _, dim = query.shape
+    query = query.contiguous()
+    out = torch.empty(1, heads, 1, dim)
+    _q4_module().attend(
+        query.data_ptr(),
+        key.data_ptr(),
+        value.data_ptr(),
+        out.data_ptr(),
+        heads,
+        key.shape[1],
+        key.shape[2],
+        dim,
+        key.stride(1),
+        key.stride(2),
+        dim**-0.5,
+        torch.get_num_threads(),
+    )
+    return out

@@ -138,3 +138,27 @@ def test_forced_modes_give_their_plans():
     measured = speed.plan_for(layer, "auto")
     assert measured.kernel in ("bigdl", "q4")
     assert measured.dequant_from in (None, *speed.CANDIDATE_ROWS)
+
+
+@needs_kernel
+@pytest.mark.parametrize("heads,kv_heads", [(16, 16), (12, 2)])
+def test_one_token_attention_reads_the_strided_cache(heads, kv_heads):
+    """Matches SDPA over repeated key/value heads, on bigdl-llm's cache with spare room."""
+    import torch.nn.functional as F
+    from bigdl.llm.transformers.models.llama import repeat_kv
+    from bigdl.llm.transformers.models.utils import init_kv_cache
+
+    from qwen_tui.engine.qwen2_attention import _attend_one, _cache_fits
+
+    torch.manual_seed(0)
+    length, dim = 300, 128
+    key, value = init_kv_cache(1, kv_heads, dim, length, length + 256, torch.float32, "cpu")
+    key[:] = torch.randn(1, kv_heads, length, dim)
+    value[:] = torch.randn(1, kv_heads, length, dim)
+    query = torch.randn(1, heads, 1, dim)
+    assert _cache_fits(key, value, 1) and not key.is_contiguous()
+    groups = heads // kv_heads
+    expected = F.scaled_dot_product_attention(
+        query, repeat_kv(key, groups), repeat_kv(value, groups)
+    )
+    assert torch.allclose(_attend_one(query, key, value), expected, atol=1e-5)
