@@ -226,7 +226,16 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
             third, _ = lm.step([7], past)
         return first, second, third
 
+    from qwen_tui.engine import qwen2_attention, speed
+
+    calls = []
+    attend_one = qwen2_attention._attend_one
+    monkeypatch.setattr(
+        qwen2_attention, "_attend_one", lambda *a: calls.append(1) or attend_one(*a)
+    )
     with_ours = prompt_then_two_tokens()
+    layers = len(lm.model.model.layers)
+    assert len(calls) == (layers if speed._q4_module() else 0)  # the one-token step
     original = ours.__wrapped__  # bigdl-llm's own
     monkeypatch.setattr(bigdl_qwen2, "qwen2_sdpa_attention_forward", original)
     with_bigdl = prompt_then_two_tokens()

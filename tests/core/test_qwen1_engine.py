@@ -128,3 +128,33 @@ def test_qwen1_tokens_stream_as_whole_characters(qwen1_engine):
     decoder = IncrementalDecoder(builder.decode)
     pieces = [decoder.push(i) for i in ids] + [decoder.flush()]
     assert "".join(pieces) == text and not any(REPLACEMENT in p for p in pieces)
+
+
+def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatch):
+    """A decoded token's attention read from the cache in place equals Qwen-1's own _attn."""
+    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    layers = [m for m in lm.model.modules() if hasattr(m, "qwen_tui_attn")]
+    assert layers  # installed at load
+    ids = builder.encode([ChatMessage("user", "你好，" * 20)])
+
+    def prompt_then_tokens():
+        with torch.inference_mode():
+            _, past = lm.step(ids, None)
+            first, past = lm.step([100], past)
+            second, _ = lm.step([200], past)
+        return first, second
+
+    from qwen_tui.engine import qwen1_attention
+
+    calls = []
+    attend_one = qwen1_attention._attend_one
+    monkeypatch.setattr(
+        qwen1_attention, "_attend_one", lambda *a: calls.append(1) or attend_one(*a)
+    )
+    ours = prompt_then_tokens()
+    assert len(calls) == 2 * len(layers)  # the two decoded tokens, every layer
+    for layer in layers:
+        monkeypatch.setattr(layer, "_attn", layer.qwen_tui_attn)
+    remote = prompt_then_tokens()
+    for a, b in zip(ours, remote, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
