@@ -11,7 +11,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from .qwen2_attention import _attend_one, _cache_fits
+from .attend import attend_one, cache_fits
 
 
 def install(model: Any) -> int:
@@ -38,7 +38,7 @@ def _attn(
     head_mask: Any = None,
 ) -> tuple[Any, Any]:
     one_row = query.shape[2] == 1 and causal_mask is None
-    if one_row and attention_mask is None and head_mask is None and _cache_fits(key, value, 1):
+    if one_row and attention_mask is None and head_mask is None and cache_fits(key, value, 1):
         if query.shape[0] == 1 and query.dtype == key.dtype:
-            return _attend_one(query, key, value).transpose(1, 2), None
+            return attend_one(query, key, value).transpose(1, 2), None
     return self.qwen_tui_attn(query, key, value, causal_mask, attention_mask, head_mask)

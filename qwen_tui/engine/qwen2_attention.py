@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .attend import attend_one, cache_fits
+
 
 def install() -> None:
     from bigdl.llm.transformers.models import qwen2 as bigdl_qwen2
@@ -85,8 +87,8 @@ def _cpu_forward(
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
 
-    if q_len == 1 and attention_mask is None and _cache_fits(key, value, bsz):
-        out = _attend_one(query, key, value)
+    if q_len == 1 and attention_mask is None and cache_fits(key, value, bsz):
+        out = attend_one(query, key, value)
         return self.o_proj(out.view(bsz, 1, self.hidden_size)), None, past_key_value
 
     key = repeat_kv(key, self.num_key_value_groups)
@@ -114,44 +116,3 @@ def _with_room(key: Any, value: Any, room: int) -> tuple[Any, Any]:
     new_k[:] = key
     new_v[:] = value
     return new_k, new_v
-
-
-def _cache_fits(key: Any, value: Any, bsz: int) -> bool:
-    import torch
-
-    from .speed import _q4_module
-
-    return (
-        bsz == 1
-        and key.dtype == value.dtype == torch.float32
-        and key.stride() == value.stride()
-        and key.stride(-1) == 1
-        and key.stride(2) == key.shape[-1]
-        and _q4_module() is not None
-    )
-
-
-def _attend_one(query: Any, key: Any, value: Any) -> Any:
-    """softmax(q·Kᵀ/√d)·V for one query position, read from the cache in place."""
-    import torch
-
-    from .speed import _q4_module
-
-    _, heads, _, dim = query.shape
-    query = query.contiguous()
-    out = torch.empty(1, heads, 1, dim)
-    _q4_module().attend(
-        query.data_ptr(),
-        key.data_ptr(),
-        value.data_ptr(),
-        out.data_ptr(),
-        heads,
-        key.shape[1],
-        key.shape[2],
-        dim,
-        key.stride(1),
-        key.stride(2),
-        dim**-0.5,
-        torch.get_num_threads(),
-    )
-    return out

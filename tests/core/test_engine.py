@@ -229,10 +229,8 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     from qwen_tui.engine import qwen2_attention, speed
 
     calls = []
-    attend_one = qwen2_attention._attend_one
-    monkeypatch.setattr(
-        qwen2_attention, "_attend_one", lambda *a: calls.append(1) or attend_one(*a)
-    )
+    attend_one = qwen2_attention.attend_one
+    monkeypatch.setattr(qwen2_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
     with_ours = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
     assert len(calls) == (layers if speed._q4_module() else 0)  # the one-token step

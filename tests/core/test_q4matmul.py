@@ -148,7 +148,7 @@ def test_one_token_attention_reads_the_strided_cache(heads, kv_heads):
     from bigdl.llm.transformers.models.llama import repeat_kv
     from bigdl.llm.transformers.models.utils import init_kv_cache
 
-    from qwen_tui.engine.qwen2_attention import _attend_one, _cache_fits
+    from qwen_tui.engine.attend import attend_one, cache_fits
 
     torch.manual_seed(0)
     length, dim = 300, 128
@@ -156,9 +156,9 @@ def test_one_token_attention_reads_the_strided_cache(heads, kv_heads):
     key[:] = torch.randn(1, kv_heads, length, dim)
     value[:] = torch.randn(1, kv_heads, length, dim)
     query = torch.randn(1, heads, 1, dim)
-    assert _cache_fits(key, value, 1) and not key.is_contiguous()
+    assert cache_fits(key, value, 1) and not key.is_contiguous()
     groups = heads // kv_heads
     expected = F.scaled_dot_product_attention(
         query, repeat_kv(key, groups), repeat_kv(value, groups)
     )
-    assert torch.allclose(_attend_one(query, key, value), expected, atol=1e-5)
+    assert torch.allclose(attend_one(query, key, value), expected, atol=1e-5)

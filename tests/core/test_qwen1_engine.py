@@ -147,10 +147,8 @@ def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatc
     from qwen_tui.engine import qwen1_attention
 
     calls = []
-    attend_one = qwen1_attention._attend_one
-    monkeypatch.setattr(
-        qwen1_attention, "_attend_one", lambda *a: calls.append(1) or attend_one(*a)
-    )
+    attend_one = qwen1_attention.attend_one
+    monkeypatch.setattr(qwen1_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
     ours = prompt_then_tokens()
     assert len(calls) == 2 * len(layers)  # the two decoded tokens, every layer
     for layer in layers:
