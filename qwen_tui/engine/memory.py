@@ -30,8 +30,8 @@ def trim_heap() -> None:
         libc.malloc_trim(0)
 
 
-def share_rotary_tables(model: Any) -> int:
-    """Let every layer use the first layer's rotary cos/sin tables; return bytes freed.
+def share_rotary_tables(model: Any) -> None:
+    """Let every layer use the first layer's rotary cos/sin tables.
 
     transformers 4.37 gives each Qwen2 attention layer its own rotary embedding
     with cos/sin tables for all ``max_position_embeddings`` positions: 32 MB
@@ -41,7 +41,7 @@ def share_rotary_tables(model: Any) -> int:
     layers = getattr(body, "layers", None) or []
     rotaries = [getattr(layer.self_attn, "rotary_emb", None) for layer in layers]
     if not rotaries or rotaries[0] is None:
-        return 0
+        return
     first = rotaries[0]
 
     def same(r: Any) -> bool:
@@ -50,9 +50,6 @@ def share_rotary_tables(model: Any) -> int:
             getattr(r, k, None) == getattr(first, k, None) for k in keys
         )
 
-    freed = 0
     for layer, rotary in zip(layers[1:], rotaries[1:], strict=True):
         if rotary is not first and same(rotary):
-            freed += sum(b.numel() * b.element_size() for b in rotary.buffers())
             layer.self_attn.rotary_emb = first
-    return freed

@@ -37,8 +37,8 @@ def _attn(
     attention_mask: Any = None,
     head_mask: Any = None,
 ) -> tuple[Any, Any]:
-    one_row = query.shape[2] == 1 and causal_mask is None
-    if one_row and attention_mask is None and head_mask is None and cache_fits(key, value, 1):
-        if query.shape[0] == 1 and query.dtype == key.dtype:
-            return attend_one(query, key, value).transpose(1, 2), None
+    one_row = query.shape[2] == 1 and causal_mask is None and query.dtype == key.dtype
+    unmasked = attention_mask is None and head_mask is None
+    if one_row and unmasked and cache_fits(key, value, query.shape[0]):
+        return attend_one(query, key, value).transpose(1, 2), None
     return self.qwen_tui_attn(query, key, value, causal_mask, attention_mask, head_mask)
