@@ -22,8 +22,11 @@
  * weight register; each output is computed the same way whatever the number
  * of rows, so results do not depend on batching.
  *
- * maddubs wants unsigned x signed: nibbles (0..15) stay unsigned, and 8 x the
- * sum of the block's activations is subtracted once per block.
+ * maddubs wants unsigned x signed: nibbles (0..15) stay unsigned. Each int16
+ * lane of a row sums 32 products of one block; it starts at -8 x the sum of
+ * those 32 activations, so it ends at sum((nibble - 8) * a), at most
+ * 32 * 8 * 127 = 32512 in size: exact, even though the running sum wraps.
+ * One accumulator per row and block leaves registers for a tile of 6 rows.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -49,7 +52,7 @@ typedef struct {
 typedef struct {
     int8_t q[QK];  /* round(x / d) */
     float d;       /* scale */
-    int32_t s8;    /* 8 * sum(q) */
+    int32_t init;  /* two int16: -8 * sum(q) over positions 0,1 and 2,3 mod 4 */
 } block_x;
 
 /* ---- layout ------------------------------------------------------------ */
@@ -120,11 +123,12 @@ TARGET static void quantize_row(const float *x, block_x *out, int nb)
             a = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, c), perm);
             _mm256_storeu_si256((__m256i *)(out[b].q + 32 * h), a);
         }
-        __m128i s4 = _mm_add_epi32(_mm256_extracti128_si256(sum, 1), _mm256_castsi256_si128(sum));
-        s4 = _mm_hadd_epi32(s4, s4);
-        s4 = _mm_hadd_epi32(s4, s4);
+        int32_t lane[8]; /* lane p sums the values at positions p mod 8 */
+        _mm256_storeu_si256((__m256i *)lane, sum);
+        const int sa = lane[0] + lane[1] + lane[4] + lane[5];
+        const int sb = lane[2] + lane[3] + lane[6] + lane[7];
         out[b].d = max_abs / 127.0f;
-        out[b].s8 = 8 * _mm_cvtsi128_si32(s4);
+        out[b].init = (int32_t)((uint32_t)(uint16_t)(-8 * sa) | (uint32_t)(uint16_t)(-8 * sb) << 16);
     }
 }
 
@@ -137,8 +141,8 @@ TARGET static inline __m256i broadcast4(const int8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-/* Partial sums per block stay in int16: 4 steps of 2 products, each at most
- * 2 * 15 * 127, add up to at most 30480 < 32767; two such halves per block. */
+/* The empty asm keeps each sum in order: without it GCC reassociates the
+ * wrapping int16 adds, computes every product first and spills them. */
 #define DEFINE_TILE(MR, PREFETCH)                                                          \
     TARGET static void tile_##MR(const block_x *x, int nb, const block_g *g, float *y,      \
                                  int ys)                                                   \
@@ -152,44 +156,41 @@ TARGET static inline __m256i broadcast4(const int8_t *p)
             const block_g *gb = g + b;                                                     \
             if (PREFETCH)                                                                  \
                 _mm_prefetch((const char *)(gb + 1) + 256, _MM_HINT_T0);                   \
-            __m256i lo_half[MR], hi_half[MR];                                              \
+            __m256i sum[MR];                                                               \
             for (int i = 0; i < MR; i++)                                                   \
-                lo_half[i] = hi_half[i] = _mm256_setzero_si256();                          \
+                sum[i] = _mm256_set1_epi32(x[(size_t)i * nb + b].init);                    \
             for (int t = 0; t < 8; t++) {                                                  \
                 const __m256i p = _mm256_loadu_si256((const __m256i *)gb->p[t]);           \
                 const __m256i lo = _mm256_and_si256(p, m4);                                \
                 const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);          \
                 for (int i = 0; i < MR; i++) {                                             \
                     const int8_t *q = x[(size_t)i * nb + b].q;                             \
-                    const __m256i s = _mm256_add_epi16(                                    \
-                        _mm256_maddubs_epi16(lo, broadcast4(q + 4 * t)),                   \
-                        _mm256_maddubs_epi16(hi, broadcast4(q + 32 + 4 * t)));             \
-                    if (t < 4)                                                             \
-                        lo_half[i] = _mm256_add_epi16(lo_half[i], s);                      \
-                    else                                                                   \
-                        hi_half[i] = _mm256_add_epi16(hi_half[i], s);                      \
+                    sum[i] = _mm256_add_epi16(sum[i], _mm256_maddubs_epi16(lo, broadcast4(q + 4 * t))); \
+                    sum[i] = _mm256_add_epi16(sum[i],                                      \
+                                              _mm256_maddubs_epi16(hi, broadcast4(q + 32 + 4 * t))); \
+                    __asm__("" : "+x"(sum[i]));                                            \
                 }                                                                          \
             }                                                                              \
             const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)gb->d));    \
             for (int i = 0; i < MR; i++) {                                                 \
-                const block_x *xb = x + (size_t)i * nb + b;                                \
-                __m256i s = _mm256_add_epi32(_mm256_madd_epi16(lo_half[i], ones),          \
-                                             _mm256_madd_epi16(hi_half[i], ones));         \
-                s = _mm256_sub_epi32(s, _mm256_set1_epi32(xb->s8));                        \
-                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),                            \
-                                         _mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), acc[i]); \
+                const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(x[(size_t)i * nb + b].d)); \
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(sum[i], ones)), d, \
+                                         acc[i]);                                          \
             }                                                                              \
         }                                                                                  \
         for (int i = 0; i < MR; i++)                                                       \
             _mm256_storeu_ps(y + (size_t)i * ys, acc[i]);                                  \
     }
 
-DEFINE_TILE(4, 0) /* prompts: a weight group is reused by 4 rows from L1 */
+#define TILE_ROWS 6
+DEFINE_TILE(6, 0) /* prompts: a weight group is reused by 6 rows from L1 */
 DEFINE_TILE(1, 1) /* decode: the weights stream by once; fetch ahead */
 
 /* ---- y[m, n] = x[m, k] @ W[n, k].T ------------------------------------- */
 
-#define ROW_CHUNK 64 /* activation rows kept hot in L2 while all of W streams by */
+#ifndef ROW_CHUNK
+#define ROW_CHUNK 96 /* activation rows kept hot in L2 while all of W streams by */
+#endif
 
 static void matmul(const block_g *g, int n, int k, const float *x, int m, float *y,
                    block_x *xq, int threads)
@@ -207,8 +208,8 @@ static void matmul(const block_g *g, int n, int k, const float *x, int m, float 
         for (int j = 0; j < n / 8; j++) {
             const block_g *gj = g + (size_t)j * nb;
             int i = 0;
-            for (; i + 4 <= rows; i += 4)
-                tile_4(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
+            for (; i + TILE_ROWS <= rows; i += TILE_ROWS)
+                tile_6(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
             for (; i < rows; i++)
                 tile_1(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
         }

@@ -93,16 +93,45 @@ def test_q4_rows_do_not_depend_on_batching():
     """A row's result is the same alone or in any batch: KV reuse keeps greedy output identical."""
     layer = low_bit_layer(136, 256)
     speed.regroup(layer)
-    x = torch.randn(1, 70, 256)
+    x = torch.randn(1, 110, 256)  # more than one chunk of rows, and rows left over from tiles
 
     def mm(rows):
         return speed._q4_matmul(layer.weight, layer.out_len, rows)
 
     with torch.inference_mode():
         batch = mm(x)
-        for i in (0, 3, 4, 64, 69):
+        for i in (0, 3, 4, 64, 97, 109):
             assert torch.equal(mm(x[:, i : i + 1])[0, 0], batch[0, i])
         assert torch.equal(mm(x[:, 60:]), batch[:, 60:])
+        assert torch.equal(mm(x[:, 95:]), batch[:, 95:])
+
+
+def extreme_weights(first: float, rest: float) -> torch.Tensor:
+    """Each block of 64: `first`, then 63 x `rest` (sym_int4 nibbles 0 and 15 for 1, -7/8)."""
+    weights = torch.full((16, 256), rest)
+    weights[:, ::64] = first
+    return weights
+
+
+@needs_kernel
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize("weights", [(-1.0, -1.0), (1.0, -0.875)])
+def test_q4_is_exact_at_the_largest_block_sums(sign, weights):
+    """Nibbles all 0 (-8 x scale) or almost all 15, activations all +-127: the int16 lane sums
+    reach +-32512 (and 15 x 127 x 32 = 60960 before the -8 offset)."""
+    from bigdl.llm.transformers import low_bit_linear as lbl
+
+    layer = low_bit_layer(16, 256)
+    layer.weight = lbl.FP4Params(
+        data=extreme_weights(*weights), requires_grad=False, quantized=False, _shape=None,
+        qtype=SYM_INT4,
+    ).to("cpu")
+    x = torch.full((1, 7, 256), sign)
+    with torch.inference_mode():
+        exact = x @ dequantized(layer).T
+        speed.regroup(layer)
+        ours = speed._q4_matmul(layer.weight, layer.out_len, x)
+    assert torch.allclose(ours, exact, rtol=1e-3)
 
 
 @needs_kernel
