@@ -106,7 +106,7 @@ class BigdlEngine:
         AutoModelForCausalLM = bigdl_auto_model()
         from transformers import AutoTokenizer
 
-        from . import qwen1_attention, qwen2_attention, speed
+        from . import mlp, qwen1_attention, qwen2_attention, speed
 
         torch.set_num_threads(self.threads)
         trust = manifest.remote_code
@@ -131,6 +131,7 @@ class BigdlEngine:
         memory.trim_heap()
         qwen2_attention.install()
         qwen1_attention.install(model)
+        mlp.install(model)
         self.prompt_path = speed.tune(model)
         self._builder = PromptBuilder(tokenizer)
         self._lm = CausalLM(model)

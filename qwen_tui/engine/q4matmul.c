@@ -186,33 +186,62 @@ TARGET static inline __m256i broadcast4(const int8_t *p)
 DEFINE_TILE(6, 0) /* prompts: a weight group is reused by 6 rows from L1 */
 DEFINE_TILE(1, 1) /* decode: the weights stream by once; fetch ahead */
 
-/* ---- y[m, n] = x[m, k] @ W[n, k].T ------------------------------------- */
+/* ---- y[m, n] = x[m, k] @ W[n, k].T, for one or more W sharing x ---------- */
 
 #ifndef ROW_CHUNK
 #define ROW_CHUNK 96 /* activation rows kept hot in L2 while all of W streams by */
 #endif
+#define MAX_TARGETS 4 /* q/k/v, gate/up: projections of the same input */
 
-static void matmul(const block_g *g, int n, int k, const float *x, int m, float *y,
-                   block_x *xq, int threads)
+typedef struct {
+    const block_g *g;
+    int n;
+    float *y;
+} target;
+
+/* Rows [r0, r0 + rows) of one group of 8 outputs (the jj-th of all targets'). */
+static void group(const target *tg, const int *starts, int jj, int nb, const block_x *xq,
+                  int r0, int rows)
+{
+    int c = 0;
+    while (jj >= starts[c + 1])
+        c++;
+    const int j = jj - starts[c], n = tg[c].n;
+    const block_g *gj = tg[c].g + (size_t)j * nb;
+    const block_x *xc = xq + (size_t)r0 * nb;
+    float *yc = tg[c].y + (size_t)r0 * n + 8 * j;
+    int i = 0;
+    for (; i + TILE_ROWS <= rows; i += TILE_ROWS)
+        tile_6(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n, n);
+    for (; i < rows; i++)
+        tile_1(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n, n);
+}
+
+static void matmul(const target *tg, int count, int k, const float *x, int m, block_x *xq,
+                   int threads)
 {
     const int nb = k / QK;
+    int starts[MAX_TARGETS + 1] = {0};
+    for (int c = 0; c < count; c++)
+        starts[c + 1] = starts[c] + tg[c].n / 8;
+    const int groups = starts[count];
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int i = 0; i < m; i++)
         quantize_row(x + (size_t)i * k, xq + (size_t)i * nb, nb);
 
+    if (m == 1) { /* decode: each thread streams one contiguous share of the weights */
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int jj = 0; jj < groups; jj++)
+            group(tg, starts, jj, nb, xq, 0, 1);
+        return;
+    }
     for (int r0 = 0; r0 < m; r0 += ROW_CHUNK) {
         const int rows = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
-        const block_x *xc = xq + (size_t)r0 * nb;
-        float *yc = y + (size_t)r0 * n;
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int j = 0; j < n / 8; j++) {
-            const block_g *gj = g + (size_t)j * nb;
-            int i = 0;
-            for (; i + TILE_ROWS <= rows; i += TILE_ROWS)
-                tile_6(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
-            for (; i < rows; i++)
-                tile_1(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n + 8 * j, n);
-        }
+        /* prompts: shares taken as they finish, so a core slowed by the host does not
+         * hold the other one up at the end of every chunk */
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 8)
+        for (int jj = 0; jj < groups; jj++)
+            group(tg, starts, jj, nb, xq, r0, rows);
     }
 }
 
@@ -313,20 +342,39 @@ static PyObject *py_dequantize(PyObject *self, PyObject *args)
 
 static PyObject *py_matmul(PyObject *self, PyObject *args)
 {
-    Py_ssize_t w_ptr, x_ptr, y_ptr;
-    int n, k, m, threads;
-    if (!PyArg_ParseTuple(args, "niinini", &w_ptr, &n, &k, &x_ptr, &m, &y_ptr, &threads) ||
-        !check_shape(n, k))
+    Py_ssize_t x_ptr;
+    int m, k, threads;
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "niiOi", &x_ptr, &m, &k, &items, &threads))
         return NULL;
-    if (m <= 0 || threads <= 0) {
-        PyErr_SetString(PyExc_ValueError, "q4matmul: rows and threads must be positive");
+    PyObject *seq = PySequence_Fast(items, "q4matmul: targets must be a sequence");
+    if (seq == NULL)
         return NULL;
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    target tg[MAX_TARGETS];
+    int ok = count >= 1 && count <= MAX_TARGETS;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "q4matmul: 1 to 4 (weight, rows, out) targets");
+    for (Py_ssize_t c = 0; ok && c < count; c++) {
+        Py_ssize_t w_ptr, y_ptr;
+        ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c), "nin;q4matmul: target is "
+                              "(weight_ptr, rows, out_ptr)", &w_ptr, &tg[c].n, &y_ptr) &&
+             check_shape(tg[c].n, k);
+        tg[c].g = (const block_g *)w_ptr;
+        tg[c].y = (float *)y_ptr;
     }
+    Py_DECREF(seq);
+    if (ok && (m <= 0 || threads <= 0)) {
+        PyErr_SetString(PyExc_ValueError, "q4matmul: rows and threads must be positive");
+        ok = 0;
+    }
+    if (!ok)
+        return NULL;
     block_x *xq = malloc(sizeof(block_x) * (size_t)m * (k / QK));
     if (xq == NULL)
         return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
-    matmul((const block_g *)w_ptr, n, k, (const float *)x_ptr, m, (float *)y_ptr, xq, threads);
+    matmul(tg, (int)count, k, (const float *)x_ptr, m, xq, threads);
     Py_END_ALLOW_THREADS
     free(xq);
     Py_RETURN_NONE;
@@ -365,7 +413,7 @@ static PyMethodDef methods[] = {
     {"dequantize", py_dequantize, METH_VARARGS,
      "dequantize(ptr, n, k, out_ptr): repacked weights -> float32 [n, k]"},
     {"matmul", py_matmul, METH_VARARGS,
-     "matmul(w_ptr, n, k, x_ptr, m, y_ptr, threads): y[m,n] = x[m,k] @ W[n,k].T"},
+     "matmul(x_ptr, m, k, [(w_ptr, n, y_ptr), ...], threads): each y[m,n] = x[m,k] @ W[n,k].T"},
     {"attend", py_attend, METH_VARARGS,
      "attend(q, k, v, out, heads, kv_heads, length, dim, head_stride, row, scale, threads)"},
     {"supported", py_supported, METH_NOARGS, "True if this CPU has AVX2, FMA and F16C."},

@@ -9,7 +9,9 @@ This is the same function with the discarded part removed, for the CPU only
 (bigdl's fused decoding path needs an Intel GPU); the outputs are identical.
 Adapted from bigdl-llm 2.5.0 (Apache-2.0).
 
-A decoded token (one query row, no mask) is attended by ``q4matmul.attend``
+The q, k and v projections of the same input go to the q4 kernel in one call
+(``speed.project``). A decoded token (one query row, no mask) is attended by
+``q4matmul.attend``
 instead: it reads the KV cache once where it lies, and grouped-query models
 (Qwen2, Qwen2.5) share each key/value head without ``repeat_kv`` copying the
 whole cache for every token.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import speed
 from .attend import attend_one, cache_fits
 
 
@@ -59,9 +62,10 @@ def _cpu_forward(
 
     bsz, q_len, _ = hidden_states.size()
     heads, kv_heads, head_dim = self.num_heads, self.num_key_value_heads, self.head_dim
-    query = self.q_proj(hidden_states).view(bsz, q_len, heads, head_dim).transpose(1, 2)
-    key = self.k_proj(hidden_states).view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
-    value = self.v_proj(hidden_states).view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
+    query, key, value = speed.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
+    query = query.view(bsz, q_len, heads, head_dim).transpose(1, 2)
+    key = key.view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
+    value = value.view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
 
     kv_seq_len = q_len
     if past_key_value is not None:

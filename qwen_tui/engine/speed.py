@@ -78,6 +78,11 @@ def regroup(layer: Any) -> None:
 
 
 def _q4_matmul(weight: Any, out_len: int, x: Any) -> Any:
+    return _q4_matmuls([(weight, out_len)], x)[0]
+
+
+def _q4_matmuls(weights: list[tuple[Any, int]], x: Any) -> list[Any]:
+    """x @ W.T for each (regrouped weight, out_len): x is quantized once, one parallel pass."""
     import torch
 
     in_len = x.shape[-1]
@@ -85,17 +90,26 @@ def _q4_matmul(weight: Any, out_len: int, x: Any) -> Any:
     x_2d = x.reshape(rows, in_len)
     if x_2d.dtype != torch.float32 or not x_2d.is_contiguous():
         x_2d = x_2d.float().contiguous()
-    out = torch.empty(rows, out_len)
-    _q4_module().matmul(
-        weight.data_ptr(),
-        out_len,
-        in_len,
-        x_2d.data_ptr(),
-        rows,
-        out.data_ptr(),
-        torch.get_num_threads(),
-    )
-    return out.view(*x.shape[:-1], out_len)
+    outs = [torch.empty(rows, out_len) for _, out_len in weights]
+    targets = [(w.data_ptr(), n, out.data_ptr()) for (w, n), out in zip(weights, outs)]
+    _q4_module().matmul(x_2d.data_ptr(), rows, in_len, targets, torch.get_num_threads())
+    return [out.view(*x.shape[:-1], out.shape[1]) for out in outs]
+
+
+def project(layers: list[Any], x: Any) -> list[Any]:
+    """Each layer applied to the same input: one q4 call when all of them take that path."""
+    rows = x.numel() // x.shape[-1] if x.dim() >= 2 else 0
+    if rows and all(_takes_q4(layer, rows) for layer in layers):
+        outs = _q4_matmuls([(layer.weight, layer.out_len) for layer in layers], x)
+        return [_with_bias(layer, out) for layer, out in zip(layers, outs)]
+    return [layer(x) for layer in layers]
+
+
+def _takes_q4(layer: Any, rows: int) -> bool:
+    if not getattr(layer, REGROUPED, False) or layer.optimize_lm_head:
+        return False
+    plan = _plans.get(layer.qtype)
+    return plan is None or plan.dequant_from is None or rows < plan.dequant_from
 
 
 def _q4_dequant_matmul(weight: Any, out_len: int, x: Any) -> Any:

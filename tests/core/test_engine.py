@@ -241,6 +241,35 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
+    """q/k/v and gate/up each go to the kernel in one call; logits equal bigdl-llm's MLP."""
+    from qwen_tui.engine import speed
+
+    lm, builder = kernel_engine._lm, kernel_engine._builder
+    mlps = [layer.mlp for layer in lm.model.model.layers]
+    assert all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)  # installed at load
+    ids = builder.encode([ChatMessage("user", "word " * 20)])
+
+    def prompt_then_token():
+        with torch.inference_mode():
+            first, past = lm.step(ids, None)
+            second, _ = lm.step([7], past)
+        return first, second
+
+    calls = []
+    matmuls = speed._q4_matmuls
+    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
+    ours = prompt_then_token()
+    q4 = getattr(mlps[0].gate_proj, speed.REGROUPED, False)
+    assert q4 == (speed._plans[speed.SYM_INT4].kernel == "q4")
+    assert (calls.count(3), calls.count(2)) == ((2 * len(mlps),) * 2 if q4 else (0, 0))
+    for mlp in mlps:
+        monkeypatch.setattr(mlp, "forward", mlp.qwen_tui_forward)  # bigdl-llm's llama_mlp_forward
+    theirs = prompt_then_token()
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_long_message_after_a_kept_cache(kernel_engine):
     """400 new positions on a kept cache: more than the 256 spare ones are allocated."""
     engine = kernel_engine

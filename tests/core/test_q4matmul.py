@@ -135,6 +135,33 @@ def test_q4_is_exact_at_the_largest_block_sums(sign, weights):
 
 
 @needs_kernel
+def test_project_computes_several_layers_in_one_call(monkeypatch):
+    """q/k/v (or gate/up) share one quantized input and one call; each result is its own."""
+    layers = [low_bit_layer(n, 256, bias=True, seed=n) for n in (64, 16, 16)]
+    for layer in layers:
+        speed.regroup(layer)
+    calls = []
+    matmuls = speed._q4_matmuls
+    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
+    for rows in (1, 9):
+        x = torch.randn(1, rows, 256)
+        with torch.inference_mode():
+            together = speed.project(layers, x)
+            alone = [
+                speed._q4_matmul(layer.weight, layer.out_len, x) + layer.bias for layer in layers
+            ]
+        for a, b in zip(together, alone, strict=True):
+            assert torch.equal(a, b)
+    assert calls == [3, 1, 1, 1] * 2
+    speed.install()  # LowBitLinear.forward as at load
+    plain = low_bit_layer(16, 256)  # not regrouped: each layer takes its own path
+    calls.clear()
+    with torch.inference_mode():
+        speed.project([layers[0], plain], x)
+    assert calls == [1]
+
+
+@needs_kernel
 @pytest.mark.parametrize("mode", ["q4", "dequant"])
 def test_regrouped_layer_forward_adds_the_bias_and_takes_other_dtypes(mode, monkeypatch):
     layer = low_bit_layer(64, 128, bias=True)

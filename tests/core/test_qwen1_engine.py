@@ -156,3 +156,31 @@ def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatc
     remote = prompt_then_tokens()
     for a, b in zip(ours, remote, strict=True):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_qwen1_mlp_projections_share_a_q4_call(qwen1_engine, monkeypatch):
+    """w2 and w1 read the same input: one kernel call; logits equal bigdl-llm's qwen_mlp_forward."""
+    from qwen_tui.engine import speed
+
+    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    mlps = [m for m in lm.model.modules() if type(m).__name__ == "QWenMLP"]
+    assert mlps and all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)
+    ids = builder.encode([ChatMessage("user", "你好，" * 10)])
+
+    def prompt_then_token():
+        with torch.inference_mode():
+            first, past = lm.step(ids, None)
+            second, _ = lm.step([100], past)
+        return first, second
+
+    calls = []
+    matmuls = speed._q4_matmuls
+    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
+    ours = prompt_then_token()
+    q4 = getattr(mlps[0].w1, speed.REGROUPED, False)
+    assert calls.count(2) == (2 * len(mlps) if q4 else 0)
+    for mlp in mlps:
+        monkeypatch.setattr(mlp, "forward", mlp.qwen_tui_forward)
+    theirs = prompt_then_token()
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
