@@ -2,8 +2,8 @@
 
 ``q4matmul.attend`` computes softmax(q·Kᵀ/√d)·V per head over the strided
 cache buffers bigdl-llm keeps (room for more positions after the used ones),
-reading each key and value once; grouped-query heads share their key/value
-head. Used by both attention patches (``qwen2_attention``, ``qwen1_attention``)
+reading each key and value once (float32, or float16 as the Qwen2 cache keeps
+them); grouped-query heads share their key/value head. Used by both attention patches (``qwen2_attention``, ``qwen1_attention``)
 for a decoded token with no mask.
 """
 
@@ -19,7 +19,8 @@ def cache_fits(key: Any, value: Any, bsz: int) -> bool:
 
     return (
         bsz == 1
-        and key.dtype == value.dtype == torch.float32
+        and key.dtype == value.dtype
+        and key.dtype in (torch.float32, torch.float16)
         and key.stride() == value.stride()
         and key.stride(-1) == 1
         and key.stride(2) == key.shape[-1]
@@ -48,6 +49,7 @@ def attend_one(query: Any, key: Any, value: Any) -> Any:
         key.stride(1),
         key.stride(2),
         dim**-0.5,
+        key.dtype == torch.float16,
         torch.get_num_threads(),
     )
     return out

@@ -9,6 +9,12 @@ This is the same function with the discarded part removed, for the CPU only
 (bigdl's fused decoding path needs an Intel GPU); the outputs are identical.
 Adapted from bigdl-llm 2.5.0 (Apache-2.0).
 
+Keys and values are cached in float16 (as llama.cpp does by default): half the
+memory, and a decoded token reads half the bytes, which at 1,000 tokens of
+context is most of its attention time. Every attention, prompt or decoded
+token, reads the cached values, so results do not depend on whether a
+conversation's cache was kept.
+
 The q, k and v projections of the same input go to the q4 kernel in one call
 (``speed.project``). A decoded token (one query row, no mask) is attended by
 ``q4matmul.attend``
@@ -23,6 +29,8 @@ from typing import Any
 
 from . import speed
 from .attend import attend_one, cache_fits
+
+CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
 
 
 def install() -> None:
@@ -52,6 +60,7 @@ def _cpu_forward(
     use_cache: bool = False,
     **kwargs: Any,
 ) -> tuple[Any, None, Any]:
+    import torch
     import torch.nn.functional as F
     from bigdl.llm.transformers.models.llama import repeat_kv
     from bigdl.llm.transformers.models.utils import (
@@ -78,7 +87,7 @@ def _cpu_forward(
             past_key_value.seen_tokens += q_len
         if len(past_key_value.key_cache) <= self.layer_idx:
             # with room for the reply, so the first decoded token does not copy the cache
-            key, value = _with_room(key, value, kv_seq_len + 256)
+            key, value = _with_room(key, value, kv_seq_len + 256, getattr(torch, CACHE_DTYPE))
             past_key_value.key_cache.append(key)
             past_key_value.value_cache.append(value)
         else:
@@ -86,7 +95,7 @@ def _cpu_forward(
             cache_v = past_key_value.value_cache[self.layer_idx]
             if not is_enough_kv_cache_room_4_36(past_key_value, self.layer_idx, q_len):
                 # room for this step and the next 256 positions, like bigdl-llm
-                cache_k, cache_v = _with_room(cache_k, cache_v, kv_seq_len + 256)
+                cache_k, cache_v = _with_room(cache_k, cache_v, kv_seq_len + 256, cache_k.dtype)
             key, value = append_kv_cache(cache_k, cache_v, key, value)
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
@@ -95,8 +104,10 @@ def _cpu_forward(
         out = attend_one(query, key, value)
         return self.o_proj(out.view(bsz, 1, self.hidden_size)), None, past_key_value
 
-    key = repeat_kv(key, self.num_key_value_groups)
-    value = repeat_kv(value, self.num_key_value_groups)
+    # every attention reads the cached (rounded) values, so a prompt gives the same
+    # result whether its first part comes from a kept cache or is computed again
+    key = repeat_kv(key.to(query.dtype), self.num_key_value_groups)
+    value = repeat_kv(value.to(query.dtype), self.num_key_value_groups)
     out = F.scaled_dot_product_attention(
         query,
         key,
@@ -109,14 +120,12 @@ def _cpu_forward(
     return self.o_proj(out), None, past_key_value
 
 
-def _with_room(key: Any, value: Any, room: int) -> tuple[Any, Any]:
-    """Copies of key/value in buffers with ``room`` positions (bigdl-llm's strided layout)."""
+def _with_room(key: Any, value: Any, room: int, dtype: Any) -> tuple[Any, Any]:
+    """Copies of key/value in ``dtype`` buffers with ``room`` positions (bigdl's layout)."""
     from bigdl.llm.transformers.models.utils import init_kv_cache
 
     bsz, heads, length, head_dim = key.shape
-    new_k, new_v = init_kv_cache(
-        bsz, heads, head_dim, length, room, dtype=key.dtype, device=key.device
-    )
+    new_k, new_v = init_kv_cache(bsz, heads, head_dim, length, room, dtype=dtype, device=key.device)
     new_k[:] = key
     new_v[:] = value
     return new_k, new_v

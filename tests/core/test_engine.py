@@ -211,7 +211,8 @@ def test_matmul_paths_are_measured_and_agree(engine, tiny_quantized, monkeypatch
 
 
 def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypatch):
-    """Our CPU attention drops bigdl's unused score matrix and changes nothing else."""
+    """Our CPU attention drops bigdl's unused score matrix; with a float32 cache it changes
+    nothing else, and its float16 cache moves logits by rounding only."""
     from bigdl.llm.transformers.models import qwen2 as bigdl_qwen2
 
     ours = bigdl_qwen2.qwen2_sdpa_attention_forward
@@ -231,14 +232,19 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     calls = []
     attend_one = qwen2_attention.attend_one
     monkeypatch.setattr(qwen2_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
-    with_ours = prompt_then_two_tokens()
+    with_half_cache = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
     assert len(calls) == (layers if speed._q4_module() else 0)  # the one-token step
+    monkeypatch.setattr(qwen2_attention, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
+    with_ours = prompt_then_two_tokens()
+    assert len(calls) == (2 * layers if speed._q4_module() else 0)
     original = ours.__wrapped__  # bigdl-llm's own
     monkeypatch.setattr(bigdl_qwen2, "qwen2_sdpa_attention_forward", original)
     with_bigdl = prompt_then_two_tokens()
-    for a, b in zip(with_ours, with_bigdl, strict=True):
+    for a, b, c in zip(with_ours, with_bigdl, with_half_cache, strict=True):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert not torch.equal(a, c)  # the float16 cache really rounds
+        assert torch.allclose(a, c, rtol=0, atol=0.03 * a.abs().max())
 
 
 def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):

@@ -198,7 +198,8 @@ def test_forced_modes_give_their_plans():
 
 @needs_kernel
 @pytest.mark.parametrize("heads,kv_heads", [(16, 16), (12, 2)])
-def test_one_token_attention_reads_the_strided_cache(heads, kv_heads):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_one_token_attention_reads_the_strided_cache(heads, kv_heads, dtype):
     """Matches SDPA over repeated key/value heads, on bigdl-llm's cache with spare room."""
     import torch.nn.functional as F
     from bigdl.llm.transformers.models.llama import repeat_kv
@@ -208,13 +209,13 @@ def test_one_token_attention_reads_the_strided_cache(heads, kv_heads):
 
     torch.manual_seed(0)
     length, dim = 300, 128
-    key, value = init_kv_cache(1, kv_heads, dim, length, length + 256, torch.float32, "cpu")
+    key, value = init_kv_cache(1, kv_heads, dim, length, length + 256, dtype, "cpu")
     key[:] = torch.randn(1, kv_heads, length, dim)
     value[:] = torch.randn(1, kv_heads, length, dim)
     query = torch.randn(1, heads, 1, dim)
     assert cache_fits(key, value, 1) and not key.is_contiguous()
     groups = heads // kv_heads
     expected = F.scaled_dot_product_attention(
-        query, repeat_kv(key, groups), repeat_kv(value, groups)
+        query, repeat_kv(key.float(), groups), repeat_kv(value.float(), groups)
     )
     assert torch.allclose(attend_one(query, key, value), expected, atol=1e-5)
