@@ -1,10 +1,12 @@
-"""Attention for one new token, read from bigdl-llm's KV cache where it lies.
+"""Causal attention read from bigdl-llm's KV cache where it lies.
 
-``q4matmul.attend`` computes softmax(q·Kᵀ/√d)·V per head over the strided
-cache buffers bigdl-llm keeps (room for more positions after the used ones),
-reading each key and value once (float32, or float16 as the Qwen2 cache keeps
-them); grouped-query heads share their key/value head. Used by both attention patches (``qwen2_attention``, ``qwen1_attention``)
-for a decoded token with no mask.
+``q4matmul.attend`` (``attention.c``) computes softmax(q·Kᵀ/√d)·V for the new
+positions of a step over the strided cache buffers bigdl-llm keeps (room for
+more positions after the used ones), float32 or float16; grouped-query heads
+share their key/value head. A position gets exactly the same result whether it
+is one of a prompt's rows or a decoded token, so reusing a kept cache changes
+nothing. ``qwen2_attention`` uses it for every step; ``qwen1_attention`` for a
+decoded token.
 """
 
 from __future__ import annotations
@@ -24,19 +26,20 @@ def cache_fits(key: Any, value: Any, bsz: int) -> bool:
         and key.stride() == value.stride()
         and key.stride(-1) == 1
         and key.stride(2) == key.shape[-1]
+        and key.shape[-1] % 16 == 0
         and _q4_module() is not None
     )
 
 
-def attend_one(query: Any, key: Any, value: Any) -> Any:
-    """softmax(q·Kᵀ/√d)·V for one query position, read from the cache in place."""
+def attend_rows(query: Any, key: Any, value: Any) -> Any:
+    """Attention of the last ``rows`` cached positions (causal): [1, rows, heads * dim]."""
     import torch
 
     from .speed import _q4_module
 
-    _, heads, _, dim = query.shape
-    query = query.contiguous()
-    out = torch.empty(1, heads, 1, dim)
+    _, heads, rows, dim = query.shape
+    query = query.float().contiguous()
+    out = torch.empty(1, rows, heads * dim)
     _q4_module().attend(
         query.data_ptr(),
         key.data_ptr(),
@@ -44,7 +47,8 @@ def attend_one(query: Any, key: Any, value: Any) -> Any:
         out.data_ptr(),
         heads,
         key.shape[1],
-        key.shape[2],
+        rows,
+        key.shape[2] - rows,
         dim,
         key.stride(1),
         key.stride(2),
@@ -53,3 +57,25 @@ def attend_one(query: Any, key: Any, value: Any) -> Any:
         torch.get_num_threads(),
     )
     return out
+
+
+def attend_one(query: Any, key: Any, value: Any) -> Any:
+    """The same for one query position, shaped [1, heads, 1, dim] like the query."""
+    _, heads, _, dim = query.shape
+    return attend_rows(query, key, value).view(1, heads, 1, dim)
+
+
+def is_causal(mask: Any, rows: int, length: int) -> bool:
+    """True if an additive 4-D mask lets row i see exactly keys 0 .. length - rows + i."""
+    import torch
+
+    if mask is None:
+        return True
+    if mask.dim() != 4 or mask.shape[0] != 1 or mask.shape[-2:] != (rows, length):
+        return False
+    seen = getattr(mask, "qwen_tui_causal", None)  # one mask serves every layer of a step
+    if seen is None:
+        causal = torch.ones(rows, length, dtype=torch.bool).tril(length - rows)
+        seen = bool(((mask == 0) == causal).all())
+        mask.qwen_tui_causal = seen
+    return seen

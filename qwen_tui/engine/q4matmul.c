@@ -36,8 +36,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels.h"
+
 #define QK 64
-#define TARGET __attribute__((target("avx2,fma,f16c")))
 
 typedef struct {
     uint16_t d;
@@ -245,108 +246,6 @@ static void matmul(const target *tg, int count, int k, const float *x, int m, bl
     }
 }
 
-/* ---- attention for one new token over the KV cache ---------------------- */
-
-TARGET static inline float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-TARGET static inline __m256 load8_f32(const void *p, long i)
-{
-    return _mm256_loadu_ps((const float *)p + i);
-}
-
-TARGET static inline __m256 load8_f16(const void *p, long i)
-{
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
-}
-
-/* out[h] = softmax(q[h] . K[g]^T * scale) V[g] with g = h / (heads / kv_heads):
- * the cache (float32 or float16) is read once, in place (bigdl-llm's strided
- * buffers), and grouped query heads share their key/value head without copies.
- * Four keys are scored at a time and 64 output values accumulate at once, so
- * the fused multiply-adds are independent instead of one long chain. */
-#define DEFINE_ATTEND_HEAD(NAME, LOAD)                                                     \
-    TARGET static void NAME(const float *q, const void *k, const void *v, float *out,       \
-                            int length, int dim, long row, float scale, float *scores)      \
-    {                                                                                      \
-        int l = 0;                                                                         \
-        for (; l + 4 <= length; l += 4) {                                                  \
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                    \
-            for (int e = 0; e < dim; e += 8) {                                             \
-                const __m256 qe = _mm256_loadu_ps(q + e);                                  \
-                a0 = _mm256_fmadd_ps(qe, LOAD(k, (l + 0) * row + e), a0);                  \
-                a1 = _mm256_fmadd_ps(qe, LOAD(k, (l + 1) * row + e), a1);                  \
-                a2 = _mm256_fmadd_ps(qe, LOAD(k, (l + 2) * row + e), a2);                  \
-                a3 = _mm256_fmadd_ps(qe, LOAD(k, (l + 3) * row + e), a3);                  \
-            }                                                                              \
-            scores[l] = hsum(a0) * scale;                                                  \
-            scores[l + 1] = hsum(a1) * scale;                                              \
-            scores[l + 2] = hsum(a2) * scale;                                              \
-            scores[l + 3] = hsum(a3) * scale;                                              \
-        }                                                                                  \
-        for (; l < length; l++) {                                                          \
-            __m256 a = _mm256_setzero_ps();                                                \
-            for (int e = 0; e < dim; e += 8)                                               \
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(q + e), LOAD(k, l * row + e), a);      \
-            scores[l] = hsum(a) * scale;                                                   \
-        }                                                                                  \
-        float top = -INFINITY, total = 0.0f;                                               \
-        for (l = 0; l < length; l++)                                                       \
-            top = scores[l] > top ? scores[l] : top;                                       \
-        for (l = 0; l < length; l++) {                                                     \
-            scores[l] = expf(scores[l] - top);                                             \
-            total += scores[l];                                                            \
-        }                                                                                  \
-        const __m256 norm = _mm256_set1_ps(1.0f / total);                                  \
-        int e0 = 0;                                                                        \
-        for (; e0 + 64 <= dim; e0 += 64) {                                                 \
-            __m256 acc[8];                                                                 \
-            for (int c = 0; c < 8; c++)                                                    \
-                acc[c] = _mm256_setzero_ps();                                              \
-            for (l = 0; l < length; l++) {                                                 \
-                const __m256 w = _mm256_set1_ps(scores[l]);                                \
-                for (int c = 0; c < 8; c++)                                                \
-                    acc[c] = _mm256_fmadd_ps(w, LOAD(v, l * row + e0 + 8 * c), acc[c]);    \
-            }                                                                              \
-            for (int c = 0; c < 8; c++)                                                    \
-                _mm256_storeu_ps(out + e0 + 8 * c, _mm256_mul_ps(acc[c], norm));           \
-        }                                                                                  \
-        for (; e0 < dim; e0 += 8) {                                                        \
-            __m256 acc = _mm256_setzero_ps();                                              \
-            for (l = 0; l < length; l++)                                                   \
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[l]), LOAD(v, l * row + e0), acc); \
-            _mm256_storeu_ps(out + e0, _mm256_mul_ps(acc, norm));                          \
-        }                                                                                  \
-    }
-
-DEFINE_ATTEND_HEAD(attend_head_f32, load8_f32)
-DEFINE_ATTEND_HEAD(attend_head_f16, load8_f16)
-
-static void attend(const float *q, const void *k, const void *v, float *out, int heads,
-                   int kv_heads, int length, int dim, long head_stride, long row, float scale,
-                   int half, int threads)
-{
-    const int group = heads / kv_heads;
-    const size_t item = half ? 2 : 4; /* bytes per cached value */
-#pragma omp parallel num_threads(threads)
-    {
-        float *scores = malloc(sizeof(float) * (size_t)length);
-#pragma omp for schedule(static)
-        for (int h = 0; h < heads; h++) {
-            const size_t at = (size_t)(h / group) * head_stride * item;
-            (half ? attend_head_f16 : attend_head_f32)(
-                q + (size_t)h * dim, (const char *)k + at, (const char *)v + at,
-                out + (size_t)h * dim, length, dim, row, scale, scores);
-        }
-        free(scores);
-    }
-}
-
 /* ---- Python binding ----------------------------------------------------- */
 
 static int check_shape(int n, int k)
@@ -430,19 +329,19 @@ static PyObject *py_matmul(PyObject *self, PyObject *args)
 static PyObject *py_attend(PyObject *self, PyObject *args)
 {
     Py_ssize_t q, k, v, out, head_stride, row;
-    int heads, kv_heads, length, dim, half, threads;
+    int heads, kv_heads, rows, past, dim, half, threads;
     float scale;
-    if (!PyArg_ParseTuple(args, "nnnniiiinnfpi", &q, &k, &v, &out, &heads, &kv_heads, &length,
-                          &dim, &head_stride, &row, &scale, &half, &threads))
+    if (!PyArg_ParseTuple(args, "nnnniiiiinnfpi", &q, &k, &v, &out, &heads, &kv_heads, &rows,
+                          &past, &dim, &head_stride, &row, &scale, &half, &threads))
         return NULL;
-    if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || dim % 8 != 0 || length <= 0 ||
-        threads <= 0) {
+    if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || !attend_supported(dim) ||
+        rows <= 0 || past < 0 || threads <= 0) {
         PyErr_SetString(PyExc_ValueError, "q4matmul.attend: unsupported shape");
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    attend((const float *)q, (const void *)k, (const void *)v, (float *)out, heads, kv_heads,
-           length, dim, head_stride, row, scale, half, threads);
+    attend_rows((const float *)q, (const void *)k, (const void *)v, (float *)out, heads, kv_heads,
+                rows, past, dim, head_stride, row, scale, half, threads);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -462,7 +361,8 @@ static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(x_ptr, m, k, [(w_ptr, n, y_ptr), ...], threads): each y[m,n] = x[m,k] @ W[n,k].T"},
     {"attend", py_attend, METH_VARARGS,
-     "attend(q, k, v, out, heads, kv_heads, length, dim, head_stride, row, scale, half, threads)"},
+     "attend(q, k, v, out, heads, kv_heads, rows, past, dim, head_stride, row, scale, half, "
+     "threads): causal attention of `rows` new positions over the cache"},
     {"supported", py_supported, METH_NOARGS, "True if this CPU has AVX2, FMA and F16C."},
     {NULL, NULL, 0, NULL},
 };

@@ -11,16 +11,14 @@ Adapted from bigdl-llm 2.5.0 (Apache-2.0).
 
 Keys and values are cached in float16 (as llama.cpp does by default): half the
 memory, and a decoded token reads half the bytes, which at 1,000 tokens of
-context is most of its attention time. Every attention, prompt or decoded
-token, reads the cached values, so results do not depend on whether a
-conversation's cache was kept.
+context is most of its attention time.
 
 The q, k and v projections of the same input go to the q4 kernel in one call
-(``speed.project``). A decoded token (one query row, no mask) is attended by
-``q4matmul.attend``
-instead: it reads the KV cache once where it lies, and grouped-query models
-(Qwen2, Qwen2.5) share each key/value head without ``repeat_kv`` copying the
-whole cache for every token.
+(``speed.project``). Attention itself, for a prompt or a decoded token, is
+``attend.attend_rows`` (our kernel, causal, reading the float16 cache where it
+lies; grouped-query heads share their key/value head instead of ``repeat_kv``
+copying the cache): a position's result is the same in a prompt or decoded,
+so a kept cache changes nothing. SDPA remains for masks other than causal.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import speed
-from .attend import attend_one, cache_fits
+from .attend import attend_rows, cache_fits, is_causal
 
 CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
 
@@ -100,9 +98,8 @@ def _cpu_forward(
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
 
-    if q_len == 1 and attention_mask is None and cache_fits(key, value, bsz):
-        out = attend_one(query, key, value)
-        return self.o_proj(out.view(bsz, 1, self.hidden_size)), None, past_key_value
+    if cache_fits(key, value, bsz) and is_causal(attention_mask, q_len, key.shape[2]):
+        return self.o_proj(attend_rows(query, key, value)), None, past_key_value
 
     # every attention reads the cached (rounded) values, so a prompt gives the same
     # result whether its first part comes from a kept cache or is computed again

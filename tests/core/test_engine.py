@@ -230,14 +230,14 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     from qwen_tui.engine import qwen2_attention, speed
 
     calls = []
-    attend_one = qwen2_attention.attend_one
-    monkeypatch.setattr(qwen2_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
+    attend_rows = qwen2_attention.attend_rows
+    monkeypatch.setattr(qwen2_attention, "attend_rows", lambda *a: calls.append(1) or attend_rows(*a))
     with_half_cache = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
-    assert len(calls) == (layers if speed._q4_module() else 0)  # the one-token step
+    assert len(calls) == (3 * layers if speed._q4_module() else 0)  # prompt and both steps
     monkeypatch.setattr(qwen2_attention, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
     with_ours = prompt_then_two_tokens()
-    assert len(calls) == (2 * layers if speed._q4_module() else 0)
+    assert len(calls) == (6 * layers if speed._q4_module() else 0)
     original = ours.__wrapped__  # bigdl-llm's own
     monkeypatch.setattr(bigdl_qwen2, "qwen2_sdpa_attention_forward", original)
     with_bigdl = prompt_then_two_tokens()
