@@ -10,7 +10,11 @@ setup(
     ext_modules=[
         Extension(
             "qwen_tui.engine._q4matmul",
-            sources=["qwen_tui/engine/q4matmul.c", "qwen_tui/engine/attention.c"],
+            sources=[
+                "qwen_tui/engine/q4matmul.c",
+                "qwen_tui/engine/attention.c",
+                "qwen_tui/engine/norm.c",
+            ],
             depends=["qwen_tui/engine/kernels.h"],
             extra_compile_args=["-O3", "-fopenmp", "-Werror=implicit-function-declaration"],
             extra_link_args=["-fopenmp"],

@@ -24,14 +24,6 @@
 
 #define BLOCK 4 /* prompt rows per block */
 
-TARGET static inline float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 TARGET static inline __m256 load8_f32(const void *p, long i)
 {
     return _mm256_loadu_ps((const float *)p + i);

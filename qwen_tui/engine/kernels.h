@@ -2,7 +2,17 @@
 #ifndef QWEN_TUI_KERNELS_H
 #define QWEN_TUI_KERNELS_H
 
+#include <immintrin.h>
+
 #define TARGET __attribute__((target("avx2,fma,f16c")))
+
+TARGET static inline float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
 
 /* attention.c: out[i, h] = softmax(q[h, i] . K[g]^T * scale) V[g] over keys
  * 0 .. past + i, g = h / (heads / kv_heads); q is [heads, rows, dim], out is
@@ -11,5 +21,8 @@ int attend_supported(int dim);
 void attend_rows(const float *q, const void *k, const void *v, float *out, int heads,
                  int kv_heads, int rows, int past, int dim, long head_stride, long row,
                  float scale, int half, int threads);
+
+/* norm.c: out = w * (x * rsqrt(mean(x^2) + eps)) per row of n (a multiple of 8) */
+void rms_norm(const float *x, const float *w, float *out, int rows, int n, float eps, int threads);
 
 #endif

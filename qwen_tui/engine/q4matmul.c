@@ -346,6 +346,23 @@ static PyObject *py_attend(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_rms_norm(PyObject *self, PyObject *args)
+{
+    Py_ssize_t x, w, out;
+    int rows, n, threads;
+    float eps;
+    if (!PyArg_ParseTuple(args, "nnniifi", &x, &w, &out, &rows, &n, &eps, &threads))
+        return NULL;
+    if (rows <= 0 || n <= 0 || n % 8 != 0 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "q4matmul.rms_norm: rows of a multiple of 8 values");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rms_norm((const float *)x, (const float *)w, (float *)out, rows, n, eps, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_supported(PyObject *self, PyObject *args)
 {
     __builtin_cpu_init();
@@ -363,6 +380,8 @@ static PyMethodDef methods[] = {
     {"attend", py_attend, METH_VARARGS,
      "attend(q, k, v, out, heads, kv_heads, rows, past, dim, head_stride, row, scale, half, "
      "threads): causal attention of `rows` new positions over the cache"},
+    {"rms_norm", py_rms_norm, METH_VARARGS,
+     "rms_norm(x, w, out, rows, n, eps, threads): out = w * x / sqrt(mean(x^2) + eps) per row"},
     {"supported", py_supported, METH_NOARGS, "True if this CPU has AVX2, FMA and F16C."},
     {NULL, NULL, 0, NULL},
 };

@@ -276,6 +276,25 @@ def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
+    """Every RMSNorm (two per layer and the final one) is our kernel; logits as bigdl-llm's."""
+    from qwen_tui.engine import speed
+
+    lm, builder = kernel_engine._lm, kernel_engine._builder
+    norms = [m for m in lm.model.modules() if type(m).__name__ == "Qwen2RMSNorm"]
+    assert len(norms) == 2 * len(lm.model.model.layers) + 1
+    assert all(hasattr(n, "qwen_tui_forward") for n in norms) == (speed._q4_module() is not None)
+    x = torch.randn(3, 5, norms[0].weight.shape[0])
+    with torch.inference_mode():
+        assert torch.allclose(norms[0](x), norms[0].qwen_tui_forward(x), rtol=1e-5, atol=1e-6)
+        ids = builder.encode([ChatMessage("user", "word " * 20)])
+        ours = lm.step(ids, None)[0]
+        for n in norms:
+            monkeypatch.setattr(n, "forward", n.qwen_tui_forward)
+        theirs = lm.step(ids, None)[0]
+    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
 def test_long_message_after_a_kept_cache(kernel_engine):
     """400 new positions on a kept cache: more than the 256 spare ones are allocated."""
     engine = kernel_engine

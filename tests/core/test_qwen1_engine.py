@@ -184,3 +184,19 @@ def test_qwen1_mlp_projections_share_a_q4_call(qwen1_engine, monkeypatch):
     theirs = prompt_then_token()
     for a, b in zip(ours, theirs, strict=True):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_qwen1_rms_norm_in_one_call_is_bigdls(qwen1_engine, monkeypatch):
+    from qwen_tui.engine import speed
+
+    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    norms = [m for m in lm.model.modules() if type(m).__name__ == "RMSNorm"]
+    assert norms
+    assert all(hasattr(n, "qwen_tui_forward") for n in norms) == (speed._q4_module() is not None)
+    ids = builder.encode([ChatMessage("user", "你好，" * 10)])
+    with torch.inference_mode():
+        ours = lm.step(ids, None)[0]
+        for n in norms:
+            monkeypatch.setattr(n, "forward", n.qwen_tui_forward)
+        theirs = lm.step(ids, None)[0]
+    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4)
