@@ -14,9 +14,16 @@ setup(
                 "qwen_tui/engine/q4matmul.c",
                 "qwen_tui/engine/attention.c",
                 "qwen_tui/engine/norm.c",
+                "qwen_tui/engine/rotary.c",
             ],
             depends=["qwen_tui/engine/kernels.h"],
-            extra_compile_args=["-O3", "-fopenmp", "-Werror=implicit-function-declaration"],
+            # fused multiply-adds only where the code asks for them (rotary.c matches torch)
+            extra_compile_args=[
+                "-O3",
+                "-fopenmp",
+                "-ffp-contract=off",
+                "-Werror=implicit-function-declaration",
+            ],
             extra_link_args=["-fopenmp"],
             optional=True,
         )

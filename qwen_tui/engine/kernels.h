@@ -3,6 +3,7 @@
 #define QWEN_TUI_KERNELS_H
 
 #include <immintrin.h>
+#include <stdint.h>
 
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 
@@ -24,5 +25,10 @@ void attend_rows(const float *q, const void *k, const void *v, float *out, int h
 
 /* norm.c: out = w * (x * rsqrt(mean(x^2) + eps)) per row of n (a multiple of 8) */
 void rms_norm(const float *x, const float *w, float *out, int rows, int n, float eps, int threads);
+
+/* rotary.c: out[h, i] = x[i, h] * cos[pos[i]] + rotate_half(x[i, h]) * sin[pos[i]]; x rows
+ * are x_row floats apart, heads dim apart; out is [heads, rows, dim]; dim % 16 == 0 */
+void rotary(const float *x, long x_row, int heads, int rows, int dim, const float *cos,
+            const float *sin, const int64_t *pos, float *out, int threads);
 
 #endif

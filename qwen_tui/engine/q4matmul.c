@@ -363,6 +363,24 @@ static PyObject *py_rms_norm(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_rotary(PyObject *self, PyObject *args)
+{
+    Py_ssize_t x, x_row, cos, sin, pos, out;
+    int heads, rows, dim, threads;
+    if (!PyArg_ParseTuple(args, "nniiinnnni", &x, &x_row, &heads, &rows, &dim, &cos, &sin, &pos,
+                          &out, &threads))
+        return NULL;
+    if (heads <= 0 || rows <= 0 || dim <= 0 || dim % 16 != 0 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "q4matmul.rotary: unsupported shape");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rotary((const float *)x, (long)x_row, heads, rows, dim, (const float *)cos, (const float *)sin,
+           (const int64_t *)pos, (float *)out, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_supported(PyObject *self, PyObject *args)
 {
     __builtin_cpu_init();
@@ -382,6 +400,8 @@ static PyMethodDef methods[] = {
      "threads): causal attention of `rows` new positions over the cache"},
     {"rms_norm", py_rms_norm, METH_VARARGS,
      "rms_norm(x, w, out, rows, n, eps, threads): out = w * x / sqrt(mean(x^2) + eps) per row"},
+    {"rotary", py_rotary, METH_VARARGS,
+     "rotary(x, x_row, heads, rows, dim, cos, sin, positions, out, threads): RoPE, head-major out"},
     {"supported", py_supported, METH_NOARGS, "True if this CPU has AVX2, FMA and F16C."},
     {NULL, NULL, 0, NULL},
 };

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import speed
+from . import rotary, speed
 from .attend import attend_rows, cache_fits, is_causal
 
 CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
@@ -65,7 +65,6 @@ def _cpu_forward(
         append_kv_cache,
         is_enough_kv_cache_room_4_36,
     )
-    from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
 
     bsz, q_len, _ = hidden_states.size()
     heads, kv_heads, head_dim = self.num_heads, self.num_key_value_heads, self.head_dim
@@ -78,7 +77,7 @@ def _cpu_forward(
     if past_key_value is not None:
         kv_seq_len += past_key_value.get_usable_length(kv_seq_len, self.layer_idx)
     cos, sin = self.rotary_emb(value, seq_len=kv_seq_len)
-    query, key = apply_rotary_pos_emb(query, key, cos, sin, position_ids)
+    query, key = rotary.apply(query, key, cos, sin, position_ids)
 
     if past_key_value is not None:
         if self.layer_idx == 0:

@@ -284,3 +284,24 @@ def test_only_the_plain_causal_mask_goes_to_the_kernel():
     padded[..., 0] = low  # a padded first position
     assert not is_causal(padded, 3, 5)
     assert not is_causal(causal, 3, 6)
+
+
+@needs_kernel
+@pytest.mark.parametrize("heads,dim,rows", [(16, 128, 1), (2, 128, 9), (4, 16, 33)])
+def test_rotary_is_transformers_own(heads, dim, rows):
+    """The same products and sums as apply_rotary_pos_emb, on a projection's strided view."""
+    from transformers.models.qwen2.modeling_qwen2 import (
+        Qwen2RotaryEmbedding,
+        apply_rotary_pos_emb,
+    )
+
+    from qwen_tui.engine import rotary
+
+    projected = torch.randn(1, rows, heads * dim)
+    x = projected.view(1, rows, heads, dim).transpose(1, 2)  # as the attention forward has it
+    cos, sin = Qwen2RotaryEmbedding(dim, max_position_embeddings=64)(x, seq_len=40 + rows)
+    positions = torch.arange(40, 40 + rows)[None]  # after 40 cached positions
+    ours = rotary.apply(x, x, cos, sin, positions)
+    theirs = apply_rotary_pos_emb(x, x, cos, sin, positions)
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.is_contiguous() and torch.equal(a, b)

@@ -1,0 +1,59 @@
+"""Qwen2's rotary position embedding in one kernel call per projection.
+
+transformers' ``apply_rotary_pos_emb`` takes about sixteen torch operations per
+layer (index, unsqueeze, four products, two ``rotate_half`` concatenations...).
+``q4matmul.rotary`` computes the same products and sums in one pass and writes
+the head-major layout the attention kernel reads. Other layouts or dtypes go
+to transformers' function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .speed import _q4_module
+
+
+def apply(query: Any, key: Any, cos: Any, sin: Any, position_ids: Any) -> tuple[Any, Any]:
+    """(query, key) rotated, as [1, heads, rows, dim] contiguous tensors."""
+    if _fits(query, cos, sin, position_ids) and _fits(key, cos, sin, position_ids):
+        positions = position_ids.reshape(-1).contiguous()
+        return _rotate(query, cos, sin, positions), _rotate(key, cos, sin, positions)
+    from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
+
+    return apply_rotary_pos_emb(query, key, cos, sin, position_ids)
+
+
+def _fits(x: Any, cos: Any, sin: Any, position_ids: Any) -> bool:
+    import torch
+
+    bsz, heads, rows, dim = x.shape
+    return (
+        bsz == 1
+        and _q4_module() is not None
+        and x.dtype == cos.dtype == sin.dtype == torch.float32
+        and x.stride(-1) == 1
+        and x.stride(1) == dim  # a projection's output viewed as [1, heads, rows, dim]
+        and dim % 16 == 0
+        and cos.is_contiguous()
+        and sin.is_contiguous()
+        and cos.shape == sin.shape
+        and cos.shape[-1] == dim
+        and position_ids is not None
+        and position_ids.dtype == torch.int64
+        and position_ids.numel() == rows
+        and int(position_ids.max()) < cos.shape[0]
+        and int(position_ids.min()) >= 0
+    )
+
+
+def _rotate(x: Any, cos: Any, sin: Any, positions: Any) -> Any:
+    import torch
+
+    _, heads, rows, dim = x.shape
+    out = torch.empty(1, heads, rows, dim)
+    _q4_module().rotary(
+        x.data_ptr(), x.stride(2), heads, rows, dim, cos.data_ptr(), sin.data_ptr(),
+        positions.data_ptr(), out.data_ptr(), torch.get_num_threads(),
+    )
+    return out
