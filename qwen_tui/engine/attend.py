@@ -5,8 +5,8 @@ positions of a step over the strided cache buffers bigdl-llm keeps (room for
 more positions after the used ones), float32 or float16; grouped-query heads
 share their key/value head. A position gets exactly the same result whether it
 is one of a prompt's rows or a decoded token, so reusing a kept cache changes
-nothing. ``qwen2_attention`` uses it for every step; ``qwen1_attention`` for a
-decoded token.
+nothing. ``qwen2_attention`` and ``qwen1_attention`` use it for every step
+with a plain causal mask.
 """
 
 from __future__ import annotations
@@ -66,16 +66,17 @@ def attend_one(query: Any, key: Any, value: Any) -> Any:
 
 
 def is_causal(mask: Any, rows: int, length: int) -> bool:
-    """True if an additive 4-D mask lets row i see exactly keys 0 .. length - rows + i."""
+    """True if a 4-D mask (additive, or boolean where True means seen) lets row i see
+    exactly keys 0 .. length - rows + i; no mask counts as causal."""
     import torch
 
     if mask is None:
         return True
-    if mask.dim() != 4 or mask.shape[0] != 1 or mask.shape[-2:] != (rows, length):
+    if mask.dim() != 4 or mask.shape[:2] != (1, 1) or mask.shape[-2:] != (rows, length):
         return False
-    seen = getattr(mask, "qwen_tui_causal", None)  # one mask serves every layer of a step
+    seen = getattr(mask, "qwen_tui_causal", None)  # one mask may serve every layer of a step
     if seen is None:
-        causal = torch.ones(rows, length, dtype=torch.bool).tril(length - rows)
-        seen = bool(((mask == 0) == causal).all())
+        allowed = mask[0, 0] if mask.dtype == torch.bool else mask[0, 0] == 0
+        seen = bool(torch.equal(allowed, torch.ones(rows, length, dtype=torch.bool).tril(length - rows)))
         mask.qwen_tui_causal = seen
     return seen

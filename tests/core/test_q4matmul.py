@@ -284,6 +284,8 @@ def test_only_the_plain_causal_mask_goes_to_the_kernel():
     padded[..., 0] = low  # a padded first position
     assert not is_causal(padded, 3, 5)
     assert not is_causal(causal, 3, 6)
+    seen = torch.ones(5, 5, dtype=torch.bool).tril()[None, None, 2:]  # Qwen-1's boolean mask
+    assert is_causal(seen, 3, 5) and not is_causal(~seen, 3, 5)
 
 
 @needs_kernel

@@ -131,7 +131,7 @@ def test_qwen1_tokens_stream_as_whole_characters(qwen1_engine):
 
 
 def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatch):
-    """A decoded token's attention read from the cache in place equals Qwen-1's own _attn."""
+    """Prompt and decoded tokens' attention read from the cache in place equal Qwen-1's _attn."""
     lm, builder = qwen1_engine._lm, qwen1_engine._builder
     layers = [m for m in lm.model.modules() if hasattr(m, "qwen_tui_attn")]
     assert layers  # installed at load
@@ -146,11 +146,13 @@ def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatc
 
     from qwen_tui.engine import qwen1_attention
 
-    calls = []
-    attend_one = qwen1_attention.attend_one
+    calls, prompts = [], []
+    attend_one, attend_rows = qwen1_attention.attend_one, qwen1_attention.attend_rows
     monkeypatch.setattr(qwen1_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
+    monkeypatch.setattr(qwen1_attention, "attend_rows", lambda *a: prompts.append(1) or attend_rows(*a))
     ours = prompt_then_tokens()
     assert len(calls) == 2 * len(layers)  # the two decoded tokens, every layer
+    assert len(prompts) == len(layers)  # the prompt, with bigdl-llm's causal mask
     for layer in layers:
         monkeypatch.setattr(layer, "_attn", layer.qwen_tui_attn)
     remote = prompt_then_tokens()
