@@ -77,6 +77,8 @@ def is_causal(mask: Any, rows: int, length: int) -> bool:
     seen = getattr(mask, "qwen_tui_causal", None)  # one mask may serve every layer of a step
     if seen is None:
         allowed = mask[0, 0] if mask.dtype == torch.bool else mask[0, 0] == 0
-        seen = bool(torch.equal(allowed, torch.ones(rows, length, dtype=torch.bool).tril(length - rows)))
+        seen = bool(
+            torch.equal(allowed, torch.ones(rows, length, dtype=torch.bool).tril(length - rows))
+        )
         mask.qwen_tui_causal = seen
     return seen

@@ -15,7 +15,10 @@ from typing import Any
 from . import speed
 
 # class name -> (gate, up, down) attribute names
-_PROJECTIONS = {"Qwen2MLP": ("gate_proj", "up_proj", "down_proj"), "QWenMLP": ("w2", "w1", "c_proj")}
+_PROJECTIONS = {
+    "Qwen2MLP": ("gate_proj", "up_proj", "down_proj"),
+    "QWenMLP": ("w2", "w1", "c_proj"),
+}
 
 
 def install(model: Any) -> int:

@@ -43,7 +43,12 @@ def _forward(module: Any, eps: float, x: Any) -> Any:
     x = x.contiguous()
     out = torch.empty_like(x)
     _q4_module().rms_norm(
-        x.data_ptr(), weight.data_ptr(), out.data_ptr(), x.numel() // n, n, eps,
+        x.data_ptr(),
+        weight.data_ptr(),
+        out.data_ptr(),
+        x.numel() // n,
+        n,
+        eps,
         torch.get_num_threads(),
     )
     return out

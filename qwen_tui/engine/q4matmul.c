@@ -27,6 +27,12 @@
  * those 32 activations, so it ends at sum((nibble - 8) * a), at most
  * 32 * 8 * 127 = 32512 in size: exact, even though the running sum wraps.
  * One accumulator per row and block leaves registers for a tile of 6 rows.
+ *
+ * Several weights that read the same input (q/k/v, gate/up) go in one call:
+ * the input is quantized once and one parallel pass covers all their rows.
+ *
+ * This file is also the Python module (_q4matmul): it binds the other kernels
+ * declared in kernels.h (attention.c, norm.c, rotary.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

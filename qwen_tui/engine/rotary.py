@@ -53,7 +53,15 @@ def _rotate(x: Any, cos: Any, sin: Any, positions: Any) -> Any:
     _, heads, rows, dim = x.shape
     out = torch.empty(1, heads, rows, dim)
     _q4_module().rotary(
-        x.data_ptr(), x.stride(2), heads, rows, dim, cos.data_ptr(), sin.data_ptr(),
-        positions.data_ptr(), out.data_ptr(), torch.get_num_threads(),
+        x.data_ptr(),
+        x.stride(2),
+        heads,
+        rows,
+        dim,
+        cos.data_ptr(),
+        sin.data_ptr(),
+        positions.data_ptr(),
+        out.data_ptr(),
+        torch.get_num_threads(),
     )
     return out

@@ -91,7 +91,7 @@ def _q4_matmuls(weights: list[tuple[Any, int]], x: Any) -> list[Any]:
     if x_2d.dtype != torch.float32 or not x_2d.is_contiguous():
         x_2d = x_2d.float().contiguous()
     outs = [torch.empty(rows, out_len) for _, out_len in weights]
-    targets = [(w.data_ptr(), n, out.data_ptr()) for (w, n), out in zip(weights, outs)]
+    targets = [(w.data_ptr(), n, out.data_ptr()) for (w, n), out in zip(weights, outs, strict=True)]
     _q4_module().matmul(x_2d.data_ptr(), rows, in_len, targets, torch.get_num_threads())
     return [out.view(*x.shape[:-1], out.shape[1]) for out in outs]
 
@@ -101,7 +101,7 @@ def project(layers: list[Any], x: Any) -> list[Any]:
     rows = x.numel() // x.shape[-1] if x.dim() >= 2 else 0
     if rows and all(_takes_q4(layer, rows) for layer in layers):
         outs = _q4_matmuls([(layer.weight, layer.out_len) for layer in layers], x)
-        return [_with_bias(layer, out) for layer, out in zip(layers, outs)]
+        return [_with_bias(layer, out) for layer, out in zip(layers, outs, strict=True)]
     return [layer(x) for layer in layers]
 
 

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 import torch
+from engine_probes import assert_all_close, count_q4_calls, prompt_then_tokens, use_bigdl_forward
 
 from qwen_tui.engine.base import ChatMessage, GenerationParams
 from qwen_tui.engine.bigdl import BigdlEngine
@@ -231,7 +232,9 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
 
     calls = []
     attend_rows = qwen2_attention.attend_rows
-    monkeypatch.setattr(qwen2_attention, "attend_rows", lambda *a: calls.append(1) or attend_rows(*a))
+    monkeypatch.setattr(
+        qwen2_attention, "attend_rows", lambda *a: calls.append(1) or attend_rows(*a)
+    )
     with_half_cache = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
     assert len(calls) == (3 * layers if speed._q4_module() else 0)  # prompt and both steps
@@ -255,25 +258,13 @@ def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
     mlps = [layer.mlp for layer in lm.model.model.layers]
     assert all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)  # installed at load
     ids = builder.encode([ChatMessage("user", "word " * 20)])
-
-    def prompt_then_token():
-        with torch.inference_mode():
-            first, past = lm.step(ids, None)
-            second, _ = lm.step([7], past)
-        return first, second
-
-    calls = []
-    matmuls = speed._q4_matmuls
-    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
-    ours = prompt_then_token()
+    calls = count_q4_calls(monkeypatch)
+    ours = prompt_then_tokens(lm, ids, [7])
     q4 = getattr(mlps[0].gate_proj, speed.REGROUPED, False)
     assert q4 == (speed._plans[speed.SYM_INT4].kernel == "q4")
     assert (calls.count(3), calls.count(2)) == ((2 * len(mlps),) * 2 if q4 else (0, 0))
-    for mlp in mlps:
-        monkeypatch.setattr(mlp, "forward", mlp.qwen_tui_forward)  # bigdl-llm's llama_mlp_forward
-    theirs = prompt_then_token()
-    for a, b in zip(ours, theirs, strict=True):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+    use_bigdl_forward(monkeypatch, mlps)  # llama_mlp_forward
+    assert_all_close(ours, prompt_then_tokens(lm, ids, [7]), 1e-5)
 
 
 def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
@@ -287,12 +278,10 @@ def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
     x = torch.randn(3, 5, norms[0].weight.shape[0])
     with torch.inference_mode():
         assert torch.allclose(norms[0](x), norms[0].qwen_tui_forward(x), rtol=1e-5, atol=1e-6)
-        ids = builder.encode([ChatMessage("user", "word " * 20)])
-        ours = lm.step(ids, None)[0]
-        for n in norms:
-            monkeypatch.setattr(n, "forward", n.qwen_tui_forward)
-        theirs = lm.step(ids, None)[0]
-    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+    ids = builder.encode([ChatMessage("user", "word " * 20)])
+    ours = prompt_then_tokens(lm, ids, [7])
+    use_bigdl_forward(monkeypatch, norms)
+    assert_all_close(ours, prompt_then_tokens(lm, ids, [7]), 1e-4)
 
 
 def test_long_message_after_a_kept_cache(kernel_engine):

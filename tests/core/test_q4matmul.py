@@ -123,7 +123,10 @@ def test_q4_is_exact_at_the_largest_block_sums(sign, weights):
 
     layer = low_bit_layer(16, 256)
     layer.weight = lbl.FP4Params(
-        data=extreme_weights(*weights), requires_grad=False, quantized=False, _shape=None,
+        data=extreme_weights(*weights),
+        requires_grad=False,
+        quantized=False,
+        _shape=None,
         qtype=SYM_INT4,
     ).to("cpu")
     x = torch.full((1, 7, 256), sign)

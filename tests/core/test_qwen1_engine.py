@@ -4,6 +4,7 @@ import importlib.util
 
 import pytest
 import torch
+from engine_probes import assert_all_close, count_q4_calls, prompt_then_tokens, use_bigdl_forward
 from qwen1_fixture import build_tiny_qwen1
 
 from qwen_tui.engine.base import ChatMessage, GenerationParams
@@ -137,27 +138,20 @@ def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatc
     assert layers  # installed at load
     ids = builder.encode([ChatMessage("user", "你好，" * 20)])
 
-    def prompt_then_tokens():
-        with torch.inference_mode():
-            _, past = lm.step(ids, None)
-            first, past = lm.step([100], past)
-            second, _ = lm.step([200], past)
-        return first, second
-
     from qwen_tui.engine import qwen1_attention
 
     calls, prompts = [], []
     attend_one, attend_rows = qwen1_attention.attend_one, qwen1_attention.attend_rows
     monkeypatch.setattr(qwen1_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
-    monkeypatch.setattr(qwen1_attention, "attend_rows", lambda *a: prompts.append(1) or attend_rows(*a))
-    ours = prompt_then_tokens()
+    monkeypatch.setattr(
+        qwen1_attention, "attend_rows", lambda *a: prompts.append(1) or attend_rows(*a)
+    )
+    ours = prompt_then_tokens(lm, ids, [100, 200])
     assert len(calls) == 2 * len(layers)  # the two decoded tokens, every layer
     assert len(prompts) == len(layers)  # the prompt, with bigdl-llm's causal mask
     for layer in layers:
         monkeypatch.setattr(layer, "_attn", layer.qwen_tui_attn)
-    remote = prompt_then_tokens()
-    for a, b in zip(ours, remote, strict=True):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert_all_close(ours, prompt_then_tokens(lm, ids, [100, 200]), 1e-5)
 
 
 def test_qwen1_mlp_projections_share_a_q4_call(qwen1_engine, monkeypatch):
@@ -168,24 +162,12 @@ def test_qwen1_mlp_projections_share_a_q4_call(qwen1_engine, monkeypatch):
     mlps = [m for m in lm.model.modules() if type(m).__name__ == "QWenMLP"]
     assert mlps and all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)
     ids = builder.encode([ChatMessage("user", "你好，" * 10)])
-
-    def prompt_then_token():
-        with torch.inference_mode():
-            first, past = lm.step(ids, None)
-            second, _ = lm.step([100], past)
-        return first, second
-
-    calls = []
-    matmuls = speed._q4_matmuls
-    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
-    ours = prompt_then_token()
+    calls = count_q4_calls(monkeypatch)
+    ours = prompt_then_tokens(lm, ids, [100])
     q4 = getattr(mlps[0].w1, speed.REGROUPED, False)
     assert calls.count(2) == (2 * len(mlps) if q4 else 0)
-    for mlp in mlps:
-        monkeypatch.setattr(mlp, "forward", mlp.qwen_tui_forward)
-    theirs = prompt_then_token()
-    for a, b in zip(ours, theirs, strict=True):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+    use_bigdl_forward(monkeypatch, mlps)
+    assert_all_close(ours, prompt_then_tokens(lm, ids, [100]), 1e-5)
 
 
 def test_qwen1_rms_norm_in_one_call_is_bigdls(qwen1_engine, monkeypatch):
@@ -196,9 +178,6 @@ def test_qwen1_rms_norm_in_one_call_is_bigdls(qwen1_engine, monkeypatch):
     assert norms
     assert all(hasattr(n, "qwen_tui_forward") for n in norms) == (speed._q4_module() is not None)
     ids = builder.encode([ChatMessage("user", "你好，" * 10)])
-    with torch.inference_mode():
-        ours = lm.step(ids, None)[0]
-        for n in norms:
-            monkeypatch.setattr(n, "forward", n.qwen_tui_forward)
-        theirs = lm.step(ids, None)[0]
-    assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+    ours = prompt_then_tokens(lm, ids, [100])
+    use_bigdl_forward(monkeypatch, norms)
+    assert_all_close(ours, prompt_then_tokens(lm, ids, [100]), 1e-4)

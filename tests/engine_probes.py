@@ -1,0 +1,36 @@
+"""Probes shared by the engine tests: logits of a prompt and the tokens after it,
+calls of the q4 kernel, and bigdl-llm's own forward put back for comparison."""
+
+import torch
+
+
+def prompt_then_tokens(lm, ids, tokens):
+    """Logits of the prompt, then of each decoded token, on one growing cache."""
+    with torch.inference_mode():
+        logits, past = lm.step(ids, None)
+        out = [logits]
+        for token in tokens:
+            logits, past = lm.step([token], past)
+            out.append(logits)
+    return out
+
+
+def count_q4_calls(monkeypatch):
+    """From now on, how many weights each call of the q4 kernel multiplies."""
+    from qwen_tui.engine import speed
+
+    calls = []
+    matmuls = speed._q4_matmuls
+    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
+    return calls
+
+
+def use_bigdl_forward(monkeypatch, modules):
+    """Put back the forward bigdl-llm gave each module (kept as ``qwen_tui_forward``)."""
+    for module in modules:
+        monkeypatch.setattr(module, "forward", module.qwen_tui_forward)
+
+
+def assert_all_close(ours, theirs, tol):
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.allclose(a, b, rtol=tol, atol=tol)
