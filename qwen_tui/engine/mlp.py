@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import speed
+from . import forwards, speed
 
 # class name -> (gate, up, down) attribute names
 _PROJECTIONS = {
@@ -25,17 +25,14 @@ def install(model: Any) -> int:
     """Replace ``forward`` of every Qwen2/Qwen-1 MLP in the model; return how many."""
     import torch.nn.functional as F
 
-    wrapped = 0
-    for module in model.modules():
+    def ours(module: Any) -> Any:
         names = _PROJECTIONS.get(type(module).__name__)
-        if names is None or hasattr(module, "qwen_tui_forward"):
-            continue
+        if names is None:
+            return None
         gate, up, down = (getattr(module, name) for name in names)
-        act = getattr(module, "act_fn", F.silu)
-        module.qwen_tui_forward = module.forward  # bigdl-llm's, bound to this module at load
-        module.forward = functools.partial(_forward, gate, up, down, act)
-        wrapped += 1
-    return wrapped
+        return functools.partial(_forward, gate, up, down, getattr(module, "act_fn", F.silu))
+
+    return forwards.replace(model, ours)
 
 
 def _forward(gate: Any, up: Any, down: Any, act: Any, x: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from . import forwards
 from .speed import _q4_module
 
 _EPS_NAMES = {"Qwen2RMSNorm": "variance_epsilon", "RMSNorm": "eps"}  # class -> its epsilon
@@ -21,15 +22,14 @@ def install(model: Any) -> int:
     """Replace ``forward`` of every RMSNorm in the model; return how many."""
     if _q4_module() is None:
         return 0
-    wrapped = 0
-    for module in model.modules():
+
+    def ours(module: Any) -> Any:
         eps_name = _EPS_NAMES.get(type(module).__name__)
-        if eps_name is None or hasattr(module, "qwen_tui_forward"):
-            continue
-        module.qwen_tui_forward = module.forward  # bigdl-llm's, bound to this module at load
-        module.forward = functools.partial(_forward, module, float(getattr(module, eps_name)))
-        wrapped += 1
-    return wrapped
+        if eps_name is None:
+            return None
+        return functools.partial(_forward, module, float(getattr(module, eps_name)))
+
+    return forwards.replace(model, ours)
 
 
 def _forward(module: Any, eps: float, x: Any) -> Any:

@@ -16,7 +16,7 @@ from .speed import _q4_module
 
 def apply(query: Any, key: Any, cos: Any, sin: Any, position_ids: Any) -> tuple[Any, Any]:
     """(query, key) rotated, as [1, heads, rows, dim] contiguous tensors."""
-    if _fits(query, cos, sin, position_ids) and _fits(key, cos, sin, position_ids):
+    if _fits(query, cos) and _fits(key, cos) and _tables_fit(cos, sin, position_ids, query):
         positions = position_ids.reshape(-1).contiguous()
         return _rotate(query, cos, sin, positions), _rotate(key, cos, sin, positions)
     from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
@@ -24,26 +24,33 @@ def apply(query: Any, key: Any, cos: Any, sin: Any, position_ids: Any) -> tuple[
     return apply_rotary_pos_emb(query, key, cos, sin, position_ids)
 
 
-def _fits(x: Any, cos: Any, sin: Any, position_ids: Any) -> bool:
-    import torch
-
-    bsz, heads, rows, dim = x.shape
+def _fits(x: Any, cos: Any) -> bool:
+    """A projection's float32 output viewed as [1, heads, rows, dim]."""
+    bsz, _, _, dim = x.shape
     return (
         bsz == 1
-        and _q4_module() is not None
-        and x.dtype == cos.dtype == sin.dtype == torch.float32
+        and x.dtype == cos.dtype
         and x.stride(-1) == 1
-        and x.stride(1) == dim  # a projection's output viewed as [1, heads, rows, dim]
+        and x.stride(1) == dim
         and dim % 16 == 0
+        and cos.shape[-1] == dim
+    )
+
+
+def _tables_fit(cos: Any, sin: Any, position_ids: Any, query: Any) -> bool:
+    import torch
+
+    return (
+        _q4_module() is not None
+        and cos.dtype == sin.dtype == torch.float32
         and cos.is_contiguous()
         and sin.is_contiguous()
         and cos.shape == sin.shape
-        and cos.shape[-1] == dim
         and position_ids is not None
         and position_ids.dtype == torch.int64
-        and position_ids.numel() == rows
+        and position_ids.numel() == query.shape[2]
+        and 0 <= int(position_ids.min())
         and int(position_ids.max()) < cos.shape[0]
-        and int(position_ids.min()) >= 0
     )
 
 
