@@ -106,7 +106,7 @@ class BigdlEngine:
         AutoModelForCausalLM = bigdl_auto_model()
         from transformers import AutoTokenizer
 
-        from . import mlp, norm, qwen1_attention, qwen2_attention, speed
+        from . import last_layer, mlp, norm, qwen1_attention, qwen2_attention, speed
 
         torch.set_num_threads(self.threads)
         trust = manifest.remote_code
@@ -133,6 +133,7 @@ class BigdlEngine:
         qwen1_attention.install(model)
         mlp.install(model)
         norm.install(model)
+        last_layer.install(model)
         self.prompt_path = speed.tune(model)
         self._builder = PromptBuilder(tokenizer)
         self._lm = CausalLM(model)

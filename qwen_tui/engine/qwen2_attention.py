@@ -97,7 +97,12 @@ def _cpu_forward(
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
 
-    if cache_fits(key, value, bsz) and is_causal(attention_mask, q_len, key.shape[2]):
+    causal = is_causal(attention_mask, q_len, key.shape[2])
+    if getattr(self, "qwen_tui_last_only", False) and q_len > 1:
+        # the model's last layer: only the sampled position goes on (last_layer.py)
+        query, q_len = query[:, :, -1:], 1
+        attention_mask = None if attention_mask is None else attention_mask[..., -1:, :]
+    if cache_fits(key, value, bsz) and causal:
         return self.o_proj(attend_rows(query, key, value)), None, past_key_value
 
     # every attention reads the cached (rounded) values, so a prompt gives the same

@@ -284,6 +284,26 @@ def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
     assert_all_close(ours, prompt_then_tokens(lm, ids, [7]), 1e-4)
 
 
+def test_the_last_layer_computes_only_the_sampled_position(kernel_engine, monkeypatch):
+    """Same logits, bit for bit, as the whole last layer; its cache still gets every position."""
+    lm, builder = kernel_engine._lm, kernel_engine._builder
+    last = lm.model.model.layers[-1]
+    assert hasattr(last, "qwen_tui_forward") and last.self_attn.qwen_tui_last_only
+    ids = builder.encode([ChatMessage("user", "word " * 20)])
+    with torch.inference_mode():
+        out = lm.body(input_ids=torch.tensor([ids]), use_cache=True, return_dict=True)
+    assert out.last_hidden_state.shape[1] == 1
+    past = out.past_key_values  # legacy tuples or a Cache object
+    last_keys = past.key_cache[-1] if hasattr(past, "key_cache") else past[-1][0]
+    assert last_keys.shape[2] == len(ids)
+    ours = prompt_then_tokens(lm, ids, [7, 8])
+    use_bigdl_forward(monkeypatch, [last])  # transformers' own decoder layer
+    monkeypatch.setattr(last.self_attn, "qwen_tui_last_only", False)
+    theirs = prompt_then_tokens(lm, ids, [7, 8])
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_long_message_after_a_kept_cache(kernel_engine):
     """400 new positions on a kept cache: more than the 256 spare ones are allocated."""
     engine = kernel_engine
