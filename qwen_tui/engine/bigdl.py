@@ -129,6 +129,7 @@ class BigdlEngine:
         model.eval()
         memory.share_rotary_tables(model)
         memory.trim_heap()
+        memory.keep_scratch()
         qwen2_attention.install()
         qwen1_attention.install(model)
         mlp.install(model)
@@ -159,6 +160,7 @@ class BigdlEngine:
         self._builder = None
         self.info = None
         gc.collect()
+        memory.trim_heap()  # the model's memory and the kept scratch go back to the system
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -234,7 +236,6 @@ class BigdlEngine:
                 on_text(tail)
         if cache_key and result.cache is not None:
             self.caches.put(cache_key, result.cache)
-        memory.trim_heap()  # the prompt's scratch memory goes back to the system
         generated = len(result.new_ids)
         stats = ReplyStats(
             prompt_tokens=len(fitted.ids),

@@ -2,9 +2,13 @@
 
 - Qwen2 models in transformers 4.37 keep a copy of the same rotary tables in
   every layer (768 MB for Qwen1.5-1.8B); one copy is shared instead.
-- A long prompt's scratch tensors are freed into glibc's heap, which keeps
-  them resident; ``malloc_trim`` hands them back after a reply (Linux; a
-  no-op elsewhere).
+- What loading frees goes back to the system (``malloc_trim``); then
+  ``keep_scratch`` makes glibc keep what a prompt frees, and faults in 240 MB
+  of it at once: a 500-token prompt's scratch tensors (about 270 MB) reuse
+  those pages instead of taking some 70,000 page faults on every long prompt
+  (about 0.2 s of its time to the first token here). Resident memory stays
+  about 300 MB higher while a model is loaded; unloading trims it.
+  (Linux/glibc; a no-op elsewhere.)
 """
 
 from __future__ import annotations
@@ -24,10 +28,35 @@ def _libc() -> Any:
         return None
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
+SCRATCH_PIECE, SCRATCH_PIECES = 24 << 20, 10  # below glibc's 32 MB mmap and 64 MB arena limits
+
+
 def trim_heap() -> None:
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def keep_scratch() -> bool:
+    """Keep freed memory in this thread's heap and fault in 240 MB of it now (call it on
+    the thread that runs the model). True if glibc took the settings."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    if not (libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)):
+        return False
+    malloc, free, memset = libc.malloc, libc.free, libc.memset
+    malloc.restype = ctypes.c_void_p
+    free.argtypes = [ctypes.c_void_p]
+    memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+    pieces = [malloc(SCRATCH_PIECE) for _ in range(SCRATCH_PIECES)]
+    for piece in pieces:
+        if piece:
+            memset(piece, 0, SCRATCH_PIECE)
+    for piece in pieces:
+        free(piece)
+    return True
 
 
 def share_rotary_tables(model: Any) -> None:
