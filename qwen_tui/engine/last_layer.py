@@ -23,7 +23,6 @@ def install(model: Any) -> bool:
     if not layers or type(layers[-1]).__name__ != "Qwen2DecoderLayer":
         return False
     last = layers[-1]
-    last.self_attn.qwen_tui_last_only = True  # read by qwen2_attention._cpu_forward
     chosen = functools.partial(_forward, last)
     return forwards.replace(model, lambda module: chosen if module is last else None) == 1
 
@@ -47,6 +46,7 @@ def _forward(
         past_key_value=past_key_value,
         output_attentions=output_attentions,
         use_cache=use_cache,
+        qwen_tui_last_only=True,  # through bigdl-llm's forward to qwen2_attention._cpu_forward
     )
     hidden = residual + hidden
     hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))

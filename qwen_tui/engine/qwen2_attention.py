@@ -56,6 +56,7 @@ def _cpu_forward(
     past_key_value: Any = None,
     output_attentions: bool = False,
     use_cache: bool = False,
+    qwen_tui_last_only: bool = False,
     **kwargs: Any,
 ) -> tuple[Any, None, Any]:
     import torch
@@ -98,7 +99,7 @@ def _cpu_forward(
             past_key_value.value_cache[self.layer_idx] = value
 
     causal = is_causal(attention_mask, q_len, key.shape[2])
-    if getattr(self, "qwen_tui_last_only", False) and q_len > 1:
+    if qwen_tui_last_only and q_len > 1:
         # the model's last layer: only the sampled position goes on (last_layer.py)
         query, q_len = query[:, :, -1:], 1
         attention_mask = None if attention_mask is None else attention_mask[..., -1:, :]

@@ -106,10 +106,13 @@ def project(layers: list[Any], x: Any) -> list[Any]:
 
 
 def _takes_q4(layer: Any, rows: int) -> bool:
-    if not getattr(layer, REGROUPED, False) or layer.optimize_lm_head:
-        return False
-    plan = _plans.get(layer.qtype)
-    return plan is None or plan.dequant_from is None or rows < plan.dequant_from
+    regrouped = getattr(layer, REGROUPED, False) and not layer.optimize_lm_head
+    return regrouped and not _dequantizes(_plans.get(layer.qtype), rows)
+
+
+def _dequantizes(plan: Plan | None, rows: int) -> bool:
+    """Whether a plan sends ``rows`` activation rows to dequantize + BLAS."""
+    return plan is not None and plan.dequant_from is not None and rows >= plan.dequant_from
 
 
 def _q4_dequant_matmul(weight: Any, out_len: int, x: Any) -> Any:
@@ -163,7 +166,7 @@ def install() -> None:
         if self.optimize_lm_head:
             x = lbl.reshape_lm_head_input(x)
         rows = x.numel() // x.shape[-1]
-        dequant = plan.dequant_from is not None and rows >= plan.dequant_from
+        dequant = _dequantizes(plan, rows)
         if regrouped:
             matmul = _q4_dequant_matmul if dequant else _q4_matmul
             return _with_bias(self, matmul(self.weight, self.out_len, x))
