@@ -16,12 +16,18 @@ def prompt_then_tokens(lm, ids, tokens):
 
 
 def count_q4_calls(monkeypatch):
-    """From now on, how many weights each call of the q4 kernel multiplies."""
+    """From now on, how many weights each call of the q4 kernel multiplies ("gated" for a
+    call whose input is silu(x) * up)."""
     from qwen_tui.engine import speed
 
     calls = []
     matmuls = speed._q4_matmuls
-    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
+
+    def counted(weights, x, up=None):
+        calls.append(len(weights) if up is None else "gated")
+        return matmuls(weights, x, up=up)
+
+    monkeypatch.setattr(speed, "_q4_matmuls", counted)
     return calls
 
 

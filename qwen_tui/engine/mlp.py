@@ -4,7 +4,9 @@ The gate and up projections read the same input; ``speed.project`` quantizes it
 once and computes both in one parallel pass (a decoded token otherwise pays
 the call and thread start-up twice per layer). Same arithmetic as bigdl-llm's
 CPU path: ``down(act(gate(x)) * up(x))``; Qwen-1 names them ``w2``, ``w1``
-and ``c_proj`` and uses SiLU.
+and ``c_proj`` and uses SiLU. With SiLU (both families) the product goes to the
+down projection's q4 call as its two factors (``speed.gated``): the kernel forms
+it while quantizing, instead of torch writing and reading it again.
 """
 
 from __future__ import annotations
@@ -37,4 +39,13 @@ def install(model: Any) -> int:
 
 def _forward(gate: Any, up: Any, down: Any, act: Any, x: Any) -> Any:
     gated, upped = speed.project([gate, up], x)
+    if _is_silu(act):
+        return speed.gated(down, gated, upped)
     return down(act(gated).mul_(upped))
+
+
+def _is_silu(act: Any) -> bool:
+    import torch
+    import torch.nn.functional as F
+
+    return act is F.silu or type(act) is torch.nn.SiLU

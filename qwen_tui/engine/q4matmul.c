@@ -30,6 +30,9 @@
  *
  * Several weights that read the same input (q/k/v, gate/up) go in one call:
  * the input is quantized once and one parallel pass covers all their rows.
+ * A bias is added as a tile is stored. The MLP's down projection reads
+ * silu(gate) * up: the kernel takes both factors and forms the product block
+ * by block as it quantizes, so it is never written out.
  *
  * This file is also the Python module (_q4matmul): it binds the other kernels
  * declared in kernels.h (attention.c, norm.c, rotary.c).
@@ -100,42 +103,67 @@ TARGET static void dequantize_rows(const block_g *g, int n, int nb, float *out)
 
 /* ---- activations -> int8 blocks --------------------------------------- */
 
-TARGET static void quantize_row(const float *x, block_x *out, int nb)
+/* 64 values -> int8 with one scale (round to nearest, like ggml's q8_0) */
+TARGET static inline void quantize_block(const __m256 *v, block_x *out)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 8; k++)
+        amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float max_abs = _mm_cvtss_f32(m4);
+    const __m256 id = _mm256_set1_ps(max_abs != 0.0f ? 127.0f / max_abs : 0.0f);
+    __m256i i[8];
+    __m256i sum = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k++) {
+        const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[k], id),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        i[k] = _mm256_cvtps_epi32(r);
+        sum = _mm256_add_epi32(sum, i[k]);
+    }
+    for (int h = 0; h < 2; h++) {
+        __m256i a = _mm256_packs_epi32(i[4 * h], i[4 * h + 1]);
+        __m256i c = _mm256_packs_epi32(i[4 * h + 2], i[4 * h + 3]);
+        a = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, c), perm);
+        _mm256_storeu_si256((__m256i *)(out->q + 32 * h), a);
+    }
+    int32_t lane[8]; /* lane p sums the values at positions p mod 8 */
+    _mm256_storeu_si256((__m256i *)lane, sum);
+    const int sa = lane[0] + lane[1] + lane[4] + lane[5];
+    const int sb = lane[2] + lane[3] + lane[6] + lane[7];
+    out->d = max_abs / 127.0f;
+    out->init = (int32_t)((uint32_t)(uint16_t)(-8 * sa) | (uint32_t)(uint16_t)(-8 * sb) << 16);
+}
+
+/* x[m, k] rows -> int8 blocks */
+TARGET static void quantize_row(const float *x, block_x *out, int nb)
+{
     for (int b = 0; b < nb; b++, x += QK) {
         __m256 v[8];
-        __m256 amax = _mm256_setzero_ps();
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k < 8; k++)
             v[k] = _mm256_loadu_ps(x + 8 * k);
-            amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float max_abs = _mm_cvtss_f32(m4);
-        const __m256 id = _mm256_set1_ps(max_abs != 0.0f ? 127.0f / max_abs : 0.0f);
-        __m256i i[8];
-        __m256i sum = _mm256_setzero_si256();
+        quantize_block(v, out + b);
+    }
+}
+
+/* silu(g) * u (the gated MLP's product, never stored) -> int8 blocks; silu(g) =
+ * g / (1 + e^-g), as torch computes it, to about 1e-7 */
+TARGET static void quantize_gated_row(const float *g, const float *u, block_x *out, int nb)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), top = _mm256_set1_ps(88.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < nb; b++, g += QK, u += QK) {
+        __m256 v[8];
         for (int k = 0; k < 8; k++) {
-            const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[k], id),
-                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            i[k] = _mm256_cvtps_epi32(r);
-            sum = _mm256_add_epi32(sum, i[k]);
+            const __m256 x = _mm256_loadu_ps(g + 8 * k);
+            const __m256 e = exp8(_mm256_min_ps(_mm256_xor_ps(x, sign), top));
+            v[k] = _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)),
+                                 _mm256_loadu_ps(u + 8 * k));
         }
-        for (int h = 0; h < 2; h++) {
-            __m256i a = _mm256_packs_epi32(i[4 * h], i[4 * h + 1]);
-            __m256i c = _mm256_packs_epi32(i[4 * h + 2], i[4 * h + 3]);
-            a = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, c), perm);
-            _mm256_storeu_si256((__m256i *)(out[b].q + 32 * h), a);
-        }
-        int32_t lane[8]; /* lane p sums the values at positions p mod 8 */
-        _mm256_storeu_si256((__m256i *)lane, sum);
-        const int sa = lane[0] + lane[1] + lane[4] + lane[5];
-        const int sb = lane[2] + lane[3] + lane[6] + lane[7];
-        out[b].d = max_abs / 127.0f;
-        out[b].init = (int32_t)((uint32_t)(uint16_t)(-8 * sa) | (uint32_t)(uint16_t)(-8 * sb) << 16);
+        quantize_block(v, out + b);
     }
 }
 
@@ -152,7 +180,7 @@ TARGET static inline __m256i broadcast4(const int8_t *p)
  * wrapping int16 adds, computes every product first and spills them. */
 #define DEFINE_TILE(MR, PREFETCH)                                                          \
     TARGET static void tile_##MR(const block_x *x, int nb, const block_g *g, float *y,      \
-                                 int ys)                                                   \
+                                 int ys, const float *bias)                                \
     {                                                                                      \
         const __m256i m4 = _mm256_set1_epi8(0x0F);                                         \
         const __m256i ones = _mm256_set1_epi16(1);                                         \
@@ -185,8 +213,9 @@ TARGET static inline __m256i broadcast4(const int8_t *p)
                                          acc[i]);                                          \
             }                                                                              \
         }                                                                                  \
+        const __m256 b8 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();             \
         for (int i = 0; i < MR; i++)                                                       \
-            _mm256_storeu_ps(y + (size_t)i * ys, acc[i]);                                  \
+            _mm256_storeu_ps(y + (size_t)i * ys, bias ? _mm256_add_ps(acc[i], b8) : acc[i]); \
     }
 
 #define TILE_ROWS 6
@@ -204,6 +233,7 @@ typedef struct {
     const block_g *g;
     int n;
     float *y;
+    const float *bias; /* n values added to every row, or NULL */
 } target;
 
 /* Rows [r0, r0 + rows) of one group of 8 outputs (the jj-th of all targets'). */
@@ -217,15 +247,17 @@ static void group(const target *tg, const int *starts, int jj, int nb, const blo
     const block_g *gj = tg[c].g + (size_t)j * nb;
     const block_x *xc = xq + (size_t)r0 * nb;
     float *yc = tg[c].y + (size_t)r0 * n + 8 * j;
+    const float *bias = tg[c].bias ? tg[c].bias + 8 * j : NULL;
     int i = 0;
     for (; i + TILE_ROWS <= rows; i += TILE_ROWS)
-        tile_6(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n, n);
+        tile_6(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n, n, bias);
     for (; i < rows; i++)
-        tile_1(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n, n);
+        tile_1(xc + (size_t)i * nb, nb, gj, yc + (size_t)i * n, n, bias);
 }
 
-static void matmul(const target *tg, int count, int k, const float *x, int m, block_x *xq,
-                   int threads)
+/* x is [m, k], or with `up` the input is silu(x) * up (both [m, k]) */
+static void matmul(const target *tg, int count, int k, const float *x, const float *up, int m,
+                   block_x *xq, int threads)
 {
     const int nb = k / QK;
     int starts[MAX_TARGETS + 1] = {0};
@@ -233,8 +265,12 @@ static void matmul(const target *tg, int count, int k, const float *x, int m, bl
         starts[c + 1] = starts[c] + tg[c].n / 8;
     const int groups = starts[count];
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int i = 0; i < m; i++)
-        quantize_row(x + (size_t)i * k, xq + (size_t)i * nb, nb);
+    for (int i = 0; i < m; i++) {
+        if (up)
+            quantize_gated_row(x + (size_t)i * k, up + (size_t)i * k, xq + (size_t)i * nb, nb);
+        else
+            quantize_row(x + (size_t)i * k, xq + (size_t)i * nb, nb);
+    }
 
     if (m == 1) { /* decode: each thread streams one contiguous share of the weights */
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -294,10 +330,10 @@ static PyObject *py_dequantize(PyObject *self, PyObject *args)
 
 static PyObject *py_matmul(PyObject *self, PyObject *args)
 {
-    Py_ssize_t x_ptr;
+    Py_ssize_t x_ptr, up_ptr = 0;
     int m, k, threads;
     PyObject *items;
-    if (!PyArg_ParseTuple(args, "niiOi", &x_ptr, &m, &k, &items, &threads))
+    if (!PyArg_ParseTuple(args, "niiOi|n", &x_ptr, &m, &k, &items, &threads, &up_ptr))
         return NULL;
     PyObject *seq = PySequence_Fast(items, "q4matmul: targets must be a sequence");
     if (seq == NULL)
@@ -306,14 +342,16 @@ static PyObject *py_matmul(PyObject *self, PyObject *args)
     target tg[MAX_TARGETS];
     int ok = count >= 1 && count <= MAX_TARGETS;
     if (!ok)
-        PyErr_SetString(PyExc_ValueError, "q4matmul: 1 to 4 (weight, rows, out) targets");
+        PyErr_SetString(PyExc_ValueError, "q4matmul: 1 to 4 (weight, rows, out, bias) targets");
     for (Py_ssize_t c = 0; ok && c < count; c++) {
-        Py_ssize_t w_ptr, y_ptr;
-        ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c), "nin;q4matmul: target is "
-                              "(weight_ptr, rows, out_ptr)", &w_ptr, &tg[c].n, &y_ptr) &&
+        Py_ssize_t w_ptr, y_ptr, bias_ptr;
+        ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c),
+                              "ninn;q4matmul: target is (weight_ptr, rows, out_ptr, bias_ptr or 0)",
+                              &w_ptr, &tg[c].n, &y_ptr, &bias_ptr) &&
              check_shape(tg[c].n, k);
         tg[c].g = (const block_g *)w_ptr;
         tg[c].y = (float *)y_ptr;
+        tg[c].bias = (const float *)bias_ptr;
     }
     Py_DECREF(seq);
     if (ok && (m <= 0 || threads <= 0)) {
@@ -326,7 +364,7 @@ static PyObject *py_matmul(PyObject *self, PyObject *args)
     if (xq == NULL)
         return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
-    matmul(tg, (int)count, k, (const float *)x_ptr, m, xq, threads);
+    matmul(tg, (int)count, k, (const float *)x_ptr, (const float *)up_ptr, m, xq, threads);
     Py_END_ALLOW_THREADS
     free(xq);
     Py_RETURN_NONE;
@@ -400,7 +438,8 @@ static PyMethodDef methods[] = {
     {"dequantize", py_dequantize, METH_VARARGS,
      "dequantize(ptr, n, k, out_ptr): repacked weights -> float32 [n, k]"},
     {"matmul", py_matmul, METH_VARARGS,
-     "matmul(x_ptr, m, k, [(w_ptr, n, y_ptr), ...], threads): each y[m,n] = x[m,k] @ W[n,k].T"},
+     "matmul(x_ptr, m, k, [(w_ptr, n, y_ptr, bias_ptr), ...], threads, up_ptr=0): each "
+     "y[m,n] = x[m,k] @ W[n,k].T + bias (if not 0); with up_ptr, x is silu(x) * up"},
     {"attend", py_attend, METH_VARARGS,
      "attend(q, k, v, out, heads, kv_heads, rows, past, dim, head_stride, row, scale, half, "
      "threads): causal attention of `rows` new positions over the cache"},

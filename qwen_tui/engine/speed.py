@@ -77,37 +77,63 @@ def regroup(layer: Any) -> None:
 # -- the three ways, on a weight tensor --------------------------------------
 
 
-def _q4_matmul(weight: Any, out_len: int, x: Any) -> Any:
-    return _q4_matmuls([(weight, out_len)], x)[0]
+def _q4_matmul(weight: Any, out_len: int, x: Any, bias: Any = None) -> Any:
+    return _q4_matmuls([(weight, out_len, bias)], x)[0]
 
 
-def _q4_matmuls(weights: list[tuple[Any, int]], x: Any) -> list[Any]:
-    """x @ W.T for each (regrouped weight, out_len): x is quantized once, one parallel pass."""
+def _q4_matmuls(weights: list[tuple[Any, int, Any]], x: Any, up: Any = None) -> list[Any]:
+    """x @ W.T + bias for each (regrouped weight, out_len, bias or None): x is quantized once,
+    one parallel pass. With ``up`` the input is silu(x) * up, formed as it is quantized."""
     import torch
 
     in_len = x.shape[-1]
     rows = x.numel() // in_len
-    x_2d = x.reshape(rows, in_len)
+    x_2d = _float_rows(x, rows)
+    up_2d = None if up is None else _float_rows(up, rows)
+    biases = [None if b is None else b.float().contiguous() for _, _, b in weights]
+    outs = [torch.empty(rows, out_len) for _, out_len, _ in weights]
+    targets = [
+        (w.data_ptr(), n, out.data_ptr(), 0 if b is None else b.data_ptr())
+        for (w, n, _), out, b in zip(weights, outs, biases, strict=True)
+    ]
+    up_ptr = 0 if up_2d is None else up_2d.data_ptr()
+    _q4_module().matmul(x_2d.data_ptr(), rows, in_len, targets, torch.get_num_threads(), up_ptr)
+    return [out.view(*x.shape[:-1], out.shape[1]) for out in outs]
+
+
+def _float_rows(x: Any, rows: int) -> Any:
+    import torch
+
+    x_2d = x.reshape(rows, x.shape[-1])
     if x_2d.dtype != torch.float32 or not x_2d.is_contiguous():
         x_2d = x_2d.float().contiguous()
-    outs = [torch.empty(rows, out_len) for _, out_len in weights]
-    targets = [(w.data_ptr(), n, out.data_ptr()) for (w, n), out in zip(weights, outs, strict=True)]
-    _q4_module().matmul(x_2d.data_ptr(), rows, in_len, targets, torch.get_num_threads())
-    return [out.view(*x.shape[:-1], out.shape[1]) for out in outs]
+    return x_2d
 
 
 def project(layers: list[Any], x: Any) -> list[Any]:
     """Each layer applied to the same input: one q4 call when all of them take that path."""
-    rows = x.numel() // x.shape[-1] if x.dim() >= 2 else 0
-    if rows and all(_takes_q4(layer, rows) for layer in layers):
-        outs = _q4_matmuls([(layer.weight, layer.out_len) for layer in layers], x)
-        return [_with_bias(layer, out) for layer, out in zip(layers, outs, strict=True)]
+    if all(_takes_q4(layer, _rows(x)) for layer in layers):
+        return _q4_matmuls([(layer.weight, layer.out_len, layer.bias) for layer in layers], x)
     return [layer(x) for layer in layers]
+
+
+def gated(layer: Any, gate: Any, up: Any) -> Any:
+    """``layer(silu(gate) * up)``, the gated MLP's last projection: on the q4 path the
+    product is formed while the kernel quantizes its input and never stored."""
+    import torch.nn.functional as F
+
+    if gate.shape == up.shape and _takes_q4(layer, _rows(gate)):
+        return _q4_matmuls([(layer.weight, layer.out_len, layer.bias)], gate, up=up)[0]
+    return layer(F.silu(gate).mul_(up))
+
+
+def _rows(x: Any) -> int:
+    return x.numel() // x.shape[-1] if x.dim() >= 2 and x.shape[-1] else 0
 
 
 def _takes_q4(layer: Any, rows: int) -> bool:
     regrouped = getattr(layer, REGROUPED, False) and not layer.optimize_lm_head
-    return regrouped and not _dequantizes(_plans.get(layer.qtype), rows)
+    return rows > 0 and regrouped and not _dequantizes(_plans.get(layer.qtype), rows)
 
 
 def _dequantizes(plan: Plan | None, rows: int) -> bool:
@@ -161,15 +187,16 @@ def install() -> None:
         plan = _plans.get(self.qtype)
         if plan is None or x.dim() < 2 or 0 in x.shape:
             if regrouped and 0 not in x.shape:
-                return _with_bias(self, _q4_matmul(self.weight, self.out_len, x))
+                return _q4_matmul(self.weight, self.out_len, x, self.bias)
             return original(self, x)
         if self.optimize_lm_head:
             x = lbl.reshape_lm_head_input(x)
         rows = x.numel() // x.shape[-1]
         dequant = _dequantizes(plan, rows)
+        if regrouped and not dequant:
+            return _q4_matmul(self.weight, self.out_len, x, self.bias)
         if regrouped:
-            matmul = _q4_dequant_matmul if dequant else _q4_matmul
-            return _with_bias(self, matmul(self.weight, self.out_len, x))
+            return _with_bias(self, _q4_dequant_matmul(self.weight, self.out_len, x))
         if dequant:
             return _with_bias(self, _bigdl_dequant_matmul(self, x))
         return original(self, x)

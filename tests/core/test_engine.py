@@ -251,7 +251,8 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
 
 
 def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
-    """q/k/v and gate/up each go to the kernel in one call; logits equal bigdl-llm's MLP."""
+    """q/k/v and gate/up each go to the kernel in one call, down takes silu(gate) * up as its
+    two factors; logits equal bigdl-llm's MLP."""
     from qwen_tui.engine import speed
 
     lm, builder = kernel_engine._lm, kernel_engine._builder
@@ -262,7 +263,8 @@ def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
     ours = prompt_then_tokens(lm, ids, [7])
     q4 = getattr(mlps[0].gate_proj, speed.REGROUPED, False)
     assert q4 == (speed._plans[speed.SYM_INT4].kernel == "q4")
-    assert (calls.count(3), calls.count(2)) == ((2 * len(mlps),) * 2 if q4 else (0, 0))
+    expected = (2 * len(mlps),) * 3 if q4 else (0, 0, 0)
+    assert (calls.count(3), calls.count(2), calls.count("gated")) == expected
     use_bigdl_forward(monkeypatch, mlps)  # llama_mlp_forward
     assert_all_close(ours, prompt_then_tokens(lm, ids, [7]), 1e-5)
 

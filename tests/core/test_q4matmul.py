@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from engine_probes import count_q4_calls
 
 from qwen_tui.engine import speed
 
@@ -129,7 +130,7 @@ def test_q4_is_exact_at_the_largest_block_sums(sign, weights):
         _shape=None,
         qtype=SYM_INT4,
     ).to("cpu")
-    x = torch.full((1, 7, 256), sign)
+    x = torch.full((1, 13, 256), sign)  # tiles of 8 and 4 rows, and single rows
     with torch.inference_mode():
         exact = x @ dequantized(layer).T
         speed.regroup(layer)
@@ -143,9 +144,7 @@ def test_project_computes_several_layers_in_one_call(monkeypatch):
     layers = [low_bit_layer(n, 256, bias=True, seed=n) for n in (64, 16, 16)]
     for layer in layers:
         speed.regroup(layer)
-    calls = []
-    matmuls = speed._q4_matmuls
-    monkeypatch.setattr(speed, "_q4_matmuls", lambda w, x: calls.append(len(w)) or matmuls(w, x))
+    calls = count_q4_calls(monkeypatch)
     for rows in (1, 9):
         x = torch.randn(1, rows, 256)
         with torch.inference_mode():
@@ -162,6 +161,33 @@ def test_project_computes_several_layers_in_one_call(monkeypatch):
     with torch.inference_mode():
         speed.project([layers[0], plain], x)
     assert calls == [1]
+
+
+@needs_kernel
+def test_gated_input_is_silu_times_up_formed_in_the_kernel():
+    """down(silu(gate) * up) with the product formed as the kernel quantizes: as torch's
+    product would give, SiLU's tails included, and a row's result does not depend on batching."""
+    import torch.nn.functional as F
+
+    layer = low_bit_layer(64, 256, bias=True)
+    weight = dequantized(layer)
+    speed.regroup(layer)
+    torch.manual_seed(1)
+    gate = torch.randn(1, 20, 256) * 4
+    gate[0, :, :8] = torch.tensor([-100.0, -88.0, -30.0, -1e-3, 0.0, 1e-3, 30.0, 100.0])
+    up = torch.randn(1, 20, 256)
+    with torch.inference_mode():
+        ours = speed.gated(layer, gate, up)
+        product = F.silu(gate) * up
+        exact = product @ weight.T + layer.bias
+        unfused = speed._q4_matmul(layer.weight, layer.out_len, product, layer.bias)
+        for i in (0, 7, 19):
+            assert torch.equal(
+                speed.gated(layer, gate[:, i : i + 1], up[:, i : i + 1])[0, 0], ours[0, i]
+            )
+    # the int8 blocks of the two products differ at most where a rounding flips
+    assert relative_error(ours, unfused) < 1e-4
+    assert relative_error(ours, exact) < 1.01 * relative_error(unfused, exact)
 
 
 @needs_kernel
