@@ -31,6 +31,18 @@ def cache_fits(key: Any, value: Any, bsz: int) -> bool:
     )
 
 
+def cache_with_room(key: Any, value: Any, room: int, dtype: Any) -> tuple[Any, Any]:
+    """Copies of key/value ([1, heads, length, dim]) in ``dtype`` buffers with ``room``
+    positions, bigdl-llm's cache layout: later steps append in place."""
+    from bigdl.llm.transformers.models.utils import init_kv_cache
+
+    bsz, heads, length, head_dim = key.shape
+    new_k, new_v = init_kv_cache(bsz, heads, head_dim, length, room, dtype=dtype, device=key.device)
+    new_k[:] = key
+    new_v[:] = value
+    return new_k, new_v
+
+
 def attend_rows(query: Any, key: Any, value: Any) -> Any:
     """Attention of the last ``rows`` cached positions (causal): [1, rows, heads * dim]."""
     import torch

@@ -1,4 +1,4 @@
-"""A Qwen2 model's last layer computes only the position that is sampled.
+"""A model's last layer computes only the position that is sampled.
 
 Every layer but the last must produce all of a prompt's positions (the next
 layer's keys and values need them), but after the last one only the final
@@ -7,6 +7,10 @@ position's key and value to the cache; its attention output, residual, norm
 and MLP then run on the last position alone: for a 500-token prompt about 3 %
 of the model's multiply-adds. Its result is the same row the full layer
 computes (every kernel computes a row the same way alone or in a batch).
+
+Qwen2 (``Qwen2DecoderLayer``) returns that one position. Qwen-1's model views
+its blocks' output as [batch, positions, hidden], so its last ``QWenBlock``
+returns the row expanded to every position (only the last is ever sampled).
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards
+from . import forwards, qwen1_attention
 
 
 def install(model: Any) -> bool:
-    """Make the last ``Qwen2DecoderLayer`` return its last position only."""
-    layers = getattr(getattr(model, "model", None), "layers", None)
-    if not layers or type(layers[-1]).__name__ != "Qwen2DecoderLayer":
+    """Make the last decoder layer (Qwen2) or block (Qwen-1) compute its last position only."""
+    body = getattr(model, "model", None) or getattr(model, "transformer", None)
+    layers = getattr(body, "layers", None) or getattr(body, "h", None)
+    if not layers:
         return False
     last = layers[-1]
-    chosen = functools.partial(_forward, last)
+    forward = {"Qwen2DecoderLayer": _forward, "QWenBlock": _qwen1_forward}.get(type(last).__name__)
+    if forward is None:
+        return False
+    chosen = functools.partial(forward, last)
     return forwards.replace(model, lambda module: chosen if module is last else None) == 1
 
 
@@ -51,3 +59,45 @@ def _forward(
     hidden = residual + hidden
     hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
     return (hidden,) + ((weights,) if output_attentions else ()) + ((present,) if use_cache else ())
+
+
+def _qwen1_forward(
+    block: Any,
+    hidden_states: Any,
+    rotary_pos_emb_list: Any = None,
+    layer_past: Any = None,
+    attention_mask: Any = None,
+    head_mask: Any = None,
+    encoder_hidden_states: Any = None,
+    encoder_attention_mask: Any = None,
+    use_cache: bool = False,
+    output_attentions: bool = False,
+) -> tuple[Any, ...]:
+    """The remote code's QWenBlock.forward, from the last position on."""
+    ours = getattr(block.attn.forward, "func", None) is qwen1_attention._forward
+    if not ours or output_attentions:  # bigdl-llm's attention: the whole block
+        return block.qwen_tui_forward(
+            hidden_states,
+            rotary_pos_emb_list,
+            layer_past,
+            attention_mask,
+            head_mask,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            use_cache,
+            output_attentions,
+        )
+    hidden, *rest = block.attn(
+        block.ln_1(hidden_states),
+        rotary_pos_emb_list,
+        layer_past=layer_past,
+        attention_mask=attention_mask,
+        head_mask=head_mask,
+        use_cache=use_cache,
+        output_attentions=output_attentions,
+        qwen_tui_last_only=True,  # to qwen1_attention._forward
+    )
+    hidden = hidden_states[:, -1:] + hidden  # every row if the attention fell back to bigdl's
+    hidden = hidden + block.mlp(block.ln_2(hidden))
+    hidden = hidden.expand(hidden_states.shape)  # the model views the output at full length
+    return (hidden, *rest) if use_cache else (hidden, *rest[1:])

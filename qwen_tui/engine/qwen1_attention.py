@@ -1,49 +1,131 @@
-"""Qwen-1 attention read from the KV cache in place.
+"""Qwen-1 attention on the CPU: our kernels and a float16 KV cache.
 
-bigdl-llm runs Qwen-1's remote-code ``_attn`` on the CPU: two batched matmuls
-and a softmax over the whole cache (and, for a prompt, the whole score matrix
-before the causal mask throws half of it away). For a decoded token, or a
-prompt with bigdl-llm's plain causal mask, ``attend.attend_rows`` computes the
-same thing reading the cache once; other masks and head masks still go to
-``_attn``.
+bigdl-llm 2.5 splits Qwen-1's ``c_attn`` into q/k/v projections and on the CPU
+runs them as three calls, rotates with about a dozen torch operations, keeps
+a float32 cache and calls the remote code's ``_attn``: two batched matmuls and
+a softmax over the whole cache (for a prompt, the whole score matrix before
+the causal mask throws half of it away). This is that forward
+(``qwen_attention_forward_original``, bigdl-llm 2.5.0, Apache-2.0) for the
+plain case, the way ``qwen2_attention`` does Qwen2's:
+
+- q/k/v in one q4 call (``speed.project``);
+- rotary by ``rotary.apply`` (our kernel, the same products and sums);
+- keys and values cached in float16 (``qwen2_attention.CACHE_DTYPE``): half
+  the memory, and half the bytes a decoded token reads;
+- attention by ``attend.attend_rows``, causal, over the cache where it lies.
+
+A position's result is the same in a prompt or decoded, so a kept cache
+changes nothing. Everything else (masks, head masks, attention weights asked
+for, more than one sequence, partial rotary, logn scaling past
+``seq_length``) goes to bigdl-llm's forward, kept as ``qwen_tui_forward``.
 """
 
 from __future__ import annotations
 
-import types
+import functools
 from typing import Any
 
-from .attend import attend_one, attend_rows, cache_fits, is_causal
+from . import forwards, qwen2_attention, rotary, speed
+from .attend import attend_rows, cache_fits, cache_with_room
 
 
 def install(model: Any) -> int:
-    """Wrap ``_attn`` of every Qwen-1 attention layer; return how many were wrapped."""
-    wrapped = 0
-    for module in model.modules():
-        if type(module).__name__ != "QWenAttention" or hasattr(module, "qwen_tui_attn"):
-            continue
+    """Give every plain Qwen-1 attention layer our CPU forward; return how many."""
+
+    def ours(module: Any) -> Any:
+        if type(module).__name__ != "QWenAttention" or speed._q4_module() is None:
+            return None
         if getattr(module, "use_cache_quantization", False) or not module.scale_attn_weights:
-            continue
-        module.qwen_tui_attn = module._attn
-        module._attn = types.MethodType(_attn, module)
-        wrapped += 1
-    return wrapped
+            return None
+        if getattr(module, "use_flash_attn", False) or module.head_dim % 16:
+            return None
+        return functools.partial(_forward, module)
+
+    return forwards.replace(model, ours)
 
 
-def _attn(
+def _forward(
     self: Any,
-    query: Any,
-    key: Any,
-    value: Any,
-    causal_mask: Any = None,
+    hidden_states: Any,
+    rotary_pos_emb_list: Any = None,
+    layer_past: Any = None,
     attention_mask: Any = None,
     head_mask: Any = None,
-) -> tuple[Any, Any]:
+    encoder_hidden_states: Any = None,
+    encoder_attention_mask: Any = None,
+    output_attentions: bool = False,
+    use_cache: bool = False,
+    qwen_tui_last_only: bool = False,
+) -> tuple[Any, ...]:
+    bsz, q_len, _ = hidden_states.size()
+    past_len = 0 if layer_past is None else layer_past[0].size(1)
+    kv_seq_len = past_len + q_len
+    plain = (
+        bsz == 1
+        and hidden_states.device.type == "cpu"
+        and not hidden_states.requires_grad
+        and attention_mask is None
+        and head_mask is None
+        and encoder_hidden_states is None
+        and not output_attentions
+        and rotary_pos_emb_list is not None
+        and len(rotary_pos_emb_list) == 1
+        and rotary_pos_emb_list[0][0].shape[-1] == self.head_dim
+        and not (self.use_logn_attn and kv_seq_len > self.seq_length)
+    )
+    if not plain:
+        return self.qwen_tui_forward(
+            hidden_states,
+            rotary_pos_emb_list,
+            layer_past,
+            attention_mask,
+            head_mask,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            output_attentions,
+            use_cache,
+        )
+    import torch
+
+    heads, head_dim = self.num_heads, self.head_dim
+    query, key, value = speed.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
+    query = query.view(1, q_len, heads, head_dim).transpose(1, 2)
+    key = key.view(1, q_len, heads, head_dim).transpose(1, 2)
+    value = value.view(1, q_len, heads, head_dim).transpose(1, 2)
+    # Qwen-1's tables are [1, positions, 1, dim]; this step's rows are the last q_len
+    cos, sin = (t[0, :, 0] for t in rotary_pos_emb_list[0])
+    positions = torch.arange(past_len, kv_seq_len).view(1, q_len)
+    query, key = rotary.apply(query, key, cos, sin, positions)
+
+    dtype = getattr(torch, qwen2_attention.CACHE_DTYPE)
+    if layer_past is None:
+        key, value = cache_with_room(key, value, kv_seq_len + 256, dtype)
+    else:
+        from bigdl.llm.transformers.models.utils import append_kv_cache
+
+        cache_k, cache_v = layer_past[0].transpose(1, 2), layer_past[1].transpose(1, 2)
+        if cache_k.stride(1) < kv_seq_len * cache_k.size(3):  # no room for this step
+            room = kv_seq_len + 256
+            cache_k, cache_v = cache_with_room(cache_k, cache_v, room, cache_k.dtype)
+        key, value = append_kv_cache(cache_k, cache_v, key, value)
+
+    if qwen_tui_last_only:  # the model's last layer: only the sampled position goes on
+        query = query[:, :, -1:]
+    fits = cache_fits(key, value, bsz)
+    out = attend_rows(query, key, value) if fits else _sdpa(query, key, value)
+    present = (key.transpose(1, 2), value.transpose(1, 2)) if use_cache else None
+    return self.c_proj(out), present
+
+
+def _sdpa(query: Any, key: Any, value: Any) -> Any:
+    """Causal attention of the last query rows for a cache our kernel cannot read in place."""
+    import torch
+    import torch.nn.functional as F
+
     _, heads, rows, dim = query.shape
-    plain = query.dtype == key.dtype and attention_mask is None and head_mask is None
-    if plain and cache_fits(key, value, query.shape[0]):
-        if rows == 1 and causal_mask is None:  # a decoded token
-            return attend_one(query, key, value).transpose(1, 2), None
-        if causal_mask is not None and is_causal(causal_mask, rows, key.shape[2]):
-            return attend_rows(query, key, value).view(1, rows, heads, dim), None
-    return self.qwen_tui_attn(query, key, value, causal_mask, attention_mask, head_mask)
+    length = key.shape[2]
+    seen = torch.ones(rows, length, dtype=torch.bool).tril(length - rows)
+    out = F.scaled_dot_product_attention(
+        query, key.to(query.dtype), value.to(query.dtype), attn_mask=seen
+    )
+    return out.transpose(1, 2).reshape(1, rows, heads * dim)

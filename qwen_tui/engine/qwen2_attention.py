@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import rotary, speed
-from .attend import attend_rows, cache_fits, is_causal
+from .attend import attend_rows, cache_fits, cache_with_room, is_causal
 
 CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
 
@@ -85,7 +85,7 @@ def _cpu_forward(
             past_key_value.seen_tokens += q_len
         if len(past_key_value.key_cache) <= self.layer_idx:
             # with room for the reply, so the first decoded token does not copy the cache
-            key, value = _with_room(key, value, kv_seq_len + 256, getattr(torch, CACHE_DTYPE))
+            key, value = cache_with_room(key, value, kv_seq_len + 256, getattr(torch, CACHE_DTYPE))
             past_key_value.key_cache.append(key)
             past_key_value.value_cache.append(value)
         else:
@@ -93,7 +93,8 @@ def _cpu_forward(
             cache_v = past_key_value.value_cache[self.layer_idx]
             if not is_enough_kv_cache_room_4_36(past_key_value, self.layer_idx, q_len):
                 # room for this step and the next 256 positions, like bigdl-llm
-                cache_k, cache_v = _with_room(cache_k, cache_v, kv_seq_len + 256, cache_k.dtype)
+                room = kv_seq_len + 256
+                cache_k, cache_v = cache_with_room(cache_k, cache_v, room, cache_k.dtype)
             key, value = append_kv_cache(cache_k, cache_v, key, value)
             past_key_value.key_cache[self.layer_idx] = key
             past_key_value.value_cache[self.layer_idx] = value
@@ -120,14 +121,3 @@ def _cpu_forward(
     )
     out = out.transpose(1, 2).contiguous().view(bsz, q_len, self.hidden_size)
     return self.o_proj(out), None, past_key_value
-
-
-def _with_room(key: Any, value: Any, room: int, dtype: Any) -> tuple[Any, Any]:
-    """Copies of key/value in ``dtype`` buffers with ``room`` positions (bigdl's layout)."""
-    from bigdl.llm.transformers.models.utils import init_kv_cache
-
-    bsz, heads, length, head_dim = key.shape
-    new_k, new_v = init_kv_cache(bsz, heads, head_dim, length, room, dtype=dtype, device=key.device)
-    new_k[:] = key
-    new_v[:] = value
-    return new_k, new_v

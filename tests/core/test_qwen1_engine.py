@@ -131,27 +131,71 @@ def test_qwen1_tokens_stream_as_whole_characters(qwen1_engine):
     assert "".join(pieces) == text and not any(REPLACEMENT in p for p in pieces)
 
 
-def test_qwen1_decode_attention_matches_the_remote_code(qwen1_engine, monkeypatch):
-    """Prompt and decoded tokens' attention read from the cache in place equal Qwen-1's _attn."""
+def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatch):
+    """Our forward (one q/k/v call, rotary and attention kernels) for a prompt, a token and a
+    second prompt on the cache: with a float32 cache it equals bigdl-llm's forward and the
+    remote code's _attn; the float16 cache holds exactly those keys and values, rounded."""
+    from qwen_tui.engine import qwen1_attention, qwen2_attention, speed
+
     lm, builder = qwen1_engine._lm, qwen1_engine._builder
-    layers = [m for m in lm.model.modules() if hasattr(m, "qwen_tui_attn")]
-    assert layers  # installed at load
+    layers = [m for m in lm.model.modules() if type(m).__name__ == "QWenAttention"]
+    assert layers and all(hasattr(m, "qwen_tui_forward") for m in layers)  # installed at load
     ids = builder.encode([ChatMessage("user", "你好，" * 20)])
 
-    from qwen_tui.engine import qwen1_attention
+    def prompt_token_prompt():
+        with torch.inference_mode():
+            first, past = lm.step(ids, None)
+            second, past = lm.step([100], past)
+            third, past = lm.step([200, 300, 400], past)
+        assert past[0][0].shape[1] == len(ids) + 4
+        return (first, second, third), past[0]
 
-    calls, prompts = [], []
-    attend_one, attend_rows = qwen1_attention.attend_one, qwen1_attention.attend_rows
-    monkeypatch.setattr(qwen1_attention, "attend_one", lambda *a: calls.append(1) or attend_one(*a))
+    calls = count_q4_calls(monkeypatch)
+    rows = []
+    attend_rows = qwen1_attention.attend_rows
     monkeypatch.setattr(
-        qwen1_attention, "attend_rows", lambda *a: prompts.append(1) or attend_rows(*a)
+        qwen1_attention,
+        "attend_rows",
+        lambda q, k, v: rows.append(q.shape[2]) or attend_rows(q, k, v),
     )
-    ours = prompt_then_tokens(lm, ids, [100, 200])
-    assert len(calls) == 2 * len(layers)  # the two decoded tokens, every layer
-    assert len(prompts) == len(layers)  # the prompt, with bigdl-llm's causal mask
-    for layer in layers:
-        monkeypatch.setattr(layer, "_attn", layer.qwen_tui_attn)
-    assert_all_close(ours, prompt_then_tokens(lm, ids, [100, 200]), 1e-5)
+    _, half_cache = prompt_token_prompt()
+    q4 = getattr(layers[0].q_proj, speed.REGROUPED, False)
+    assert calls.count(3) == (3 * len(layers) if q4 else 0)  # q, k and v in one call
+    # every layer but the last attends every new row; the last one only the sampled row
+    n = len(layers)
+    assert rows == [len(ids)] * (n - 1) + [1] + [1] * n + [3] * (n - 1) + [1]
+    monkeypatch.setattr(qwen2_attention, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
+    with_ours, full_cache = prompt_token_prompt()
+    use_bigdl_forward(monkeypatch, layers)  # bigdl-llm's forward and the remote code's _attn
+    with_bigdl, _ = prompt_token_prompt()
+    assert_all_close(with_ours, with_bigdl, 1e-5)
+    # the first layer's keys and values (same input either way) are the float32 ones, rounded;
+    # with random weights the rounding's effect on logits says nothing about a real model's
+    for half, full in zip(half_cache, full_cache, strict=True):
+        assert half.dtype == torch.float16 and full.dtype == torch.float32
+        assert torch.equal(half, full.half())
+
+
+def test_qwen1_last_block_computes_only_the_sampled_position(qwen1_engine, monkeypatch):
+    """Same logits, bit for bit, as the remote code's whole last block; its cache still gets
+    every position."""
+    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    last = lm.model.transformer.h[-1]
+    assert hasattr(last, "qwen_tui_forward")
+    ids = builder.encode([ChatMessage("user", "你好，" * 20)])
+    mlp_rows = []
+    monkeypatch.setattr(
+        last.mlp, "forward", lambda x, f=last.mlp.forward: mlp_rows.append(x.shape[1]) or f(x)
+    )
+    ours = prompt_then_tokens(lm, ids, [7, 8])
+    assert mlp_rows == [1, 1, 1]  # the prompt's last position, then each token
+    with torch.inference_mode():
+        _, past = lm.step(ids, None)
+    assert past[-1][0].shape[1] == len(ids)
+    use_bigdl_forward(monkeypatch, [last])  # the remote code's QWenBlock.forward
+    theirs = prompt_then_tokens(lm, ids, [7, 8])
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
 
 
 def test_qwen1_mlp_projections_share_a_q4_call(qwen1_engine, monkeypatch):
