@@ -62,7 +62,7 @@ class ChatService:
         for m in self.store.messages(conversation_id):
             if m.role == "assistant" and (m.state == "error" or not m.content):
                 continue
-            messages.append(ChatMessage(m.role, m.content))
+            messages.append(ChatMessage(m.role, m.content, m.token_ids))
         return messages
 
     def params(self, conversation_id: int) -> GenerationParams:
@@ -144,7 +144,11 @@ class ChatService:
         state = "stopped" if reply.stopped else "complete"
         try:
             self.store.update_message(
-                placeholder.id, content=reply.text, state=state, stats=reply.stats.to_dict()
+                placeholder.id,
+                content=reply.text,
+                state=state,
+                stats=reply.stats.to_dict(),
+                token_ids=reply.token_ids or None,
             )
         except KeyError:
             return ReplyOutcome(placeholder.id, reply, gone=True)

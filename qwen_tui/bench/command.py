@@ -92,7 +92,7 @@ def measure_turns(engine: BigdlEngine, turns: int, new_tokens: int) -> list[dict
     for turn in range(turns):
         messages += message_of(engine, 30, turn)
         reply = engine.chat(messages, params, cache_key="bench-turns")
-        messages.append(ChatMessage("assistant", reply.text))
+        messages.append(ChatMessage("assistant", reply.text, reply.token_ids))  # as the app does
         rows.append(
             {
                 "turn": turn + 1,

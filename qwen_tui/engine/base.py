@@ -14,6 +14,9 @@ ROLES = ("system", "user", "assistant")
 class ChatMessage:
     role: str
     content: str
+    # an assistant message's tokens as the model generated them: the next prompt feeds these
+    # (while they still spell ``content``), so a kept KV cache covers the whole reply
+    token_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class ReplyStats:
 class Reply:
     text: str
     stats: ReplyStats = field(default_factory=ReplyStats)
+    token_ids: tuple[int, ...] = ()  # the generated tokens, without the one that stopped it
 
     @property
     def stopped(self) -> bool:

@@ -251,7 +251,7 @@ class BigdlEngine:
             context_window=window,
             finish_reason=result.finish_reason,
         )
-        return Reply("".join(pieces), stats)
+        return Reply("".join(pieces), stats, tuple(result.new_ids))
 
     def forget(self, cache_key: str) -> None:
         """Drop a conversation's KV cache (its history changed or it was deleted)."""

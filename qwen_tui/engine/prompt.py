@@ -71,12 +71,59 @@ class PromptBuilder:
     def encode(self, messages: list[ChatMessage]) -> list[int]:
         """The prompt for the next assistant reply."""
         if self.qwen1:
-            return self._encode_qwen1(messages)
-        as_dicts = [{"role": m.role, "content": m.content} for m in messages]
-        ids = self.tokenizer.apply_chat_template(
-            as_dicts, add_generation_prompt=True, tokenize=True
-        )
-        return list(ids)
+            ids = self._encode_qwen1(messages)
+        else:
+            as_dicts = [{"role": m.role, "content": m.content} for m in messages]
+            ids = list(
+                self.tokenizer.apply_chat_template(
+                    as_dicts, add_generation_prompt=True, tokenize=True
+                )
+            )
+        if any(m.token_ids for m in messages if m.role == "assistant"):
+            ids = self._as_generated(ids, messages)
+        return ids
+
+    def _as_generated(self, ids: list[int], messages: list[ChatMessage]) -> list[int]:
+        """Each assistant message's text as the tokens the model generated, where they still
+        spell it (an edited message gets the tokenizer's own).
+
+        What a model generates is often not what the tokenizer makes of the text (with random
+        weights, almost never); fed back as generated, a kept KV cache covers the whole reply,
+        and the prompt is the same whether or not a cache is kept."""
+        starts = [i for i, t in enumerate(ids) if t == self.special.im_start]
+        first = len(starts) - 1 - len(messages)  # a default system block may come first
+        if first < 0:
+            return ids
+        out: list[int] = []
+        done = 0
+        for message, start in zip(messages, starts[first:-1], strict=True):
+            if message.role != "assistant" or not message.token_ids:
+                continue
+            span = self._content_span(ids, start)
+            generated = list(message.token_ids)
+            if span is None or self.decode(generated) != message.content:
+                continue
+            begin, end = span
+            if self.decode(ids[begin:end]) != message.content:
+                continue
+            out += ids[done:begin] + generated
+            done = end
+        return out + ids[done:]
+
+    def _content_span(self, ids: list[int], start: int) -> tuple[int, int] | None:
+        """Where the text of the assistant block opening at ``ids[start]`` lies: after its
+        "assistant\n" header, up to its <|im_end|>."""
+        try:
+            end = ids.index(self.special.im_end, start)
+        except ValueError:
+            return None
+        for header in range(start + 2, end + 1):
+            text = self.decode(ids[start + 1 : header])
+            if text == "assistant\n":
+                return header, end
+            if len(text) >= len("assistant\n"):
+                return None
+        return None
 
     def _encode_qwen1(self, messages: list[ChatMessage]) -> list[int]:
         tok = self.tokenizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,7 +19,7 @@ EXPORT_FORMAT = "qwen-tui-conversation"
 EXPORT_VERSION = 1
 
 _CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
-_MESSAGE_COLUMNS = "id, conversation_id, role, content, state, stats, created_at"
+_MESSAGE_COLUMNS = "id, conversation_id, role, content, state, stats, created_at, token_ids"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Message:
     state: str  # "complete" | "streaming" | "stopped" | "error"
     stats: dict[str, Any] | None = field(hash=False)
     created_at: float
+    token_ids: tuple[int, ...] | None = None  # a reply's tokens as the model generated them
 
 
 def title_from_message(content: str) -> str | None:
@@ -68,7 +70,18 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
 
 
 def _message(row: tuple[Any, ...]) -> Message:
-    return Message(*row[:5], from_json(row[5]), row[6])
+    return Message(*row[:5], from_json(row[5]), row[6], _token_ids(row[7]))
+
+
+def _token_ids(text: str | None) -> tuple[int, ...] | None:
+    """A stored id list; anything else (absent, damaged) is None: the text is re-tokenized."""
+    try:
+        ids = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if isinstance(ids, list) and all(type(i) is int for i in ids):
+        return tuple(ids)
+    return None
 
 
 def _missing(conversation_id: int) -> KeyError:
@@ -207,11 +220,14 @@ class ConversationStore:
         content: str | None = None,
         state: str | None = None,
         stats: dict[str, Any] | None = None,
+        token_ids: tuple[int, ...] | None = None,
     ) -> None:
         """Change the given fields: one autocommit UPDATE, cheap enough to call every second."""
         if state is not None:
             _check(state, STATES, "state")
+        ids = None if token_ids is None else json.dumps([int(i) for i in token_ids])
         changes = {"content": content, "state": state, "stats": to_json(stats, "stats")}
+        changes["token_ids"] = ids
         changes = {column: value for column, value in changes.items() if value is not None}
         if not changes:
             return

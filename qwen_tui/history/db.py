@@ -105,7 +105,12 @@ def _migration_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_migration_1]
+def _migration_2(conn: sqlite3.Connection) -> None:
+    """A reply's generated token ids (a JSON list), so the next prompt feeds them back."""
+    conn.execute("ALTER TABLE messages ADD COLUMN token_ids TEXT")
+
+
+MIGRATIONS: list[Migration] = [_migration_1, _migration_2]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -55,6 +55,26 @@ def test_reply_is_saved_while_it_streams(service, engine, monkeypatch):
     assert final.stats["generated_tokens"] == 12
 
 
+def test_the_next_turn_feeds_the_reply_back_as_generated(service, engine):
+    """The reply's tokens are saved with it and fed back: the kept cache covers the whole
+    reply (random weights rarely generate what the tokenizer makes of the text), and without
+    the cache the same reply comes."""
+    cid = service.store.create().id
+    service.add_user_message(cid, "Hello")
+    first = service.generate(cid, engine).reply
+    saved = service.store.messages(cid)[-1]
+    assert saved.token_ids == first.token_ids and len(first.token_ids) == 12
+    service.add_user_message(cid, "More")
+    assert service.prompt_messages(cid)[-2].token_ids == first.token_ids
+    second = service.generate(cid, engine).reply
+    # all but the reply's last token, sampled when max_new_tokens ran out and never fed
+    assert second.stats.reused_tokens == first.stats.prompt_tokens + 11
+    engine.forget(chat.cache_key(cid))
+    service.rewind_for_regenerate(cid)
+    again = service.generate(cid, engine).reply
+    assert again.stats.reused_tokens == 0 and again.text == second.text
+
+
 def test_regenerate_and_edit_rewind_the_history(service):
     store = service.store
     cid = store.create().id

@@ -436,6 +436,36 @@ def test_reopening_keeps_data(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_version_1_database_gains_token_ids_and_keeps_its_messages(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    raw = sqlite3.connect(path)
+    db._migration_1(raw)
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(
+        "INSERT INTO conversations (title, created_at, updated_at) VALUES ('Old', 1.0, 1.0)"
+    )
+    raw.execute(
+        "INSERT INTO messages (conversation_id, role, content, created_at)"
+        " VALUES (1, 'assistant', 'Hi there', 1.0)"
+    )
+    raw.commit()
+    raw.close()
+    store = ConversationStore(path)
+    [old] = store.messages(1)
+    assert old.content == "Hi there" and old.token_ids is None
+    store.update_message(old.id, token_ids=(5, 6, 7))
+    assert store.messages(1)[0].token_ids == (5, 6, 7)
+    store.close()
+
+
+def test_damaged_token_ids_read_as_none(store: ConversationStore) -> None:
+    conv = store.create()
+    message = store.add_message(conv.id, "assistant", "Hello")
+    for damaged in ("[1, 2", '{"a": 1}', '[1, "x"]', "[1.5]"):
+        store._db.execute("UPDATE messages SET token_ids = ? WHERE id = ?", (damaged, message.id))
+        assert store.messages(conv.id)[0].token_ids is None
+
+
 def test_newer_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
     ConversationStore(path).close()

@@ -71,3 +71,46 @@ def test_fit_refuses_a_message_that_cannot_fit(tokenizer):
 def test_fit_needs_a_user_message_last(tokenizer):
     with pytest.raises(EngineError):
         fit(PromptBuilder(tokenizer), conv(("user", "a"), ("assistant", "b")), budget=100)
+
+
+@pytest.fixture(scope="module")
+def qwen1_tokenizer(tmp_path_factory):
+    from qwen1_fixture import build_tiny_qwen1
+    from transformers import AutoTokenizer
+
+    source = build_tiny_qwen1(tmp_path_factory.mktemp("qwen1-tok"))
+    return AutoTokenizer.from_pretrained(str(source), trust_remote_code=True)
+
+
+def spelled_out(builder, text):
+    """Ids that spell ``text`` one character at a time: what a model may generate instead of
+    the tokenizer's own merges."""
+    ids = [i for ch in text for i in builder.tokenizer.encode(ch)]
+    assert builder.decode(ids) == text
+    return tuple(ids)
+
+
+@pytest.mark.parametrize("family", ["qwen2", "qwen1"])
+def test_replies_are_fed_back_as_the_model_generated_them(family, request):
+    tokenizer = request.getfixturevalue("tokenizer" if family == "qwen2" else "qwen1_tokenizer")
+    builder = PromptBuilder(tokenizer)
+    reply = "Hello there, 你好!"
+    generated = spelled_out(builder, reply)
+    assert list(generated) != builder.tokenizer.encode(reply)  # really another spelling
+
+    def messages(answer, ids):
+        return [
+            ChatMessage("user", "Hi"),
+            ChatMessage("assistant", answer, ids),
+            ChatMessage("user", "Again"),
+        ]
+
+    canonical = builder.encode(messages(reply, None))
+    ours = builder.encode(messages(reply, generated))
+    assert builder.decode(ours) == builder.decode(canonical)  # the same text
+    header = builder.encode(messages(reply, None)[:1])  # everything up to the reply's text
+    assert ours[: len(header)] == header
+    assert tuple(ours[len(header) : len(header) + len(generated)]) == generated
+    # edited after it was generated: the ids no longer spell it, the tokenizer's own are used
+    edited = "Hello there, 你好?"
+    assert builder.encode(messages(edited, generated)) == builder.encode(messages(edited, None))
