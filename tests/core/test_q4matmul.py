@@ -262,6 +262,19 @@ def strided_cache(kv_heads, length, dim, dtype, seed=0):
 
 
 @needs_kernel
+@pytest.mark.parametrize("rows,past", [(1, 40), (6, 0), (6, 40)])
+def test_qwen1_fallback_attention_is_the_kernels(rows, past):
+    """For a cache the kernel cannot read in place, Qwen-1's forward uses SDPA with the same
+    causal rule: the last rows of the cache."""
+    from qwen_tui.engine.attend import attend_rows
+    from qwen_tui.engine.qwen1_attention import _sdpa
+
+    key, value = strided_cache(4, past + rows, 64, torch.float32)
+    query = torch.randn(1, 4, rows, 64)
+    assert torch.allclose(_sdpa(query, key, value), attend_rows(query, key, value), atol=2e-5)
+
+
+@needs_kernel
 @pytest.mark.parametrize("heads,kv_heads", [(16, 16), (12, 2)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("rows,past", [(1, 0), (5, 0), (37, 0), (9, 30), (4, 300)])
