@@ -39,6 +39,8 @@ def install(model: Any) -> int:
             return None
         if getattr(module, "use_flash_attn", False) or module.head_dim % 16:
             return None
+        if not all(hasattr(module, name) for name in ("q_proj", "k_proj", "v_proj")):
+            return None  # c_attn not split by bigdl-llm: its forward knows that layout
         return functools.partial(_forward, module)
 
     return forwards.replace(model, ours)
