@@ -70,6 +70,9 @@ def build_parser() -> Parser:
     bench.add_argument("--prompt-tokens", default="32,512,1024")
     bench.add_argument("--new-tokens", type=int, default=64)
     bench.add_argument("--turns", type=int, default=10)
+    bench.add_argument(
+        "--repeat", type=int, default=3, help="runs of each prompt length (the median is shown)"
+    )
     bench.add_argument("--threads", type=int)
     bench.add_argument("--no-ui", action="store_true", help="skip the UI event-loop lag test")
     bench.add_argument("--json", action="store_true")

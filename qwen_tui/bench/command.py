@@ -59,18 +59,25 @@ def message_of(engine: BigdlEngine, tokens: int, seed: int) -> list[ChatMessage]
     return [ChatMessage("user", " ".join(words[:lo]))]
 
 
-def measure_prompts(engine: BigdlEngine, lengths: list[int], new_tokens: int) -> list[dict]:
+def measure_prompts(
+    engine: BigdlEngine, lengths: list[int], new_tokens: int, repeat: int = 1
+) -> list[dict]:
+    """Each length ``repeat`` times from scratch (no kept cache): the median, and every run."""
     rows = []
     params = GenerationParams(temperature=0, max_new_tokens=new_tokens, repetition_penalty=1.0)
     for i, n in enumerate(lengths):
-        reply = engine.chat(message_of(engine, n, i), params)
-        s = reply.stats
+        messages = message_of(engine, n, i)
+        runs = [engine.chat(messages, params).stats for _ in range(repeat)]
+        first = [round(s.time_to_first_token, 3) for s in runs]
+        decode = [s.decode_tokens_per_s for s in runs]
         rows.append(
             {
-                "prompt_tokens": s.prompt_tokens,
-                "first_token_s": round(s.time_to_first_token, 3),
-                "decode_tok_s": s.decode_tokens_per_s,
-                "generated": s.generated_tokens,
+                "prompt_tokens": runs[0].prompt_tokens,
+                "first_token_s": statistics.median(first),
+                "decode_tok_s": statistics.median(decode),
+                "generated": runs[0].generated_tokens,
+                "first_token_runs": first,
+                "decode_runs": decode,
             }
         )
     return rows
@@ -140,6 +147,8 @@ def run_bench(args: Namespace, settings: Settings) -> int:
         raise UsageError(
             "--prompt-tokens takes numbers like 32,512,1024.", "Fix the list."
         ) from None
+    if args.repeat < 1:
+        raise UsageError("--repeat must be at least 1.", "Measure each prompt once or more.")
     if args.synthetic:
         from .synthetic import synthetic_model
 
@@ -160,7 +169,7 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     result["matmul"] = engine.prompt_path
     with RssSampler() as rss:
         result["first_reply"] = measure_first_reply(engine)
-        result["prompts"] = measure_prompts(engine, lengths, args.new_tokens)
+        result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
         result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
         result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
     result["rss_while_chatting_mb"] = round(rss.max_bytes / 2**20)
@@ -180,6 +189,7 @@ def _paths(matmul: dict) -> str:
 
 
 def table(r: dict) -> str:
+    many = any(len(p.get("first_token_runs", ())) > 1 for p in r["prompts"])
     lines = [
         f"model {r['model']}  threads {r['threads']}  load {r['load_s']} s  "
         f"RSS after load {r['rss_after_load_mb']} MB, "
@@ -189,10 +199,12 @@ def table(r: dict) -> str:
         f"{r['first_reply']['first_token_s']:.2f} s to the first token "
         f"({r['first_reply']['prompt_tokens']}-token prompt)",
         "",
-        "prompt tokens  first token  decode tok/s",
+        "prompt tokens  first token  decode tok/s"
+        + ("   (median of each length's runs; first token of every run)" if many else ""),
     ]
     lines += [
         f"{p['prompt_tokens']:>13}  {p['first_token_s']:>9.2f} s  {p['decode_tok_s']:>12.1f}"
+        + ("   " + " ".join(f"{t:.2f}" for t in p["first_token_runs"]) if many else "")
         for p in r["prompts"]
     ]
     if r["turns"]:

@@ -17,6 +17,8 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
             "8",
             "--turns",
             "3",
+            "--repeat",
+            "2",
             "--threads",
             "1",
             "--json",
@@ -33,6 +35,9 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
         True,
     ]
     assert all(p["first_token_s"] > 0 and p["generated"] == 8 for p in data["prompts"])
+    for p in data["prompts"]:  # the median of two runs lies between them
+        assert len(p["first_token_runs"]) == len(p["decode_runs"]) == 2
+        assert min(p["first_token_runs"]) <= p["first_token_s"] <= max(p["first_token_runs"])
     turns = data["turns"]
     assert [t["turn"] for t in turns] == [1, 2, 3]
     assert turns[0]["reused_tokens"] == 0 and all(t["reused_tokens"] > 0 for t in turns[1:])
@@ -51,6 +56,7 @@ def test_bench_table_and_bad_arguments(installed_model, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "first token" in out and "decode tok/s" in out
+    assert "first token" in out and "decode tok/s" in out and "median" in out
     assert main(["bench", "--prompt-tokens", "many"]) == 2
+    assert main(["bench", "--repeat", "0"]) == 2
     assert main(["bench", "--synthetic", "llama-7b"]) == 2
