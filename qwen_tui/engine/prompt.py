@@ -92,7 +92,7 @@ class PromptBuilder:
         and the prompt is the same whether or not a cache is kept."""
         starts = [i for i, t in enumerate(ids) if t == self.special.im_start]
         first = len(starts) - 1 - len(messages)  # a default system block may come first
-        if first < 0:
+        if first < 0:  # not one block per message: leave the prompt as the tokenizer made it
             return ids
         out: list[int] = []
         done = 0
