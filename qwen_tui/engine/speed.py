@@ -78,42 +78,50 @@ def regroup(layer: Any) -> None:
 
 
 def _q4_matmul(weight: Any, out_len: int, x: Any, bias: Any = None) -> Any:
-    return _q4_matmuls([(weight, out_len, bias)], x)[0]
+    bias = None if bias is None else bias.float().contiguous()
+    spec = (weight.data_ptr(), out_len, 0 if bias is None else bias.data_ptr())
+    return _q4_matmuls([spec], x)[0]
 
 
-def _q4_matmuls(weights: list[tuple[Any, int, Any]], x: Any, up: Any = None) -> list[Any]:
-    """x @ W.T + bias for each (regrouped weight, out_len, bias or None): x is quantized once,
+def _spec(layer: Any) -> tuple[int, int, int]:
+    """(weight pointer, rows, float32 bias pointer or 0) of a regrouped layer, worked out
+    once: a decoded token makes about 100 kernel calls, and the Python around each call
+    costs more than a small projection itself."""
+    spec = layer.__dict__.get("qwen_tui_spec")
+    if spec is None:
+        bias = None if layer.bias is None else layer.bias.detach().float().contiguous()
+        spec = (layer.weight.data_ptr(), layer.out_len, 0 if bias is None else bias.data_ptr())
+        layer.qwen_tui_bias = bias  # keeps a float32 copy alive (the bias itself if it is one)
+        layer.qwen_tui_spec = spec
+    return spec
+
+
+def _q4_matmuls(specs: list[tuple[int, int, int]], x: Any, up: Any = None) -> list[Any]:
+    """x @ W.T + bias for each (weight pointer, rows, bias pointer or 0): x is quantized once,
     one parallel pass. With ``up`` the input is silu(x) * up, formed as it is quantized."""
     import torch
 
-    in_len = x.shape[-1]
-    rows = x.numel() // in_len
-    x_2d = _float_rows(x, rows)
-    up_2d = None if up is None else _float_rows(up, rows)
-    biases = [None if b is None else b.float().contiguous() for _, _, b in weights]
-    outs = [torch.empty(rows, out_len) for _, out_len, _ in weights]
-    targets = [
-        (w.data_ptr(), n, out.data_ptr(), 0 if b is None else b.data_ptr())
-        for (w, n, _), out, b in zip(weights, outs, biases, strict=True)
-    ]
-    up_ptr = 0 if up_2d is None else up_2d.data_ptr()
-    _q4_module().matmul(x_2d.data_ptr(), rows, in_len, targets, torch.get_num_threads(), up_ptr)
-    return [out.view(*x.shape[:-1], out.shape[1]) for out in outs]
+    x = _float_rows(x)
+    up_ptr = 0 if up is None else _float_rows(up).data_ptr()
+    lead = x.shape[:-1]
+    outs = [torch.empty((*lead, n)) for _, n, _ in specs]
+    targets = [(w, n, out.data_ptr(), b) for (w, n, b), out in zip(specs, outs, strict=True)]
+    rows = x.numel() // x.shape[-1]
+    _q4_module().matmul(x.data_ptr(), rows, x.shape[-1], targets, torch.get_num_threads(), up_ptr)
+    return outs
 
 
-def _float_rows(x: Any, rows: int) -> Any:
+def _float_rows(x: Any) -> Any:
     import torch
 
-    x_2d = x.reshape(rows, x.shape[-1])
-    if x_2d.dtype != torch.float32 or not x_2d.is_contiguous():
-        x_2d = x_2d.float().contiguous()
-    return x_2d
+    return x if x.dtype == torch.float32 and x.is_contiguous() else x.float().contiguous()
 
 
 def project(layers: list[Any], x: Any) -> list[Any]:
     """Each layer applied to the same input: one q4 call when all of them take that path."""
-    if all(_takes_q4(layer, _rows(x)) for layer in layers):
-        return _q4_matmuls([(layer.weight, layer.out_len, layer.bias) for layer in layers], x)
+    rows = _rows(x)
+    if all(_takes_q4(layer, rows) for layer in layers):
+        return _q4_matmuls([_spec(layer) for layer in layers], x)
     return [layer(x) for layer in layers]
 
 
@@ -123,7 +131,7 @@ def gated(layer: Any, gate: Any, up: Any) -> Any:
     import torch.nn.functional as F
 
     if gate.shape == up.shape and _takes_q4(layer, _rows(gate)):
-        return _q4_matmuls([(layer.weight, layer.out_len, layer.bias)], gate, up=up)[0]
+        return _q4_matmuls([_spec(layer)], gate, up=up)[0]
     return layer(F.silu(gate).mul_(up))
 
 
@@ -187,14 +195,14 @@ def install() -> None:
         plan = _plans.get(self.qtype)
         if plan is None or x.dim() < 2 or 0 in x.shape:
             if regrouped and 0 not in x.shape:
-                return _q4_matmul(self.weight, self.out_len, x, self.bias)
+                return _q4_matmuls([_spec(self)], x)[0]
             return original(self, x)
         if self.optimize_lm_head:
             x = lbl.reshape_lm_head_input(x)
         rows = x.numel() // x.shape[-1]
         dequant = _dequantizes(plan, rows)
         if regrouped and not dequant:
-            return _q4_matmul(self.weight, self.out_len, x, self.bias)
+            return _q4_matmuls([_spec(self)], x)[0]
         if regrouped:
             return _with_bias(self, _q4_dequant_matmul(self.weight, self.out_len, x))
         if dequant:
