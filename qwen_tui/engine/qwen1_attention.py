@@ -10,8 +10,8 @@ plain case, the way ``qwen2_attention`` does Qwen2's:
 
 - q/k/v in one q4 call (``speed.project``);
 - rotary by ``rotary.apply`` (our kernel, the same products and sums);
-- keys and values cached in float16 (``qwen2_attention.CACHE_DTYPE``): half
-  the memory, and half the bytes a decoded token reads;
+- keys and values cached in float16 (``attend.CACHE_DTYPE``): half the
+  memory, and half the bytes a decoded token reads;
 - attention by ``attend.attend_rows``, causal, over the cache where it lies.
 
 A position's result is the same in a prompt or decoded, so a kept cache
@@ -25,8 +25,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards, qwen2_attention, rotary, speed
-from .attend import attend_rows, cache_fits, cache_with_room
+from . import forwards, rotary, speed
+from .attend import attend_rows, cache_fits, cache_with_room, new_cache
 
 
 def install(model: Any) -> int:
@@ -99,9 +99,8 @@ def _forward(
     positions = torch.arange(past_len, kv_seq_len).view(1, q_len)
     query, key = rotary.apply(query, key, cos, sin, positions)
 
-    dtype = getattr(torch, qwen2_attention.CACHE_DTYPE)
     if layer_past is None:
-        key, value = cache_with_room(key, value, kv_seq_len + 256, dtype)
+        key, value = new_cache(key, value, kv_seq_len + 256)
     else:
         from bigdl.llm.transformers.models.utils import append_kv_cache
 

@@ -9,9 +9,7 @@ This is that function for the CPU only (bigdl's fused decoding path needs an
 Intel GPU) without the discarded part, adapted from bigdl-llm 2.5.0
 (Apache-2.0); with a float32 cache its outputs match bigdl-llm's to 1e-5 (tested).
 
-Keys and values are cached in float16 (as llama.cpp does by default): half the
-memory, and a decoded token reads half the bytes, which at 1,000 tokens of
-context is most of its attention time.
+Keys and values are cached in float16 (``attend.CACHE_DTYPE``).
 
 The q, k and v projections of the same input go to the q4 kernel in one call
 (``speed.project``). Attention itself, for a prompt or a decoded token, is
@@ -26,9 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import rotary, speed
-from .attend import attend_rows, cache_fits, cache_with_room, is_causal
-
-CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
+from .attend import attend_rows, cache_fits, cache_with_room, is_causal, new_cache
 
 
 def install() -> None:
@@ -59,7 +55,6 @@ def _cpu_forward(
     qwen_tui_last_only: bool = False,
     **kwargs: Any,
 ) -> tuple[Any, None, Any]:
-    import torch
     import torch.nn.functional as F
     from bigdl.llm.transformers.models.llama import repeat_kv
     from bigdl.llm.transformers.models.utils import (
@@ -85,7 +80,7 @@ def _cpu_forward(
             past_key_value.seen_tokens += q_len
         if len(past_key_value.key_cache) <= self.layer_idx:
             # with room for the reply, so the first decoded token does not copy the cache
-            key, value = cache_with_room(key, value, kv_seq_len + 256, getattr(torch, CACHE_DTYPE))
+            key, value = new_cache(key, value, kv_seq_len + 256)
             past_key_value.key_cache.append(key)
             past_key_value.value_cache.append(value)
         else:

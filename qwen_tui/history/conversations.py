@@ -225,9 +225,12 @@ class ConversationStore:
         """Change the given fields: one autocommit UPDATE, cheap enough to call every second."""
         if state is not None:
             _check(state, STATES, "state")
-        ids = None if token_ids is None else json.dumps([int(i) for i in token_ids])
-        changes = {"content": content, "state": state, "stats": to_json(stats, "stats")}
-        changes["token_ids"] = ids
+        changes = {
+            "content": content,
+            "state": state,
+            "stats": to_json(stats, "stats"),
+            "token_ids": None if token_ids is None else json.dumps([int(i) for i in token_ids]),
+        }
         changes = {column: value for column, value in changes.items() if value is not None}
         if not changes:
             return

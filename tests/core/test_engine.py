@@ -228,7 +228,7 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
             third, _ = lm.step([7], past)
         return first, second, third
 
-    from qwen_tui.engine import qwen2_attention, speed
+    from qwen_tui.engine import attend, qwen2_attention, speed
 
     calls = []
     attend_rows = qwen2_attention.attend_rows
@@ -238,7 +238,7 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     with_half_cache = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
     assert len(calls) == (3 * layers if speed._q4_module() else 0)  # prompt and both steps
-    monkeypatch.setattr(qwen2_attention, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
+    monkeypatch.setattr(attend, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
     with_ours = prompt_then_two_tokens()
     assert len(calls) == (6 * layers if speed._q4_module() else 0)
     original = ours.__wrapped__  # bigdl-llm's own

@@ -135,7 +135,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
     """Our forward (one q/k/v call, rotary and attention kernels) for a prompt, a token and a
     second prompt on the cache: with a float32 cache it equals bigdl-llm's forward and the
     remote code's _attn; the float16 cache holds exactly those keys and values, rounded."""
-    from qwen_tui.engine import qwen1_attention, qwen2_attention, speed
+    from qwen_tui.engine import attend, qwen1_attention, speed
 
     lm, builder = qwen1_engine._lm, qwen1_engine._builder
     layers = [m for m in lm.model.modules() if type(m).__name__ == "QWenAttention"]
@@ -164,7 +164,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
     # every layer but the last attends every new row; the last one only the sampled row
     n = len(layers)
     assert rows == [len(ids)] * (n - 1) + [1] + [1] * n + [3] * (n - 1) + [1]
-    monkeypatch.setattr(qwen2_attention, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
+    monkeypatch.setattr(attend, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
     with_ours, full_cache = prompt_token_prompt()
     use_bigdl_forward(monkeypatch, layers)  # bigdl-llm's forward and the remote code's _attn
     with_bigdl, _ = prompt_token_prompt()
