@@ -1,30 +1,46 @@
-"""Build the optional AVX2 int4 matmul kernel; everything else is in pyproject.toml.
+"""Build qwen-tui's C kernels (one module, qwen_tui.engine.kernels._native); everything else is
+in pyproject.toml.
 
-``optional=True``: without a C compiler (or on a CPU family the kernel does not
-target) the install still succeeds and qwen-tui uses bigdl-llm's own kernel.
+Every instruction-set variant is compiled into the same module (each file sets its own
+``#pragma GCC target``) and the best one this CPU supports is chosen at run time, so one build
+serves every x86 machine; a non-x86 machine gets the portable C variant. ``optional=True``:
+without a C compiler the install still succeeds and qwen-tui uses bigdl-llm's own kernels.
 """
 
 from setuptools import Extension, setup
 
+CSRC = "qwen_tui/engine/kernels/csrc/"
+SOURCES = [
+    "module.c",
+    "cpu.c",
+    "repack.c",
+    "quantize_ref.c",
+    "matmul.c",
+    "tiles_ref.c",
+    "tiles_avx2.c",
+    "tiles_avxvnni.c",
+    "tiles_avx512vl.c",
+    "tiles_avx512.c",
+    "attention.c",
+    "norm.c",
+    "rotary.c",
+]
+
 setup(
     ext_modules=[
         Extension(
-            "qwen_tui.engine._q4matmul",
-            sources=[
-                "qwen_tui/engine/q4matmul.c",
-                "qwen_tui/engine/attention.c",
-                "qwen_tui/engine/norm.c",
-                "qwen_tui/engine/rotary.c",
-            ],
-            depends=["qwen_tui/engine/kernels.h"],
-            # fused multiply-adds only where the code asks for them (rotary.c matches torch)
+            "qwen_tui.engine.kernels._native",
+            sources=[CSRC + name for name in SOURCES],
+            depends=[CSRC + h for h in ("qk.h", "simd256.h", "tiles256.h", "float_kernels.h")],
+            # fused multiply-adds only where the code asks for them: every variant performs
+            # the same float operations, so they agree bit for bit
             extra_compile_args=[
                 "-O3",
                 "-fopenmp",
                 "-ffp-contract=off",
                 "-Werror=implicit-function-declaration",
             ],
-            extra_link_args=["-fopenmp"],
+            extra_link_args=["-fopenmp", "-lm"],
             optional=True,
         )
     ]

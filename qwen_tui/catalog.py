@@ -1,18 +1,19 @@
-"""The known models. One place for repo ids, families, sizes and licence notes.
+"""The known models. One place for repo ids, families, dimensions and licence notes.
 
-Sizes are approximate and used for the disk and memory checks before a
-download or quantization, and for the wizard's choices.
+The dimensions give the disk and memory checks before a download or quantization and the
+wizard's choices (``sizes.py`` turns them into bytes for a recipe).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
+from .sizes import Dims, chat_ram, quantize_ram, stored_bytes
+
 GB = 1024**3
-LOW_BIT_FORMATS = ("sym_int4", "asym_int4", "sym_int5", "sym_int8")
-DEFAULT_LOW_BIT = "sym_int4"
-# Bits per weight actually stored (scales included), relative to fp16's 16.
-BITS_PER_WEIGHT = {"sym_int4": 4.5, "asym_int4": 5.0, "sym_int5": 5.5, "sym_int8": 8.5}
+LOW_BIT_FORMATS = tuple(RECIPES)  # the default first
+DEFAULT_LOW_BIT = DEFAULT_RECIPE
 
 
 @dataclass(frozen=True)
@@ -24,18 +25,21 @@ class CatalogEntry:
     download_gb: float
     remote_code: bool
     licence: str
+    dims: Dims
     revision: str | None = None  # pinned commit; None follows the repo's main branch
 
-    def int4_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
-        # Embeddings stay in full precision in bigdl-llm; count them at 16 bits.
-        return round(self.params_b * BITS_PER_WEIGHT[low_bit] / 8 * 1.15, 1)
+    def recipe(self, low_bit: str) -> Recipe:
+        return RECIPES.get(low_bit, RECIPES[DEFAULT_LOW_BIT])
+
+    def stored_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
+        """The quantized model's size in GB (1024^3 bytes, as the store reports sizes)."""
+        return round(stored_bytes(self.dims, self.recipe(low_bit)) / GB, 2)
 
     def ram_to_quantize_gb(self) -> float:
-        """Peak RAM while quantizing: fp32 weights are loaded, then converted."""
-        return round(self.params_b * 4 * 1.3 + 1.0, 1)
+        return round(quantize_ram(self.dims) / GB, 1)
 
     def ram_to_chat_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
-        return round(self.int4_gb(low_bit) + self.params_b * 0.6 + 0.7, 1)
+        return round(chat_ram(self.dims, self.recipe(low_bit)) / GB, 1)
 
 
 CATALOG: tuple[CatalogEntry, ...] = (
@@ -47,6 +51,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         download_gb=3.7,
         remote_code=True,
         licence="Tongyi Qianwen Research License",
+        dims=Dims(hidden=2048, layers=24, intermediate=5504, vocab=151936, kv=2048),
     ),
     CatalogEntry(
         key="qwen1.5-1.8b-chat",
@@ -56,6 +61,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         download_gb=3.7,
         remote_code=False,
         licence="Tongyi Qianwen Research License",
+        dims=Dims(hidden=2048, layers=24, intermediate=5504, vocab=151936, kv=2048),
     ),
     CatalogEntry(
         key="qwen2-1.5b-instruct",
@@ -65,6 +71,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         download_gb=3.1,
         remote_code=False,
         licence="Apache-2.0",
+        dims=Dims(hidden=1536, layers=28, intermediate=8960, vocab=151936, kv=256, tied=True),
     ),
     CatalogEntry(
         key="qwen2.5-0.5b-instruct",
@@ -74,6 +81,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         download_gb=1.0,
         remote_code=False,
         licence="Apache-2.0",
+        dims=Dims(hidden=896, layers=24, intermediate=4864, vocab=151936, kv=128, tied=True),
     ),
     CatalogEntry(
         key="qwen2.5-1.5b-instruct",
@@ -83,6 +91,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         download_gb=3.1,
         remote_code=False,
         licence="Apache-2.0",
+        dims=Dims(hidden=1536, layers=28, intermediate=8960, vocab=151936, kv=256, tied=True),
     ),
 )
 

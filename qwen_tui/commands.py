@@ -9,7 +9,7 @@ import threading
 from argparse import Namespace
 
 from . import config
-from .catalog import CATALOG
+from .catalog import CATALOG, DEFAULT_LOW_BIT
 from .chat import settings_params
 from .errors import UsageError
 from .progress_line import ProgressLine
@@ -100,7 +100,7 @@ def models(args: Namespace) -> int:
         state = "local" if e.key in local_names else _download_state(e.repo_id)
         print(
             f"  {e.key:<24} {e.repo_id:<30} download {e.download_gb:.1f} GB, "
-            f"int4 ~{e.int4_gb():.1f} GB  {state}"
+            f"{DEFAULT_LOW_BIT} ~{e.stored_gb():.2f} GB  {state}"
         )
     return 0
 

@@ -1,5 +1,5 @@
 """Probes shared by the engine tests: logits of a prompt and the tokens after it,
-calls of the q4 kernel, and bigdl-llm's own forward put back for comparison."""
+calls of our low-bit kernel, and bigdl-llm's own forward put back for comparison."""
 
 import torch
 
@@ -15,19 +15,19 @@ def prompt_then_tokens(lm, ids, tokens):
     return out
 
 
-def count_q4_calls(monkeypatch):
-    """From now on, how many weights each call of the q4 kernel multiplies ("gated" for a
-    call whose input is silu(x) * up)."""
-    from qwen_tui.engine import speed
+def count_kernel_calls(monkeypatch):
+    """From now on, how many weights each call of our low-bit kernel multiplies ("gated" for
+    a call whose input is silu(x) * up)."""
+    from qwen_tui.engine import kernels
 
     calls = []
-    matmuls = speed._q4_matmuls
+    matmul = kernels.matmul
 
-    def counted(weights, x, up=None):
+    def counted(x, weights, threads, *, up=None, isa=None):
         calls.append(len(weights) if up is None else "gated")
-        return matmuls(weights, x, up=up)
+        return matmul(x, weights, threads, up=up, isa=isa)
 
-    monkeypatch.setattr(speed, "_q4_matmuls", counted)
+    monkeypatch.setattr(kernels, "matmul", counted)
     return calls
 
 

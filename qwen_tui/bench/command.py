@@ -166,7 +166,7 @@ def run_bench(args: Namespace, settings: Settings) -> int:
         "load_s": round(time.perf_counter() - started, 2),
     }
     result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
-    result["matmul"] = engine.prompt_path
+    result["matmul"] = engine.plan.to_dict() if engine.plan else {}
     with RssSampler() as rss:
         result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
@@ -179,13 +179,8 @@ def run_bench(args: Namespace, settings: Settings) -> int:
 
 
 def _paths(matmul: dict) -> str:
-    plans = [v for k, v in matmul.items() if k.startswith("qtype_")]
-    described = [
-        p["kernel"]
-        + (f", dequantize + BLAS from {p['dequant_from']} rows" if p["dequant_from"] else "")
-        for p in plans
-    ]
-    return f"{matmul.get('mode', 'auto')}: " + "; ".join(described)
+    layers = ", ".join(f"{n} {key}" for key, n in matmul.get("layers", {}).items())
+    return f"{matmul.get('mode', 'auto')} ({matmul.get('isa', '?')}): {layers}"
 
 
 def table(r: dict) -> str:

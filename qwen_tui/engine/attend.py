@@ -1,6 +1,6 @@
 """Causal attention read from bigdl-llm's KV cache where it lies.
 
-``q4matmul.attend`` (``attention.c``) computes softmax(q·Kᵀ/√d)·V for the new
+``kernels.attend`` (``attention.c``) computes softmax(q·Kᵀ/√d)·V for the new
 positions of a step over the strided cache buffers bigdl-llm keeps (room for
 more positions after the used ones), float32 or float16; grouped-query heads
 share their key/value head. A position gets exactly the same result whether it
@@ -23,7 +23,7 @@ CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
 def cache_fits(key: Any, value: Any, bsz: int) -> bool:
     import torch
 
-    from .speed import _q4_module
+    from . import kernels
 
     return (
         bsz == 1
@@ -33,7 +33,7 @@ def cache_fits(key: Any, value: Any, bsz: int) -> bool:
         and key.stride(-1) == 1
         and key.stride(2) == key.shape[-1]
         and key.shape[-1] % 16 == 0
-        and _q4_module() is not None
+        and kernels.float_kernels()
     )
 
 
@@ -60,28 +60,9 @@ def attend_rows(query: Any, key: Any, value: Any) -> Any:
     """Attention of the last ``rows`` cached positions (causal): [1, rows, heads * dim]."""
     import torch
 
-    from .speed import _q4_module
+    from . import kernels
 
-    _, heads, rows, dim = query.shape
-    query = query.float().contiguous()
-    out = torch.empty(1, rows, heads * dim)
-    _q4_module().attend(
-        query.data_ptr(),
-        key.data_ptr(),
-        value.data_ptr(),
-        out.data_ptr(),
-        heads,
-        key.shape[1],
-        rows,
-        key.shape[2] - rows,
-        dim,
-        key.stride(1),
-        key.stride(2),
-        dim**-0.5,
-        key.dtype == torch.float16,
-        torch.get_num_threads(),
-    )
-    return out
+    return kernels.attend(query, key, value, torch.get_num_threads())
 
 
 def attend_one(query: Any, key: Any, value: Any) -> Any:

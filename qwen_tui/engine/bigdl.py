@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import EngineError, NotEnoughMemory
 from ..store.manifest import Manifest, verify
@@ -29,6 +29,9 @@ from .prompt import PromptBuilder, fit
 from .runner import CausalLM
 from .sampling import Sampler
 from .torch_thread import torch_thread
+
+if TYPE_CHECKING:
+    from .matmul import MatmulPlan
 
 
 def default_threads() -> int:
@@ -88,7 +91,7 @@ class BigdlEngine:
         self._builder: PromptBuilder | None = None
         self._cancel = threading.Event()
         self.load_seconds = 0.0
-        self.prompt_path: dict[str, Any] = {}
+        self.plan: MatmulPlan | None = None
 
     # -- lifecycle -----------------------------------------------------
     def load(self) -> ModelInfo:
@@ -106,7 +109,8 @@ class BigdlEngine:
         AutoModelForCausalLM = bigdl_auto_model()
         from transformers import AutoTokenizer
 
-        from . import last_layer, mlp, norm, qwen1_attention, qwen2_attention, speed
+        from . import last_layer, matmul, mlp, norm, qwen1_attention, qwen2_attention
+        from .lowbit import io as lowbit_io
 
         torch.set_num_threads(self.threads)
         trust = manifest.remote_code
@@ -114,9 +118,12 @@ class BigdlEngine:
             tokenizer = AutoTokenizer.from_pretrained(
                 str(self.model_dir), trust_remote_code=trust, local_files_only=True
             )
-            model = AutoModelForCausalLM.load_low_bit(
-                str(self.model_dir), trust_remote_code=trust, local_files_only=True
-            )
+            if lowbit_io.is_lowbit_folder(self.model_dir):
+                model = lowbit_io.load(self.model_dir, trust_remote_code=trust)
+            else:  # a folder bigdl-llm's save_low_bit wrote (qwen-tui before recipes)
+                model = AutoModelForCausalLM.load_low_bit(
+                    str(self.model_dir), trust_remote_code=trust, local_files_only=True
+                )
         except MemoryError:
             raise NotEnoughMemory(
                 f"Not enough memory to load {manifest.name}.", "Close other programs."
@@ -135,7 +142,7 @@ class BigdlEngine:
         mlp.install(model)
         norm.install(model)
         last_layer.install(model)
-        self.prompt_path = speed.tune(model)
+        self.plan = matmul.prepare(model)
         self._builder = PromptBuilder(tokenizer)
         self._lm = CausalLM(model)
         self.manifest = manifest

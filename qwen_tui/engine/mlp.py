@@ -1,11 +1,11 @@
-"""Qwen2's and Qwen-1's MLP with both input projections in one q4 call.
+"""Qwen2's and Qwen-1's MLP with both input projections in one kernel call.
 
-The gate and up projections read the same input; ``speed.project`` quantizes it
+The gate and up projections read the same input; ``matmul.project`` quantizes it
 once and computes both in one parallel pass (a decoded token otherwise pays
 the call and thread start-up twice per layer). Same arithmetic as bigdl-llm's
 CPU path: ``down(act(gate(x)) * up(x))``; Qwen-1 names them ``w2``, ``w1``
 and ``c_proj`` and uses SiLU. With SiLU (both families) the product goes to the
-down projection's q4 call as its two factors (``speed.gated``): the kernel forms
+down projection's kernel call as its two factors (``matmul.gated``): the kernel forms
 it while quantizing, instead of torch writing and reading it again.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards, speed
+from . import forwards, matmul
 
 # class name -> (gate, up, down) attribute names
 _PROJECTIONS = {
@@ -38,9 +38,9 @@ def install(model: Any) -> int:
 
 
 def _forward(gate: Any, up: Any, down: Any, act: Any, x: Any) -> Any:
-    gated, upped = speed.project([gate, up], x)
+    gated, upped = matmul.project([gate, up], x)
     if _is_silu(act):
-        return speed.gated(down, gated, upped)
+        return matmul.gated(down, gated, upped)
     return down(act(gated).mul_(upped))
 
 

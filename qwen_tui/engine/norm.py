@@ -2,7 +2,7 @@
 
 bigdl-llm's CPU forward takes seven torch operations per norm (to, pow, mean,
 add, rsqrt, mul, mul); a decoded token passes 49 norms, so their dispatch alone
-cost about 2 ms per token. ``q4matmul.rms_norm`` computes the same products in
+cost about 2 ms per token. ``kernels.rms_norm`` computes the same products in
 one pass over each row; anything it does not cover (other dtypes, a missing
 kernel) goes to bigdl-llm's forward.
 """
@@ -12,15 +12,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards
-from .speed import _q4_module
+from . import forwards, kernels
 
 _EPS_NAMES = {"Qwen2RMSNorm": "variance_epsilon", "RMSNorm": "eps"}  # class -> its epsilon
 
 
 def install(model: Any) -> int:
     """Replace ``forward`` of every RMSNorm in the model; return how many."""
-    if _q4_module() is None:
+    if not kernels.float_kernels():
         return 0
 
     def ours(module: Any) -> Any:
@@ -40,15 +39,4 @@ def _forward(module: Any, eps: float, x: Any) -> Any:
     fits = x.dtype == weight.dtype == torch.float32 and weight.shape == (n,) and n % 8 == 0
     if not fits or x.requires_grad or x.device.type != "cpu":
         return module.qwen_tui_forward(x)
-    x = x.contiguous()
-    out = torch.empty_like(x)
-    _q4_module().rms_norm(
-        x.data_ptr(),
-        weight.data_ptr(),
-        out.data_ptr(),
-        x.numel() // n,
-        n,
-        eps,
-        torch.get_num_threads(),
-    )
-    return out
+    return kernels.rms_norm(x.contiguous(), weight, eps, torch.get_num_threads())

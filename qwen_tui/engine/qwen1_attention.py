@@ -8,7 +8,7 @@ the causal mask throws half of it away). This is that forward
 (``qwen_attention_forward_original``, bigdl-llm 2.5.0, Apache-2.0) for the
 plain case, the way ``qwen2_attention`` does Qwen2's:
 
-- q/k/v in one q4 call (``speed.project``);
+- q/k/v in one kernel call (``matmul.project``);
 - rotary by ``rotary.apply`` (our kernel, the same products and sums);
 - keys and values cached in float16 (``attend.CACHE_DTYPE``): half the
   memory, and half the bytes a decoded token reads;
@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards, rotary, speed
+from . import forwards, kernels, matmul, rotary
 from .attend import attend_rows, cache_fits, cache_with_room, new_cache
 
 
@@ -33,7 +33,7 @@ def install(model: Any) -> int:
     """Give every plain Qwen-1 attention layer our CPU forward; return how many."""
 
     def ours(module: Any) -> Any:
-        if type(module).__name__ != "QWenAttention" or speed._q4_module() is None:
+        if type(module).__name__ != "QWenAttention" or not kernels.float_kernels():
             return None
         if getattr(module, "use_cache_quantization", False) or not module.scale_attn_weights:
             return None
@@ -90,7 +90,7 @@ def _forward(
     import torch
 
     heads, head_dim = self.num_heads, self.head_dim
-    query, key, value = speed.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
+    query, key, value = matmul.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
     query = query.view(1, q_len, heads, head_dim).transpose(1, 2)
     key = key.view(1, q_len, heads, head_dim).transpose(1, 2)
     value = value.view(1, q_len, heads, head_dim).transpose(1, 2)

@@ -12,7 +12,7 @@ Intel GPU) without the discarded part, adapted from bigdl-llm 2.5.0
 Keys and values are cached in float16 (``attend.CACHE_DTYPE``).
 
 The q, k and v projections of the same input go to the q4 kernel in one call
-(``speed.project``). Attention itself, for a prompt or a decoded token, is
+(``matmul.project``). Attention itself, for a prompt or a decoded token, is
 ``attend.attend_rows`` (our kernel, causal, reading the float16 cache where it
 lies; grouped-query heads share their key/value head instead of ``repeat_kv``
 copying the cache): a position's result is the same in a prompt or decoded,
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import rotary, speed
+from . import matmul, rotary
 from .attend import attend_rows, cache_fits, cache_with_room, is_causal, new_cache
 
 
@@ -64,7 +64,7 @@ def _cpu_forward(
 
     bsz, q_len, _ = hidden_states.size()
     heads, kv_heads, head_dim = self.num_heads, self.num_key_value_heads, self.head_dim
-    query, key, value = speed.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
+    query, key, value = matmul.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
     query = query.view(bsz, q_len, heads, head_dim).transpose(1, 2)
     key = key.view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)
     value = value.view(bsz, q_len, kv_heads, head_dim).transpose(1, 2)

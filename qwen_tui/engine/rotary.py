@@ -2,7 +2,7 @@
 
 transformers' ``apply_rotary_pos_emb`` takes about sixteen torch operations per
 layer (index, unsqueeze, four products, two ``rotate_half`` concatenations...).
-``q4matmul.rotary`` computes the same products and sums in one pass and writes
+``kernels.rotary`` computes the same products and sums in one pass and writes
 the head-major layout the attention kernel reads. Other layouts or dtypes go
 to transformers' function.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .speed import _q4_module
+from . import kernels
 
 
 def apply(query: Any, key: Any, cos: Any, sin: Any, position_ids: Any) -> tuple[Any, Any]:
@@ -41,7 +41,7 @@ def _tables_fit(cos: Any, sin: Any, position_ids: Any, query: Any) -> bool:
     import torch
 
     return (
-        _q4_module() is not None
+        kernels.float_kernels()
         and cos.dtype == sin.dtype == torch.float32
         and cos.is_contiguous()
         and sin.is_contiguous()
@@ -57,18 +57,4 @@ def _tables_fit(cos: Any, sin: Any, position_ids: Any, query: Any) -> bool:
 def _rotate(x: Any, cos: Any, sin: Any, positions: Any) -> Any:
     import torch
 
-    _, heads, rows, dim = x.shape
-    out = torch.empty(1, heads, rows, dim)
-    _q4_module().rotary(
-        x.data_ptr(),
-        x.stride(2),
-        heads,
-        rows,
-        dim,
-        cos.data_ptr(),
-        sin.data_ptr(),
-        positions.data_ptr(),
-        out.data_ptr(),
-        torch.get_num_threads(),
-    )
-    return out
+    return kernels.rotary(x, cos, sin, positions, torch.get_num_threads())

@@ -38,6 +38,11 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
     format_version: int = FORMAT_VERSION
+    # the recipe the layers were quantized by (engine/lowbit); None for folders bigdl-llm's
+    # save_low_bit wrote (one format, float embedding), which its load_low_bit reads
+    recipe: dict | None = None
+    # measured against the source after quantizing (eval): perplexity and its change, KL ...
+    quality: dict | None = None
 
     @property
     def size(self) -> int:
@@ -52,7 +57,8 @@ class Manifest:
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         data["files"] = tuple(FileEntry(**f) for f in data["files"])
-        return cls(**data)
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

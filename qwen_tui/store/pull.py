@@ -52,8 +52,8 @@ def pull(
     commit, remote = list_remote_files(repo_id, revision, endpoint)
     wanted = select_files(remote)
     download_bytes = sum(f.size for f in wanted)
-    int4_bytes = int(entry.int4_gb(low_bit) * GB) if entry else download_bytes // 2
-    check_disk(paths.cache_dir(), download_bytes + int4_bytes, f"download and store {repo_id}")
+    stored_size = int(entry.stored_gb(low_bit) * GB) if entry else download_bytes // 2
+    check_disk(paths.cache_dir(), download_bytes + stored_size, f"download and store {repo_id}")
     ram = int(entry.ram_to_quantize_gb() * GB) if entry else download_bytes * 2 + GB // 2
     check_memory(ram, f"quantize {repo_id}")
 

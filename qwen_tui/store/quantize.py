@@ -1,8 +1,10 @@
-"""Quantize a Hugging Face folder with bigdl-llm into the model store.
+"""Quantize a Hugging Face folder (or a GGUF file) into the model store, by a recipe.
 
-Everything is written into a ``.tmp-*`` folder, sealed with a manifest and
-renamed into place only when complete, so an interrupted run never leaves
-anything that looks ready.
+A GGUF file is first written out as a float Hugging Face folder (``gguf_import``). The float
+model is loaded with transformers, quantized layer by layer into bigdl-llm's formats
+(``engine/lowbit``), and saved with its layout. Everything is written into a ``.tmp-*``
+folder, sealed with a manifest and renamed into place only when complete, so an
+interrupted run never leaves anything that looks ready.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import threading
 from pathlib import Path
 
 from .. import paths
-from ..catalog import BITS_PER_WEIGHT, DEFAULT_LOW_BIT, LOW_BIT_FORMATS
+from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
 from ..errors import Cancelled, QuantizeFailed, RemoteCodeRefused, UsageError
+from ..recipes import RECIPES
+from ..sizes import MB, dims_from_config, quantize_ram, stored_bytes
 from . import local
 from .manifest import Manifest, now, package_versions, scan_files, write_manifest
 from .progress import Progress, ProgressCallback, ignore_progress
@@ -38,7 +42,7 @@ COPIED = (
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 QWEN1_CLASSES = ("modeling_qwen.QWenLMHeadModel",)
-STEPS = 4
+STEPS = 5
 
 
 def read_source_config(src: Path) -> dict:
@@ -95,15 +99,14 @@ def weights_size(src: Path) -> int:
 
 
 def estimate_needs(config: dict, src: Path, low_bit: str) -> tuple[int, int]:
-    """(disk bytes, RAM bytes) needed to quantize this folder."""
-    stored = weights_size(src)
-    dtype = str(config.get("torch_dtype", "float32"))
-    bytes_per_param = 2 if dtype in ("bfloat16", "float16") else 4
-    params = stored / bytes_per_param
-    bits = BITS_PER_WEIGHT[low_bit]
-    disk = int(params * bits / 8 * 1.4) + (64 << 20)
-    ram = int(params * 4 * 1.3) + (512 << 20)
-    return disk, ram
+    """(disk bytes, RAM bytes) needed to quantize this folder: the store folder the recipe
+    writes (weights counted by kind, plus the tokenizer) and the float model in RAM."""
+    dims = dims_from_config(config)
+    if dims is None:  # an unusual config: from the size of the weight files
+        dtype = str(config.get("torch_dtype", "float32"))
+        params = weights_size(src) / (2 if dtype in ("bfloat16", "float16") else 4)
+        return int(params * 1.1) + 64 * MB, int(params * 4) + 800 * MB
+    return stored_bytes(dims, RECIPES[low_bit]) + 16 * MB, quantize_ram(dims)
 
 
 def strip_hub_prefixes(path: Path) -> None:
@@ -145,17 +148,30 @@ def quantize_folder(
     progress: ProgressCallback = ignore_progress,
     cancel: threading.Event | None = None,
     root: Path | None = None,
+    force: bool = False,
 ) -> local.LocalModel:
-    """Quantize ``src`` to ``low_bit`` and store it as ``<name>-<low_bit>``."""
+    """Quantize ``src`` (a Hugging Face folder or a GGUF file) by the recipe ``low_bit`` and
+    store it as ``<name>-<low_bit>``. An existing model of that name is replaced only with
+    ``force``."""
     src = Path(src).expanduser().resolve()
-    if not src.is_dir():
-        raise UsageError(f"{src} does not exist or is not a folder.", "Check the path.")
     if low_bit not in LOW_BIT_FORMATS:
         raise UsageError(
             f"Unknown low-bit format '{low_bit}'.", f"Use one of {', '.join(LOW_BIT_FORMATS)}."
         )
     name = local.validate_name(name)
     root = root or paths.models_dir()
+    target = root / local.folder_name(name, low_bit)
+    if target.exists() and not force:
+        raise UsageError(
+            f"A model named {target.name} already exists.",
+            "Pass --force to replace it, or choose another --name.",
+        )
+    if src.is_file():
+        return _quantize_gguf(
+            src, name, low_bit, root=root, progress=progress, cancel=cancel, force=force
+        )
+    if not src.is_dir():
+        raise UsageError(f"{src} does not exist.", "Check the path.")
     config = read_source_config(src)
     family = family_of(config, src)
     remote_code = check_remote_code(config, src, trust_remote_code)
@@ -174,7 +190,6 @@ def quantize_folder(
     check_memory(ram, f"quantize {name}")
     local.sweep_stale(root)
 
-    target = root / local.folder_name(name, low_bit)
     # Stage under the final folder name: transformers names remote-code modules after it.
     staging = root / f"{local.TMP_PREFIX}staging-{os.getpid()}"
     tmp = staging / target.name
@@ -182,11 +197,18 @@ def quantize_folder(
     tmp.mkdir(parents=True)
     try:
         _raise_if(cancel)
-        progress(Progress("quantize", 1, STEPS, detail=f"loading and quantizing to {low_bit}"))
-        model = _load_and_quantize(src, low_bit, remote_code, family)
+
+        def on_layer(done: int, total: int) -> None:
+            _raise_if(cancel)
+            progress(Progress("quantize", 1, STEPS, detail=f"layer {done} of {total} to {low_bit}"))
+
+        progress(Progress("quantize", 1, STEPS, detail=f"loading {src.name}"))
+        model, layout = _load_and_quantize(src, low_bit, remote_code, family, on_layer)
         _raise_if(cancel)
         progress(Progress("save", 2, STEPS, detail="saving"))
-        model.save_low_bit(str(tmp))
+        from ..engine.lowbit import io as lowbit_io
+
+        lowbit_io.save(model, layout, tmp)
         del model
         copy_support_files(src, tmp)
         _raise_if(cancel)
@@ -202,6 +224,7 @@ def quantize_folder(
             files=scan_files(tmp),
             versions=package_versions(),
             created_at=now(),
+            recipe=layout["recipe"],
         )
         write_manifest(tmp, manifest)
         _raise_if(cancel)
@@ -227,27 +250,80 @@ def quantize_folder(
     return local.LocalModel(target.name, target, manifest)
 
 
+def _quantize_gguf(
+    src: Path,
+    name: str,
+    low_bit: str,
+    *,
+    root: Path,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    force: bool,
+) -> local.LocalModel:
+    """A GGUF file: written out as a float folder beside the store, quantized, removed."""
+    from .gguf_import import convert_gguf, is_gguf
+    from .gguf_import.read import open_gguf
+
+    if not is_gguf(src):
+        raise UsageError(
+            f"{src} is neither a model folder nor a GGUF file.",
+            "Point at a Hugging Face folder (with config.json) or a .gguf file.",
+        )
+    gf = open_gguf(src)  # refuses other architectures before any work
+    floats = sum(int(t.n_elements) for t in gf.reader.tensors) * 4
+    root.mkdir(parents=True, exist_ok=True)
+    check_disk(root, floats + 64 * MB, f"unpack {src.name}")
+    staging = root / f"{local.TMP_PREFIX}gguf-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+
+        def on_tensor(done: int, total: int) -> None:
+            progress(Progress("check", 0, STEPS, detail=f"unpacking {src.name}: {done}/{total}"))
+
+        convert_gguf(src, staging, on_tensor=on_tensor, cancel=cancel)
+        return quantize_folder(
+            staging,
+            name,
+            low_bit,
+            source=str(src),
+            root=root,
+            progress=progress,
+            cancel=cancel,
+            force=force,
+        )
+    except OSError as exc:
+        raise QuantizeFailed(
+            f"Could not unpack {src.name}: {exc.strerror or exc}.", "Check free disk."
+        ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _raise_if(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
 
 
-def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str):
+def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str, on_layer):
     import torch
+    from transformers import AutoModelForCausalLM
 
+    from ..engine.lowbit.build import quantize_model
     from ..engine.quiet import bigdl_auto_model
 
-    AutoModelForCausalLM = bigdl_auto_model()
-
-    return AutoModelForCausalLM.from_pretrained(
+    bigdl_auto_model()  # imports bigdl-llm once, without its logging side effects
+    model = AutoModelForCausalLM.from_pretrained(
         str(src),
-        load_in_low_bit=low_bit,
         trust_remote_code=remote_code,
         torch_dtype=torch.float32,
         local_files_only=True,
-        # Qwen-1 code on CPU: bigdl-llm refuses flash-attn, which bf16 configs switch on.
+        # Qwen-1 code on CPU: flash-attn, which bf16 configs switch on, is not for us.
         **({"use_flash_attn": False} if family == "qwen" else {}),
     )
+    model.eval()
+    with torch.inference_mode():
+        layout = quantize_model(model, RECIPES[low_bit], on_layer)
+    return model, layout
 
 
 def _check_tokenizer(folder: Path, remote_code: bool) -> None:

@@ -43,10 +43,11 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
     assert turns[0]["reused_tokens"] == 0 and all(t["reused_tokens"] > 0 for t in turns[1:])
     assert data["ui_loop_lag"]["samples"] > 0
     assert data["first_reply"]["first_token_s"] > 0
-    assert data["matmul"]["mode"] == "auto" and data["matmul"]["qtype_2"]["kernel"] in (
-        "bigdl",
-        "q4",
-    )
+    from qwen_tui.engine import kernels
+
+    path = "ours" if kernels.available() else "bigdl"
+    assert data["matmul"]["mode"] == "auto" and data["matmul"]["isa"] == kernels.chosen_isa().name
+    assert data["matmul"]["layers"]["sym_int4:" + path] == 2 * 7 + 1  # two layers and the head
     assert 0 < data["rss_after_load_mb"] <= data["rss_while_chatting_mb"] <= data["peak_rss_mb"] + 1
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from qwen_tui.catalog import DEFAULT_LOW_BIT
 from qwen_tui.cli import main
 
 
@@ -50,15 +51,15 @@ def test_incomplete_model_path_is_refused(installed_model, tmp_path):
 
 def test_quantize_then_ask_json(tiny_source, capsys):
     assert main(["quantize", str(tiny_source), "--name", "t"]) == 0
-    assert "Ready: t-sym_int4" in capsys.readouterr().out
+    assert f"Ready: t-{DEFAULT_LOW_BIT}" in capsys.readouterr().out
     assert main(["models"]) == 0
-    assert "t-sym_int4" in capsys.readouterr().out
+    assert f"t-{DEFAULT_LOW_BIT}" in capsys.readouterr().out
     result = run(
         "ask", "hello", "--model", "t", "--json", "--max-new-tokens", "8", "--temperature", "0"
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["model"] == "t-sym_int4" and isinstance(data["reply"], str)
+    assert data["model"] == f"t-{DEFAULT_LOW_BIT}" and isinstance(data["reply"], str)
     assert data["stats"]["generated_tokens"] == 8 and data["stats"]["prompt_tokens"] > 0
     assert data["stats"]["finish_reason"] == "length"
 

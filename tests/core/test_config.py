@@ -1,6 +1,7 @@
 import pytest
 
 from qwen_tui import config, paths
+from qwen_tui.catalog import DEFAULT_LOW_BIT
 
 
 def test_missing_file_gives_defaults():
@@ -36,7 +37,9 @@ def test_bad_values_fall_back_one_by_one():
     settings, warnings = config.load()
     assert settings.top_p == 0.5 and settings.keys == {"send": "enter"}
     assert (
-        settings.temperature is None and settings.low_bit == "sym_int4" and settings.threads is None
+        settings.temperature is None
+        and settings.low_bit == DEFAULT_LOW_BIT
+        and settings.threads is None
     )
     assert len(warnings) == 4
     assert any("temperature must be a number from 0 to 2" in w for w in warnings)

@@ -4,7 +4,12 @@ import threading
 
 import pytest
 import torch
-from engine_probes import assert_all_close, count_q4_calls, prompt_then_tokens, use_bigdl_forward
+from engine_probes import (
+    assert_all_close,
+    count_kernel_calls,
+    prompt_then_tokens,
+    use_bigdl_forward,
+)
 
 from qwen_tui.engine.base import ChatMessage, GenerationParams
 from qwen_tui.engine.bigdl import BigdlEngine
@@ -102,13 +107,14 @@ def load_engine(path, mode, monkeypatch):
     return eng
 
 
-@pytest.fixture(params=["bigdl", "q4"])
+@pytest.fixture(params=["bigdl", "ours"])
 def kernel_engine(request, tiny_quantized, monkeypatch):
-    """One int4 kernel for every row count (no BLAS path): results do not depend on batching."""
-    from qwen_tui.engine import speed
+    """One low-bit kernel for every row count (no BLAS path): results do not depend on
+    batching. bigdl-llm's is called directly, never its dequantize switch for 512 rows."""
+    from qwen_tui.engine import kernels
 
-    if request.param == "q4" and speed._q4_module() is None:
-        pytest.skip("q4 kernel not built for this CPU")
+    if request.param == "ours" and not kernels.available():
+        pytest.skip("our kernels are not built")
     eng = load_engine(tiny_quantized.path, request.param, monkeypatch)
     yield eng
     eng.unload()
@@ -185,28 +191,31 @@ def test_a_folder_without_manifest_is_not_loaded(tiny_quantized, tmp_path):
         BigdlEngine(broken).load()
 
 
-def test_matmul_paths_are_measured_and_agree(engine, tiny_quantized, monkeypatch):
-    """bigdl's kernel, ours and dequantize + BLAS compute the same logits, up to rounding."""
-    from qwen_tui.engine import speed
+def test_the_plan_is_the_engines_and_every_path_agrees(engine, tiny_quantized, monkeypatch):
+    """bigdl's kernel, ours and dequantize + BLAS compute the same logits, up to rounding; each
+    engine keeps its own plan (a second load does not change the first one's)."""
+    from qwen_tui.engine import kernels, matmul
 
-    chosen = engine.prompt_path[f"qtype_{speed.SYM_INT4}"]  # sym_int4 was measured at load
-    assert chosen["kernel"] in ("bigdl", "q4")
-    modes = ["bigdl"] + (["q4"] if speed._q4_module() is not None else [])
+    ours = "ours" if kernels.available() else "bigdl"
+    assert engine.plan.mode == "auto"
+    assert all(key.endswith((f":{ours}", ":embedding")) for key in engine.plan.layers)
+    gate = engine._lm.model.model.layers[0].mlp.gate_proj
+    modes = ["bigdl"] + (["ours", "dequant"] if kernels.available() else [])
     logits = {}
     for mode in modes:
         eng = load_engine(tiny_quantized.path, mode, monkeypatch)
-        gate = eng._lm.model.model.layers[0].mlp.gate_proj
-        assert getattr(gate, speed.REGROUPED, False) == (mode == "q4")
+        assert eng.plan.mode == mode
+        layer = eng._lm.model.model.layers[0].mlp.gate_proj
+        assert layer.__dict__[matmul.PATH] == mode
+        assert (matmul.PACKED in layer.__dict__) == (mode != "bigdl")
         ids = eng._builder.encode([ChatMessage("user", "word " * 60)])
         with torch.inference_mode():
-            for dequant_from in (None, 2):
-                plan = speed.Plan(mode, dequant_from)
-                monkeypatch.setitem(speed._plans, speed.SYM_INT4, plan)
-                logits[plan] = eng._lm.step(ids, None)[0]
+            logits[mode] = eng._lm.step(ids, None)[0]
         eng.unload()
-    reference = logits[speed.Plan("bigdl")]
-    for plan, other in logits.items():
-        if plan.dequant_from:
+    assert gate.__dict__[matmul.PATH] == ours  # the first engine's layers kept their path
+    reference = logits["bigdl"]
+    for mode, other in logits.items():
+        if mode == "dequant":
             assert not torch.equal(reference, other)  # really a different path
         assert torch.allclose(reference, other, rtol=0.05, atol=0.05 * reference.abs().max())
 
@@ -228,7 +237,7 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
             third, _ = lm.step([7], past)
         return first, second, third
 
-    from qwen_tui.engine import attend, qwen2_attention, speed
+    from qwen_tui.engine import attend, kernels, qwen2_attention
 
     calls = []
     attend_rows = qwen2_attention.attend_rows
@@ -237,10 +246,10 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     )
     with_half_cache = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
-    assert len(calls) == (3 * layers if speed._q4_module() else 0)  # prompt and both steps
+    assert len(calls) == (3 * layers if kernels.float_kernels() else 0)  # prompt, both steps
     monkeypatch.setattr(attend, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
     with_ours = prompt_then_two_tokens()
-    assert len(calls) == (6 * layers if speed._q4_module() else 0)
+    assert len(calls) == (6 * layers if kernels.float_kernels() else 0)
     original = ours.__wrapped__  # bigdl-llm's own
     monkeypatch.setattr(bigdl_qwen2, "qwen2_sdpa_attention_forward", original)
     with_bigdl = prompt_then_two_tokens()
@@ -250,20 +259,20 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
         assert torch.allclose(a, c, rtol=0, atol=0.03 * a.abs().max())
 
 
-def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
+def test_projections_of_one_input_share_a_kernel_call(kernel_engine, monkeypatch):
     """q/k/v and gate/up each go to the kernel in one call, down takes silu(gate) * up as its
     two factors; logits equal bigdl-llm's MLP."""
-    from qwen_tui.engine import speed
+    from qwen_tui.engine import matmul
 
     lm, builder = kernel_engine._lm, kernel_engine._builder
     mlps = [layer.mlp for layer in lm.model.model.layers]
     assert all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)  # installed at load
     ids = builder.encode([ChatMessage("user", "word " * 20)])
-    calls = count_q4_calls(monkeypatch)
+    calls = count_kernel_calls(monkeypatch)
     ours = prompt_then_tokens(lm, ids, [7])
-    q4 = getattr(mlps[0].gate_proj, speed.REGROUPED, False)
-    assert q4 == (speed._plans[speed.SYM_INT4].kernel == "q4")
-    expected = (2 * len(mlps),) * 3 if q4 else (0, 0, 0)
+    fast = mlps[0].gate_proj.__dict__[matmul.PATH] == "ours"
+    assert fast == (kernel_engine.plan.mode == "ours")
+    expected = (2 * len(mlps),) * 3 if fast else (0, 0, 0)
     assert (calls.count(3), calls.count(2), calls.count("gated")) == expected
     use_bigdl_forward(monkeypatch, mlps)  # llama_mlp_forward
     assert_all_close(ours, prompt_then_tokens(lm, ids, [7]), 1e-5)
@@ -271,12 +280,12 @@ def test_projections_of_one_input_share_a_q4_call(kernel_engine, monkeypatch):
 
 def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
     """Every RMSNorm (two per layer and the final one) is our kernel; logits as bigdl-llm's."""
-    from qwen_tui.engine import speed
+    from qwen_tui.engine import kernels
 
     lm, builder = kernel_engine._lm, kernel_engine._builder
     norms = [m for m in lm.model.modules() if type(m).__name__ == "Qwen2RMSNorm"]
     assert len(norms) == 2 * len(lm.model.model.layers) + 1
-    assert all(hasattr(n, "qwen_tui_forward") for n in norms) == (speed._q4_module() is not None)
+    assert all(hasattr(n, "qwen_tui_forward") for n in norms) == kernels.float_kernels()
     x = torch.randn(3, 5, norms[0].weight.shape[0])
     with torch.inference_mode():
         assert torch.allclose(norms[0](x), norms[0].qwen_tui_forward(x), rtol=1e-5, atol=1e-6)

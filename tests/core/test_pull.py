@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from qwen_tui import paths
+from qwen_tui.catalog import DEFAULT_LOW_BIT
 from qwen_tui.cli import main
 from qwen_tui.store import local
 from qwen_tui.store.manifest import read_manifest
@@ -20,7 +21,7 @@ def test_pull_catalog_model_downloads_quantizes_and_records_the_commit(
     hub_server.add_repo("Qwen/Qwen2.5-0.5B-Instruct", tiny_source, commit=COMMIT)
     monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
     assert main(["pull", "qwen2.5-0.5b-instruct"]) == 0, capsys.readouterr().err
-    assert "Ready: qwen2.5-0.5b-instruct-sym_int4" in capsys.readouterr().out
+    assert f"Ready: qwen2.5-0.5b-instruct-{DEFAULT_LOW_BIT}" in capsys.readouterr().out
     model = local.resolve("qwen2.5-0.5b-instruct")
     manifest = read_manifest(model.path)
     assert (manifest.source, manifest.commit, manifest.family) == (

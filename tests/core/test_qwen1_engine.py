@@ -4,7 +4,12 @@ import importlib.util
 
 import pytest
 import torch
-from engine_probes import assert_all_close, count_q4_calls, prompt_then_tokens, use_bigdl_forward
+from engine_probes import (
+    assert_all_close,
+    count_kernel_calls,
+    prompt_then_tokens,
+    use_bigdl_forward,
+)
 from qwen1_fixture import build_tiny_qwen1
 
 from qwen_tui.engine.base import ChatMessage, GenerationParams
@@ -90,11 +95,7 @@ def test_qwen1_greedy_chat_matches_generate(qwen1_engine):
     assert builder.decode(generated) == reply.text
 
 
-def test_qwen1_streams_valid_text_and_reuses_the_cache(qwen1_engine, monkeypatch):
-    from qwen_tui.engine import speed
-
-    kernel = "q4" if speed._q4_module() is not None else "bigdl"
-    monkeypatch.setattr(speed, "_plans", {speed.SYM_INT4: speed.Plan(kernel)})  # no BLAS path
+def test_qwen1_streams_valid_text_and_reuses_the_cache(qwen1_engine):
     pieces = []
     first = [ChatMessage("user", "你好")]
     a = qwen1_engine.chat(first, GREEDY, on_text=pieces.append, cache_key="q")
@@ -135,7 +136,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
     """Our forward (one q/k/v call, rotary and attention kernels) for a prompt, a token and a
     second prompt on the cache: with a float32 cache it equals bigdl-llm's forward and the
     remote code's _attn; the float16 cache holds exactly those keys and values, rounded."""
-    from qwen_tui.engine import attend, qwen1_attention, speed
+    from qwen_tui.engine import attend, matmul, qwen1_attention
 
     lm, builder = qwen1_engine._lm, qwen1_engine._builder
     layers = [m for m in lm.model.modules() if type(m).__name__ == "QWenAttention"]
@@ -150,7 +151,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
         assert past[0][0].shape[1] == len(ids) + 4
         return (first, second, third), past[0]
 
-    calls = count_q4_calls(monkeypatch)
+    calls = count_kernel_calls(monkeypatch)
     rows = []
     attend_rows = qwen1_attention.attend_rows
     monkeypatch.setattr(
@@ -159,8 +160,8 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
         lambda q, k, v: rows.append(q.shape[2]) or attend_rows(q, k, v),
     )
     _, half_cache = prompt_token_prompt()
-    q4 = getattr(layers[0].q_proj, speed.REGROUPED, False)
-    assert calls.count(3) == (3 * len(layers) if q4 else 0)  # q, k and v in one call
+    fast = layers[0].q_proj.__dict__[matmul.PATH] == "ours"
+    assert calls.count(3) == (3 * len(layers) if fast else 0)  # q, k and v in one call
     # every layer but the last attends every new row; the last one only the sampled row
     n = len(layers)
     assert rows == [len(ids)] * (n - 1) + [1] + [1] * n + [3] * (n - 1) + [1]
@@ -198,30 +199,30 @@ def test_qwen1_last_block_computes_only_the_sampled_position(qwen1_engine, monke
         assert torch.equal(a, b)
 
 
-def test_qwen1_mlp_projections_share_a_q4_call(qwen1_engine, monkeypatch):
+def test_qwen1_mlp_projections_share_a_kernel_call(qwen1_engine, monkeypatch):
     """w2 and w1 read the same input: one kernel call; c_proj takes w1(x) * silu(w2(x)) as its
     two factors; logits equal bigdl-llm's qwen_mlp_forward."""
-    from qwen_tui.engine import speed
+    from qwen_tui.engine import matmul
 
     lm, builder = qwen1_engine._lm, qwen1_engine._builder
     mlps = [m for m in lm.model.modules() if type(m).__name__ == "QWenMLP"]
     assert mlps and all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)
     ids = builder.encode([ChatMessage("user", "你好，" * 10)])
-    calls = count_q4_calls(monkeypatch)
+    calls = count_kernel_calls(monkeypatch)
     ours = prompt_then_tokens(lm, ids, [100])
-    q4 = getattr(mlps[0].w1, speed.REGROUPED, False)
-    assert calls.count(2) == calls.count("gated") == (2 * len(mlps) if q4 else 0)
+    fast = mlps[0].w1.__dict__[matmul.PATH] == "ours"
+    assert calls.count(2) == calls.count("gated") == (2 * len(mlps) if fast else 0)
     use_bigdl_forward(monkeypatch, mlps)
     assert_all_close(ours, prompt_then_tokens(lm, ids, [100]), 1e-5)
 
 
 def test_qwen1_rms_norm_in_one_call_is_bigdls(qwen1_engine, monkeypatch):
-    from qwen_tui.engine import speed
+    from qwen_tui.engine import kernels
 
     lm, builder = qwen1_engine._lm, qwen1_engine._builder
     norms = [m for m in lm.model.modules() if type(m).__name__ == "RMSNorm"]
     assert norms
-    assert all(hasattr(n, "qwen_tui_forward") for n in norms) == (speed._q4_module() is not None)
+    assert all(hasattr(n, "qwen_tui_forward") for n in norms) == kernels.float_kernels()
     ids = builder.encode([ChatMessage("user", "你好，" * 10)])
     ours = prompt_then_tokens(lm, ids, [100])
     use_bigdl_forward(monkeypatch, norms)

@@ -60,7 +60,7 @@ def test_folders_without_a_manifest_are_invisible(installed_model):
 
 
 def test_damaged_model_is_detected(installed_model):
-    weights = installed_model / "pytorch_model.bin"
+    weights = installed_model / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(data[:-10])
     with pytest.raises(ModelIncomplete, match="wrong size"):
@@ -106,16 +106,20 @@ def test_stale_temporary_folders_are_swept(tiny_source):
     root = paths.models_dir()
     dead = root / ".tmp-old-sym_int4-999999999"
     dead.mkdir(parents=True)
-    (dead / "pytorch_model.bin").write_bytes(b"x")
+    (dead / "model.safetensors").write_bytes(b"x")
     alive = root / f".tmp-busy-sym_int4-{os.getpid()}"
     alive.mkdir()
     local.sweep_stale(root)
     assert not dead.exists() and alive.exists()
 
 
-def test_requantize_replaces_atomically(installed_model, tiny_source):
+def test_requantize_replaces_only_when_forced_and_atomically(installed_model, tiny_source):
     before = read_manifest(installed_model).created_at
-    model = quantize.quantize_folder(tiny_source, "tiny", "sym_int4")
+    with pytest.raises(UsageError, match="already exists") as refused:
+        quantize.quantize_folder(tiny_source, "tiny", "sym_int4")
+    assert "--force" in refused.value.hint
+    assert read_manifest(installed_model).created_at == before
+    model = quantize.quantize_folder(tiny_source, "tiny", "sym_int4", force=True)
     assert model.path == installed_model and read_manifest(installed_model).created_at > before
     assert [p.name for p in paths.models_dir().iterdir()] == ["tiny-sym_int4"]
 

@@ -50,7 +50,7 @@ class Job:
 def model_row(entry: CatalogEntry, low_bit: str) -> str:
     lic = entry.licence if len(entry.licence) <= 15 else entry.licence[:14].rstrip() + "…"
     return (
-        f"{entry.repo_id:<26}{entry.download_gb:>7.1f} GB{entry.int4_gb(low_bit):>7.1f} GB"
+        f"{entry.repo_id:<26}{entry.download_gb:>7.1f} GB{entry.stored_gb(low_bit):>7.2f} GB"
         f"{entry.ram_to_quantize_gb():>6.1f} GB  {lic}"
     )
 
@@ -139,7 +139,7 @@ class ModelChoice(Vertical):
         """(disk, RAM) bytes the current choice needs, or why it cannot start."""
         if self.route == HUB:
             entry = self.selected_entry()
-            disk = (entry.download_gb + entry.int4_gb(self.low_bit)) * GB
+            disk = entry.download_gb * GB + entry.stored_gb(self.low_bit) * GB
             return int(disk), int(entry.ram_to_quantize_gb() * GB)
         text = self.query_one("#path", Input).value.strip()
         if not text:

@@ -1,4 +1,4 @@
-/* What q4matmul.c (the module) uses from the other kernel files. */
+/* The float kernels (attention.c, norm.c, rotary.c): AVX2 only; module.c binds them. */
 #ifndef QWEN_TUI_KERNELS_H
 #define QWEN_TUI_KERNELS_H
 

@@ -4,10 +4,11 @@
  * sum of squares is added in another order). One call instead of seven torch
  * operations per norm, 49 norms per token.
  */
+#if defined(__x86_64__) || defined(_M_X64)
 #include <math.h>
 #include <stddef.h>
 
-#include "kernels.h"
+#include "float_kernels.h"
 
 TARGET static void norm_row(const float *x, const float *w, float *out, int n, float eps)
 {
@@ -28,3 +29,5 @@ void rms_norm(const float *x, const float *w, float *out, int rows, int n, float
     for (int i = 0; i < rows; i++)
         norm_row(x + (size_t)i * n, w, out + (size_t)i * n, n, eps);
 }
+
+#endif

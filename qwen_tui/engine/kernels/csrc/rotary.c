@@ -5,10 +5,11 @@
  * torch operations per layer; the result is written head-major, the layout
  * attention reads.
  */
+#if defined(__x86_64__) || defined(_M_X64)
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels.h"
+#include "float_kernels.h"
 
 TARGET static void rotate_row(const float *x, const float *c, const float *s, float *out, int dim)
 {
@@ -34,3 +35,5 @@ void rotary(const float *x, long x_row, int heads, int rows, int dim, const floa
             rotate_row(x + (size_t)i * x_row + (size_t)h * dim, cos + (size_t)pos[i] * dim,
                        sin + (size_t)pos[i] * dim, out + ((size_t)h * rows + i) * dim, dim);
 }
+
+#endif

@@ -14,13 +14,14 @@
  * nothing), so a position's attention does not depend on whether it was part
  * of a prompt or decoded: KV-cache reuse stays exact.
  */
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "float_kernels.h"
 
 #define BLOCK 4 /* prompt rows per block */
 
@@ -177,3 +178,5 @@ void attend_rows(const float *q, const void *k, const void *v, float *out, int h
         free(s);
     }
 }
+
+#endif

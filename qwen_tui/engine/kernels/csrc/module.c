@@ -1,0 +1,265 @@
+/*
+ * The Python module qwen_tui.engine.kernels._native: bindings only. Pointers arrive as
+ * integers from qwen_tui/engine/kernels/__init__.py, which checks every tensor's dtype, shape
+ * and contiguity first; here only the numbers are checked.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qk.h"
+#if defined(__x86_64__) || defined(_M_X64)
+#include "float_kernels.h"
+#endif
+
+static int parse_format(int f)
+{
+    if (f < 0 || f >= FMT_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "kernels: unknown format");
+        return 0;
+    }
+    return 1;
+}
+
+static const qk_variant *parse_isa(int isa)
+{
+    const qk_variant *v = isa >= 0 && isa < ISA_COUNT ? qk_variant_for((qk_isa)isa) : NULL;
+    if (v == NULL)
+        PyErr_SetString(PyExc_ValueError, "kernels: this CPU cannot run that instruction set");
+    return v;
+}
+
+static int check_shape(int n, int k)
+{
+    if (n <= 0 || k <= 0 || k % QK != 0) {
+        PyErr_SetString(PyExc_ValueError, "kernels: rows must be positive, columns a multiple of 64");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_isa_names(PyObject *self, PyObject *args)
+{
+    PyObject *out = PyTuple_New(ISA_COUNT);
+    for (int i = 0; i < ISA_COUNT; i++)
+        PyTuple_SET_ITEM(out, i, PyUnicode_FromString(QK_ISA_NAMES[i]));
+    return out;
+}
+
+static PyObject *py_isa_supported(PyObject *self, PyObject *args)
+{
+    int isa;
+    if (!PyArg_ParseTuple(args, "i", &isa))
+        return NULL;
+    return PyBool_FromLong(isa >= 0 && isa < ISA_COUNT && qk_isa_supported((qk_isa)isa));
+}
+
+static PyObject *py_packed_bytes(PyObject *self, PyObject *args)
+{
+    int f, n, k;
+    if (!PyArg_ParseTuple(args, "iii", &f, &n, &k) || !parse_format(f) || !check_shape(n, k))
+        return NULL;
+    return PyLong_FromSize_t(qk_packed_bytes((qk_format)f, n, k));
+}
+
+static PyObject *py_repack(PyObject *self, PyObject *args)
+{
+    Py_ssize_t src, dst;
+    int f, n, k;
+    if (!PyArg_ParseTuple(args, "innii", &f, &src, &dst, &n, &k) || !parse_format(f) ||
+        !check_shape(n, k))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    qk_repack((qk_format)f, (const uint8_t *)src, (uint8_t *)dst, n, k);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_dequantize(PyObject *self, PyObject *args)
+{
+    Py_ssize_t src, out;
+    int f, n, k;
+    if (!PyArg_ParseTuple(args, "iniin", &f, &src, &n, &k, &out) || !parse_format(f) ||
+        !check_shape(n, k))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    qk_dequantize((qk_format)f, (const uint8_t *)src, n, k, (float *)out);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_dequantize_rows(PyObject *self, PyObject *args)
+{
+    Py_ssize_t src, ids, out;
+    int f, n, k, count;
+    if (!PyArg_ParseTuple(args, "iniinin", &f, &src, &n, &k, &ids, &count, &out) ||
+        !parse_format(f) || !check_shape(n, k))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    qk_dequantize_rows((qk_format)f, (const uint8_t *)src, n, k, (const int64_t *)ids, count,
+                       (float *)out);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_quantize(PyObject *self, PyObject *args)
+{
+    Py_ssize_t x, up, out;
+    int isa, m, k;
+    if (!PyArg_ParseTuple(args, "innnii", &isa, &x, &up, &out, &m, &k))
+        return NULL;
+    const qk_variant *v = parse_isa(isa);
+    if (v == NULL || !check_shape(m, k))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (int i = 0; i < m; i++)
+        v->quantize((const float *)x + (size_t)i * k, up ? (const float *)up + (size_t)i * k : NULL,
+                    (block_x *)out + (size_t)i * (k / QK), k / QK);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_block_bytes(PyObject *self, PyObject *args)
+{
+    return PyLong_FromSize_t(sizeof(block_x));
+}
+
+static PyObject *py_matmul(PyObject *self, PyObject *args)
+{
+    Py_ssize_t x_ptr, up_ptr = 0;
+    int isa, m, k, threads;
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "iniiOi|n", &isa, &x_ptr, &m, &k, &items, &threads, &up_ptr))
+        return NULL;
+    const qk_variant *v = parse_isa(isa);
+    if (v == NULL)
+        return NULL;
+    PyObject *seq = PySequence_Fast(items, "kernels.matmul: targets must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    qk_target tg[QK_MAX_TARGETS];
+    int ok = count >= 1 && count <= QK_MAX_TARGETS;
+    if (!ok)
+        PyErr_SetString(PyExc_ValueError, "kernels.matmul: 1 to 4 targets");
+    for (Py_ssize_t c = 0; ok && c < count; c++) {
+        Py_ssize_t w, y, bias;
+        int f;
+        ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c),
+                              "ininn;kernels.matmul: a target is (format, weight, rows, out, bias)",
+                              &f, &w, &tg[c].n, &y, &bias) &&
+             parse_format(f) && check_shape(tg[c].n, k);
+        tg[c].fmt = (qk_format)f;
+        tg[c].w = (const uint8_t *)w;
+        tg[c].y = (float *)y;
+        tg[c].bias = (const float *)bias;
+    }
+    Py_DECREF(seq);
+    if (ok && (m <= 0 || threads <= 0 || k % QK != 0)) {
+        PyErr_SetString(PyExc_ValueError, "kernels.matmul: rows and threads must be positive");
+        ok = 0;
+    }
+    if (!ok)
+        return NULL;
+    block_x *xq = malloc(sizeof(block_x) * (size_t)m * (k / QK));
+    if (xq == NULL)
+        return PyErr_NoMemory();
+    Py_BEGIN_ALLOW_THREADS
+    qk_matmul(v, tg, (int)count, k, (const float *)x_ptr, (const float *)up_ptr, m, xq, threads);
+    Py_END_ALLOW_THREADS
+    free(xq);
+    Py_RETURN_NONE;
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+static int need_avx2(void)
+{
+    if (!qk_isa_supported(ISA_AVX2)) {
+        PyErr_SetString(PyExc_RuntimeError, "kernels: this kernel needs AVX2");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_attend(PyObject *self, PyObject *args)
+{
+    Py_ssize_t q, k, v, out, head_stride, row;
+    int heads, kv_heads, rows, past, dim, half, threads;
+    float scale;
+    if (!PyArg_ParseTuple(args, "nnnniiiiinnfpi", &q, &k, &v, &out, &heads, &kv_heads, &rows,
+                          &past, &dim, &head_stride, &row, &scale, &half, &threads) ||
+        !need_avx2())
+        return NULL;
+    if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || !attend_supported(dim) ||
+        rows <= 0 || past < 0 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "kernels.attend: unsupported shape");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    attend_rows((const float *)q, (const void *)k, (const void *)v, (float *)out, heads, kv_heads,
+                rows, past, dim, head_stride, row, scale, half, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_rms_norm(PyObject *self, PyObject *args)
+{
+    Py_ssize_t x, w, out;
+    int rows, n, threads;
+    float eps;
+    if (!PyArg_ParseTuple(args, "nnniifi", &x, &w, &out, &rows, &n, &eps, &threads) || !need_avx2())
+        return NULL;
+    if (rows <= 0 || n <= 0 || n % 8 != 0 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "kernels.rms_norm: rows of a multiple of 8 values");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rms_norm((const float *)x, (const float *)w, (float *)out, rows, n, eps, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_rotary(PyObject *self, PyObject *args)
+{
+    Py_ssize_t x, x_row, cos, sin, pos, out;
+    int heads, rows, dim, threads;
+    if (!PyArg_ParseTuple(args, "nniiinnnni", &x, &x_row, &heads, &rows, &dim, &cos, &sin, &pos,
+                          &out, &threads) ||
+        !need_avx2())
+        return NULL;
+    if (heads <= 0 || rows <= 0 || dim <= 0 || dim % 16 != 0 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "kernels.rotary: unsupported shape");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rotary((const float *)x, (long)x_row, heads, rows, dim, (const float *)cos, (const float *)sin,
+           (const int64_t *)pos, (float *)out, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+#endif
+
+static PyMethodDef methods[] = {
+    {"isa_names", py_isa_names, METH_NOARGS, "names of the instruction-set variants, by id"},
+    {"isa_supported", py_isa_supported, METH_VARARGS, "isa_supported(id): can this CPU run it"},
+    {"packed_bytes", py_packed_bytes, METH_VARARGS, "packed_bytes(fmt, n, k)"},
+    {"repack", py_repack, METH_VARARGS, "repack(fmt, src, dst, n, k): bigdl blocks -> groups"},
+    {"dequantize", py_dequantize, METH_VARARGS, "dequantize(fmt, packed, n, k, out): -> float32"},
+    {"dequantize_rows", py_dequantize_rows, METH_VARARGS,
+     "dequantize_rows(fmt, packed, n, k, ids, count, out): rows ids of a packed weight"},
+    {"quantize", py_quantize, METH_VARARGS, "quantize(isa, x, up, out, m, k): activation blocks"},
+    {"block_bytes", py_block_bytes, METH_NOARGS, "size of one quantized activation block"},
+    {"matmul", py_matmul, METH_VARARGS,
+     "matmul(isa, x, m, k, [(fmt, w, n, y, bias), ...], threads, up=0)"},
+#if defined(__x86_64__) || defined(_M_X64)
+    {"attend", py_attend, METH_VARARGS, "causal attention of new positions over the KV cache"},
+    {"rms_norm", py_rms_norm, METH_VARARGS, "out = w * x / sqrt(mean(x^2) + eps) per row"},
+    {"rotary", py_rotary, METH_VARARGS, "RoPE, head-major out"},
+#endif
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

@@ -1,0 +1,199 @@
+/*
+ * Tiles on 256-bit registers: MR activation rows x one group of 16 output rows, as two
+ * halves of 8 rows (one register each). Included by the AVX2, AVX-VNNI and AVX-512 VL files,
+ * which define QK_VNNI (and DPBUSD when it is 1) after their `#pragma GCC target`.
+ *
+ * Integer dot products per 32-bit lane (one output row, 4 values):
+ *   with VNNI     vpdpbusd: unsigned weights x signed activations, 4 products per lane;
+ *                 8-bit weights are stored signed and flipped to unsigned (x ^ 0x80), which
+ *                 the -128 * sum(a) start corrects.
+ *   without       4-bit: maddubs into int16 lanes started at -8 x their activations' sums, so
+ *                 they end exact although they wrap (at most 32 * 8 * 127 = 32512);
+ *                 5-bit: pairs of maddubs summed in int16 (at most 4 * 2 * 31 * 127), then madd;
+ *                 8-bit: maddubs(|w|, sign(a, w)), then madd.
+ */
+#include "simd256.h"
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE __m256i unpack_lo(__m256i p) { return _mm256_and_si256(p, _mm256_set1_epi8(0x0F)); }
+static ALWAYS_INLINE __m256i unpack_hi(__m256i p)
+{
+    return _mm256_and_si256(_mm256_srli_epi16(p, 4), _mm256_set1_epi8(0x0F));
+}
+
+/* int32 lanes (8 rows) of row i's block dot product, minus off * sum(a) for sym formats */
+static ALWAYS_INLINE void dots(const qk_format F, const int MR, const uint8_t *gb, int h,
+                               const block_x *const *xb, __m256i *isum)
+{
+    const qk_layout L = QK_LAYOUT[F];
+    const int five = L.h >= 0;
+#if QK_VNNI
+    for (int i = 0; i < MR; i++)
+        isum[i] = _mm256_set1_epi32(F == FMT_SYM8 ? -128 * xb[i]->sum : -L.offset * xb[i]->sum);
+    if (F == FMT_SYM8) {
+        const __m256i flip = _mm256_set1_epi8((char)0x80);
+        for (int t = 0; t < 16; t++) {
+            const __m256i u = _mm256_xor_si256(
+                _mm256_loadu_si256((const __m256i *)(gb + L.q + 64 * t + 32 * h)), flip);
+            for (int i = 0; i < MR; i++)
+                isum[i] = DPBUSD(isum[i], u, bcast4(xb[i]->q + 4 * t));
+        }
+        return;
+    }
+    for (int t = 0; t < 8; t++) {
+        const __m256i p = _mm256_loadu_si256((const __m256i *)(gb + L.q + 64 * t + 32 * h));
+        __m256i lo = unpack_lo(p), hi = unpack_hi(p);
+        if (five) {
+            uint32_t ml, mh;
+            memcpy(&ml, gb + L.h + 8 * (2 * t) + 4 * h, 4);
+            memcpy(&mh, gb + L.h + 8 * (2 * t + 1) + 4 * h, 4);
+            lo = _mm256_or_si256(lo, bits_to_0x10(ml));
+            hi = _mm256_or_si256(hi, bits_to_0x10(mh));
+        }
+        for (int i = 0; i < MR; i++) {
+            isum[i] = DPBUSD(isum[i], lo, bcast4(xb[i]->q + 4 * t));
+            isum[i] = DPBUSD(isum[i], hi, bcast4(xb[i]->q + 32 + 4 * t));
+        }
+    }
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (F == FMT_SYM8) {
+        for (int i = 0; i < MR; i++)
+            isum[i] = _mm256_setzero_si256();
+        for (int t = 0; t < 16; t++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(gb + L.q + 64 * t + 32 * h));
+            const __m256i aw = _mm256_sign_epi8(w, w);
+            for (int i = 0; i < MR; i++) {
+                const __m256i sa = _mm256_sign_epi8(bcast4(xb[i]->q + 4 * t), w);
+                isum[i] = _mm256_add_epi32(isum[i],
+                                           _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones));
+            }
+        }
+        return;
+    }
+    if (five) {
+        for (int i = 0; i < MR; i++)
+            isum[i] = _mm256_set1_epi32(-L.offset * xb[i]->sum);
+        for (int t = 0; t < 8; t += 2) {
+            __m256i s16[MAX_MR];
+            for (int tt = t; tt < t + 2; tt++) {
+                const __m256i p = _mm256_loadu_si256((const __m256i *)(gb + L.q + 64 * tt + 32 * h));
+                uint32_t ml, mh;
+                memcpy(&ml, gb + L.h + 8 * (2 * tt) + 4 * h, 4);
+                memcpy(&mh, gb + L.h + 8 * (2 * tt + 1) + 4 * h, 4);
+                const __m256i lo = _mm256_or_si256(unpack_lo(p), bits_to_0x10(ml));
+                const __m256i hi = _mm256_or_si256(unpack_hi(p), bits_to_0x10(mh));
+                for (int i = 0; i < MR; i++) {
+                    const __m256i d = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(lo, bcast4(xb[i]->q + 4 * tt)),
+                        _mm256_maddubs_epi16(hi, bcast4(xb[i]->q + 32 + 4 * tt)));
+                    s16[i] = tt == t ? d : _mm256_add_epi16(s16[i], d);
+                }
+            }
+            for (int i = 0; i < MR; i++)
+                isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(s16[i], ones));
+        }
+        return;
+    }
+    /* 4-bit: int16 lanes started at -8 x their sums (asym adds 8 * sum back below) */
+    __m256i s16[MAX_MR];
+    for (int i = 0; i < MR; i++)
+        s16[i] = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)(-8 * xb[i]->half[0]) |
+                                             (uint32_t)(uint16_t)(-8 * xb[i]->half[1]) << 16));
+    for (int t = 0; t < 8; t++) {
+        const __m256i p = _mm256_loadu_si256((const __m256i *)(gb + L.q + 64 * t + 32 * h));
+        const __m256i lo = unpack_lo(p), hi = unpack_hi(p);
+        for (int i = 0; i < MR; i++) {
+            s16[i] = _mm256_add_epi16(s16[i], _mm256_maddubs_epi16(lo, bcast4(xb[i]->q + 4 * t)));
+            s16[i] = _mm256_add_epi16(s16[i],
+                                      _mm256_maddubs_epi16(hi, bcast4(xb[i]->q + 32 + 4 * t)));
+            /* keeps each sum in order: GCC would otherwise reassociate the wrapping adds,
+             * compute every product first and spill them */
+            __asm__("" : "+x"(s16[i]));
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        isum[i] = _mm256_madd_epi16(s16[i], ones);
+        if (F == FMT_ASYM4)
+            isum[i] = _mm256_add_epi32(isum[i], _mm256_set1_epi32(8 * xb[i]->sum));
+    }
+#endif
+}
+
+/* halves h0 .. h0 + nh - 1 of one group, MR activation rows */
+static ALWAYS_INLINE void tile256(const qk_format F, const int MR, const int NH, int h0,
+                                  const block_x *x, long xs, int nb, const uint8_t *g, float *y,
+                                  long ys, int n, const float *bias)
+{
+    const qk_layout L = QK_LAYOUT[F];
+    __m256 acc[2][MAX_MR];
+    for (int hh = 0; hh < NH; hh++)
+        for (int i = 0; i < MR; i++)
+            acc[hh][i] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *gb = g + (size_t)b * L.bytes;
+        const block_x *xb[MAX_MR];
+        for (int i = 0; i < MR; i++)
+            xb[i] = x + (size_t)i * xs + b;
+        for (int hh = 0; hh < NH; hh++) {
+            const int h = h0 + hh;
+            __m256i isum[MAX_MR];
+            dots(F, MR, gb, h, xb, isum);
+            const __m256 dw = scales8(F, gb, h);
+            const __m256 mw = L.m >= 0 ? mins8(F, gb, h) : _mm256_setzero_ps();
+            for (int i = 0; i < MR; i++) {
+                const __m256 dd = _mm256_mul_ps(dw, _mm256_set1_ps(xb[i]->d));
+                acc[hh][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), dd, acc[hh][i]);
+                if (L.m >= 0)
+                    acc[hh][i] = _mm256_fmadd_ps(mw, _mm256_set1_ps(xb[i]->s), acc[hh][i]);
+            }
+        }
+    }
+    for (int hh = 0; hh < NH; hh++) {
+        const int h = h0 + hh, left = n - 8 * h;
+        for (int i = 0; i < MR; i++)
+            store8(y + (size_t)i * ys + 8 * h, acc[hh][i], left, bias ? bias + 8 * h : NULL);
+    }
+}
+
+/* One format's tile function: rows in tiles of up to MR_PROMPT, both halves together when
+ * few rows leave the registers for it. */
+#define DEFINE_TILES256(NAME, F, MR_PROMPT)                                                         \
+    static void NAME(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,  \
+                     long ys, int n, const float *bias)                                    \
+    {                                                                                      \
+        for (int r = 0; r < mr;) {                                                         \
+            const int left = mr - r;                                                       \
+            const block_x *xr = x + (size_t)r * xs;                                        \
+            float *yr = y + (size_t)r * ys;                                                \
+            if (left >= MR_PROMPT) {                                                       \
+                for (int h = 0; h < 2 && 8 * h < n; h++)                                   \
+                    tile256(F, MR_PROMPT, 1, h, xr, xs, nb, g, yr, ys, n, bias);           \
+                r += MR_PROMPT;                                                            \
+            } else if (left >= 2) {                                                        \
+                for (int h = 0; h < 2 && 8 * h < n; h++)                                   \
+                    tile256(F, 2, 1, h, xr, xs, nb, g, yr, ys, n, bias);                   \
+                r += 2;                                                                    \
+            } else {                                                                       \
+                if (n > 8)                                                                 \
+                    tile256(F, 1, 2, 0, xr, xs, nb, g, yr, ys, n, bias);                   \
+                else                                                                       \
+                    tile256(F, 1, 1, 0, xr, xs, nb, g, yr, ys, n, bias);                   \
+                r += 1;                                                                    \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+#define DEFINE_VARIANT256(VAR, MRP)                                                         \
+    DEFINE_TILES256(tile_sym4, FMT_SYM4, MRP)                                              \
+    DEFINE_TILES256(tile_asym4, FMT_ASYM4, MRP)                                            \
+    DEFINE_TILES256(tile_sym5, FMT_SYM5, MRP)                                              \
+    DEFINE_TILES256(tile_asym5, FMT_ASYM5, MRP)                                            \
+    DEFINE_TILES256(tile_sym8, FMT_SYM8, MRP)                                              \
+    static void quantize(const float *x, const float *up, block_x *out, int nb)            \
+    {                                                                                      \
+        quantize256(x, up, out, nb);                                                       \
+    }                                                                                      \
+    const qk_variant VAR = {                                                               \
+        {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, MRP, quantize};

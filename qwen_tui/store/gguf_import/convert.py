@@ -1,0 +1,183 @@
+"""A GGUF file -> a float32 Hugging Face folder (what ``quantize_folder`` takes), or a model
+in memory (the reference ``eval`` compares against)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from ...errors import Cancelled, UsageError
+from . import weights
+from .read import GgufFile, open_gguf
+from .tokenizer import special_token, write_tokenizer
+
+SHARD_BYTES = 1 << 30
+ARCH_CLASSES = {"qwen2": ("Qwen2ForCausalLM", "qwen2")}
+
+
+def is_gguf(path: Path) -> bool:
+    """A file that starts with GGUF's magic bytes."""
+    path = Path(path).expanduser()
+    try:
+        with open(path, "rb") as fh:
+            return path.is_file() and fh.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
+def _token_id(gf: GgufFile, key: str) -> int | None:
+    value = gf.field(f"tokenizer.ggml.{key}_token_id")
+    return None if value is None else int(value)
+
+
+def hf_config(gf: GgufFile) -> dict:
+    """config.json for the file's model, from its metadata."""
+    architecture, model_type = ARCH_CLASSES[gf.arch]
+    embed = weights.tensor_shape(gf, "token_embd.weight")
+    if embed is None:
+        raise UsageError(f"{gf.path.name} has no token_embd.weight tensor.", "Use a complete file.")
+    context = int(gf.require("context_length"))
+    if gf.arch_field("rope.scaling.type") not in (None, "none"):
+        # transformers 4.37's Qwen2 has no YaRN: stay inside the window the model was trained on
+        context = int(gf.arch_field("rope.scaling.original_context_length", context))
+    layers = int(gf.require("block_count"))
+    eos = _token_id(gf, "eos")
+    return {
+        "architectures": [architecture],
+        "model_type": model_type,
+        "hidden_size": int(gf.require("embedding_length")),
+        "intermediate_size": int(gf.require("feed_forward_length")),
+        "num_hidden_layers": layers,
+        "num_attention_heads": int(gf.require("attention.head_count")),
+        "num_key_value_heads": int(
+            gf.arch_field("attention.head_count_kv", gf.require("attention.head_count"))
+        ),
+        "max_position_embeddings": context,
+        "rms_norm_eps": float(f"{float(gf.require('attention.layer_norm_rms_epsilon')):.6g}"),
+        "rope_theta": float(gf.arch_field("rope.freq_base", 10000.0)),
+        "vocab_size": int(embed[0]),
+        "tie_word_embeddings": not weights.has_output(gf),
+        "hidden_act": "silu",
+        "attention_dropout": 0.0,
+        "initializer_range": 0.02,
+        "use_cache": True,
+        "use_sliding_window": False,
+        "sliding_window": context,
+        "max_window_layers": layers,
+        "bos_token_id": _token_id(gf, "bos"),
+        "eos_token_id": eos,
+        "torch_dtype": "float32",
+        "transformers_version": "4.37.2",
+    }
+
+
+def generation_config(gf: GgufFile) -> dict:
+    """Stop tokens, and sampling defaults where the file records them (general.sampling.*)."""
+    stops = [i for i in (_token_id(gf, "eos"), _token_id(gf, "eot")) if i is not None]
+    im_end = special_token(gf, "eos")
+    data: dict[str, Any] = {
+        "eos_token_id": sorted(set(stops)),
+        "bos_token_id": _token_id(gf, "bos"),
+    }
+    if im_end is None:
+        data.pop("eos_token_id")
+    for ours, theirs in (("temperature", "temp"), ("top_p", "top_p"), ("top_k", "top_k")):
+        value = gf.field(f"general.sampling.{theirs}")
+        if value is not None:
+            data[ours] = value
+            data["do_sample"] = True
+    return data
+
+
+def _shards(gf: GgufFile) -> list[list[str]]:
+    """GGUF tensor names grouped into shards of about SHARD_BYTES of float32."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for tensor in gf.reader.tensors:
+        if weights.hf_name(tensor.name) is None:
+            continue
+        nbytes = int(tensor.n_elements) * 4
+        if groups[-1] and size + nbytes > SHARD_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(tensor.name)
+        size += nbytes
+    return groups
+
+
+def convert_gguf(
+    path: Path,
+    dest: Path,
+    *,
+    on_tensor: Any = None,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Write ``dest`` as a float32 Hugging Face folder; return its config.
+
+    ``on_tensor(done, total)`` reports progress. Memory stays near one shard."""
+    import torch
+    from safetensors.torch import save_file
+
+    gf = open_gguf(path)
+    weights.check_types(gf)
+    config = hf_config(gf)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    write_tokenizer(gf, dest, config["max_position_embeddings"])
+    (dest / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    (dest / "generation_config.json").write_text(
+        json.dumps(generation_config(gf), indent=2), encoding="utf-8"
+    )
+    by_name = {t.name: t for t in gf.reader.tensors}
+    groups = _shards(gf)
+    total = sum(len(g) for g in groups)
+    done = 0
+    index: dict[str, str] = {}
+    for number, group in enumerate(groups, 1):
+        shard = f"model-{number:05d}-of-{len(groups):05d}.safetensors"
+        tensors = {}
+        for name in group:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Import cancelled; nothing was kept.", "Start it again any time.")
+            hf = weights.hf_name(name)
+            assert hf is not None
+            tensors[hf] = torch.from_numpy(weights.dequantize(by_name[name]))
+            index[hf] = shard
+            done += 1
+            if on_tensor:
+                on_tensor(done, total)
+        save_file(tensors, str(dest / shard), metadata={"format": "pt"})
+        del tensors
+    (dest / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": index}, indent=2), encoding="utf-8"
+    )
+    return config
+
+
+def load_float_model(path: Path) -> tuple[Any, Any]:
+    """(float32 transformers model, tokenizer) straight from a GGUF file, in memory."""
+    import tempfile
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gf = open_gguf(path)
+    weights.check_types(gf)
+    config_data = hf_config(gf)
+    with tempfile.TemporaryDirectory(prefix="qwen-tui-gguf-") as tmp:
+        write_tokenizer(gf, Path(tmp), config_data["max_position_embeddings"])
+        (Path(tmp) / "config.json").write_text(json.dumps(config_data), encoding="utf-8")
+        tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+        config = AutoConfig.from_pretrained(tmp, local_files_only=True)
+    from transformers.modeling_utils import no_init_weights
+
+    with no_init_weights():
+        model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    state = {name: torch.from_numpy(array) for name, array in weights.tensors(gf)}
+    model.load_state_dict(state, strict=not config.tie_word_embeddings)
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    model.eval()
+    return model, tokenizer

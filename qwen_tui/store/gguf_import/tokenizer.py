@@ -1,0 +1,144 @@
+"""The tokenizer and chat template of a GGUF file, as tokenizer.json and tokenizer_config.json.
+
+GGUF keeps a byte-level BPE tokenizer as lists: ``tokenizer.ggml.tokens`` (id order),
+``tokenizer.ggml.token_type`` (1 normal, 3 control, 4 user-defined, 5 unused padding) and
+``tokenizer.ggml.merges``; ``tokenizer.ggml.pre`` names the pre-tokenizer. We rebuild the
+tokenizer Qwen ships (Qwen2's split pattern, then byte-level, NFC), so the same text gives
+the same ids as the original ``tokenizer.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ...errors import UsageError
+from .read import GgufFile
+
+# Qwen2's pre-tokenizer split (its tokenizer.json), which llama.cpp calls "qwen2".
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+PRE_TOKENIZERS = {"qwen2": QWEN2_SPLIT}
+NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5
+
+
+def _strings(gf: GgufFile, key: str) -> list[str]:
+    found = gf.reader.fields.get(key)
+    if found is None:
+        raise UsageError(
+            f"{gf.path.name} has no '{key}' in its metadata.",
+            "Use a GGUF file that carries its tokenizer (llama.cpp's converter writes it).",
+        )
+    return [bytes(found.parts[i]).decode("utf-8") for i in found.data]
+
+
+def _ints(gf: GgufFile, key: str) -> list[int]:
+    found = gf.reader.fields.get(key)
+    return [] if found is None else [int(found.parts[i][0]) for i in found.data]
+
+
+def tokenizer_json(gf: GgufFile) -> dict:
+    model = gf.field("tokenizer.ggml.model")
+    pre = gf.field("tokenizer.ggml.pre", "qwen2")
+    if model != "gpt2" or pre not in PRE_TOKENIZERS:
+        raise UsageError(
+            f"{gf.path.name} has a '{model}' tokenizer with the '{pre}' pre-tokenizer; "
+            "qwen-tui rebuilds Qwen's byte-level BPE ('gpt2', 'qwen2') only.",
+            "Use a Qwen GGUF file.",
+        )
+    tokens = _strings(gf, "tokenizer.ggml.tokens")
+    types = _ints(gf, "tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
+    merges = _strings(gf, "tokenizer.ggml.merges")
+    vocab = {t: i for i, t in enumerate(tokens) if types[i] == NORMAL}
+    added = [
+        {
+            "id": i,
+            "content": t,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": types[i] == CONTROL,
+        }
+        for i, t in enumerate(tokens)
+        if types[i] in (CONTROL, USER_DEFINED)
+    ]
+    byte_level = {
+        "type": "ByteLevel",
+        "add_prefix_space": False,
+        "trim_offsets": False,
+        "use_regex": False,
+    }
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                {
+                    "type": "Split",
+                    "pattern": {"Regex": PRE_TOKENIZERS[pre]},
+                    "behavior": "Isolated",
+                    "invert": False,
+                },
+                byte_level,
+            ],
+        },
+        "post_processor": byte_level,
+        "decoder": byte_level,
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": "",
+            "end_of_word_suffix": "",
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "vocab": vocab,
+            "merges": merges,
+        },
+    }
+
+
+def special_token(gf: GgufFile, key: str) -> str | None:
+    tokens = _strings(gf, "tokenizer.ggml.tokens")
+    index = gf.field(f"tokenizer.ggml.{key}_token_id")
+    return tokens[int(index)] if index is not None and 0 <= int(index) < len(tokens) else None
+
+
+def tokenizer_config(gf: GgufFile, context: int) -> dict:
+    template = gf.field("tokenizer.chat_template")
+    if not template:
+        raise UsageError(
+            f"{gf.path.name} has no chat template in its metadata.",
+            "Use the chat (instruct) version of the model.",
+        )
+    add_bos = bool(gf.field("tokenizer.ggml.add_bos_token", False))
+    return {
+        "tokenizer_class": "Qwen2Tokenizer",
+        "chat_template": template,
+        "eos_token": special_token(gf, "eos"),
+        "pad_token": special_token(gf, "padding"),
+        "bos_token": special_token(gf, "bos") if add_bos else None,
+        "unk_token": None,
+        "add_bos_token": add_bos,
+        "add_prefix_space": False,
+        "clean_up_tokenization_spaces": False,
+        "errors": "replace",
+        "model_max_length": context,
+        "split_special_tokens": False,
+    }
+
+
+def write_tokenizer(gf: GgufFile, dest: Path, context: int) -> None:
+    (dest / "tokenizer.json").write_text(
+        json.dumps(tokenizer_json(gf), ensure_ascii=False), encoding="utf-8"
+    )
+    (dest / "tokenizer_config.json").write_text(
+        json.dumps(tokenizer_config(gf, context), ensure_ascii=False, indent=2), encoding="utf-8"
+    )

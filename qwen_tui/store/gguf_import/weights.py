@@ -1,0 +1,107 @@
+"""A GGUF file's tensors as Hugging Face Qwen2 state-dict entries, dequantized to float32.
+
+GGUF names follow llama.cpp (``blk.N.attn_q.weight``); shapes are stored innermost first,
+so a ``[in, out]`` GGUF weight is the ``[out, in]`` matrix of a ``torch.nn.Linear``. Qwen2
+GGUF files are written without the q/k row permutation llama-architecture files use (llama.cpp
+runs Qwen2's rotary in the NeoX layout, as transformers does), so rows map one to one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import numpy as np
+
+from ...errors import UsageError
+from .read import GgufFile
+
+# What gguf.quants dequantizes (every type llama.cpp writes for Qwen models).
+FLOAT_TYPES = ("F32", "F16", "BF16", "F64")
+QUANT_TYPES = (
+    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+    "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M", "IQ4_NL", "IQ4_XS",
+)  # fmt: skip
+
+GLOBAL_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+BLOCK_NAMES = {
+    "attn_norm.weight": "input_layernorm.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+    "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_q.bias": "self_attn.q_proj.bias",
+    "attn_k.weight": "self_attn.k_proj.weight",
+    "attn_k.bias": "self_attn.k_proj.bias",
+    "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_v.bias": "self_attn.v_proj.bias",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "attn_q_norm.weight": "self_attn.q_norm.weight",
+    "attn_k_norm.weight": "self_attn.k_norm.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight",
+    "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight",
+}
+BLOCK = re.compile(r"blk\.(\d+)\.(.+)")
+
+
+def hf_name(name: str) -> str | None:
+    """The Hugging Face name of a GGUF tensor, or None for one a Qwen model does not use
+    (llama.cpp also stores precomputed rope tables and the like)."""
+    if name in GLOBAL_NAMES:
+        return GLOBAL_NAMES[name]
+    found = BLOCK.fullmatch(name)
+    if found and found.group(2) in BLOCK_NAMES:
+        return f"model.layers.{found.group(1)}.{BLOCK_NAMES[found.group(2)]}"
+    return None
+
+
+def check_types(gf: GgufFile) -> None:
+    """Refuse, before any work, a file with a tensor type we cannot dequantize."""
+    for tensor in gf.reader.tensors:
+        kind = tensor.tensor_type.name
+        if hf_name(tensor.name) and kind not in FLOAT_TYPES + QUANT_TYPES:
+            raise UsageError(
+                f"{gf.path.name}: tensor {tensor.name} is stored as {kind}, which qwen-tui "
+                "cannot read.",
+                f"Use a GGUF with {', '.join(('F16', 'BF16', 'Q8_0', 'Q6_K', 'Q4_K_M'))} "
+                "or another common type.",
+            )
+
+
+def dequantize(tensor) -> np.ndarray:
+    """One tensor as float32, in its Hugging Face shape."""
+    from gguf import quants
+
+    kind = tensor.tensor_type.name
+    if kind == "F32":
+        out = np.array(tensor.data, dtype=np.float32)  # a copy: the reader maps the file
+    elif kind in ("F16", "F64"):
+        out = np.asarray(tensor.data).astype(np.float32)
+    else:  # BF16 and the quantized types: raw bytes
+        out = quants.dequantize(np.asarray(tensor.data), tensor.tensor_type)
+    shape = tuple(int(d) for d in reversed(tensor.shape))
+    return np.ascontiguousarray(out.reshape(shape), dtype=np.float32)
+
+
+def tensors(gf: GgufFile) -> Iterator[tuple[str, np.ndarray]]:
+    """(Hugging Face name, float32 array) for each tensor the model uses, in file order."""
+    check_types(gf)
+    for tensor in gf.reader.tensors:
+        name = hf_name(tensor.name)
+        if name is not None:
+            yield name, dequantize(tensor)
+
+
+def has_output(gf: GgufFile) -> bool:
+    """Whether the file has its own output matrix (else it is tied to the embeddings)."""
+    return any(t.name == "output.weight" for t in gf.reader.tensors)
+
+
+def tensor_shape(gf: GgufFile, name: str) -> tuple[int, ...] | None:
+    for tensor in gf.reader.tensors:
+        if tensor.name == name:
+            return tuple(int(d) for d in reversed(tensor.shape))
+    return None
