@@ -17,6 +17,7 @@ SOURCES = [
     "quantize_ref.c",
     "matmul.c",
     "tiles_ref.c",
+    "decoder.c",
     "tiles_avx2.c",
     "tiles_avxvnni.c",
     "tiles_avx512vl.c",
@@ -31,7 +32,7 @@ setup(
         Extension(
             "qwen_tui.engine.kernels._native",
             sources=[CSRC + name for name in SOURCES],
-            depends=[CSRC + h for h in ("qk.h", "simd256.h", "tiles256.h", "float_kernels.h")],
+            depends=[CSRC + h for h in ("qk.h", "simd256.h", "tiles256.h", "float_kernels.h", "decoder.h")],
             # fused multiply-adds only where the code asks for them: every variant performs
             # the same float operations, so they agree bit for bit
             extra_compile_args=[

@@ -31,12 +31,27 @@ def build_parser() -> Parser:
     pull.add_argument("--revision", help="branch, tag or commit (default: the catalog's)")
     pull.add_argument("--name", help="local name (default: the catalog key)")
     pull.add_argument("--trust-remote-code", action="store_true")
+    pull.add_argument("--force", action="store_true", help="replace a model of the same name")
 
-    quant = sub.add_parser("quantize", help="quantize a local Hugging Face folder")
-    quant.add_argument("path")
+    quant = sub.add_parser("quantize", help="quantize a local Hugging Face folder or GGUF file")
+    quant.add_argument("path", help="a Hugging Face model folder, or a .gguf file")
     quant.add_argument("--name", required=True)
     quant.add_argument("--low-bit", choices=LOW_BIT_FORMATS)
     quant.add_argument("--trust-remote-code", action="store_true")
+    quant.add_argument("--force", action="store_true", help="replace a model of the same name")
+    quant.add_argument(
+        "--no-quality", action="store_true", help="skip measuring perplexity against the source"
+    )
+
+    ev = sub.add_parser("eval", help="perplexity, and KL divergence against a reference")
+    ev.add_argument("model", nargs="?", help="local model (default: the configured one)")
+    ev.add_argument("--model-path")
+    ev.add_argument("--text", action="append", metavar="FILE", help="a text (repeatable)")
+    ev.add_argument("--tokens", type=int, default=512, help="tokens of each text (default 512)")
+    ev.add_argument("--reference", metavar="FLOAT_DIR|FILE.gguf", help="the float model")
+    ev.add_argument("--no-decode", action="store_true", help="the prompt path only")
+    ev.add_argument("--threads", type=int)
+    ev.add_argument("--json", action="store_true")
 
     models = sub.add_parser("models", help="list catalog and local models")
     models.add_argument("--json", action="store_true")

@@ -42,12 +42,19 @@ def pull(args: Namespace) -> int:
         endpoint=settings.hf_endpoint,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
+        force=args.force,
     )
     return _ready(model)
 
 
 def _ready(model: local.LocalModel) -> int:
-    print(f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}")
+    from .eval.gate import describe
+
+    quality = describe(model.manifest.quality)
+    print(
+        f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}"
+        + (f"; {quality}" if quality else "")
+    )
     return 0
 
 
@@ -61,6 +68,8 @@ def quantize(args: Namespace) -> int:
         args.low_bit or settings.low_bit,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
+        force=args.force,
+        measure=not args.no_quality,
     )
     return _ready(model)
 
@@ -78,6 +87,8 @@ def models(args: Namespace) -> int:
                 "commit": m.manifest.commit,
                 "size": m.manifest.size,
                 "path": str(m.path),
+                "recipe": m.manifest.recipe,
+                "quality": m.manifest.quality,
             }
             for m in found
         ]
@@ -90,9 +101,13 @@ def models(args: Namespace) -> int:
     print("Local models:")
     if not found:
         print("  (none yet: `qwen-tui pull` or `qwen-tui quantize PATH --name NAME`)")
+    from .eval.gate import describe
+
     for m in found:
+        quality = describe(m.manifest.quality)
         print(
             f"  {m.folder_name:<34} {m.manifest.family:<6} {human_bytes(m.manifest.size):>9}  ready"
+            + (f"  {quality}" if quality else "")
         )
     local_names = {m.name for m in found}
     print("\nCatalog:")
@@ -178,6 +193,12 @@ def ask(args: Namespace) -> int:
         print("qwen-tui: stopped; the partial reply is above.", file=sys.stderr)
         return 130
     return 0
+
+
+def eval(args: Namespace) -> int:  # noqa: A001 - the command's name
+    from .eval.command import run_eval
+
+    return run_eval(args, _settings())
 
 
 def bench(args: Namespace) -> int:

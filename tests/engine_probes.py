@@ -4,6 +4,14 @@ calls of our low-bit kernel, and bigdl-llm's own forward put back for comparison
 import torch
 
 
+def bigdl_forwards(engine):
+    """The token loop over bigdl-llm's forwards with our patches (the path the engine takes
+    where our decoder does not fit), on the engine's own loaded model."""
+    from qwen_tui.engine.runner import CausalLM
+
+    return CausalLM(engine._lm.model)
+
+
 def prompt_then_tokens(lm, ids, tokens):
     """Logits of the prompt, then of each decoded token, on one growing cache."""
     with torch.inference_mode():

@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EngineError, NotEnoughMemory
 from ..store.manifest import Manifest, verify
@@ -26,7 +26,7 @@ from .base import (
 from .detok import IncrementalDecoder
 from .kvcache import KVCacheStore
 from .prompt import PromptBuilder, fit
-from .runner import CausalLM
+from .runner import CausalLM, DecoderLM
 from .sampling import Sampler
 from .torch_thread import torch_thread
 
@@ -92,6 +92,7 @@ class BigdlEngine:
         self._cancel = threading.Event()
         self.load_seconds = 0.0
         self.plan: MatmulPlan | None = None
+        self.decoder_note = ""
 
     # -- lifecycle -----------------------------------------------------
     def load(self) -> ModelInfo:
@@ -144,7 +145,7 @@ class BigdlEngine:
         last_layer.install(model)
         self.plan = matmul.prepare(model)
         self._builder = PromptBuilder(tokenizer)
-        self._lm = CausalLM(model)
+        self._lm, self.decoder_note = _runner(model, manifest.family, self.threads)
         self.manifest = manifest
         self.info = ModelInfo(
             name=manifest.name,
@@ -260,6 +261,29 @@ class BigdlEngine:
         )
         return Reply("".join(pieces), stats, tuple(result.new_ids))
 
+    def encode_text(self, text: str) -> list[int]:
+        """Plain text as token ids (no chat template), for perplexity."""
+        builder = self._require()[1]
+        return list(builder.tokenizer.encode(text))
+
+    def score(self, ids: list[int], path: str = "prompt") -> Any:
+        """Logits of every position of ``ids`` [len(ids), vocab], computed through the prompt
+        path (one pass) or the decode path (one token at a time on a growing cache)."""
+        return torch_thread.run(functools.partial(self._score, ids, path))
+
+    def _score(self, ids: list[int], path: str) -> Any:
+        import torch
+
+        lm = self._require()[0]
+        with torch.inference_mode():
+            if path == "prompt":
+                return lm.all_logits(ids)
+            rows, past = [], None
+            for token in ids:
+                logits, past = lm.step([token], past)
+                rows.append(logits[0])
+            return torch.stack(rows)
+
     def forget(self, cache_key: str) -> None:
         """Drop a conversation's KV cache (its history changed or it was deleted)."""
         self.caches.drop(cache_key)
@@ -268,6 +292,22 @@ class BigdlEngine:
         if self._lm is None or self._builder is None:
             raise EngineError("No model is loaded.", "Load a model first.")
         return self._lm, self._builder
+
+
+DECODER_ENV = "QWEN_TUI_DECODER"  # "ours" (default) | "bigdl": which forwards run a step
+
+
+def _runner(model: Any, family: str, threads: int) -> tuple[CausalLM, str]:
+    """Our C decoder where the model fits it, else bigdl-llm's forwards with our patches;
+    and a note saying which and why."""
+    from .decoder import Decoder, DecoderUnsupported
+
+    if os.environ.get(DECODER_ENV, "ours").strip().lower() == "bigdl":
+        return CausalLM(model), f"bigdl-llm's forwards ({DECODER_ENV}=bigdl)"
+    try:
+        return DecoderLM(model, Decoder(model, family, threads)), "ours"
+    except DecoderUnsupported as why:
+        return CausalLM(model), f"bigdl-llm's forwards ({why})"
 
 
 class _Either:

@@ -49,6 +49,8 @@ def seq_dim_of(past: Any, length: int) -> int | None:
 
 def crop(entry: CacheEntry, length: int) -> CacheEntry:
     """A copy of the first ``length`` positions (copied so in-place appends stay private)."""
+    if hasattr(entry.past, "cropped"):  # the decoder's own cache
+        return CacheEntry(entry.ids[:length], entry.past.cropped(length), entry.seq_dim)
     past = tuple(
         tuple(t.narrow(entry.seq_dim, 0, length).clone() for t in layer) for layer in entry.past
     )

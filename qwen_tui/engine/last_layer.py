@@ -15,19 +15,40 @@ returns the row expanded to every position (only the last is ever sampled).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 from . import forwards, qwen1_attention
 
 
-def install(model: Any) -> bool:
-    """Make the last decoder layer (Qwen2) or block (Qwen-1) compute its last position only."""
+def _last(model: Any) -> Any:
     body = getattr(model, "model", None) or getattr(model, "transformer", None)
     layers = getattr(body, "layers", None) or getattr(body, "h", None)
-    if not layers:
+    return layers[-1] if layers else None
+
+
+@contextlib.contextmanager
+def every_position(model: Any) -> Iterator[None]:
+    """The whole last layer for a while (every position's logits: perplexity)."""
+    last = _last(model)
+    ours = last.__dict__.get("forward") if last is not None else None
+    if ours is None or not hasattr(last, "qwen_tui_forward"):
+        yield
+        return
+    last.forward = last.qwen_tui_forward
+    try:
+        yield
+    finally:
+        last.forward = ours
+
+
+def install(model: Any) -> bool:
+    """Make the last decoder layer (Qwen2) or block (Qwen-1) compute its last position only."""
+    last = _last(model)
+    if last is None:
         return False
-    last = layers[-1]
     forward = {"Qwen2DecoderLayer": _forward, "QWenBlock": _qwen1_forward}.get(type(last).__name__)
     if forward is None:
         return False

@@ -102,6 +102,14 @@ class CausalLM:
         )
         return RunResult(new_ids, finish, reused, first - started, ended - first, kept)
 
+    def all_logits(self, ids: list[int]) -> Any:
+        """Logits of every position of ``ids`` from an empty cache (perplexity, tests)."""
+        from .last_layer import every_position
+
+        with every_position(self.model):
+            out = self.body(input_ids=self.torch.tensor([ids]), use_cache=True, return_dict=True)
+        return self.head(out.last_hidden_state)[0]
+
     def _reuse(self, prompt: list[int], cache: CacheEntry | None) -> tuple[Any, int]:
         """The past to start from and how many prompt tokens it covers."""
         if cache is None or cache.seq_dim is None:
@@ -113,3 +121,21 @@ class CausalLM:
         if shared < len(cache.ids):
             cache = crop(cache, shared)
         return cache.past, shared
+
+
+class DecoderLM(CausalLM):
+    """The same token loop on our C decoder (``engine/decoder``): one call per step."""
+
+    def __init__(self, model: Any, decoder: Any) -> None:
+        super().__init__(model)
+        self.decoder = decoder
+        self.seq_dim = 1  # DecoderCache keeps positions in dimension 1
+
+    def step(self, ids: list[int], past: Any) -> tuple[Any, Any]:
+        past = past if past is not None else self.decoder.new_cache()
+        hidden = self.decoder.hidden(ids, past)
+        return self.decoder.logits(hidden), past
+
+    def all_logits(self, ids: list[int]) -> Any:
+        hidden = self.decoder.hidden(ids, self.decoder.new_cache(), last_only=False)
+        return self.decoder.logits(hidden)

@@ -42,10 +42,17 @@ def pull(
     progress: ProgressCallback = ignore_progress,
     cancel: threading.Event | None = None,
     keep_download: bool = False,
+    force: bool = False,
 ) -> local.LocalModel:
     """Download ``model`` (catalog key or repo id) and quantize it; return the stored model."""
     repo_id, entry = repo_for(model)
     name = local.validate_name(name or default_name_for(repo_id))
+    existing = paths.models_dir() / local.folder_name(name, low_bit)
+    if existing.exists() and not force:  # before the download, not after it
+        raise UsageError(
+            f"A model named {existing.name} already exists.",
+            "Pass --force to download and quantize it again, or choose another --name.",
+        )
     endpoint = resolve_endpoint(endpoint)
     revision = revision or (entry.revision if entry else None)
     progress(Progress("check", 0, None, detail=f"asking the hub about {repo_id}"))
@@ -77,6 +84,7 @@ def pull(
         trust_remote_code=trusted,
         progress=progress,
         cancel=cancel,
+        force=force,
     )
     if not keep_download:  # the store holds everything needed, remote code included
         shutil.rmtree(snapshot.path, ignore_errors=True)

@@ -149,10 +149,11 @@ def quantize_folder(
     cancel: threading.Event | None = None,
     root: Path | None = None,
     force: bool = False,
+    measure: bool = True,
 ) -> local.LocalModel:
     """Quantize ``src`` (a Hugging Face folder or a GGUF file) by the recipe ``low_bit`` and
     store it as ``<name>-<low_bit>``. An existing model of that name is replaced only with
-    ``force``."""
+    ``force``. With ``measure``, the quality against ``src`` is recorded in the manifest."""
     src = Path(src).expanduser().resolve()
     if low_bit not in LOW_BIT_FORMATS:
         raise UsageError(
@@ -168,8 +169,9 @@ def quantize_folder(
         )
     if src.is_file():
         return _quantize_gguf(
-            src, name, low_bit, root=root, progress=progress, cancel=cancel, force=force
-        )
+            src, name, low_bit, root=root, progress=progress, cancel=cancel, force=force,
+            measure=measure,
+        )  # fmt: skip
     if not src.is_dir():
         raise UsageError(f"{src} does not exist.", "Check the path.")
     config = read_source_config(src)
@@ -229,6 +231,9 @@ def quantize_folder(
         write_manifest(tmp, manifest)
         _raise_if(cancel)
         _swap_into_place(tmp, target)
+        if measure:
+            progress(Progress("verify", 4, STEPS, detail="measuring quality against the source"))
+            manifest = _record_quality(target, src, manifest)
     except (Cancelled, QuantizeFailed):
         raise
     except MemoryError:
@@ -259,8 +264,10 @@ def _quantize_gguf(
     progress: ProgressCallback,
     cancel: threading.Event | None,
     force: bool,
+    measure: bool,
 ) -> local.LocalModel:
-    """A GGUF file: written out as a float folder beside the store, quantized, removed."""
+    """A GGUF file: written out as a float folder beside the store, quantized (its quality
+    measured against that folder, the GGUF's own weights), removed."""
     from .gguf_import import convert_gguf, is_gguf
     from .gguf_import.read import open_gguf
 
@@ -290,6 +297,7 @@ def _quantize_gguf(
             progress=progress,
             cancel=cancel,
             force=force,
+            measure=measure,
         )
     except OSError as exc:
         raise QuantizeFailed(
@@ -297,6 +305,24 @@ def _quantize_gguf(
         ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
+    """Measure the stored model against its float source and add it to the manifest. A
+    measurement that fails leaves the model as it is (usable, quality unknown)."""
+    from dataclasses import replace
+
+    from ..eval.gate import measure_quality
+
+    try:
+        quality = measure_quality(target, src)
+    except MemoryError:
+        return manifest
+    except Exception as exc:  # the model is stored and whole; say what failed, keep it
+        quality = {"error": f"{type(exc).__name__}: {exc}"}
+    manifest = replace(manifest, quality=quality)
+    write_manifest(target, manifest)
+    return manifest
 
 
 def _raise_if(cancel: threading.Event | None) -> None:

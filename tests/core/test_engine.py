@@ -6,6 +6,7 @@ import pytest
 import torch
 from engine_probes import (
     assert_all_close,
+    bigdl_forwards,
     count_kernel_calls,
     prompt_then_tokens,
     use_bigdl_forward,
@@ -227,7 +228,7 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
 
     ours = bigdl_qwen2.qwen2_sdpa_attention_forward
     assert getattr(ours, "qwen_tui", False)
-    lm, builder = engine._lm, engine._builder
+    lm, builder = bigdl_forwards(engine), engine._builder
     ids = builder.encode([ChatMessage("user", "word " * 40)])
 
     def prompt_then_two_tokens():
@@ -264,7 +265,7 @@ def test_projections_of_one_input_share_a_kernel_call(kernel_engine, monkeypatch
     two factors; logits equal bigdl-llm's MLP."""
     from qwen_tui.engine import matmul
 
-    lm, builder = kernel_engine._lm, kernel_engine._builder
+    lm, builder = bigdl_forwards(kernel_engine), kernel_engine._builder
     mlps = [layer.mlp for layer in lm.model.model.layers]
     assert all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)  # installed at load
     ids = builder.encode([ChatMessage("user", "word " * 20)])
@@ -282,7 +283,7 @@ def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
     """Every RMSNorm (two per layer and the final one) is our kernel; logits as bigdl-llm's."""
     from qwen_tui.engine import kernels
 
-    lm, builder = kernel_engine._lm, kernel_engine._builder
+    lm, builder = bigdl_forwards(kernel_engine), kernel_engine._builder
     norms = [m for m in lm.model.modules() if type(m).__name__ == "Qwen2RMSNorm"]
     assert len(norms) == 2 * len(lm.model.model.layers) + 1
     assert all(hasattr(n, "qwen_tui_forward") for n in norms) == kernels.float_kernels()
@@ -297,7 +298,7 @@ def test_rms_norm_in_one_call_is_bigdls(kernel_engine, monkeypatch):
 
 def test_the_last_layer_computes_only_the_sampled_position(kernel_engine, monkeypatch):
     """Same logits, bit for bit, as the whole last layer; its cache still gets every position."""
-    lm, builder = kernel_engine._lm, kernel_engine._builder
+    lm, builder = bigdl_forwards(kernel_engine), kernel_engine._builder
     last = lm.model.model.layers[-1]
     assert hasattr(last, "qwen_tui_forward")
     ids = builder.encode([ChatMessage("user", "word " * 20)])

@@ -6,6 +6,7 @@ import pytest
 import torch
 from engine_probes import (
     assert_all_close,
+    bigdl_forwards,
     count_kernel_calls,
     prompt_then_tokens,
     use_bigdl_forward,
@@ -138,7 +139,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
     remote code's _attn; the float16 cache holds exactly those keys and values, rounded."""
     from qwen_tui.engine import attend, matmul, qwen1_attention
 
-    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    lm, builder = bigdl_forwards(qwen1_engine), qwen1_engine._builder
     layers = [m for m in lm.model.modules() if type(m).__name__ == "QWenAttention"]
     assert layers and all(hasattr(m, "qwen_tui_forward") for m in layers)  # installed at load
     ids = builder.encode([ChatMessage("user", "你好，" * 20)])
@@ -180,7 +181,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
 def test_qwen1_last_block_computes_only_the_sampled_position(qwen1_engine, monkeypatch):
     """Same logits, bit for bit, as the remote code's whole last block; its cache still gets
     every position."""
-    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    lm, builder = bigdl_forwards(qwen1_engine), qwen1_engine._builder
     last = lm.model.transformer.h[-1]
     assert hasattr(last, "qwen_tui_forward")
     ids = builder.encode([ChatMessage("user", "你好，" * 20)])
@@ -204,7 +205,7 @@ def test_qwen1_mlp_projections_share_a_kernel_call(qwen1_engine, monkeypatch):
     two factors; logits equal bigdl-llm's qwen_mlp_forward."""
     from qwen_tui.engine import matmul
 
-    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    lm, builder = bigdl_forwards(qwen1_engine), qwen1_engine._builder
     mlps = [m for m in lm.model.modules() if type(m).__name__ == "QWenMLP"]
     assert mlps and all(hasattr(mlp, "qwen_tui_forward") for mlp in mlps)
     ids = builder.encode([ChatMessage("user", "你好，" * 10)])
@@ -219,7 +220,7 @@ def test_qwen1_mlp_projections_share_a_kernel_call(qwen1_engine, monkeypatch):
 def test_qwen1_rms_norm_in_one_call_is_bigdls(qwen1_engine, monkeypatch):
     from qwen_tui.engine import kernels
 
-    lm, builder = qwen1_engine._lm, qwen1_engine._builder
+    lm, builder = bigdl_forwards(qwen1_engine), qwen1_engine._builder
     norms = [m for m in lm.model.modules() if type(m).__name__ == "RMSNorm"]
     assert norms
     assert all(hasattr(n, "qwen_tui_forward") for n in norms) == kernels.float_kernels()

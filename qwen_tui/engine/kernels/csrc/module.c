@@ -10,6 +10,7 @@
 
 #include "qk.h"
 #if defined(__x86_64__) || defined(_M_X64)
+#include "decoder.h"
 #include "float_kernels.h"
 #endif
 
@@ -238,6 +239,160 @@ static PyObject *py_rotary(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
+
+/* -- the decoder: layers described once (a capsule), then one call per step -------------- */
+
+#define DECODER "qwen_tui.decoder"
+
+static void free_decoder(PyObject *capsule)
+{
+    qk_decoder *d = PyCapsule_GetPointer(capsule, DECODER);
+    if (d) {
+        free(d->layers);
+        free(d);
+    }
+}
+
+static int parse_weight(PyObject *item, qk_weight *w, int k)
+{
+    Py_ssize_t ptr, bias;
+    if (!PyArg_ParseTuple(item, "inin;a weight is (format, packed, rows, bias)", &w->fmt, &ptr,
+                          &w->n, &bias) ||
+        !parse_format(w->fmt) || !check_shape(w->n, k))
+        return 0;
+    w->w = (const uint8_t *)ptr;
+    w->bias = (const float *)bias;
+    return 1;
+}
+
+/* make_decoder([(dims, floats, weights), ...]) with dims = (hidden, q_dim, kv_dim, heads,
+ * kv_heads, head_dim, inter), floats = (eps, norm_in, norm_post, q_norm, k_norm) and weights
+ * = seven (format, packed, rows, bias) for q, k, v, o, gate, up, down */
+static PyObject *py_make_decoder(PyObject *self, PyObject *args)
+{
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "O", &items))
+        return NULL;
+    PyObject *seq = PySequence_Fast(items, "make_decoder: a sequence of layers");
+    if (seq == NULL)
+        return NULL;
+    const Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    qk_decoder *d = calloc(1, sizeof(qk_decoder));
+    qk_layer *layers = count > 0 ? calloc((size_t)count, sizeof(qk_layer)) : NULL;
+    int ok = d != NULL && layers != NULL;
+    if (!ok)
+        PyErr_NoMemory();
+    for (Py_ssize_t i = 0; ok && i < count; i++) {
+        qk_layer *L = &layers[i];
+        PyObject *dims, *floats, *ws;
+        Py_ssize_t ni, np, qn, kn;
+        ok = PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "OOO", &dims, &floats, &ws) &&
+             PyArg_ParseTuple(dims, "iiiiiii", &L->hidden, &L->q_dim, &L->kv_dim, &L->heads,
+                              &L->kv_heads, &L->head_dim, &L->inter) &&
+             PyArg_ParseTuple(floats, "fnnnn", &L->eps, &ni, &np, &qn, &kn);
+        if (!ok)
+            break;
+        L->norm_in = (const float *)ni;
+        L->norm_post = (const float *)np;
+        L->q_norm = (const float *)qn;
+        L->k_norm = (const float *)kn;
+        ok = L->hidden > 0 && L->hidden % QK == 0 && L->q_dim % QK == 0 && L->inter % QK == 0 &&
+             L->heads > 0 && L->kv_heads > 0 && L->heads % L->kv_heads == 0 &&
+             attend_supported(L->head_dim) && L->q_dim == L->heads * L->head_dim &&
+             L->kv_dim == L->kv_heads * L->head_dim && (qn == 0) == (kn == 0) &&
+             (i == 0 || (L->hidden == layers[0].hidden && L->q_dim == layers[0].q_dim &&
+                         L->kv_dim == layers[0].kv_dim && L->inter == layers[0].inter));
+        if (!ok) {
+            PyErr_SetString(PyExc_ValueError, "make_decoder: a layer's shape does not fit");
+            break;
+        }
+        qk_weight *w[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+        const int in[7] = {L->hidden, L->hidden, L->hidden, L->q_dim, L->hidden, L->hidden,
+                           L->inter};
+        const int out[7] = {L->q_dim, L->kv_dim, L->kv_dim, L->hidden, L->inter, L->inter,
+                            L->hidden};
+        PyObject *wseq = PySequence_Fast(ws, "make_decoder: seven weights");
+        ok = wseq != NULL && PySequence_Fast_GET_SIZE(wseq) == 7;
+        for (int j = 0; ok && j < 7; j++)
+            ok = parse_weight(PySequence_Fast_GET_ITEM(wseq, j), w[j], in[j]) && w[j]->n == out[j];
+        if (!ok && !PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "make_decoder: seven weights of the layer's shapes");
+        Py_XDECREF(wseq);
+    }
+    Py_DECREF(seq);
+    if (!ok) {
+        free(layers);
+        free(d);
+        return NULL;
+    }
+    d->count = (int)count;
+    d->layers = layers;
+    return PyCapsule_New(d, DECODER, free_decoder);
+}
+
+static PyObject *py_decode_scratch(PyObject *self, PyObject *args)
+{
+    PyObject *capsule;
+    int rows;
+    if (!PyArg_ParseTuple(args, "Oi", &capsule, &rows))
+        return NULL;
+    qk_decoder *d = PyCapsule_GetPointer(capsule, DECODER);
+    if (d == NULL)
+        return NULL;
+    return PyLong_FromSize_t(d->count ? qk_decode_scratch(d, rows) : 0);
+}
+
+static int pointer_list(PyObject *items, int count, uint16_t **out)
+{
+    PyObject *seq = PySequence_Fast(items, "decode: a list of cache pointers");
+    if (seq == NULL)
+        return 0;
+    int ok = PySequence_Fast_GET_SIZE(seq) == count;
+    for (int i = 0; ok && i < count; i++) {
+        out[i] = (uint16_t *)PyLong_AsVoidPtr(PySequence_Fast_GET_ITEM(seq, i));
+        ok = !PyErr_Occurred();
+    }
+    Py_DECREF(seq);
+    if (!ok && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "decode: one cache pointer per layer");
+    return ok;
+}
+
+/* decode(isa, decoder, h, rows, past, positions, cos, sin, k_caches, v_caches, capacity,
+ *        last_only, scratch, threads) */
+static PyObject *py_decode(PyObject *self, PyObject *args)
+{
+    PyObject *capsule, *kl, *vl;
+    Py_ssize_t h, pos, cos, sin, scratch, cap;
+    int isa, rows, past, last_only, threads;
+    if (!PyArg_ParseTuple(args, "iOniinnnOOnpni", &isa, &capsule, &h, &rows, &past, &pos, &cos,
+                          &sin, &kl, &vl, &cap, &last_only, &scratch, &threads))
+        return NULL;
+    const qk_variant *v = parse_isa(isa);
+    qk_decoder *d = v ? PyCapsule_GetPointer(capsule, DECODER) : NULL;
+    if (d == NULL || !need_avx2())
+        return NULL;
+    if (rows <= 0 || past < 0 || past + rows > cap || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "decode: rows, past and capacity do not fit");
+        return NULL;
+    }
+    uint16_t **kc = malloc(sizeof(uint16_t *) * (size_t)(d->count + 1));
+    uint16_t **vc = malloc(sizeof(uint16_t *) * (size_t)(d->count + 1));
+    int ok = kc && vc && pointer_list(kl, d->count, kc) && pointer_list(vl, d->count, vc);
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        qk_decode(v, d, (float *)h, rows, past, (const int64_t *)pos, (const float *)cos,
+                  (const float *)sin, kc, vc, (long)cap, last_only, (float *)scratch, threads);
+        Py_END_ALLOW_THREADS
+    } else if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    free(kc);
+    free(vc);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
 #endif
 
 static PyMethodDef methods[] = {
@@ -256,6 +411,9 @@ static PyMethodDef methods[] = {
     {"attend", py_attend, METH_VARARGS, "causal attention of new positions over the KV cache"},
     {"rms_norm", py_rms_norm, METH_VARARGS, "out = w * x / sqrt(mean(x^2) + eps) per row"},
     {"rotary", py_rotary, METH_VARARGS, "RoPE, head-major out"},
+    {"make_decoder", py_make_decoder, METH_VARARGS, "describe a model's layers (a capsule)"},
+    {"decode_scratch", py_decode_scratch, METH_VARARGS, "floats of scratch for rows"},
+    {"decode", py_decode, METH_VARARGS, "every layer of a step, in one call"},
 #endif
     {NULL, NULL, 0, NULL},
 };

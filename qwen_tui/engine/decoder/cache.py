@@ -1,0 +1,51 @@
+"""The decoder's KV cache: per layer, keys and values in float16 as [kv heads, capacity, head
+dim], ``length`` positions used. Room is added ahead (appends copy nothing until it runs out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+ROOM = 256  # positions added beyond what a step needs when the cache grows
+
+
+class DecoderCache:
+    def __init__(self, layers: int, kv_heads: int, head_dim: int, capacity: int = 0) -> None:
+        self.kv_heads, self.head_dim = kv_heads, head_dim
+        self.length = 0
+        self.keys = [self._buffer(capacity) for _ in range(layers)]
+        self.values = [self._buffer(capacity) for _ in range(layers)]
+
+    def _buffer(self, capacity: int) -> torch.Tensor:
+        return torch.empty(self.kv_heads, capacity, self.head_dim, dtype=torch.float16)
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[1] if self.keys else 0
+
+    def reserve(self, positions: int) -> None:
+        """Make room for ``positions`` in all (copying what is used when it grows)."""
+        if positions <= self.capacity:
+            return
+        capacity = max(positions + ROOM, self.capacity + self.capacity // 2)
+        for store in (self.keys, self.values):
+            for i, old in enumerate(store):
+                new = self._buffer(capacity)
+                new[:, : self.length] = old[:, : self.length]
+                store[i] = new
+
+    def cropped(self, length: int) -> DecoderCache:
+        """A copy of the first ``length`` positions (appends to it leave this cache alone)."""
+        out = DecoderCache(0, self.kv_heads, self.head_dim)
+        out.keys = [k[:, :length].clone() for k in self.keys]
+        out.values = [v[:, :length].clone() for v in self.values]
+        out.length = length
+        return out
+
+    def pointers(self) -> tuple[list[int], list[int]]:
+        return [k.data_ptr() for k in self.keys], [v.data_ptr() for v in self.values]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(keys, values) of each layer, as a legacy past is iterated (memory accounting)."""
+        return iter(zip(self.keys, self.values, strict=True))
