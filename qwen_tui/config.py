@@ -17,7 +17,6 @@ import tomllib
 
 from . import paths
 from .catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
-from .engine.prompt import DEFAULT_SYSTEM
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class Settings:
     top_k: int | None = None
     repetition_penalty: float | None = None
     max_new_tokens: int | None = None
-    system_prompt: str = DEFAULT_SYSTEM
+    system_prompt: str = ""  # "" = the model's own default (its chat template's)
     threads: int | None = None
     theme: str = "textual-dark"
     hf_endpoint: str | None = None
@@ -58,7 +57,9 @@ def check_value(name: str, value: Any) -> Any:
     """Return ``value`` converted for ``name``, or raise ValueError with one sentence."""
     kind, ok, sentence = _RULES[name]
     if value is None or value == "":
-        if name in ("system_prompt", "low_bit", "theme", "kv_cache_mb"):
+        if name == "system_prompt":
+            return ""
+        if name in ("low_bit", "theme", "kv_cache_mb"):
             raise ValueError(f"{name} must be {sentence}.")
         return None
     try:

@@ -136,16 +136,17 @@ class BigdlEngine:
             ) from exc
         model.eval()
         memory.share_rotary_tables(model)
-        memory.trim_heap()
-        memory.keep_scratch()
         qwen2_attention.install()
         qwen1_attention.install(model)
         mlp.install(model)
         norm.install(model)
         last_layer.install(model)
-        self.plan = matmul.prepare(model)
+        self.plan = matmul.prepare(model)  # regroups the layers: the old bytes are freed
         self._builder = PromptBuilder(tokenizer)
         self._lm, self.decoder_note = _runner(model, manifest.family, self.threads)
+        memory.trim_heap()  # what loading and regrouping freed goes back to the system
+        if not isinstance(self._lm, DecoderLM):
+            memory.keep_scratch()  # torch's prompt scratch (our decoder keeps its own)
         self.manifest = manifest
         self.info = ModelInfo(
             name=manifest.name,

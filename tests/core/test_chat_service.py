@@ -16,6 +16,7 @@ def service():
 
 
 def test_prompt_uses_the_chat_system_prompt_and_skips_failed_replies(service):
+    """No system prompt set anywhere: none is sent, so the model's template adds its own."""
     store = service.store
     cid = store.create().id
     store.add_message(cid, "user", "hi")
@@ -24,7 +25,6 @@ def test_prompt_uses_the_chat_system_prompt_and_skips_failed_replies(service):
     store.add_message(cid, "assistant", "boom", state="error")
     store.add_message(cid, "user", "third")
     assert service.prompt_messages(cid) == [
-        ChatMessage("system", "You are a helpful assistant."),
         ChatMessage("user", "hi"),
         ChatMessage("assistant", "partial"),
         ChatMessage("user", "again"),

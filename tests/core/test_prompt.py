@@ -130,3 +130,17 @@ def test_typed_markers_never_misplace_generated_ids(tokenizer):
     ids = builder.encode(messages)
     canonical = builder.encode([ChatMessage(m.role, m.content) for m in messages])
     assert builder.decode(ids) == builder.decode(canonical)
+
+
+def test_without_a_system_prompt_the_templates_own_default_is_used(tokenizer):
+    """Qwen2.5's template inserts "You are Qwen, created by Alibaba Cloud..."; ours (the tiny
+    model's) "You are a helpful assistant.": whichever the model's template says."""
+    from qwen_tui.engine.prompt import PromptBuilder
+
+    builder = PromptBuilder(tokenizer)
+    text = builder.decode(builder.encode([ChatMessage("user", "hi")]))
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>")
+    own = builder.decode(
+        builder.encode([ChatMessage("system", "Be terse."), ChatMessage("user", "hi")])
+    )
+    assert "helpful" not in own and own.startswith("<|im_start|>system\nBe terse.<|im_end|>")

@@ -228,3 +228,25 @@ def test_qwen1_rms_norm_in_one_call_is_bigdls(qwen1_engine, monkeypatch):
     ours = prompt_then_tokens(lm, ids, [100])
     use_bigdl_forward(monkeypatch, norms)
     assert_all_close(ours, prompt_then_tokens(lm, ids, [100]), 1e-4)
+
+
+def test_qwen1_runs_on_our_decoder_as_its_forwards_do(qwen1_engine):
+    """Qwen-1 (bigdl-llm's q/k/v split, w2/w1/c_proj) on the C decoder: the same logits, bit
+    for bit, as the remote code's model with bigdl-llm's forwards and our patches."""
+    from qwen_tui.engine import kernels
+    from qwen_tui.engine.runner import DecoderLM
+
+    if not kernels.float_kernels():
+        pytest.skip("the decoder needs AVX2, which this CPU lacks")
+    assert isinstance(qwen1_engine._lm, DecoderLM)
+    ids = qwen1_engine._builder.encode([ChatMessage("user", "你好，" * 12)])
+    lm, forwards = qwen1_engine._lm, bigdl_forwards(qwen1_engine)
+    with torch.inference_mode():
+        a, pa = lm.step(ids, None)
+        b, pb = forwards.step(ids, None)
+        assert torch.equal(a, b)
+        for token in (100, 200):
+            a, pa = lm.step([token], pa)
+            b, pb = forwards.step([token], pb)
+            assert torch.equal(a, b)
+        assert torch.equal(lm.all_logits(ids), forwards.all_logits(ids))

@@ -91,10 +91,13 @@ def load(folder: Path, *, trust_remote_code: bool = False) -> Any:
         except (AttributeError, KeyError):
             raise LayoutError(f"{name} is in {LAYOUT_FILE} but not in the model") from None
         bias = state.pop(f"{name}.bias", None)
+        bias = None if bias is None else bias.clone()
         _set(model, name, low_bit_linear(layer.in_features, layer.out_features, fmt, data, bias))
     _load_embedding(model, layout.get("embedding") or {}, state)
     for key, value in state.items():
-        set_module_tensor_to_device(model, key, "cpu", value=value)
+        # a copy: safetensors maps the file, and one tensor still pointing into the mapping
+        # keeps all of it resident after the low-bit bytes are regrouped into new buffers
+        set_module_tensor_to_device(model, key, "cpu", value=value.clone())
     left = [n for n, p in model.named_parameters() if p.device.type == "meta"]
     if left:
         raise LayoutError(f"{WEIGHTS} has no {left[0]}")

@@ -51,7 +51,9 @@ def tokenizer_json(gf: GgufFile) -> dict:
     tokens = _strings(gf, "tokenizer.ggml.tokens")
     types = _ints(gf, "tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
     merges = _strings(gf, "tokenizer.ggml.merges")
-    vocab = {t: i for i, t in enumerate(tokens) if types[i] == NORMAL}
+    # every token keeps its id in the model's vocabulary (special ones are also added tokens):
+    # with gaps, the tokenizer would give tokens transformers adds later ids already taken
+    vocab = {t: i for i, t in enumerate(tokens)}
     added = [
         {
             "id": i,

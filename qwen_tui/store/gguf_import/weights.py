@@ -80,7 +80,10 @@ def dequantize(tensor) -> np.ndarray:
         out = np.array(tensor.data, dtype=np.float32)  # a copy: the reader maps the file
     elif kind in ("F16", "F64"):
         out = np.asarray(tensor.data).astype(np.float32)
-    else:  # BF16 and the quantized types: raw bytes
+    elif kind == "BF16":  # the top half of a float32 (the reader gives it as bytes or uint16)
+        out = np.ascontiguousarray(tensor.data).view(np.uint16).astype(np.uint32) << 16
+        out = out.view(np.float32)
+    else:  # the quantized types: raw bytes
         out = quants.dequantize(np.asarray(tensor.data), tensor.tensor_type)
     shape = tuple(int(d) for d in reversed(tensor.shape))
     return np.ascontiguousarray(out.reshape(shape), dtype=np.float32)

@@ -74,7 +74,12 @@ class SettingsScreen(FormDialog[Settings]):
         yield ValidatedInput(
             "max_new_tokens", "Max new tokens", s.max_new_tokens, placeholder=default
         )
-        yield ValidatedTextArea("system_prompt", "Default system prompt", s.system_prompt)
+        yield ValidatedTextArea(
+            "system_prompt",
+            "Default system prompt",
+            s.system_prompt,
+            placeholder='empty: the model\'s own (Qwen2.5: "You are Qwen, created by Alibaba Cloud...")',
+        )
         yield ValidatedInput("threads", "CPU threads", s.threads, placeholder="automatic")
         yield FormField("Theme", self.theme_select, id="theme")
         yield ValidatedInput(
