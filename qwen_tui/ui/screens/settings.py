@@ -78,7 +78,7 @@ class SettingsScreen(FormDialog[Settings]):
             "system_prompt",
             "Default system prompt",
             s.system_prompt,
-            placeholder='empty: the model\'s own (Qwen2.5: "You are Qwen, created by Alibaba Cloud...")',
+            placeholder="empty: the model's own (Qwen2.5's: \"You are Qwen, created by Alibaba…\")",
         )
         yield ValidatedInput("threads", "CPU threads", s.threads, placeholder="automatic")
         yield FormField("Theme", self.theme_select, id="theme")
