@@ -31,6 +31,7 @@ def bigdl_auto_model() -> Any:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # "Loading checkpoint shards" bars over our own output
         warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
         warnings.filterwarnings("ignore", category=FutureWarning)
         _done = True

@@ -109,6 +109,19 @@ def estimate_needs(config: dict, src: Path, low_bit: str) -> tuple[int, int]:
     return stored_bytes(dims, RECIPES[low_bit]) + 16 * MB, quantize_ram(dims)
 
 
+def estimate_gguf_needs(path: Path, low_bit: str) -> tuple[int, int]:
+    """(disk, RAM) to quantize a GGUF file: its float32 unpacking beside the store while it is
+    quantized, plus the stored model; the float model in RAM."""
+    from .gguf_import.convert import hf_config
+    from .gguf_import.read import open_gguf
+
+    gf = open_gguf(path)
+    config = hf_config(gf)
+    floats = sum(int(t.n_elements) for t in gf.reader.tensors) * 4
+    stored, ram = estimate_needs(config, path, low_bit)
+    return floats + stored + 64 * MB, ram
+
+
 def strip_hub_prefixes(path: Path) -> None:
     """Make auto_map point at the local code files ("repo--module.Class" -> "module.Class")."""
     if not path.is_file():

@@ -202,6 +202,14 @@ class QwenApp(App[None]):
 
         def done(model: LocalModel | None) -> None:
             if model is not None:
+                from ..eval.gate import describe
+
+                quality = describe(model.manifest.quality)
+                self.notify(
+                    f"{model.folder_name} is ready" + (f"; {quality}." if quality else "."),
+                    timeout=10,
+                    markup=False,
+                )
                 self.settings = config.updated(self.settings, model=model.folder_name)
                 self._save()
                 self.load_model(model)

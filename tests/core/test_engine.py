@@ -56,16 +56,18 @@ def test_generation_stops_on_a_stop_token(engine):
     first = lm.run(
         ids, Sampler(GREEDY), 5, frozenset(), on_token=lambda t: None, cancel=threading.Event()
     )
+    # the first token the reply had not produced before: generation stops right before it
+    at = next(i for i, t in enumerate(first.new_ids) if i and t not in first.new_ids[:i])
     stopped = lm.run(
         ids,
         Sampler(GREEDY),
         5,
-        frozenset({first.new_ids[2]}),
+        frozenset({first.new_ids[at]}),
         on_token=lambda t: None,
         cancel=threading.Event(),
     )
     assert stopped.finish_reason == "stop"
-    assert stopped.new_ids == first.new_ids[:2]
+    assert stopped.new_ids == first.new_ids[:at]
 
 
 def test_cancel_stops_within_one_token_and_keeps_the_partial_reply(engine):

@@ -486,9 +486,9 @@ async def test_chat_settings_saves_system_prompt_and_temperature(make_app):
     cid = add_chat(app.store, "Pirate", "hi", "hello")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert app.service.prompt_messages(cid)[0] == ChatMessage(
-            "system", app.settings.system_prompt
-        )
+        # no system prompt anywhere: none is sent (the model's template adds its own)
+        assert app.settings.system_prompt == ""
+        assert app.service.prompt_messages(cid)[0] == ChatMessage("user", "hi")
         await pilot.press("f3")
         assert isinstance(app.screen, ConversationSettingsScreen)
         await type_text(pilot, "Answer like a pirate.")

@@ -24,8 +24,10 @@ from ... import paths
 from ...catalog import CATALOG, DEFAULT_MODEL, GB, LOW_BIT_FORMATS, CatalogEntry
 from ...errors import QwenTuiError
 from ...store import resources
+from ...store.gguf_import import is_gguf
 from ...store.progress import human_bytes
 from ...store.quantize import (
+    estimate_gguf_needs,
     estimate_needs,
     is_qwen1_code,
     needs_remote_code,
@@ -94,9 +96,10 @@ class ModelChoice(Vertical):
                 yield Static(id="about", markup=False)
             with TabPane("Use a local folder", id=FOLDER):
                 yield Input(
-                    placeholder="Path of a Hugging Face model folder (with config.json)", id="path"
+                    placeholder="A Hugging Face model folder (with config.json) or a .gguf file",
+                    id="path",
                 )
-                yield Input(placeholder="Name (default: the folder's name)", id="name")
+                yield Input(placeholder="Name (default: the folder's or file's name)", id="name")
                 yield Checkbox("Trust remote code (only needed for non-Qwen-1 code)", id="trust")
         yield Static(id="check", markup=False)
         with Horizontal(id="actions"):
@@ -131,7 +134,8 @@ class ModelChoice(Vertical):
         if self.route == HUB:
             return Job(HUB, self.selected_entry().repo_id, self.low_bit)
         src = Path(self.query_one("#path", Input).value.strip()).expanduser()
-        name = self.query_one("#name", Input).value.strip() or src.resolve().name.lower()
+        default = src.stem if src.suffix.lower() == ".gguf" else src.resolve().name
+        name = self.query_one("#name", Input).value.strip() or default.lower()
         trust = self.query_one("#trust", Checkbox).value
         return Job(FOLDER, str(src), self.low_bit, name, trust)
 
@@ -145,6 +149,13 @@ class ModelChoice(Vertical):
         if not text:
             return ""
         src = Path(text).expanduser()
+        if src.is_file():
+            if not is_gguf(src):
+                return f"{src.name} is not a GGUF file (nor a folder with config.json)."
+            try:
+                return estimate_gguf_needs(src, self.low_bit)
+            except QwenTuiError as exc:
+                return exc.message
         if not (src / "config.json").is_file():
             return f"No config.json in {src}."
         try:
@@ -167,7 +178,9 @@ class ModelChoice(Vertical):
         check = self.query_one("#check", Static)
         if isinstance(needs, str):
             ok, pending = False, not needs
-            lines = [needs or "Type the path of a folder that holds config.json and the weights."]
+            lines = [
+                needs or "Type the path of a model folder (config.json and weights) or a .gguf."
+            ]
         else:
             disk, ram = needs
             free = resources.free_disk(paths.cache_dir())
