@@ -142,12 +142,17 @@ class ChatService:
             prefix = "" if isinstance(exc, QwenTuiError) else "The model failed: "
             return ReplyOutcome(placeholder.id, None, prefix + one_line(exc))
         state = "stopped" if reply.stopped else "complete"
+        stats = reply.stats.to_dict()
+        info = getattr(engine, "info", None)
+        if info is not None:  # which model wrote this reply, and how
+            stats.update(model=info.name, format=info.low_bit)
+        stats["params"] = params.over(info.defaults if info else params).to_dict()
         try:
             self.store.update_message(
                 placeholder.id,
                 content=reply.text,
                 state=state,
-                stats=reply.stats.to_dict(),
+                stats=stats,
                 token_ids=reply.token_ids or None,
             )
         except KeyError:

@@ -94,6 +94,9 @@ def build_parser() -> Parser:
     return parser
 
 
+PIPE_CLOSED = 141  # what a shell reports for a program stopped by SIGPIPE (`ls | head`)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "tui"
@@ -107,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nqwen-tui: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qwen-tui models | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return PIPE_CLOSED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises nothing more."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

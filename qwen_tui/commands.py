@@ -89,8 +89,13 @@ def models(args: Namespace) -> int:
                 "path": str(m.path),
                 "recipe": m.manifest.recipe,
                 "quality": m.manifest.quality,
+                "problems": m.problems(),
             }
             for m in found
+        ]
+        rows += [
+            {"name": f.folder_name, "path": str(f.path), "size": f.size, "incomplete": True}
+            for f in local.leftovers()
         ]
         catalog = [
             {"key": e.key, "repo_id": e.repo_id, "family": e.family, "download_gb": e.download_gb}
@@ -104,11 +109,21 @@ def models(args: Namespace) -> int:
     from .eval.gate import describe
 
     for m in found:
+        problems = m.problems()
         quality = describe(m.manifest.quality)
+        state = f"damaged: {problems[0]}" if problems else "ready"
         print(
-            f"  {m.folder_name:<34} {m.manifest.family:<6} {human_bytes(m.manifest.size):>9}  ready"
-            + (f"  {quality}" if quality else "")
+            f"  {m.folder_name:<34} {m.manifest.family:<6} {human_bytes(m.manifest.size):>9}  "
+            + state
+            + (f"  {quality}" if quality and not problems else "")
         )
+    for left in local.leftovers():
+        print(
+            f"  {left.folder_name:<34} {'?':<6} {human_bytes(left.size):>9}  incomplete (no "
+            f"manifest): `qwen-tui rm {left.folder_name}` frees it"
+        )
+    if any(m.problems() for m in found):
+        print("  (a damaged model: `qwen-tui rm NAME`, then pull or quantize it again)")
     local_names = {m.name for m in found}
     print("\nCatalog:")
     for e in CATALOG:
@@ -180,8 +195,12 @@ def ask(args: Namespace) -> int:
     out = sys.stdout
 
     def emit(piece: str) -> None:
-        out.write(piece)
-        out.flush()
+        try:
+            out.write(piece)
+            out.flush()
+        except BrokenPipeError:  # `ask ... | head -1`: stop generating, nobody reads on
+            cancel.set()
+            raise
 
     reply = engine.chat(messages, params, on_text=None if args.json else emit, cancel=cancel)
     if args.json:

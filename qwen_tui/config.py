@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,10 @@ def load(path: Path | None = None) -> tuple[Settings, list[str]]:
         return Settings(), []
     except OSError as exc:
         return Settings(), [f"Could not read {path} ({exc.strerror}); using defaults."]
+    except UnicodeDecodeError as exc:
+        return Settings(), [
+            f"{path} is not UTF-8 text (byte {exc.start}); using defaults until it is fixed."
+        ]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -116,14 +121,63 @@ def to_mapping(settings: Settings) -> dict[str, Any]:
     return data
 
 
+def _edited(document: Any, settings: Settings) -> Any:
+    """The user's own file with only the values that differ changed: comments, key order,
+    unknown keys and the rest of the [keys] table stay as they were."""
+    import tomlkit
+
+    current, _ = from_mapping(document.unwrap())
+    wanted = to_mapping(settings)
+    defaults = to_mapping(Settings())
+    for f in fields(Settings):
+        name = f.name
+        if getattr(current, name) == getattr(settings, name):
+            continue
+        if name == "keys":
+            table = document.get("keys")
+            if table is None or not hasattr(table, "items"):
+                table = tomlkit.table()
+                document["keys"] = table
+            for key in [k for k in table if k not in settings.keys]:
+                del table[key]
+            for key, value in settings.keys.items():
+                if table.get(key) != value:
+                    table[key] = value
+            if not settings.keys:
+                del document["keys"]
+        elif name not in wanted or (name not in document and wanted[name] == defaults.get(name)):
+            if name in document:
+                del document[name]  # back to "unset": the default applies
+        else:
+            document[name] = wanted[name]
+    return document
+
+
 def save(settings: Settings, path: Path | None = None) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half."""
+    """Write atomically (a crash leaves the old file or the new one, never half), changing
+    only what differs in the user's file. A file that cannot be read as TOML is kept beside
+    the new one as config.toml.broken-<time>, not overwritten."""
+    import tomlkit
+
     path = path or paths.config_file()
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = None
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = None
+    if old is not None:
+        try:
+            text = tomlkit.dumps(_edited(tomlkit.parse(old.decode("utf-8")), settings))
+        except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, ValueError):
+            keep = path.with_name(f"{path.name}.broken-{int(time.time())}")
+            keep.write_bytes(old)
+    if text is None:
+        text = tomli_w.dumps(to_mapping(settings))
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            tomli_w.dump(to_mapping(settings), fh)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -187,10 +187,18 @@ class BigdlEngine:
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
         cache_key: str | None = None,
+        ignore_stop: bool = False,
     ) -> Reply:
-        """Generate a reply on the torch thread; ``on_text`` is called from that thread."""
+        """Generate a reply on the torch thread; ``on_text`` is called from that thread.
+        ``ignore_stop`` generates max_new_tokens whatever the model says (benchmarks)."""
         run = functools.partial(
-            self._chat, messages, params, on_text=on_text, cancel=cancel, cache_key=cache_key
+            self._chat,
+            messages,
+            params,
+            on_text=on_text,
+            cancel=cancel,
+            cache_key=cache_key,
+            ignore_stop=ignore_stop,
         )
         return torch_thread.run(run)
 
@@ -202,6 +210,7 @@ class BigdlEngine:
         on_text: TextCallback | None,
         cancel: threading.Event | None,
         cache_key: str | None,
+        ignore_stop: bool = False,
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None
@@ -233,7 +242,7 @@ class BigdlEngine:
             fitted.ids,
             Sampler(params),
             max_new,
-            builder.special.stop,
+            frozenset() if ignore_stop else builder.special.stop,
             on_token=on_token,
             cancel=stop,
             cache=cache,
@@ -250,7 +259,7 @@ class BigdlEngine:
             prompt_tokens=len(fitted.ids),
             reused_tokens=result.reused,
             generated_tokens=generated,
-            time_to_first_token=round(result.time_to_first_token, 4),
+            time_to_first_token=round(result.time_to_first_token, 6),
             decode_tokens_per_s=round((generated - 1) / result.decode_seconds, 2)
             if generated > 1 and result.decode_seconds > 0
             else 0.0,

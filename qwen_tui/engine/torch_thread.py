@@ -16,9 +16,11 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+WAKE_EVERY = 0.2  # seconds a caller waits before checking for signals again
 
 
 class TorchThread:
@@ -37,7 +39,12 @@ class TorchThread:
                 self._thread.start()
         future: Future = Future()
         self._jobs.put((future, fn))
-        return future.result()
+        while True:  # wake up now and then: a signal the kernel gave another thread (Ctrl+C
+            # while torch works) only reaches Python's handlers when this thread runs
+            try:
+                return future.result(timeout=WAKE_EVERY)
+            except FutureTimeout:
+                continue
 
     def _loop(self) -> None:
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -320,18 +321,43 @@ class ConversationStore:
     def export_markdown(self, conversation_id: int) -> str:
         with self._db.lock:
             c, messages = self.get(conversation_id), self.messages(conversation_id)
-        parts = [f"# {c.title}"]
+        parts = [f"# {c.title}", f"_Started {_when(c.created_at)}_"]
         if c.system_prompt:
             parts.append(f"## System prompt\n\n{c.system_prompt}")
         headings = {"user": "You", "assistant": "Assistant", "system": "System"}
-        marks = {"stopped": "_(stopped)_", "error": "_(error)_", "streaming": "_(incomplete)_"}
+        marks = {
+            "stopped": "_(stopped)_",
+            "error": "_(error)_",
+            "streaming": "_(incomplete)_",
+        }
         for m in messages:
             mark = f"\n\n{marks[m.state]}" if m.state in marks else ""
-            parts.append(f"## {headings[m.role]}\n\n{m.content}{mark}")
+            if m.state == "complete" and (m.stats or {}).get("finish_reason") == "length":
+                mark = "\n\n_(cut at max new tokens)_"
+            about = _about(m) if m.role == "assistant" else ""
+            heading = f"## {headings[m.role]} · {_when(m.created_at)}"
+            parts.append(f"{heading}\n\n{about}{m.content}{mark}")
         return "\n\n".join(parts) + "\n"
 
     def close(self) -> None:
         self._db.close()
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _about(m: Message) -> str:
+    """ "_qwen2.5-coder (mixed_int5) · temperature 0.7 · top_p 0.8_" for a reply's export."""
+    stats = m.stats or {}
+    if not stats.get("model"):
+        return ""
+    params = " · ".join(f"{k} {v}" for k, v in (stats.get("params") or {}).items())
+    return (
+        f"_{stats['model']} ({stats.get('format', '?')})"
+        + (f" · {params}" if params else "")
+        + "_\n\n"
+    )
 
 
 def _number(value: Any) -> float | None:

@@ -35,6 +35,12 @@ class LocalModel:
     def low_bit(self) -> str:
         return self.manifest.low_bit
 
+    def problems(self) -> list[str]:
+        """What is wrong with the files against the manifest (sizes: cheap; `verify` hashes)."""
+        from .manifest import problems
+
+        return problems(self.path, self.manifest)
+
 
 def folder_name(name: str, low_bit: str) -> str:
     return f"{name}-{low_bit}"
@@ -89,8 +95,39 @@ def resolve(name: str, low_bit: str | None = None, root: Path | None = None) -> 
     )
 
 
-def remove(name: str, root: Path | None = None) -> LocalModel:
-    model = resolve(name, root=root)
+@dataclass(frozen=True)
+class Leftover:
+    """A folder in the store that is not a model (no valid manifest): an interrupted run of an
+    older version, or files copied in by hand. Never loaded; `rm` removes it."""
+
+    folder_name: str
+    path: Path
+
+    @property
+    def size(self) -> int:
+        return disk_size(self.path)
+
+
+def leftovers(root: Path | None = None) -> list[Leftover]:
+    root = root or paths.models_dir()
+    if not root.is_dir():
+        return []
+    return [
+        Leftover(child.name, child)
+        for child in sorted(root.iterdir())
+        if child.is_dir() and not child.name.startswith(".") and read_manifest(child) is None
+    ]
+
+
+def remove(name: str, root: Path | None = None) -> LocalModel | Leftover:
+    """Delete a model (or a leftover folder, by its folder name)."""
+    try:
+        model: LocalModel | Leftover = resolve(name, root=root)
+    except ModelNotFound:
+        found = [f for f in leftovers(root) if f.folder_name == name.strip()]
+        if not found:
+            raise
+        model = found[0]
     # Rename first so a half-deleted folder never looks like a model.
     doomed = model.path.with_name(f"{TMP_PREFIX}rm-{model.folder_name}-{os.getpid()}")
     os.replace(model.path, doomed)

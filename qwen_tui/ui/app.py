@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from .. import config, paths
@@ -25,6 +26,7 @@ from .messages import (
     ReplyFinished,
     ReplyStarted,
 )
+from .plain import visible
 from .reply_queue import ReplyQueue
 from .screens.chat import ChatScreen
 
@@ -218,6 +220,21 @@ class QwenApp(App[None]):
         first = not self.local_models()
         self.push_screen(
             WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done
+        )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text: it often carries a path, a title or an error a
+        user or a file supplied, which Textual would otherwise parse as markup."""
+        super().notify(
+            visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False
         )
 
     def _save(self) -> None:

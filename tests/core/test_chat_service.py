@@ -53,6 +53,12 @@ def test_reply_is_saved_while_it_streams(service, engine, monkeypatch):
     final = service.store.messages(cid)[-1]
     assert final.state == "complete" and final.content == outcome.reply.text
     assert final.stats["generated_tokens"] == 12
+    # which model wrote it, in which format, with which parameters (the model's defaults
+    # where the chat and the settings set none)
+    assert final.stats["model"] == engine.info.name == "tiny"
+    assert final.stats["format"] == engine.info.low_bit
+    assert final.stats["params"] == service.params(cid).over(engine.info.defaults).to_dict()
+    assert final.stats["params"]["max_new_tokens"] == 12
 
 
 def test_the_next_turn_feeds_the_reply_back_as_generated(service, engine):

@@ -59,3 +59,48 @@ def test_bad_values_fall_back_one_by_one():
 def test_invalid_values_are_refused_with_a_sentence(name, value):
     with pytest.raises(ValueError, match=f"{name} must be"):
         config.check_value(name, value)
+
+
+def test_a_file_that_is_not_utf8_is_reported_and_the_defaults_used():
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_bytes(b'temperature = 0.3\nsystem_prompt = "caf\xe9"\n')
+    settings, warnings = config.load()
+    assert settings == config.Settings()
+    assert len(warnings) == 1 and "is not UTF-8 text" in warnings[0]
+
+
+def test_saving_changes_only_what_changed_in_the_users_file():
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    original = (
+        "# my settings, hand-written\n"
+        "temperature = 0.7  # warm\n"
+        'colour = "red"  # a key qwen-tui does not know\n'
+        "top_k = 20\n"
+        "\n"
+        "[keys]\n"
+        'regenerate = "ctrl+r,f6"  # two keys\n'
+        'new_chat = "ctrl+k"\n'
+    )
+    paths.config_file().write_text(original)
+    settings, _ = config.load()
+    config.save(config.updated(settings, top_k=40, max_new_tokens=256))
+    text = paths.config_file().read_text()
+    assert "# my settings, hand-written" in text and "# warm" in text and "# two keys" in text
+    assert 'colour = "red"' in text and 'new_chat = "ctrl+k"' in text
+    assert "top_k = 40" in text and "max_new_tokens = 256" in text
+    assert text.count("temperature") == 1
+    reloaded, _ = config.load()
+    assert (reloaded.top_k, reloaded.max_new_tokens, reloaded.temperature) == (40, 256, 0.7)
+    assert reloaded.keys == {"regenerate": "ctrl+r,f6", "new_chat": "ctrl+k"}
+    config.save(config.updated(reloaded, temperature=None))  # back to the model's default
+    assert "temperature" not in paths.config_file().read_text()
+    assert config.load()[0].temperature is None
+
+
+def test_saving_over_a_broken_file_keeps_it_beside_the_new_one():
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_bytes(b"temperature = = 1\n\xff")
+    config.save(config.Settings(top_p=0.5))
+    assert config.load() == (config.Settings(top_p=0.5), [])
+    (kept,) = paths.config_file().parent.glob("config.toml.broken-*")
+    assert kept.read_bytes() == b"temperature = = 1\n\xff"

@@ -407,15 +407,28 @@ def test_import_rejects_bad_data(store: ConversationStore, data) -> None:
     assert store.list() == []
 
 
-def test_export_markdown(store: ConversationStore) -> None:
+def test_export_markdown(store: ConversationStore, monkeypatch) -> None:
+    """Dates, the system prompt, and for each reply the model, format and parameters."""
+    from qwen_tui.history import conversations
+
+    monkeypatch.setattr(conversations, "_when", lambda t: "WHEN")
     conv = _sample(store)
+    store.add_message(
+        conv.id,
+        "assistant",
+        "Six.",
+        stats={"model": "coder", "format": "mixed_int5", "params": {"temperature": 0.7},
+               "finish_reason": "length"},
+    )  # fmt: skip
     assert store.export_markdown(conv.id) == (
-        "# Sample chat\n\n## System prompt\n\nAnswer in French.\n\n"
-        "## You\n\nWhat is 2+2?\n\n## Assistant\n\nQuatre.\n\n"
-        "## You\n\nAnd 3+3?\n\n## Assistant\n\nSi\n\n_(stopped)_\n"
+        "# Sample chat\n\n_Started WHEN_\n\n## System prompt\n\nAnswer in French.\n\n"
+        "## You · WHEN\n\nWhat is 2+2?\n\n## Assistant · WHEN\n\nQuatre.\n\n"
+        "## You · WHEN\n\nAnd 3+3?\n\n## Assistant · WHEN\n\nSi\n\n_(stopped)_\n\n"
+        "## Assistant · WHEN\n\n_coder (mixed_int5) · temperature 0.7_\n\nSix.\n\n"
+        "_(cut at max new tokens)_\n"
     )
     bare = store.create()
-    assert store.export_markdown(bare.id) == "# New chat\n"
+    assert store.export_markdown(bare.id) == "# New chat\n\n_Started WHEN_\n"
 
 
 def test_fresh_database_is_at_latest_version(store: ConversationStore) -> None:

@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from ..plain import plain
+
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{ width: 64; max-width: 95%; height: auto; max-height: 90%;
@@ -34,7 +36,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, classes="title")
+            yield Label(plain(self.question), classes="title")
             with Horizontal():
                 yield Button("Cancel (n)", id="no")
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
@@ -61,7 +63,7 @@ class TextPromptScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(plain(self.title_text), classes="title")
             yield Input(self.value, placeholder=self.placeholder, id="value")
             yield Label("Enter to confirm, Esc to cancel.")
 
@@ -88,8 +90,8 @@ class PickScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
-            yield OptionList(*[Option(label, id=item_id) for item_id, label in self.items])
+            yield Label(plain(self.title_text), classes="title")
+            yield OptionList(*[Option(plain(label), id=item_id) for item_id, label in self.items])
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, TextArea
 
 from ... import config
+from ..plain import plain
 
 Check = Callable[[str], Any]
 """Turns a field's text into its value, or raises ValueError with one sentence."""
@@ -241,7 +242,7 @@ class FormDialog(ModalScreen[ResultT | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog") as dialog:
-            dialog.border_title = self.dialog_title
+            dialog.border_title = plain(self.dialog_title)
             with VerticalScroll(id="form", can_focus=False):
                 yield from self.compose_fields()
             with Horizontal(id="buttons"):

@@ -14,6 +14,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets._markdown import MarkdownStream
 
 from ...history import Message
+from ..plain import visible
 
 STATE_NOTES = {"stopped": "⏹ stopped", "error": "⚠ failed", "streaming": "… interrupted"}
 
@@ -64,7 +65,7 @@ class ChatView(VerticalScroll):
         widgets = []
         for m in messages:
             if m.role == "user":
-                widgets.append(UserMessage(m.content, markup=False))
+                widgets.append(UserMessage(visible(m.content), markup=False))
             elif m.role == "assistant" and not (live is not None and m.state == "streaming"):
                 widgets.extend(self._reply_widgets(m.content, m.state, m.stats))
         if not messages:
@@ -93,7 +94,7 @@ class ChatView(VerticalScroll):
     async def add_user(self, text: str) -> None:
         for empty in self.query("#empty"):
             await empty.remove()
-        await self.mount(UserMessage(text, markup=False))
+        await self.mount(UserMessage(visible(text), markup=False))
         self.anchor()
 
     async def start_reply(self, live: Callable[[], str] | None = None) -> None:

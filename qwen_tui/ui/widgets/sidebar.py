@@ -9,6 +9,7 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from ...history import Conversation
+from ..plain import plain
 
 
 class Sidebar(Vertical):
@@ -49,7 +50,7 @@ class Sidebar(Vertical):
         options.clear_options()
         for conv in conversations:
             mark = "● " if conv.id == generating else ("… " if conv.id in queued else "")
-            options.add_option(Option(f"{mark}{conv.title}", id=f"c{conv.id}"))
+            options.add_option(Option(plain(f"{mark}{conv.title}"), id=f"c{conv.id}"))
         try:
             options.highlighted = options.get_option_index(f"c{selected}")
         except Exception:  # the open chat is filtered out: offer the first result

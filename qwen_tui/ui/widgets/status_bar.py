@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
+
+from ..plain import visible
 
 STATE_STYLE = {
     "no model": "$warning",
@@ -27,17 +30,17 @@ class StatusBar(Static):
     queued: reactive[int] = reactive(0)
     detail: reactive[str] = reactive("")
 
-    def render(self) -> str:
+    def render(self) -> Content:
         parts = [
-            f"[b]{self.model}[/b]",
-            f"[{STATE_STYLE.get(self.state, '$text')}]● {self.state}[/]",
+            Content.styled(visible(self.model), "bold"),
+            Content.styled(f"● {self.state}", STATE_STYLE.get(self.state, "$text")),
         ]
         if self.queued:
-            parts.append(f"{self.queued} queued")
+            parts.append(Content(f"{self.queued} queued"))
         if self.speed:
-            parts.append(f"{self.speed:.1f} tok/s")
+            parts.append(Content(f"{self.speed:.1f} tok/s"))
         if self.context_window:
-            parts.append(f"ctx {self.context_used}/{self.context_window}")
+            parts.append(Content(f"ctx {self.context_used}/{self.context_window}"))
         if self.detail:
-            parts.append(self.detail)
-        return " │ ".join(parts)
+            parts.append(Content(visible(self.detail)))
+        return Content(" │ ").join(parts)
