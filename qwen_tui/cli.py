@@ -59,6 +59,12 @@ def build_parser() -> Parser:
     rm = sub.add_parser("rm", help="delete a local model")
     rm.add_argument("name")
 
+    doc = sub.add_parser("doctor", help="check config, history, models and kernels")
+    doc.add_argument("--deep", action="store_true", help="hash every model file (slow)")
+    doc.add_argument(
+        "--repair", action="store_true", help="save what can be read of a damaged history"
+    )
+
     verify = sub.add_parser("verify", help="check a local model's files against its checksums")
     verify.add_argument("name")
 
@@ -113,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `qwen-tui models | head -1`: the reader has all it wanted
         _silence_stdout()
         return PIPE_CLOSED
+    except Exception as exc:  # a bug of ours: one sentence here, the traceback in the log
+        from .log import log_error
+
+        where = log_error(exc, f"qwen-tui {command}")
+        print(
+            f"qwen-tui: unexpected error ({type(exc).__name__}: {exc}). "
+            f"The details are in {where}; please report them.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _silence_stdout() -> None:

@@ -8,7 +8,7 @@ import sys
 import threading
 from argparse import Namespace
 
-from . import config
+from . import config, paths
 from .catalog import CATALOG, DEFAULT_LOW_BIT
 from .chat import settings_params
 from .errors import UsageError
@@ -148,6 +148,33 @@ def _download_state(repo_id: str) -> str:
 def rm(args: Namespace) -> int:
     model = local.remove(args.name)
     print(f"Removed {model.folder_name}.")
+    return 0
+
+
+def doctor(args: Namespace) -> int:
+    from . import instance
+    from .doctor import run_checks
+    from .history.repair import check, repair
+
+    findings = run_checks(deep=args.deep)
+    for finding in findings:
+        print(finding.line())
+    broken = [f for f in findings if not f.ok]
+    if args.repair and check(paths.history_db()):
+        if instance.holder() is not None:
+            raise UsageError(
+                "A qwen-tui window has the history open.", "Close it, then run the repair."
+            )
+        done = repair(paths.history_db())
+        print(
+            f"repaired: {done.conversations} chats and {done.messages} messages saved in "
+            f"{done.new}; {done.lost} unreadable rows left out; the damaged file is {done.kept}"
+        )
+        broken = [f for f in broken if f.area != "history"]
+    if broken:
+        print(f"\n{len(broken)} problem(s) found.")
+        return 1
+    print("\nEverything checks out.")
     return 0
 
 

@@ -6,6 +6,7 @@ variable (tests point all three at temporary directories):
 - ``QWEN_TUI_CONFIG_DIR``: ``config.toml``
 - ``QWEN_TUI_DATA_DIR``: ``conversations.db``
 - ``QWEN_TUI_CACHE_DIR``: ``models/`` (quantized), ``downloads/`` (hub snapshots)
+- ``QWEN_TUI_LOG_DIR``: ``qwen-tui.log`` (the traceback of every unexpected error)
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ def data_dir() -> Path:
 
 def cache_dir() -> Path:
     return _dir("QWEN_TUI_CACHE_DIR", platformdirs.user_cache_dir(APP))
+
+
+def log_dir() -> Path:
+    return _dir("QWEN_TUI_LOG_DIR", platformdirs.user_log_dir(APP))
+
+
+def log_file() -> Path:
+    return log_dir() / "qwen-tui.log"
+
+
+def instance_lock() -> Path:
+    """Held by the app that owns the conversation history (one writer at a time)."""
+    return data_dir() / "qwen-tui.lock"
 
 
 def config_file() -> Path:

@@ -14,9 +14,12 @@ from qwen_tui.testing.tiny import build_tiny_qwen2
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
     """Point config, data, cache and the HF cache at a temporary folder."""
-    for name in ("CONFIG", "DATA", "CACHE"):
+    from qwen_tui import log
+
+    for name in ("CONFIG", "DATA", "CACHE", "LOG"):
         path = tmp_path / name.lower()
         monkeypatch.setenv(f"QWEN_TUI_{name}_DIR", str(path))
+    log.reset_for_tests()
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     return tmp_path

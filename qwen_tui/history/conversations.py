@@ -92,9 +92,14 @@ def _missing(conversation_id: int) -> KeyError:
 class ConversationStore:
     """All conversations in one SQLite file. Unknown ids raise ``KeyError``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._db = db.Database(self.path)  # also marks replies a crash left 'streaming' stopped
+        # also marks replies a crash left 'streaming' stopped (unless read-only)
+        self._db = db.Database(self.path, read_only)
+
+    @property
+    def read_only(self) -> bool:
+        return self._db.read_only
 
     @property
     def search_tokenizer(self) -> str:

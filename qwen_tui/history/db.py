@@ -30,6 +30,39 @@ class SchemaTooNewError(HistoryError):
     """The database was written by a newer qwen-tui."""
 
 
+class HistoryDamaged(HistoryError):
+    """A page of the database file cannot be read (a disk error, a copy cut short)."""
+
+
+def damaged(path: Path, exc: sqlite3.DatabaseError) -> HistoryDamaged:
+    return HistoryDamaged(
+        f"The conversation history at {path} is damaged ({exc}).",
+        "Run `qwen-tui doctor --repair`: it saves what can be read into a new file and keeps "
+        "the old one.",
+    )
+
+
+@contextmanager
+def _reported(path: Path) -> Iterator[None]:
+    """sqlite's errors about the file as one typed sentence (a locked file is not damage)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise HistoryError(
+                f"The conversation history at {path} is busy ({exc}).",
+                "Another program holds it; try again in a moment.",
+            ) from exc
+        if "readonly" in str(exc):
+            raise HistoryError(
+                "This window is read-only: another qwen-tui owns the history.",
+                "Write in that window, or close it and start again.",
+            ) from exc
+        raise damaged(path, exc) from exc
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, exc) from exc
+
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -140,15 +173,27 @@ def migrate(conn: sqlite3.Connection) -> int:
     return LATEST_VERSION
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the database at ``path``.
+def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database at ``path``; ``read_only`` opens
+    an existing one that this connection will never write (another window owns it).
 
     The connection is in autocommit mode (``isolation_level=None``): callers
     open explicit transactions, and a lone UPDATE commits by itself.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    target: Any = f"file:{path}?mode=ro" if read_only else path
+    conn = sqlite3.connect(
+        target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=read_only
+    )
     try:
+        if read_only:
+            if user_version(conn) > LATEST_VERSION:
+                raise SchemaTooNewError(
+                    f"The conversation history has schema version {user_version(conn)}, "
+                    f"but this qwen-tui only knows up to version {LATEST_VERSION}.",
+                    "Upgrade qwen-tui, or point QWEN_TUI_DATA_DIR at another directory.",
+                )
+            return conn
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -157,7 +202,8 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise HistoryError(
             f"Cannot open the conversation history at {path}: {exc}.",
-            "Move the file aside to start a fresh history.",
+            "Run `qwen-tui doctor --repair` to save what can be read into a new file, or move "
+            "the file aside to start a fresh history.",
         ) from exc
     except BaseException:
         conn.close()
@@ -171,15 +217,23 @@ class Database:
     Hold ``lock`` around several calls that must see one consistent state.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.lock = threading.RLock()
-        self.conn = connect(path)
+        self.path = path
+        self.read_only = read_only
+        self.conn = connect(path, read_only)
         try:
-            # A crash mid-reply leaves 'streaming' rows: keep their text, mark them stopped.
-            self.conn.execute("UPDATE messages SET state = 'stopped' WHERE state = 'streaming'")
-            self.tokenizer = search_tokenizer(self.conn)  # "trigram" | "unicode61"
-            row = self.conn.execute("SELECT max(updated_at) FROM conversations").fetchone()
-            self._last_time: float = row[0] or 0.0
+            with _reported(path):
+                if not read_only:
+                    # A crash mid-reply leaves 'streaming' rows: keep their text, mark them
+                    # stopped (never done by a read-only window: they may be another's live
+                    # reply)
+                    self.conn.execute(
+                        "UPDATE messages SET state = 'stopped' WHERE state = 'streaming'"
+                    )
+                self.tokenizer = search_tokenizer(self.conn)  # "trigram" | "unicode61"
+                row = self.conn.execute("SELECT max(updated_at) FROM conversations").fetchone()
+                self._last_time: float = row[0] or 0.0
         except BaseException:
             self.conn.close()
             raise
@@ -192,24 +246,27 @@ class Database:
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         """One statement; outside ``transaction()`` it commits by itself."""
-        with self.lock:
+        with self.lock, _reported(self.path):
             return self.conn.execute(sql, params)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self.lock:
+        with self.lock, _reported(self.path):
             return self.conn.execute(sql, params).fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
-        with self.lock:
+        with self.lock, _reported(self.path):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
             except BaseException:
                 if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                    try:
+                        self.conn.execute("ROLLBACK")
+                    except sqlite3.DatabaseError:
+                        pass  # the error being raised says more than this one
                 raise
 
     def close(self) -> None:

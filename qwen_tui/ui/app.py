@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from .. import config, paths
+from .. import config, instance, paths
 from ..chat import ChatService, settings_params
 from ..engine.base import GenerationParams
 from ..engine.bigdl import BigdlEngine
-from ..errors import one_line
-from ..history import ConversationStore
+from ..errors import QwenTuiError, one_line
+from ..history import ConversationStore, HistoryError
+from ..instance import InstanceLock
+from ..log import log_error
 from ..store import local
 from ..store.local import LocalModel
 from .bindings import APP_KEYS
@@ -50,8 +53,13 @@ class QwenApp(App[None]):
         warnings: list[str] | None = None,
         save_settings: Callable[[config.Settings], None] = config.save,
         open_wizard: bool = True,
+        read_only: str | None = None,
+        notices: list[str] | None = None,
     ) -> None:
         super().__init__()
+        # why this window only reads the history (another window owns it), or None
+        self.read_only = read_only
+        self.notices = notices or []
         self.settings = settings
         self.store = store
         self.engine_factory = engine_factory
@@ -74,9 +82,21 @@ class QwenApp(App[None]):
         self.push_screen(ChatScreen())
         for warning in self.startup_warnings:
             self.notify(warning, title="config.toml", severity="warning", timeout=10)
+        for notice in self.notices:
+            self.notify(notice, title="Conversation history", severity="error", timeout=30)
+        if self.read_only:
+            self.notify(
+                f"Read-only: {self.read_only}. This window can read, search and export chats; "
+                "write in the other one.",
+                title="Another window",
+                severity="warning",
+                timeout=30,
+            )
+            self._status(model="read-only", state="no model")
+            return  # no model: one window loads it, the other would double the memory
         try:
             model = local.choose(None, self.settings.model, self.settings.low_bit)
-        except Exception:
+        except (QwenTuiError, OSError):
             model = None
         if model is not None:
             self.load_model(model)
@@ -222,6 +242,18 @@ class QwenApp(App[None]):
             WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done
         )
 
+    def _handle_exception(self, error: Exception) -> None:
+        """An error no handler caught (typed errors are caught where they happen, see
+        ``guard.py``) is a bug: its traceback goes to the log file and the app ends with one
+        sentence saying where, instead of a traceback over the terminal."""
+        where = log_error(error, "the app")
+        self._return_code = 1
+        self.exit(
+            return_code=1,
+            message=f"qwen-tui: unexpected error ({type(error).__name__}: {error}). "
+            f"The details are in {where}; please report them.",
+        )
+
     def notify(
         self,
         message: str,
@@ -273,8 +305,33 @@ class QwenApp(App[None]):
         self.store.close()
 
 
+def open_history() -> tuple[ConversationStore, str | None, list[str], InstanceLock | None]:
+    """(store, why read-only or None, notices, lock): the history this window uses."""
+    lock = instance.acquire()
+    read_only = None
+    if lock is None:
+        pid = instance.holder()
+        read_only = f"another qwen-tui window (pid {pid}) has this history open"
+    try:
+        return (
+            ConversationStore(paths.history_db(), read_only=read_only is not None),
+            (read_only),
+            [],
+            lock,
+        )
+    except HistoryError as exc:  # a bad file must not stop the app: a history for now
+        notice = f"{exc.message} {exc.hint} Until then this window keeps its chats in memory only."
+        return ConversationStore(Path(":memory:")), read_only, [notice], lock
+
+
 def run_app() -> int:
     settings, warnings = config.load()
-    store = ConversationStore(paths.history_db())
-    QwenApp(settings=settings, store=store, warnings=warnings).run()
+    store, read_only, notices, lock = open_history()
+    try:
+        QwenApp(
+            settings=settings, store=store, warnings=warnings, read_only=read_only, notices=notices
+        ).run()
+    finally:
+        if lock is not None:
+            lock.release()
     return 0

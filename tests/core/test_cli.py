@@ -112,3 +112,69 @@ def test_bad_config_does_not_stop_the_cli(installed_model):
     result = run("ask", "hi", "--max-new-tokens", "2")
     assert result.returncode == 0
     assert result.stderr.splitlines()[0].startswith("qwen-tui: config: ")
+
+
+def test_a_reader_that_stops_early_ends_us_quietly(installed_model):
+    """`qwen-tui models | head -1` and `qwen-tui ask ... | head -1`, as `ls | head` does."""
+    for args in (["models"], ["ask", "hello", "--max-new-tokens", "4000", "--temperature", "0"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qwen_tui", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
+        proc.stdout.read(1)
+        proc.stdout.close()  # the reader is gone
+        started = time.monotonic()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=120)
+        assert "Traceback" not in err and "BrokenPipe" not in err, err
+        assert proc.returncode == 141
+        assert time.monotonic() - started < 60  # ask stops generating instead of finishing
+
+
+def test_ctrl_c_at_any_moment_of_ask_stops_it(installed_model):
+    """While the interpreter starts, while the model loads, and while it answers."""
+    for delay in (0.3, 1.0, 2.5):
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "qwen_tui",
+                "ask",
+                "hello",
+                "--max-new-tokens",
+                "4000",
+                "--temperature",
+                "0",
+            ],  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (delay, err)
+        assert "Traceback" not in err.decode()
+        assert len(out) < 4000  # it did not answer in full
+
+
+def test_models_names_damaged_models_and_rm_frees_leftovers(installed_model, capsys):
+    from qwen_tui import paths
+
+    weights = installed_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    leftover = paths.models_dir() / "half-done-sym_int4"
+    leftover.mkdir()
+    (leftover / "pytorch_model.bin").write_bytes(b"x" * 5000)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-sym_int4" in out and "damaged: model.safetensors has the wrong size" in out
+    assert "half-done-sym_int4" in out and "incomplete (no manifest)" in out
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["local"]}
+    assert rows["tiny-sym_int4"]["problems"] and rows["half-done-sym_int4"]["incomplete"]
+    assert main(["rm", "half-done-sym_int4"]) == 0
+    assert not leftover.exists()
+    assert main(["rm", "tiny-sym_int4"]) == 0 and not installed_model.exists()

@@ -15,11 +15,11 @@ def make_app(isolated_dirs):
 
     apps = []
 
-    def factory(settings: config.Settings | None = None, **kwargs):
+    def factory(settings: config.Settings | None = None, store=None, **kwargs):
         settings = settings or config.Settings(
             temperature=0.0, max_new_tokens=40, repetition_penalty=1.0
         )
-        store = ConversationStore(paths.history_db())
+        store = store or ConversationStore(paths.history_db())
         kwargs.setdefault(
             "engine_factory", lambda model, s: BigdlEngine(model.path, threads=1, kv_cache_mb=64)
         )

@@ -437,10 +437,11 @@ async def test_export_writes_markdown_and_json_and_import_reads_it_back(make_app
         md, js = folder / f"trip-plans-{cid}.md", folder / f"trip-plans-{cid}.json"
         assert sorted(p.name for p in folder.iterdir()) == sorted([md.name, js.name])
         text = md.read_text(encoding="utf-8")
-        assert text.startswith("# Trip plans\n")
+        assert text.startswith("# Trip plans\n\n_Started ")
+        assert text.count("## You · ") == 2 and text.count("## Assistant · ") == 2
         for part in (
-            "## You\n\nPlan 3 days in Rome",
-            "## Assistant\n\nDay 1: the Colosseum.",
+            "\n\nPlan 3 days in Rome",  # under "## You · <date>"
+            "\n\nDay 1: the Colosseum.",
             "And in 北京?",
             "第一天：故宫。",
         ):

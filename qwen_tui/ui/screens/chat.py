@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from ..bindings import APP_KEYS, HELP_QUESTION, make_bindings
+from ..guard import guard_errors
 from ..widgets.chat_view import ChatView
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ..app import QwenApp
 
 
+@guard_errors("open", "refresh_sidebar")
 class ChatScreen(Screen[None], chat_actions.ChatActions):
     BINDINGS = [*make_bindings(APP_KEYS, priority=True), HELP_QUESTION]
     DEFAULT_CSS = """
@@ -76,9 +78,10 @@ class ChatScreen(Screen[None], chat_actions.ChatActions):
         self.status.queued = len(queue.queued)
 
     async def open(self, conversation_id: int | None) -> None:
-        self.conversation_id = conversation_id
         queue = self.qapp.queue
+        # read first: a chat that cannot be read (a damaged page) leaves the open one open
         messages = self.qapp.store.messages(conversation_id) if conversation_id else []
+        self.conversation_id = conversation_id
         streaming = conversation_id is not None and conversation_id in queue.live
         live = (lambda: queue.live.get(conversation_id, "")) if streaming else None
         await self.chat_view.show(conversation_id, messages, live)
@@ -107,6 +110,11 @@ class ChatScreen(Screen[None], chat_actions.ChatActions):
     async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         text = event.text
         if not text.strip():
+            return
+        if self.qapp.read_only:  # the text stays in the box
+            self.notify(
+                f"Not sent: {self.qapp.read_only}.", title="Read-only window", severity="warning"
+            )
             return
         if self.qapp.engine_state in ("no model", "error") and self.qapp.engine is None:
             self.notify(

@@ -1,0 +1,133 @@
+"""Check the history file, and save what can be read of a damaged one into a new file.
+
+``check`` runs sqlite's integrity check and the search index's own. ``repair`` keeps the
+damaged file beside the new one (``conversations.db.damaged-<time>``), copies every
+conversation and message row that can still be read into a fresh database (row by row, so
+one unreadable page loses only the rows on it), rebuilds the search index, and puts the new
+file in place.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .db import SEARCH_TABLE, connect
+
+CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
+MESSAGE_COLUMNS = "id, conversation_id, role, content, state, stats, created_at, token_ids"
+
+
+def check(path: Path) -> list[str]:
+    """What is wrong with the file ([] when it is whole)."""
+    if not path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.DatabaseError as exc:
+        return [f"it cannot be opened ({exc})"]
+    try:
+        found = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        problems = [] if found == ["ok"] else found[:5]
+        try:
+            conn.execute(f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            if "readonly" not in str(exc):
+                problems.append(f"the search index is damaged ({exc})")
+        return problems
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Repaired:
+    new: Path
+    kept: Path  # the damaged file, as it was
+    conversations: int
+    messages: int
+    lost: int  # rows (or runs of rows) that could not be read
+
+
+def _rows(conn: sqlite3.Connection, table: str, columns: str) -> tuple[list[tuple], int]:
+    """Every readable row, by id: a damaged page costs the rows on it, not the table."""
+    out: list[tuple] = []
+    lost = 0
+    try:
+        ids = [r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")]
+    except sqlite3.DatabaseError:
+        ids = []
+        last = 0
+        while True:  # the id index itself is damaged: walk forward as far as rows read
+            try:
+                row = conn.execute(
+                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT 1", (last,)
+                ).fetchone()
+            except sqlite3.DatabaseError:
+                lost += 1
+                last += 1
+                if last > 10_000_000:
+                    break
+                continue
+            if row is None:
+                break
+            ids.append(row[0])
+            last = row[0]
+    for row_id in ids:
+        try:
+            row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        except sqlite3.DatabaseError:
+            lost += 1
+            continue
+        if row is not None:
+            out.append(row)
+    return out, lost
+
+
+def repair(path: Path) -> Repaired:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = path.with_name(f"{path.name}.damaged-{stamp}")
+    new = path.with_name(f".{path.name}.repair-{os.getpid()}")
+    for extra in (new, Path(f"{new}-wal"), Path(f"{new}-shm")):
+        extra.unlink(missing_ok=True)
+    old = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conversations, lost_c = _rows(old, "conversations", CONVERSATION_COLUMNS)
+        try:
+            messages, lost_m = _rows(old, "messages", MESSAGE_COLUMNS)
+        except sqlite3.OperationalError:  # a file from before schema 2 has no token_ids
+            messages, lost_m = _rows(old, "messages", MESSAGE_COLUMNS.rsplit(",", 1)[0])
+            messages = [(*m, None) for m in messages]
+    finally:
+        old.close()
+    fresh = connect(new)  # the current schema, the search triggers included
+    try:
+        known = {c[0] for c in conversations}
+        fresh.execute("BEGIN IMMEDIATE")
+        fresh.executemany(
+            f"INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            conversations,
+        )
+        kept_messages = [m for m in messages if m[1] in known]
+        fresh.executemany(
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            kept_messages,
+        )
+        fresh.execute("COMMIT")
+        fresh.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        fresh.close()
+    os.replace(path, kept)
+    for suffix in ("-wal", "-shm"):  # the old file's journal belongs with the old file
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            os.replace(side, Path(f"{kept}{suffix}"))
+    os.replace(new, path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{new}{suffix}").unlink(missing_ok=True)
+    lost = lost_c + lost_m + (len(messages) - len(kept_messages))
+    return Repaired(path, kept, len(conversations), len(kept_messages), lost)

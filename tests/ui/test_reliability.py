@@ -1,0 +1,79 @@
+"""The app under damage and company: a damaged page, a broken file, a second window."""
+
+from __future__ import annotations
+
+from test_actions import SIZE, chat, notifications, send, sidebar_items
+
+from qwen_tui import instance, paths
+from qwen_tui.history import ConversationStore
+from qwen_tui.ui.app import open_history
+from qwen_tui.ui.widgets.prompt_input import PromptInput
+from qwen_tui.ui.widgets.sidebar import Sidebar
+
+
+async def test_a_damaged_chat_is_one_sentence_and_the_app_goes_on(make_app):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
+    from test_history_damage import damaged_history
+
+    good, bad = damaged_history(paths.history_db())
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        chat(app).sidebar.post_message(Sidebar.Selected(bad))  # a click on the damaged chat
+        await pilot.pause()
+        await pilot.pause()
+        errors = [n for n in notifications(app) if n.severity == "error"]
+        assert errors and "is damaged" in errors[-1].message
+        assert "doctor --repair" in errors[-1].message
+        await chat(app).open(good)  # the app is still here, and the other chat whole
+        await pilot.pause()
+        assert chat(app).conversation_id == good
+        assert "Fine chat" in sidebar_items(app)
+
+
+async def test_a_history_that_cannot_be_opened_does_not_stop_the_app(make_app):
+    paths.history_db().parent.mkdir(parents=True, exist_ok=True)
+    paths.history_db().write_bytes(b"this is not a database" * 100)
+    store, read_only, notices, lock = open_history()
+    try:
+        assert read_only is None and notices and "memory only" in notices[0]
+        app = make_app(store=store, notices=notices)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            errors = [n for n in notifications(app) if n.severity == "error"]
+            assert errors and "Cannot open the conversation history" in errors[0].message
+            assert paths.history_db().read_bytes().startswith(b"this is not")  # untouched
+    finally:
+        lock.release()
+
+
+async def test_a_second_window_reads_and_leaves_the_first_ones_reply_alone(make_app):
+    first_lock = instance.acquire()  # the first window
+    assert first_lock is not None
+    first = ConversationStore(paths.history_db())
+    cid = first.create("Live").id
+    first.add_message(cid, "user", "hi")
+    live = first.add_message(cid, "assistant", "streaming...", state="streaming")
+    try:
+        store, read_only, notices, lock = open_history()
+        assert lock is None and read_only and str(instance.holder()) in read_only
+        assert store.read_only
+        app = make_app(store=store, read_only=read_only)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert sidebar_items(app) == ["Live"]  # it reads
+            warnings = [n for n in notifications(app) if n.severity == "warning"]
+            assert warnings and "Read-only" in warnings[0].message
+            await send(pilot, "my text")
+            await pilot.pause()
+            assert app.screen.query_one(PromptInput).text == "my text"  # kept, not sent
+            assert [m.content for m in first.messages(cid)] == ["hi", "streaming..."]
+            assert app.engine is None  # no second model in memory
+        # the first window's live reply was not marked stopped by the second one's start
+        assert first.messages(cid)[-1].state == "streaming" and live.id
+    finally:
+        first_lock.release()
+    assert instance.holder() is None
