@@ -101,6 +101,17 @@ class ChatService:
         self.store.delete_messages_from(conversation_id, last_user.id)
         return last_user.content
 
+    def can_continue(self, conversation_id: int) -> bool:
+        """Whether the last message is a reply cut at max new tokens (ctrl+e writes on)."""
+        messages = self.store.messages(conversation_id)
+        last = messages[-1] if messages else None
+        return bool(
+            last
+            and last.role == "assistant"
+            and last.state == "complete"
+            and (last.stats or {}).get("finish_reason") == "length"
+        )
+
     def generate(
         self,
         conversation_id: int,
@@ -109,13 +120,28 @@ class ChatService:
         on_start: Callable[[int], None] = lambda _: None,
         on_text: Callable[[str], None] = lambda _: None,
         cancel: threading.Event | None = None,
+        continue_reply: bool = False,
     ) -> ReplyOutcome:
-        """Stream a reply to the conversation's last user message, saving as it goes."""
+        """Stream a reply to the conversation's last user message, saving as it goes; with
+        ``continue_reply``, write on the last reply (cut at max new tokens) instead."""
         messages = self.prompt_messages(conversation_id)
         params = self.params(conversation_id)
-        placeholder = self.store.add_message(conversation_id, "assistant", "", state="streaming")
+        before = ""
+        before_ids: tuple[int, ...] = ()
+        if continue_reply:
+            if not self.can_continue(conversation_id):
+                raise EngineError(
+                    "The last reply was not cut short.", "Send a message to go on instead."
+                )
+            placeholder = self.store.messages(conversation_id)[-1]
+            before, before_ids = placeholder.content, placeholder.token_ids or ()
+            self.store.update_message(placeholder.id, state="streaming")
+        else:
+            placeholder = self.store.add_message(
+                conversation_id, "assistant", "", state="streaming"
+            )
         on_start(placeholder.id)
-        text: list[str] = []
+        text: list[str] = [before]
         last_save = time.monotonic()
 
         def collect(piece: str) -> None:
@@ -134,6 +160,7 @@ class ChatService:
                 on_text=collect,
                 cancel=cancel,
                 cache_key=cache_key(conversation_id),
+                **({"continue_reply": True} if continue_reply else {}),
             )
         except Exception as exc:  # a failing backend must not lose the conversation
             if isinstance(exc, KeyError) and not self._exists(conversation_id):
@@ -150,10 +177,10 @@ class ChatService:
         try:
             self.store.update_message(
                 placeholder.id,
-                content=reply.text,
+                content=before + reply.text,
                 state=state,
                 stats=stats,
-                token_ids=reply.token_ids or None,
+                token_ids=(before_ids + reply.token_ids) or None,
             )
         except KeyError:
             return ReplyOutcome(placeholder.id, reply, gone=True)

@@ -105,6 +105,7 @@ class Engine(Protocol):
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
         cache_key: str | None = None,
+        continue_reply: bool = False,
     ) -> Reply: ...
 
     def cancel(self) -> None: ...

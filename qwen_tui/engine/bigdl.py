@@ -89,7 +89,8 @@ class BigdlEngine:
         self.caches = KVCacheStore(kv_cache_mb << 20)
         self._lm: CausalLM | None = None
         self._builder: PromptBuilder | None = None
-        self._cancel = threading.Event()
+        self._cancel = threading.Event()  # the reply being generated (a new one per reply)
+        self._closed = threading.Event()  # set by unload, never cleared: nothing runs after
         self.load_seconds = 0.0
         self.plan: MatmulPlan | None = None
         self.decoder_note = ""
@@ -160,6 +161,7 @@ class BigdlEngine:
         return self.info
 
     def unload(self) -> None:
+        self._closed.set()  # a reply that starts after this refuses, one running stops
         self.cancel()
         torch_thread.run(self._unload)
 
@@ -172,6 +174,7 @@ class BigdlEngine:
         memory.trim_heap()  # the model's memory and the kept scratch go back to the system
 
     def cancel(self) -> None:
+        """Stop the reply being generated (a reply that starts later is not affected)."""
         self._cancel.set()
 
     # -- chatting ------------------------------------------------------
@@ -188,9 +191,11 @@ class BigdlEngine:
         cancel: threading.Event | None = None,
         cache_key: str | None = None,
         ignore_stop: bool = False,
+        continue_reply: bool = False,
     ) -> Reply:
         """Generate a reply on the torch thread; ``on_text`` is called from that thread.
-        ``ignore_stop`` generates max_new_tokens whatever the model says (benchmarks)."""
+        ``ignore_stop`` generates max_new_tokens whatever the model says (benchmarks);
+        ``continue_reply`` writes on the last message, an assistant reply cut short."""
         run = functools.partial(
             self._chat,
             messages,
@@ -199,6 +204,7 @@ class BigdlEngine:
             cancel=cancel,
             cache_key=cache_key,
             ignore_stop=ignore_stop,
+            continue_reply=continue_reply,
         )
         return torch_thread.run(run)
 
@@ -211,6 +217,7 @@ class BigdlEngine:
         cancel: threading.Event | None,
         cache_key: str | None,
         ignore_stop: bool = False,
+        continue_reply: bool = False,
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None
@@ -224,9 +231,11 @@ class BigdlEngine:
                 "Lower max new tokens.",
             )
         started = time.perf_counter()
-        self._cancel.clear()
-        stop = _Either(self._cancel, cancel)
-        fitted = fit(builder, messages, window - max_new)
+        self._cancel = threading.Event()  # cancel() from now on stops this reply
+        if self._closed.is_set():
+            raise EngineError("The model was unloaded.", "Load a model again.")
+        stop = _Either(self._cancel, cancel, self._closed)
+        fitted = fit(builder, messages, window - max_new, continue_reply)
         decoder = IncrementalDecoder(builder.decode)
         pieces: list[str] = []
 
@@ -237,7 +246,7 @@ class BigdlEngine:
                 if on_text:
                     on_text(piece)
 
-        cache = self.caches.take(cache_key) if cache_key else None
+        cache, stamp = self.caches.take(cache_key) if cache_key else (None, 0)
         result = lm.run(
             fitted.ids,
             Sampler(params),
@@ -253,7 +262,7 @@ class BigdlEngine:
             if on_text:
                 on_text(tail)
         if cache_key and result.cache is not None:
-            self.caches.put(cache_key, result.cache)
+            self.caches.put(cache_key, result.cache, stamp)  # unless forgotten meanwhile
         generated = len(result.new_ids)
         stats = ReplyStats(
             prompt_tokens=len(fitted.ids),
@@ -321,10 +330,10 @@ def _runner(model: Any, family: str, threads: int) -> tuple[CausalLM, str]:
 
 
 class _Either:
-    """Set when either the engine's own event or the caller's is set."""
+    """Set when any of the events is (the reply's own, the caller's, the engine's end)."""
 
-    def __init__(self, a: threading.Event, b: threading.Event | None) -> None:
-        self.a, self.b = a, b
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
 
     def is_set(self) -> bool:
-        return self.a.is_set() or (self.b is not None and self.b.is_set())
+        return any(e.is_set() for e in self.events)

@@ -8,6 +8,7 @@ turns) shares a shorter prefix, and the cache is cut back to it.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -58,30 +59,53 @@ def crop(entry: CacheEntry, length: int) -> CacheEntry:
 
 
 class KVCacheStore:
+    """Thread-safe: replies take and put entries on the torch thread while the UI drops
+    those of deleted or edited chats. A drop also voids a put still to come for that key
+    (the reply that took the entry before the chat was deleted)."""
+
     def __init__(self, budget_bytes: int, max_entries: int = 8) -> None:
         self.budget = budget_bytes
         self.max_entries = max_entries
         self.entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stamps: dict[str, int] = {}  # bumped by each drop of a key
 
-    def take(self, key: str) -> CacheEntry | None:
-        """Remove and return the entry (the caller puts back an updated one)."""
-        return self.entries.pop(key, None)
+    def take(self, key: str) -> tuple[CacheEntry | None, int]:
+        """Remove and return the entry, and the stamp ``put`` wants back."""
+        with self._lock:
+            return self.entries.pop(key, None), self._stamps.get(key, 0)
 
-    def put(self, key: str, entry: CacheEntry) -> None:
-        self.entries[key] = entry
-        self.entries.move_to_end(key)
-        self._evict()
+    def put(self, key: str, entry: CacheEntry, stamp: int = 0) -> bool:
+        """Keep ``entry`` unless the key was dropped since ``take`` gave ``stamp``."""
+        with self._lock:
+            if self._stamps.get(key, 0) != stamp:
+                return False
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            self._evict()
+            return True
 
     def drop(self, key: str) -> None:
-        self.entries.pop(key, None)
+        with self._lock:
+            self.entries.pop(key, None)
+            self._stamps[key] = self._stamps.get(key, 0) + 1
 
     def clear(self) -> None:
-        self.entries.clear()
+        with self._lock:
+            for key in self.entries:
+                self._stamps[key] = self._stamps.get(key, 0) + 1
+            self.entries.clear()
 
     @property
     def nbytes(self) -> int:
+        with self._lock:
+            return self._nbytes()
+
+    def _nbytes(self) -> int:
         return sum(e.nbytes for e in self.entries.values())
 
     def _evict(self) -> None:
-        while self.entries and (len(self.entries) > self.max_entries or self.nbytes > self.budget):
+        while self.entries and (
+            len(self.entries) > self.max_entries or self._nbytes() > self.budget
+        ):
             self.entries.popitem(last=False)

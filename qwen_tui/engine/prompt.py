@@ -68,22 +68,28 @@ class PromptBuilder:
                 "Quantize the chat (instruct) version of the model.",
             )
 
-    def encode(self, messages: list[ChatMessage]) -> list[int]:
-        """The prompt for the next assistant reply."""
+    def encode(self, messages: list[ChatMessage], continue_last: bool = False) -> list[int]:
+        """The prompt for the next assistant reply; with ``continue_last`` the last message
+        is an assistant reply cut short, left open so that the model writes on."""
+        opened = continue_last and bool(messages) and messages[-1].role == "assistant"
         if self.qwen1:
-            ids = self._encode_qwen1(messages)
+            ids = self._encode_qwen1(messages, generation_prompt=not opened)
         else:
             as_dicts = [{"role": m.role, "content": m.content} for m in messages]
             ids = list(
                 self.tokenizer.apply_chat_template(
-                    as_dicts, add_generation_prompt=True, tokenize=True
+                    as_dicts, add_generation_prompt=not opened, tokenize=True
                 )
             )
         if any(m.token_ids for m in messages if m.role == "assistant"):
-            ids = self._as_generated(ids, messages)
+            ids = self._as_generated(ids, messages, opened)
+        if opened:  # the reply's block without its <|im_end|> (and what follows it)
+            ids = ids[: len(ids) - ids[::-1].index(self.special.im_end) - 1]
         return ids
 
-    def _as_generated(self, ids: list[int], messages: list[ChatMessage]) -> list[int]:
+    def _as_generated(
+        self, ids: list[int], messages: list[ChatMessage], opened: bool = False
+    ) -> list[int]:
         """Each assistant message's text as the tokens the model generated, where they still
         spell it (an edited message gets the tokenizer's own).
 
@@ -91,12 +97,14 @@ class PromptBuilder:
         weights, almost never); fed back as generated, a kept KV cache covers the whole reply,
         and the prompt is the same whether or not a cache is kept."""
         starts = [i for i, t in enumerate(ids) if t == self.special.im_start]
-        first = len(starts) - 1 - len(messages)  # a default system block may come first
+        if not opened:
+            starts = starts[:-1]  # the last block opens the reply to come
+        first = len(starts) - len(messages)  # a default system block may come first
         if first < 0:  # not one block per message: leave the prompt as the tokenizer made it
             return ids
         out: list[int] = []
         done = 0
-        for message, start in zip(messages, starts[first:-1], strict=True):
+        for message, start in zip(messages, starts[first:], strict=True):
             if message.role != "assistant" or not message.token_ids:
                 continue
             span = self._content_span(ids, start)
@@ -125,7 +133,9 @@ class PromptBuilder:
                 return None
         return None
 
-    def _encode_qwen1(self, messages: list[ChatMessage]) -> list[int]:
+    def _encode_qwen1(
+        self, messages: list[ChatMessage], generation_prompt: bool = True
+    ) -> list[int]:
         tok = self.tokenizer
         nl = tok.encode("\n")
         start, end = [self.special.im_start], [self.special.im_end]
@@ -142,6 +152,8 @@ class PromptBuilder:
             if i:
                 ids += nl
             ids += block(message.role, message.content)
+        if not generation_prompt:
+            return ids
         return ids + nl + start + tok.encode("assistant", allowed_special=set()) + nl
 
     def decode(self, ids: list[int]) -> str:
@@ -167,19 +179,26 @@ def split_turns(messages: list[ChatMessage]) -> tuple[list[ChatMessage], list[li
     return system, turns
 
 
-def fit(builder: PromptBuilder, messages: list[ChatMessage], budget: int) -> FittedPrompt:
+def fit(
+    builder: PromptBuilder,
+    messages: list[ChatMessage],
+    budget: int,
+    continue_last: bool = False,
+) -> FittedPrompt:
     """Drop the oldest turns until the prompt fits ``budget`` tokens.
 
     The system prompt and the newest user message are never dropped; if those
-    alone do not fit, the message is refused with the numbers.
+    alone do not fit, the message is refused with the numbers. With ``continue_last`` the
+    conversation ends with the reply to write on.
     """
-    if not messages or messages[-1].role != "user":
-        raise EngineError("The conversation must end with a user message.", "Send a message.")
+    last = "assistant" if continue_last else "user"
+    if not messages or messages[-1].role != last:
+        raise EngineError(f"The conversation must end with a {last} message.", "Send a message.")
     system, turns = split_turns(messages)
     dropped = 0
     while True:
         kept = system + [m for turn in turns[dropped:] for m in turn]
-        ids = builder.encode(kept)
+        ids = builder.encode(kept, continue_last)
         if len(ids) <= budget:
             return FittedPrompt(ids, kept, dropped)
         if dropped >= len(turns) - 1:

@@ -59,6 +59,8 @@ def _reported(path: Path) -> Iterator[None]:
                 "Write in that window, or close it and start again.",
             ) from exc
         raise damaged(path, exc) from exc
+    except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise  # our own mistake (a closed connection, a bad parameter), not the file's
     except sqlite3.DatabaseError as exc:
         raise damaged(path, exc) from exc
 

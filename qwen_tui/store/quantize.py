@@ -218,13 +218,13 @@ def quantize_folder(
             progress(Progress("quantize", 1, STEPS, detail=f"layer {done} of {total} to {low_bit}"))
 
         progress(Progress("quantize", 1, STEPS, detail=f"loading {src.name}"))
-        model, layout = _load_and_quantize(src, low_bit, remote_code, family, on_layer)
-        _raise_if(cancel)
-        progress(Progress("save", 2, STEPS, detail="saving"))
-        from ..engine.lowbit import io as lowbit_io
+        from ..engine.torch_thread import torch_thread
 
-        lowbit_io.save(model, layout, tmp)
-        del model
+        # on the one thread every torch call uses (engine/torch_thread.py): a second thread
+        # starting OpenMP work would slow every later reply of the app
+        layout = torch_thread.run(
+            lambda: _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress)
+        )
         copy_support_files(src, tmp)
         _raise_if(cancel)
         progress(Progress("verify", 3, STEPS, detail="checking the tokenizer and hashing files"))
@@ -341,6 +341,15 @@ def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
 def _raise_if(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
+
+
+def _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress) -> dict:
+    from ..engine.lowbit import io as lowbit_io
+
+    model, layout = _load_and_quantize(src, low_bit, remote_code, family, on_layer)
+    progress(Progress("save", 2, STEPS, detail="saving"))
+    lowbit_io.save(model, layout, tmp)
+    return layout
 
 
 def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str, on_layer):

@@ -186,6 +186,8 @@ class QwenApp(App[None]):
         await self.chat.reply_finished(
             message.conversation_id, message.text, message.stats, message.error
         )
+        if message.continued and self.chat.conversation_id == message.conversation_id:
+            await self.chat.open(message.conversation_id)  # the reply and its continuation
 
     def on_queue_changed(self, message: QueueChanged) -> None:
         try:
@@ -194,6 +196,27 @@ class QwenApp(App[None]):
             pass
 
     # -- app-wide actions ----------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit (ctrl+q, Textual's own binding and ours); while a reply is being written,
+        ask first (what it wrote is kept)."""
+        if self.queue.current is None and not self.queue.pending:
+            self.exit()
+            return
+        from .screens.dialogs import ConfirmScreen
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.queue.stop_current()
+                self.exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                "A reply is being written. Quit anyway? What it wrote so far is kept.",
+                yes="Quit",
+            ),
+            done,
+        )
+
     def action_help(self) -> None:
         from .screens.help import HelpScreen
 

@@ -11,6 +11,7 @@ APP_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("search", "ctrl+f", "search", "Search", True),
     ("regenerate", "ctrl+r", "regenerate", "Regenerate", True),
     ("edit_last", "ctrl+g", "edit_last", "Edit last", False),
+    ("continue_reply", "ctrl+e", "continue_reply", "Continue reply", False),
     ("copy_reply", "ctrl+o", "copy_reply", "Copy reply", False),
     ("copy_code", "ctrl+t", "copy_code", "Copy code", False),
     ("rename_chat", "f2", "rename_chat", "Rename", False),

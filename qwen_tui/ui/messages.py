@@ -29,6 +29,7 @@ class ReplyFinished(Message):
         text: str,
         stats: ReplyStats | None,
         error: str | None,
+        continued: bool = False,
     ) -> None:
         super().__init__()
         self.conversation_id = conversation_id
@@ -36,6 +37,7 @@ class ReplyFinished(Message):
         self.text = text
         self.stats = stats
         self.error = error
+        self.continued = continued  # it wrote on a reply cut short (shown merged with it)
 
 
 class EngineLoaded(Message):

@@ -27,6 +27,7 @@ class ReplyQueue:
         self.lock = threading.Lock()
         self.running = False
         self.live: dict[int, str] = {}  # text streamed so far, per conversation (UI thread)
+        self.continuing: set[int] = set()  # queued to write on their last reply
 
     def busy(self, conversation_id: int) -> bool:
         with self.lock:
@@ -37,8 +38,10 @@ class ReplyQueue:
         with self.lock:
             return set(self.pending)
 
-    def enqueue(self, conversation_id: int) -> None:
+    def enqueue(self, conversation_id: int, continue_reply: bool = False) -> None:
         with self.lock:
+            if continue_reply:
+                self.continuing.add(conversation_id)
             # The generating chat may be queued again: its newest message is answered next.
             if conversation_id not in self.pending:
                 self.pending.append(conversation_id)
@@ -73,12 +76,15 @@ class ReplyQueue:
         app = self.app
         while True:
             with self.lock:
-                if not self.pending or app.engine is None:
+                engine = app.engine  # read once: a model load may set it to None meanwhile
+                if not self.pending or engine is None:
                     self.current = None
                     self.running = False
                     break
                 conversation_id = self.pending.popleft()
                 self.current = conversation_id
+                continuing = conversation_id in self.continuing
+                self.continuing.discard(conversation_id)
             self.cancel.clear()
             app.post_message(QueueChanged())
             holder: dict[str, int] = {}
@@ -90,12 +96,13 @@ class ReplyQueue:
             try:
                 outcome = app.service.generate(
                     conversation_id,
-                    app.engine,
+                    engine,
                     on_start=started,
                     on_text=lambda piece, cid=conversation_id: app.post_message(
                         ReplyChunk(cid, piece)
                     ),
                     cancel=self.cancel,
+                    continue_reply=continuing,
                 )
             except Exception as exc:  # e.g. the conversation was deleted meanwhile
                 outcome = ReplyOutcome(holder.get("id", -1), None, one_line(exc))
@@ -107,6 +114,7 @@ class ReplyQueue:
                     reply.text if reply else "",
                     reply.stats if reply else None,
                     outcome.error,
+                    continued=continuing,
                 )
             )
         app.post_message(QueueChanged())

@@ -178,3 +178,42 @@ def test_models_names_damaged_models_and_rm_frees_leftovers(installed_model, cap
     assert main(["rm", "half-done-sym_int4"]) == 0
     assert not leftover.exists()
     assert main(["rm", "tiny-sym_int4"]) == 0 and not installed_model.exists()
+
+
+HOSTILE_NAMES = [
+    "[/]",
+    "[b]x[/b]",
+    "../etc",
+    "a\x07b",
+    "名字😀",
+    "x" * 300,
+    "-rf",
+    " ",
+]  # argv holds no NUL
+
+
+def test_hostile_names_and_paths_get_one_line_each(installed_model, tmp_path):
+    for name in HOSTILE_NAMES:
+        for args in (["ask", "hi", "--model", name], ["rm", name], ["verify", name],
+                     ["eval", name]):  # fmt: skip
+            result = run(*args)
+            assert result.returncode in (1, 2), (args, result.stderr)
+            assert "Traceback" not in result.stderr, (args, result.stderr)
+        odd = tmp_path / f"dir[{len(name)}]"
+        result = run("quantize", str(odd), "--name", name)
+        assert result.returncode in (1, 2) and "Traceback" not in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_a_traceback_in_the_log(monkeypatch, capsys):
+    from qwen_tui import commands, paths
+
+    def broken(args):
+        raise ZeroDivisionError("a bug of ours")
+
+    monkeypatch.setattr(commands, "models", broken)
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unexpected error (ZeroDivisionError: a bug of ours)" in err[0]
+    assert str(paths.log_file()) in err[0]
+    logged = paths.log_file().read_text()
+    assert "Traceback" in logged and "ZeroDivisionError" in logged and "qwen-tui models" in logged

@@ -77,3 +77,62 @@ async def test_a_second_window_reads_and_leaves_the_first_ones_reply_alone(make_
     finally:
         first_lock.release()
     assert instance.holder() is None
+
+
+async def test_quit_and_switch_while_a_reply_streams_ask_first(make_app, installed_model):
+    from test_actions import long_settings, slow_engine, start_streaming
+
+    from qwen_tui.ui.screens.dialogs import ConfirmScreen, PickScreen
+
+    app = make_app(settings=long_settings(), engine_factory=slow_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        from conftest import wait_ready
+
+        await wait_ready(app, pilot)
+        cid = await start_streaming(app, pilot, "tell me a long story")
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen) and "Quit anyway" in app.screen.question
+        await pilot.press("n")  # no: the reply goes on
+        assert app.is_running and app.queue.current == cid
+        await pilot.press("f4")
+        assert isinstance(app.screen, PickScreen)
+        app.screen.dismiss("another-model")  # as if another model were picked
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "stops the reply" in app.screen.question
+        await pilot.press("n")
+        assert app.queue.current == cid  # still writing
+        await pilot.press("ctrl+q")
+        await pilot.press("y")
+        await pilot.pause()
+    saved = ConversationStore(paths.history_db()).messages(cid)[-1]
+    assert saved.role == "assistant" and saved.content  # what it wrote is kept
+    assert saved.state == "stopped"
+
+
+async def test_a_reply_cut_at_max_new_tokens_says_so_and_ctrl_e_writes_on(
+    make_app, installed_model
+):
+    from conftest import wait_idle, wait_ready
+    from test_actions import long_settings, send
+
+    from qwen_tui.ui.widgets.chat_view import Note
+
+    app = make_app(settings=long_settings(max_new_tokens=6))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(app, pilot)
+        await send(pilot, "count to a hundred")
+        await wait_idle(app, pilot)
+        cid = chat(app).conversation_id
+        first = app.store.messages(cid)[-1]
+        assert first.stats["finish_reason"] == "length"
+        notes = [str(n.render()) for n in chat(app).chat_view.query(Note)]
+        assert any("cut at max new tokens (ctrl+e continues)" in n for n in notes)
+        await pilot.press("ctrl+e")
+        await wait_idle(app, pilot)
+        messages = app.store.messages(cid)
+        assert [m.role for m in messages] == ["user", "assistant"]  # the same reply, longer
+        longer = messages[-1]
+        assert longer.content.startswith(first.content) and len(longer.content) > len(first.content)
+        assert longer.token_ids[: len(first.token_ids)] == first.token_ids
+        assert len(longer.token_ids) == len(first.token_ids) + 6

@@ -57,6 +57,16 @@ class ChatActions:
         await self.open(cid)
         self.qapp.queue.enqueue(cid)
 
+    def action_continue_reply(self: ChatScreen) -> None:
+        """Write on the last reply where max new tokens cut it."""
+        cid = self.conversation_id
+        if cid is None or self._busy_notice():
+            return
+        if not self.qapp.service.can_continue(cid):
+            self.notify("The last reply was not cut short.", severity="warning")
+            return
+        self.qapp.queue.enqueue(cid, continue_reply=True)
+
     async def action_edit_last(self: ChatScreen) -> None:
         cid = self.conversation_id
         if cid is None or self._busy_notice():
@@ -192,9 +202,27 @@ class ChatActions:
         ]
         current = self.qapp.model.folder_name if self.qapp.model else None
 
+        def switch(choice: str) -> None:
+            if self.qapp.queue.current is None:
+                self.qapp.switch_model(choice)
+                return
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.qapp.switch_model(choice)
+
+            self.app.push_screen(
+                ConfirmScreen(
+                    "Switching the model stops the reply being written (what it wrote is "
+                    "kept). Switch now?",
+                    yes="Switch",
+                ),
+                confirmed,
+            )
+
         def done(choice: str | None) -> None:
             if choice and choice != current:
-                self.qapp.switch_model(choice)
+                switch(choice)
 
         self.app.push_screen(
             PickScreen("Switch model (loads in the background)", items, current), done

@@ -86,6 +86,8 @@ class ChatView(VerticalScroll):
             info = f"{stats.get('generated_tokens', 0)} tokens · {speed:.1f} tok/s"
             if stats.get("dropped_turns"):
                 info += f" · {stats['dropped_turns']} old turns left out"
+            if state == "complete" and stats.get("finish_reason") == "length":
+                info += " · cut at max new tokens (ctrl+e continues)"
             note = f"{note} · {info}" if note else info
         if note:
             out.append(Note(note, classes=state, markup=False))
