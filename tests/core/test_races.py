@@ -65,7 +65,7 @@ def test_dropping_while_another_thread_evicts_never_breaks(monkeypatch):
                 _, stamp = store.take(key)
                 store.put(key, CacheEntry([i], (), 2), stamp)
                 store.drop(f"{prefix}{(i + 3) % 7}")
-                store.nbytes
+                assert store.nbytes >= 0  # sums the entries while the other thread churns
         except Exception as exc:  # noqa: BLE001 - any error is the failure
             errors.append(exc)
 
