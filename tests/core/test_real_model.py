@@ -44,6 +44,19 @@ def real_default(real_gguf, real_store):
     return quantize_folder(real_gguf, "coder", DEFAULT_RECIPE, root=real_store)
 
 
+def real_default_source(manifest):
+    return Path(manifest.source)
+
+
+def real_unpacked_bytes(manifest):
+    """What the GGUF unpacks to while it is quantized (float32), counted by the estimate."""
+    from qwen_tui.sizes import MB
+    from qwen_tui.store.gguf_import.read import open_gguf
+
+    gf = open_gguf(Path(manifest.source))
+    return sum(int(t.n_elements) for t in gf.reader.tensors) * 4 + 64 * MB
+
+
 def ask(model, messages, params=GREEDY):
     from qwen_tui.engine.bigdl import BigdlEngine
 
@@ -56,9 +69,14 @@ def ask(model, messages, params=GREEDY):
 
 
 def test_the_gguf_imports_and_answers_right(real_default):
+    from qwen_tui.store.quantize import estimate_gguf_needs
+
     manifest = real_default.manifest
     assert manifest.family == "qwen2" and manifest.low_bit == DEFAULT_RECIPE
     assert manifest.size <= 0.55e9  # the whole store folder, embedding table included
+    disk, _ = estimate_gguf_needs(real_default_source(manifest), DEFAULT_RECIPE)
+    stored = disk - real_unpacked_bytes(manifest)
+    assert abs(stored - manifest.size) < 0.1 * manifest.size  # the estimate the wizard shows
     quality = manifest.quality
     assert set(quality["texts"]) == {"english", "code", "chinese"}
     assert quality["worst_change_pct"] < 3.0

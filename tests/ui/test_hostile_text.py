@@ -117,3 +117,27 @@ def test_hostile_config_values_are_reported_not_fatal(isolated_dirs):
         paths.config_file().write_text(body.replace("\x00", ""), encoding="utf-8")
         settings, warnings = config.load()
         assert isinstance(settings, config.Settings)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+async def test_hostile_prompts_go_through_the_model_and_back(make_app, installed_model, text):
+    """Typed, sent, tokenized, answered, saved, shown: each hostile text as a user's message."""
+    from conftest import wait_idle, wait_ready
+    from test_actions import send
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(app, pilot)
+        if True:  # one hostile text per app
+            await pilot.press("ctrl+n")
+            await send(pilot, text)
+            await wait_idle(app, pilot)
+            cid = chat(app).conversation_id
+            messages = app.store.messages(cid)
+            assert messages[0].content == text  # saved as typed
+            assert user_texts(app) == [visible(text)]
+            if len(text) < 4000:
+                assert messages[-1].role == "assistant" and messages[-1].state == "complete"
+            else:  # longer than the tiny model's window: one sentence, the message kept
+                errors = [n for n in notifications(app) if n.severity == "error"]
+                assert errors and "too long for the model" in errors[-1].message
