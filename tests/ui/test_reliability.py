@@ -136,3 +136,23 @@ async def test_a_reply_cut_at_max_new_tokens_says_so_and_ctrl_e_writes_on(
         assert longer.content.startswith(first.content) and len(longer.content) > len(first.content)
         assert longer.token_ids[: len(first.token_ids)] == first.token_ids
         assert len(longer.token_ids) == len(first.token_ids) + 6
+
+
+async def test_a_reply_that_fails_before_its_stream_ran_leaves_the_app_alive(make_app):
+    """Textual's stream re-raises the cancel it is stopped with when its task never ran; a
+    reply failing at once (a prompt too long) used to end the app's message loop: a frozen
+    window. Here the reply starts and fails with no pause between."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        view = chat(app).chat_view
+        await view.start_reply()
+        await view.finish_reply("", "error", None, "The message is too long for the model.")
+        await pilot.pause()
+        assert not view.query(".streaming")
+        assert [str(n.render()) for n in view.query("Note")] == [
+            "The message is too long for the model."
+        ]
+        await pilot.press("ctrl+n")  # the app still handles keys: a new chat opens
+        await pilot.pause()
+        assert app.is_running and view.query("#empty") and not view.query("Note")

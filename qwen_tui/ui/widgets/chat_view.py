@@ -7,6 +7,7 @@ newest token unless the user has scrolled up (``anchor``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from textual.containers import VerticalScroll
@@ -132,6 +133,15 @@ class ChatView(VerticalScroll):
             await self.mount_all(widgets)
 
     async def stop_stream(self) -> None:
-        if self.stream is not None:
-            stream, self.stream = self.stream, None
+        if self.stream is None:
+            return
+        stream, self.stream = self.stream, None
+        try:
             await stream.stop()
+        except asyncio.CancelledError:
+            # A stream stopped before its task first ran (a reply that fails at once, say
+            # "too long") re-raises the cancel it was given; let that through and the app's
+            # message loop ends and the window freezes. Only a cancel of our own goes on.
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
