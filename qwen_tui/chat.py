@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import Settings
-from .engine.base import ChatMessage, Engine, GenerationParams, Reply
+from .engine.types import ChatMessage, Engine, GenerationParams, Reply
 from .errors import EngineError, QwenTuiError, one_line
 from .history import ConversationStore, Message
 

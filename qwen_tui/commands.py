@@ -179,7 +179,7 @@ def doctor(args: Namespace) -> int:
 
 
 def verify(args: Namespace) -> int:
-    from .store.manifest import verify as verify_folder
+    from .manifest import verify as verify_folder
 
     model = local.resolve(args.name)
     manifest = verify_folder(model.path, deep=True)
@@ -188,8 +188,8 @@ def verify(args: Namespace) -> int:
 
 
 def ask(args: Namespace) -> int:
-    from .engine.base import ChatMessage, GenerationParams
-    from .engine.bigdl import BigdlEngine
+    from .engine.bigdl.engine import BigdlEngine
+    from .engine.types import ChatMessage, GenerationParams
 
     settings = _settings()
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt

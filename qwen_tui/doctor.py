@@ -50,7 +50,7 @@ def check_history() -> list[Finding]:
 
 
 def check_models(deep: bool = False) -> list[Finding]:
-    from .store.manifest import problems
+    from .manifest import problems
 
     found = []
     for model in local.list_local():

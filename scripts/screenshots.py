@@ -23,10 +23,10 @@ for name in ("CONFIG", "DATA", "CACHE"):
     os.environ[f"QWEN_TUI_{name}_DIR"] = str(TMP / name.lower())
 
 from qwen_tui import config, paths  # noqa: E402
-from qwen_tui.engine.base import GenerationParams, ModelInfo, Reply, ReplyStats  # noqa: E402
+from qwen_tui.engine.types import GenerationParams, ModelInfo, Reply, ReplyStats  # noqa: E402
 from qwen_tui.history import ConversationStore  # noqa: E402
 from qwen_tui.store.local import LocalModel  # noqa: E402
-from qwen_tui.store.manifest import Manifest  # noqa: E402
+from qwen_tui.manifest import Manifest  # noqa: E402
 from qwen_tui.ui.app import QwenApp  # noqa: E402
 from qwen_tui.ui.widgets.prompt_input import PromptInput  # noqa: E402
 

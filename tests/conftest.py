@@ -52,7 +52,7 @@ def installed_model(tiny_quantized, isolated_dirs):
 
 @pytest.fixture(scope="session")
 def engine(tiny_quantized):
-    from qwen_tui.engine.bigdl import BigdlEngine
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
 
     eng = BigdlEngine(tiny_quantized.path, threads=1)
     eng.load()

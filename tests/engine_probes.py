@@ -7,9 +7,9 @@ import torch
 def bigdl_forwards(engine):
     """The token loop over bigdl-llm's forwards with our patches (the path the engine takes
     where our decoder does not fit), on the engine's own loaded model."""
-    from qwen_tui.engine.runner import CausalLM
+    from qwen_tui.engine.bigdl.engine import forwards_loop
 
-    return CausalLM(engine._lm.model)
+    return forwards_loop(engine._lm.model)
 
 
 def prompt_then_tokens(lm, ids, tokens):

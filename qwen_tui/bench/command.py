@@ -11,8 +11,8 @@ import time
 from argparse import Namespace
 
 from ..config import Settings
-from ..engine.base import ChatMessage, GenerationParams
-from ..engine.bigdl import BigdlEngine
+from ..engine.bigdl.engine import BigdlEngine
+from ..engine.types import ChatMessage, GenerationParams
 from ..errors import UsageError
 from ..store import local
 

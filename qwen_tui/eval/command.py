@@ -25,8 +25,8 @@ def reference_for(args: Namespace, model: local.LocalModel) -> Path | None:
 
 
 def run_eval(args: Namespace, settings: Settings) -> int:
-    from ..engine.bigdl import BigdlEngine
-    from ..engine.torch_thread import torch_thread
+    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.runtime.torch_thread import torch_thread
     from .gate import _OnTorchThread
     from .reference import Reference
 

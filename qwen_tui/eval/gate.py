@@ -11,8 +11,8 @@ TOKENS = 512
 
 
 def measure_quality(model_dir: Path, reference: Path, threads: int | None = None) -> dict:
-    from ..engine.bigdl import BigdlEngine
-    from ..engine.torch_thread import torch_thread
+    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.runtime.torch_thread import torch_thread
     from .reference import Reference
 
     engine = BigdlEngine(model_dir, threads=threads, kv_cache_mb=0)
@@ -49,7 +49,7 @@ class _OnTorchThread:
         self.ref = ref
 
     def logits(self, ids: list[int]):
-        from ..engine.torch_thread import torch_thread
+        from ..engine.runtime.torch_thread import torch_thread
 
         return torch_thread.run(lambda: self.ref.logits(ids))
 

@@ -16,7 +16,7 @@ import psutil
 
 from .. import paths
 from ..errors import ModelNotFound, UsageError
-from .manifest import Manifest, read_manifest
+from ..manifest import Manifest, read_manifest
 
 TMP_PREFIX = ".tmp-"
 
@@ -37,7 +37,7 @@ class LocalModel:
 
     def problems(self) -> list[str]:
         """What is wrong with the files against the manifest (sizes: cheap; `verify` hashes)."""
-        from .manifest import problems
+        from ..manifest import problems
 
         return problems(self.path, self.manifest)
 
@@ -175,7 +175,7 @@ def choose(name: str | None, configured: str | None, low_bit: str | None = None)
 
 def open_folder(path: Path) -> LocalModel:
     """A model folder given by path (``--model-path``); it must be complete."""
-    from .manifest import verify
+    from ..manifest import verify
 
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():

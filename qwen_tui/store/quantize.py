@@ -18,10 +18,10 @@ from pathlib import Path
 from .. import paths
 from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
 from ..errors import Cancelled, QuantizeFailed, RemoteCodeRefused, UsageError
+from ..manifest import Manifest, now, package_versions, scan_files, write_manifest
 from ..recipes import RECIPES
 from ..sizes import MB, dims_from_config, quantize_ram, stored_bytes
 from . import local
-from .manifest import Manifest, now, package_versions, scan_files, write_manifest
 from .progress import Progress, ProgressCallback, ignore_progress
 from .resources import check_disk, check_memory
 
@@ -218,9 +218,9 @@ def quantize_folder(
             progress(Progress("quantize", 1, STEPS, detail=f"layer {done} of {total} to {low_bit}"))
 
         progress(Progress("quantize", 1, STEPS, detail=f"loading {src.name}"))
-        from ..engine.torch_thread import torch_thread
+        from ..engine.runtime.torch_thread import torch_thread
 
-        # on the one thread every torch call uses (engine/torch_thread.py): a second thread
+        # on the one thread every torch call uses (engine/runtime/torch_thread.py): a second thread
         # starting OpenMP work would slow every later reply of the app
         layout = torch_thread.run(
             lambda: _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress)
@@ -344,7 +344,7 @@ def _raise_if(cancel: threading.Event | None) -> None:
 
 
 def _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress) -> dict:
-    from ..engine.lowbit import io as lowbit_io
+    from ..engine.bigdl.lowbit import io as lowbit_io
 
     model, layout = _load_and_quantize(src, low_bit, remote_code, family, on_layer)
     progress(Progress("save", 2, STEPS, detail="saving"))
@@ -356,8 +356,8 @@ def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str, 
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ..engine.lowbit.build import quantize_model
-    from ..engine.quiet import bigdl_auto_model
+    from ..engine.bigdl.lowbit.build import quantize_model
+    from ..engine.runtime.quiet import bigdl_auto_model
 
     bigdl_auto_model()  # imports bigdl-llm once, without its logging side effects
     model = AutoModelForCausalLM.from_pretrained(

@@ -12,8 +12,8 @@ from textual.screen import Screen
 
 from .. import config, instance, paths
 from ..chat import ChatService, settings_params
-from ..engine.base import GenerationParams
-from ..engine.bigdl import BigdlEngine
+from ..engine.bigdl.engine import BigdlEngine
+from ..engine.types import GenerationParams
 from ..errors import QwenTuiError, one_line
 from ..history import ConversationStore, HistoryError
 from ..instance import InstanceLock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from ..engine.base import ModelInfo, ReplyStats
+from ..engine.types import ModelInfo, ReplyStats
 
 
 class ReplyStarted(Message):

@@ -3,7 +3,7 @@
 import pytest
 
 from qwen_tui import chat, config, paths
-from qwen_tui.engine.base import ChatMessage
+from qwen_tui.engine.types import ChatMessage
 from qwen_tui.history import ConversationStore
 
 

@@ -6,10 +6,10 @@ import torch
 from engine_probes import bigdl_forwards
 
 from qwen_tui.engine import kernels
-from qwen_tui.engine.base import ChatMessage
-from qwen_tui.engine.bigdl import BigdlEngine
-from qwen_tui.engine.decoder import DecoderCache
-from qwen_tui.engine.runner import DecoderLM
+from qwen_tui.engine.bigdl.decoder import DecoderCache
+from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.generate.loop import DecoderLM
+from qwen_tui.engine.types import ChatMessage
 
 needs_decoder = pytest.mark.skipif(
     not kernels.float_kernels(), reason="the decoder needs AVX2, which this CPU lacks"
@@ -54,7 +54,7 @@ def test_the_decoder_equals_bigdl_llms_forwards_bit_for_bit(tiny_source, tmp_pat
 
 @needs_decoder
 def test_a_long_prompt_in_chunks_is_the_same_prompt(engine, monkeypatch):
-    from qwen_tui.engine.decoder import model as decoder_model
+    from qwen_tui.engine.bigdl.decoder import model as decoder_model
 
     ids = engine._builder.encode([ChatMessage("user", "word " * 40)])
     whole = engine.score(ids, "prompt")

@@ -1,4 +1,4 @@
-from qwen_tui.engine.detok import REPLACEMENT, IncrementalDecoder
+from qwen_tui.engine.generate.detok import REPLACEMENT, IncrementalDecoder
 
 TEXT = "你好，世界！Emoji 😀🚀 and café ünïcödé 北京市 ❤️"
 

@@ -12,9 +12,9 @@ from engine_probes import (
     use_bigdl_forward,
 )
 
-from qwen_tui.engine.base import ChatMessage, GenerationParams
-from qwen_tui.engine.bigdl import BigdlEngine
-from qwen_tui.engine.sampling import Sampler
+from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.generate.sampling import Sampler
+from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.errors import EngineError, ModelIncomplete
 
 GREEDY = GenerationParams(temperature=0, max_new_tokens=24, repetition_penalty=1.0)
@@ -197,7 +197,8 @@ def test_a_folder_without_manifest_is_not_loaded(tiny_quantized, tmp_path):
 def test_the_plan_is_the_engines_and_every_path_agrees(engine, tiny_quantized, monkeypatch):
     """bigdl's kernel, ours and dequantize + BLAS compute the same logits, up to rounding; each
     engine keeps its own plan (a second load does not change the first one's)."""
-    from qwen_tui.engine import kernels, matmul
+    from qwen_tui.engine import kernels
+    from qwen_tui.engine.bigdl import matmul
 
     ours = "ours" if kernels.available() else "bigdl"
     assert engine.plan.mode == "auto"
@@ -240,7 +241,8 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
             third, _ = lm.step([7], past)
         return first, second, third
 
-    from qwen_tui.engine import attend, kernels, qwen2_attention
+    from qwen_tui.engine import kernels
+    from qwen_tui.engine.bigdl.patches import layer_kv, qwen2_attention
 
     calls = []
     attend_rows = qwen2_attention.attend_rows
@@ -250,7 +252,7 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
     with_half_cache = prompt_then_two_tokens()
     layers = len(lm.model.model.layers)
     assert len(calls) == (3 * layers if kernels.float_kernels() else 0)  # prompt, both steps
-    monkeypatch.setattr(attend, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
+    monkeypatch.setattr(layer_kv, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
     with_ours = prompt_then_two_tokens()
     assert len(calls) == (6 * layers if kernels.float_kernels() else 0)
     original = ours.__wrapped__  # bigdl-llm's own
@@ -265,7 +267,7 @@ def test_qwen2_attention_without_the_discarded_scores_is_bigdls(engine, monkeypa
 def test_projections_of_one_input_share_a_kernel_call(kernel_engine, monkeypatch):
     """q/k/v and gate/up each go to the kernel in one call, down takes silu(gate) * up as its
     two factors; logits equal bigdl-llm's MLP."""
-    from qwen_tui.engine import matmul
+    from qwen_tui.engine.bigdl import matmul
 
     lm, builder = bigdl_forwards(kernel_engine), kernel_engine._builder
     mlps = [layer.mlp for layer in lm.model.model.layers]

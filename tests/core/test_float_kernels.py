@@ -19,7 +19,7 @@ def test_one_token_attention_reads_the_strided_cache(heads, kv_heads, dtype):
     from bigdl.llm.transformers.models.llama import repeat_kv
     from bigdl.llm.transformers.models.utils import init_kv_cache
 
-    from qwen_tui.engine.attend import attend_one, cache_fits
+    from qwen_tui.engine.bigdl.patches.layer_kv import attend_one, cache_fits
 
     torch.manual_seed(0)
     length, dim = 300, 128
@@ -51,8 +51,8 @@ def strided_cache(kv_heads, length, dim, dtype, seed=0):
 def test_qwen1_fallback_attention_is_the_kernels(rows, past):
     """For a cache the kernel cannot read in place, Qwen-1's forward uses SDPA with the same
     causal rule: the last rows of the cache."""
-    from qwen_tui.engine.attend import attend_rows
-    from qwen_tui.engine.qwen1_attention import _sdpa
+    from qwen_tui.engine.bigdl.patches.layer_kv import attend_rows
+    from qwen_tui.engine.bigdl.patches.qwen1_attention import _sdpa
 
     key, value = strided_cache(4, past + rows, 64, torch.float32)
     query = torch.randn(1, 4, rows, 64)
@@ -69,7 +69,7 @@ def test_prompt_attention_is_causal_over_the_cache(heads, kv_heads, dtype, rows,
     import torch.nn.functional as F
     from bigdl.llm.transformers.models.llama import repeat_kv
 
-    from qwen_tui.engine.attend import attend_rows, cache_fits, is_causal
+    from qwen_tui.engine.bigdl.patches.layer_kv import attend_rows, cache_fits, is_causal
 
     length = past + rows
     key, value = strided_cache(kv_heads, length, dim, dtype)
@@ -89,7 +89,7 @@ def test_prompt_attention_is_causal_over_the_cache(heads, kv_heads, dtype, rows,
 @pytest.mark.parametrize("dim", [128, 16])
 def test_a_prompt_row_equals_the_same_position_decoded(dim):
     """Rows in blocks of four or alone, prompt or decoded token: bit-identical results."""
-    from qwen_tui.engine.attend import attend_one, attend_rows
+    from qwen_tui.engine.bigdl.patches.layer_kv import attend_one, attend_rows
 
     key, value = strided_cache(2, 23, dim, torch.float16)
     query = torch.randn(1, 8, 23, dim)
@@ -102,7 +102,7 @@ def test_a_prompt_row_equals_the_same_position_decoded(dim):
 
 
 def test_only_the_plain_causal_mask_goes_to_the_kernel():
-    from qwen_tui.engine.attend import is_causal
+    from qwen_tui.engine.bigdl.patches.layer_kv import is_causal
 
     low = torch.finfo(torch.float32).min
     causal = torch.full((3, 5), low).triu(3)[None, None]
@@ -124,7 +124,7 @@ def test_rotary_is_transformers_own(heads, dim, rows):
         apply_rotary_pos_emb,
     )
 
-    from qwen_tui.engine import rotary
+    from qwen_tui.engine.bigdl.patches import rotary
 
     projected = torch.randn(1, rows, heads * dim)
     x = projected.view(1, rows, heads, dim).transpose(1, 2)  # as the attention forward has it

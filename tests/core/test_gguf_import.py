@@ -109,8 +109,8 @@ def test_a_file_without_an_output_matrix_ties_it_to_the_embeddings(tmp_path):
 def test_quantizing_a_gguf_equals_quantizing_the_same_weights(wide_source, tmp_path):
     """`quantize FILE.gguf` stores the model that quantizing a folder of the same float weights
     stores: the same bytes, so the same logits; the quality is measured against the GGUF."""
-    from qwen_tui.engine.base import ChatMessage
-    from qwen_tui.engine.bigdl import BigdlEngine
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.engine.types import ChatMessage
     from qwen_tui.store.quantize import quantize_folder
 
     path = tmp_path / "m.gguf"

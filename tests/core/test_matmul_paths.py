@@ -6,7 +6,8 @@ import pytest
 import torch
 from lowbit import FORMAT_NAMES, bigdl_weights, low_bit_layer, relative_error
 
-from qwen_tui.engine import kernels, matmul
+from qwen_tui.engine import kernels
+from qwen_tui.engine.bigdl import matmul
 from qwen_tui.engine.kernels.formats import FORMATS, dequantize
 
 PATHS = ["ours", "bigdl", "dequant"]
@@ -32,6 +33,7 @@ class One(torch.nn.Module):
 def test_a_projection_matches_bigdls_dequantized_weights(path, fmt, rows):
     layer = low_bit_layer(fmt, 96, 256, bias=True, seed=rows)
     exact_weight = bigdl_weights(layer)
+    matmul.install()  # the lowbit_linear patch, as the engine's registry installs it
     plan = matmul.prepare(One(layer), path)
     assert plan.layers == {f"{fmt}:{path}": 1}
     x = torch.randn(1, rows, 256)
@@ -50,7 +52,7 @@ def float_reference(engine_dir):
     transformers: what the low-bit model should compute, up to activation rounding."""
     from transformers import AutoModelForCausalLM
 
-    from qwen_tui.engine.lowbit import io
+    from qwen_tui.engine.bigdl.lowbit import io
 
     low = io.load(engine_dir)
     source = AutoModelForCausalLM.from_config(low.config, torch_dtype=torch.float32).eval()
@@ -87,7 +89,7 @@ def stored(tiny_source, tmp_path_factory):
 @pytest.mark.parametrize("recipe", ["mixed_int5", *FORMAT_NAMES[:1], "asym_int4", "sym_int5",
                                     "sym_int8"])  # fmt: skip
 def test_a_tiny_models_logits_match_its_dequantized_weights(stored, path, recipe, monkeypatch):
-    from qwen_tui.engine.bigdl import BigdlEngine
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
 
     model = stored[recipe]
     reference = float_reference(model.path)

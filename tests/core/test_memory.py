@@ -5,7 +5,7 @@ import resource
 import pytest
 import torch
 
-from qwen_tui.engine import memory
+from qwen_tui.engine.runtime import memory
 
 
 def page_faults(fn) -> int:

@@ -1,7 +1,7 @@
 import pytest
 
-from qwen_tui.engine.base import ChatMessage
-from qwen_tui.engine.prompt import PromptBuilder, fit, split_turns
+from qwen_tui.engine.generate.prompt import PromptBuilder, fit, split_turns
+from qwen_tui.engine.types import ChatMessage
 from qwen_tui.errors import EngineError
 
 
@@ -135,7 +135,7 @@ def test_typed_markers_never_misplace_generated_ids(tokenizer):
 def test_without_a_system_prompt_the_templates_own_default_is_used(tokenizer):
     """Qwen2.5's template inserts "You are Qwen, created by Alibaba Cloud..."; ours (the tiny
     model's) "You are a helpful assistant.": whichever the model's template says."""
-    from qwen_tui.engine.prompt import PromptBuilder
+    from qwen_tui.engine.generate.prompt import PromptBuilder
 
     builder = PromptBuilder(tokenizer)
     text = builder.decode(builder.encode([ChatMessage("user", "hi")]))

@@ -8,8 +8,8 @@ import pytest
 from qwen_tui import paths
 from qwen_tui.catalog import DEFAULT_LOW_BIT
 from qwen_tui.cli import main
+from qwen_tui.manifest import read_manifest
 from qwen_tui.store import local
-from qwen_tui.store.manifest import read_manifest
 from qwen_tui.testing.tiny import build_tiny_qwen2
 
 COMMIT = "a" * 40

@@ -13,9 +13,9 @@ from engine_probes import (
 )
 from qwen1_fixture import build_tiny_qwen1
 
-from qwen_tui.engine.base import ChatMessage, GenerationParams
-from qwen_tui.engine.bigdl import BigdlEngine
-from qwen_tui.engine.detok import REPLACEMENT
+from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.generate.detok import REPLACEMENT
+from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.store.quantize import quantize_folder
 
 GREEDY = GenerationParams(temperature=0, max_new_tokens=16, repetition_penalty=1.0)
@@ -122,7 +122,7 @@ def test_qwen1_cancel(qwen1_engine):
 
 
 def test_qwen1_tokens_stream_as_whole_characters(qwen1_engine):
-    from qwen_tui.engine.detok import IncrementalDecoder
+    from qwen_tui.engine.generate.detok import IncrementalDecoder
 
     builder = qwen1_engine._builder
     text = "中文流式输出，不要乱码 😀🚀 done"
@@ -137,7 +137,8 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
     """Our forward (one q/k/v call, rotary and attention kernels) for a prompt, a token and a
     second prompt on the cache: with a float32 cache it equals bigdl-llm's forward and the
     remote code's _attn; the float16 cache holds exactly those keys and values, rounded."""
-    from qwen_tui.engine import attend, matmul, qwen1_attention
+    from qwen_tui.engine.bigdl import matmul
+    from qwen_tui.engine.bigdl.patches import layer_kv, qwen1_attention
 
     lm, builder = bigdl_forwards(qwen1_engine), qwen1_engine._builder
     layers = [m for m in lm.model.modules() if type(m).__name__ == "QWenAttention"]
@@ -166,7 +167,7 @@ def test_qwen1_attention_is_bigdls_with_a_float16_cache(qwen1_engine, monkeypatc
     # every layer but the last attends every new row; the last one only the sampled row
     n = len(layers)
     assert rows == [len(ids)] * (n - 1) + [1] + [1] * n + [3] * (n - 1) + [1]
-    monkeypatch.setattr(attend, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
+    monkeypatch.setattr(layer_kv, "CACHE_DTYPE", "float32")  # bigdl-llm's cache
     with_ours, full_cache = prompt_token_prompt()
     use_bigdl_forward(monkeypatch, layers)  # bigdl-llm's forward and the remote code's _attn
     with_bigdl, _ = prompt_token_prompt()
@@ -203,7 +204,7 @@ def test_qwen1_last_block_computes_only_the_sampled_position(qwen1_engine, monke
 def test_qwen1_mlp_projections_share_a_kernel_call(qwen1_engine, monkeypatch):
     """w2 and w1 read the same input: one kernel call; c_proj takes w1(x) * silu(w2(x)) as its
     two factors; logits equal bigdl-llm's qwen_mlp_forward."""
-    from qwen_tui.engine import matmul
+    from qwen_tui.engine.bigdl import matmul
 
     lm, builder = bigdl_forwards(qwen1_engine), qwen1_engine._builder
     mlps = [m for m in lm.model.modules() if type(m).__name__ == "QWenMLP"]
@@ -234,7 +235,7 @@ def test_qwen1_runs_on_our_decoder_as_its_forwards_do(qwen1_engine):
     """Qwen-1 (bigdl-llm's q/k/v split, w2/w1/c_proj) on the C decoder: the same logits, bit
     for bit, as the remote code's model with bigdl-llm's forwards and our patches."""
     from qwen_tui.engine import kernels
-    from qwen_tui.engine.runner import DecoderLM
+    from qwen_tui.engine.generate.loop import DecoderLM
 
     if not kernels.float_kernels():
         pytest.skip("the decoder needs AVX2, which this CPU lacks")

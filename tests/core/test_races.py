@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from qwen_tui.engine.base import ChatMessage, GenerationParams
-from qwen_tui.engine.kvcache import CacheEntry, KVCacheStore
+from qwen_tui.engine.generate.conversation_cache import CacheEntry, KVCacheStore
+from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.errors import EngineError
 
 LONG = GenerationParams(temperature=0, max_new_tokens=200, repetition_penalty=1.0)
@@ -22,7 +22,7 @@ def test_a_cancel_sent_before_a_reply_starts_stops_only_what_runs(engine):
 
 
 def test_a_reply_after_unload_refuses_and_one_during_it_stops(tiny_quantized):
-    from qwen_tui.engine.bigdl import BigdlEngine
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
 
     engine = BigdlEngine(tiny_quantized.path, threads=1)
     engine.load()

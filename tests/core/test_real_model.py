@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from real_model import fetch
 
-from qwen_tui.engine.base import ChatMessage, GenerationParams
+from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.recipes import DEFAULT_RECIPE, RECIPES
 
 GREEDY = GenerationParams(temperature=0, max_new_tokens=40, repetition_penalty=1.0)
@@ -58,7 +58,7 @@ def real_unpacked_bytes(manifest):
 
 
 def ask(model, messages, params=GREEDY):
-    from qwen_tui.engine.bigdl import BigdlEngine
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
 
     engine = BigdlEngine(model.path, threads=2, kv_cache_mb=0)
     engine.load()
@@ -120,7 +120,7 @@ def test_the_default_format_is_within_3_percent_of_the_float_model(real_default,
     and the default texts, prompt path and decode path."""
     import json.decoder
 
-    from qwen_tui.engine.bigdl import BigdlEngine
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
     from qwen_tui.eval.gate import _OnTorchThread
     from qwen_tui.eval.reference import Reference
     from qwen_tui.eval.run import Text, default_texts, evaluate
@@ -132,7 +132,7 @@ def test_the_default_format_is_within_3_percent_of_the_float_model(real_default,
     engine = BigdlEngine(real_default.path, threads=2, kv_cache_mb=0)
     engine.load()
     try:
-        from qwen_tui.engine.torch_thread import torch_thread
+        from qwen_tui.engine.runtime.torch_thread import torch_thread
 
         reference = _OnTorchThread(torch_thread.run(lambda: Reference(real_float)))
         result = evaluate(engine, texts[:3], 512, reference, ("prompt", "decode"))

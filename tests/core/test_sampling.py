@@ -10,8 +10,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from qwen_tui.engine.base import GenerationParams
-from qwen_tui.engine.sampling import Sampler
+from qwen_tui.engine.generate.sampling import Sampler
+from qwen_tui.engine.types import GenerationParams
 
 
 def transformers_distribution(params, ids, logits):

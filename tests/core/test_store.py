@@ -18,8 +18,8 @@ from qwen_tui.errors import (
     RemoteCodeRefused,
     UsageError,
 )
+from qwen_tui.manifest import MANIFEST, read_manifest, sha256_of, verify
 from qwen_tui.store import local, quantize
-from qwen_tui.store.manifest import MANIFEST, read_manifest, sha256_of, verify
 
 
 def test_manifest_records_everything(tiny_quantized, tiny_source):

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from qwen_tui.engine.base import ChatMessage, GenerationParams
-from qwen_tui.engine.torch_thread import TorchThread
+from qwen_tui.engine.runtime.torch_thread import TorchThread
+from qwen_tui.engine.types import ChatMessage, GenerationParams
 
 
 def test_calls_from_any_thread_run_on_one_thread():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen_tui import config, paths
-from qwen_tui.engine.bigdl import BigdlEngine
+from qwen_tui.engine.bigdl.engine import BigdlEngine
 from qwen_tui.history import ConversationStore
 
 

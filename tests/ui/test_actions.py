@@ -17,9 +17,9 @@ from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, OptionList
 
 from qwen_tui import config, paths
-from qwen_tui.engine.base import ChatMessage
-from qwen_tui.engine.bigdl import BigdlEngine
-from qwen_tui.store.manifest import MANIFEST
+from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.types import ChatMessage
+from qwen_tui.manifest import MANIFEST
 from qwen_tui.ui.bindings import APP_KEYS, PROMPT_KEYS
 from qwen_tui.ui.screens.chat import ChatScreen
 from qwen_tui.ui.screens.conversation_settings import ConversationSettingsScreen

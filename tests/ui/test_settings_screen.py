@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, TextArea
 
 from qwen_tui.config import Settings
-from qwen_tui.engine.base import FALLBACK_PARAMS, GenerationParams
+from qwen_tui.engine.types import FALLBACK_PARAMS, GenerationParams
 from qwen_tui.ui.screens.conversation_settings import (
     ConversationSettings,
     ConversationSettingsScreen,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ... import paths
 from ...chat import cache_key, code_blocks
-from ...engine.base import GenerationParams
+from ...engine.types import GenerationParams
 from ...history import HistoryError
 from .dialogs import ConfirmScreen, PickScreen, TextPromptScreen
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from ...engine.base import GenerationParams
+from ...engine.types import GenerationParams
 from .form import FormDialog, ValidatedInput, ValidatedTextArea, check_seed, optional_text
 
 

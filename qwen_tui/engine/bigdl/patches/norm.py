@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards, kernels
+from ... import kernels
+from . import forwards
 
 _EPS_NAMES = {"Qwen2RMSNorm": "variance_epsilon", "RMSNorm": "eps"}  # class -> its epsilon
 

@@ -23,16 +23,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import matmul, rotary
-from .attend import attend_rows, cache_fits, cache_with_room, is_causal, new_cache
+from .. import matmul
+from . import rotary
+from .layer_kv import attend_rows, cache_fits, cache_with_room, is_causal, new_cache
+
+QWEN2_ATTENTION = ("Qwen2Attention", "Qwen2SdpaAttention")
 
 
-def install() -> None:
+def install(model: Any) -> int:
+    """Replace bigdl-llm's Qwen2 attention function (once per process); return how many of
+    the model's layers run through it."""
     from bigdl.llm.transformers.models import qwen2 as bigdl_qwen2
 
+    layers = sum(type(m).__name__ in QWEN2_ATTENTION for m in model.modules())
     original = bigdl_qwen2.qwen2_sdpa_attention_forward
-    if getattr(original, "qwen_tui", False):
-        return
+    if not layers or getattr(original, "qwen_tui", False):
+        return layers
 
     def forward(self: Any, hidden_states: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
         if hidden_states.device.type != "cpu" or hidden_states.requires_grad:
@@ -42,6 +48,7 @@ def install() -> None:
     forward.qwen_tui = True  # type: ignore[attr-defined]
     forward.__wrapped__ = original  # type: ignore[attr-defined]
     bigdl_qwen2.qwen2_sdpa_attention_forward = forward
+    return layers
 
 
 def _cpu_forward(

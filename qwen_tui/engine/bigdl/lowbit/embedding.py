@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from .. import kernels
-from ..kernels.formats import FORMATS, QK, Format, dequantize
+from ... import kernels
+from ...kernels.formats import FORMATS, QK, Format, dequantize
 
 
 class QuantizedEmbedding(torch.nn.Module):

@@ -11,6 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 
+def is_ours(module: Any) -> bool:
+    """Whether the module runs the forward ``replace`` gave it (not bigdl-llm's, put back)."""
+    kept = module.__dict__.get("qwen_tui_forward")
+    return kept is not None and module.__dict__.get("forward") is not kept
+
+
 def replace(model: Any, new_forward: Callable[[Any], Callable[..., Any] | None]) -> int:
     """Set ``module.forward = new_forward(module)`` where that is not None; return how many."""
     replaced = 0

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import ModelIncomplete
+from .errors import ModelIncomplete
 
 MANIFEST = "qwen-tui-manifest.json"
 FORMAT_VERSION = 1

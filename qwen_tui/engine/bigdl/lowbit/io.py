@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..kernels.formats import FORMATS
+from ...kernels.formats import FORMATS
 from . import LAYOUT_FILE
 from .build import _set, low_bit_linear
 from .embedding import QuantizedEmbedding

@@ -23,7 +23,7 @@ CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
 def cache_fits(key: Any, value: Any, bsz: int) -> bool:
     import torch
 
-    from . import kernels
+    from ... import kernels
 
     return (
         bsz == 1
@@ -60,7 +60,7 @@ def attend_rows(query: Any, key: Any, value: Any) -> Any:
     """Attention of the last ``rows`` cached positions (causal): [1, rows, heads * dim]."""
     import torch
 
-    from . import kernels
+    from ... import kernels
 
     return kernels.attend(query, key, value, torch.get_num_threads())
 

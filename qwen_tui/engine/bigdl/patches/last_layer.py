@@ -20,7 +20,7 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from . import forwards, qwen1_attention
+from . import forwards
 
 
 def _last(model: Any) -> Any:
@@ -44,16 +44,16 @@ def every_position(model: Any) -> Iterator[None]:
         last.forward = ours
 
 
-def install(model: Any) -> bool:
+def install(model: Any) -> int:
     """Make the last decoder layer (Qwen2) or block (Qwen-1) compute its last position only."""
     last = _last(model)
     if last is None:
-        return False
+        return 0
     forward = {"Qwen2DecoderLayer": _forward, "QWenBlock": _qwen1_forward}.get(type(last).__name__)
     if forward is None:
-        return False
+        return 0
     chosen = functools.partial(forward, last)
-    return forwards.replace(model, lambda module: chosen if module is last else None) == 1
+    return forwards.replace(model, lambda module: chosen if module is last else None)
 
 
 def _forward(
@@ -95,8 +95,7 @@ def _qwen1_forward(
     output_attentions: bool = False,
 ) -> tuple[Any, ...]:
     """The remote code's QWenBlock.forward, from the last position on."""
-    ours = getattr(block.attn.forward, "func", None) is qwen1_attention._forward
-    if not ours or output_attentions:  # bigdl-llm's attention: the whole block
+    if not forwards.is_ours(block.attn) or output_attentions:  # bigdl-llm's: the whole block
         return block.qwen_tui_forward(
             hidden_states,
             rotary_pos_emb_list,

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from .. import kernels, matmul
+from ... import kernels
+from .. import matmul
 from .cache import DecoderCache
 
 CHUNK = 512  # prompt rows per decode call: scratch stays bounded, results are the same

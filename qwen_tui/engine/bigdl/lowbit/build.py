@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from ...recipes import Recipe
-from ..kernels.formats import FORMATS, QK
+from ....recipes import Recipe
+from ...kernels.formats import FORMATS, QK
 from .embedding import QuantizedEmbedding
 
 

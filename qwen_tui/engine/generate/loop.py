@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from .kvcache import CacheEntry, common_prefix, crop, seq_dim_of
+from .conversation_cache import CacheEntry, common_prefix, crop, seq_dim_of
 from .sampling import Sampler
 
 
@@ -29,11 +30,16 @@ class RunResult:
 
 
 class CausalLM:
-    def __init__(self, model: Any) -> None:
+    def __init__(
+        self, model: Any, every_position: Callable[[], AbstractContextManager[Any]] = nullcontext
+    ) -> None:
+        """``every_position`` undoes, for a while, a backend's last-position-only shortcut
+        (bigdl's last-layer patch), so ``all_logits`` sees every position."""
         import torch
 
         self.torch = torch
         self.model = model
+        self.every_position = every_position
         self.body = getattr(model, "transformer", None) or model.model
         self.head = model.lm_head
         self.seq_dim: int | None = None
@@ -104,9 +110,7 @@ class CausalLM:
 
     def all_logits(self, ids: list[int]) -> Any:
         """Logits of every position of ``ids`` from an empty cache (perplexity, tests)."""
-        from .last_layer import every_position
-
-        with every_position(self.model):
+        with self.every_position():
             out = self.body(input_ids=self.torch.tensor([ids]), use_cache=True, return_dict=True)
         return self.head(out.last_hidden_state)[0]
 

@@ -11,10 +11,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EngineError, NotEnoughMemory
-from ..store.manifest import Manifest, verify
-from . import memory
-from .base import (
+from ...errors import EngineError, NotEnoughMemory
+from ...manifest import Manifest, verify
+from ..generate.conversation_cache import KVCacheStore
+from ..generate.detok import IncrementalDecoder
+from ..generate.loop import CausalLM, DecoderLM
+from ..generate.prompt import PromptBuilder, fit
+from ..generate.sampling import Sampler
+from ..runtime import memory
+from ..runtime.torch_thread import torch_thread
+from ..types import (
     FALLBACK_PARAMS,
     ChatMessage,
     GenerationParams,
@@ -23,15 +29,10 @@ from .base import (
     ReplyStats,
     TextCallback,
 )
-from .detok import IncrementalDecoder
-from .kvcache import KVCacheStore
-from .prompt import PromptBuilder, fit
-from .runner import CausalLM, DecoderLM
-from .sampling import Sampler
-from .torch_thread import torch_thread
 
 if TYPE_CHECKING:
     from .matmul import MatmulPlan
+    from .patches import PatchReport
 
 
 def default_threads() -> int:
@@ -93,6 +94,7 @@ class BigdlEngine:
         self._closed = threading.Event()  # set by unload, never cleared: nothing runs after
         self.load_seconds = 0.0
         self.plan: MatmulPlan | None = None
+        self.patches: PatchReport | None = None
         self.decoder_note = ""
 
     # -- lifecycle -----------------------------------------------------
@@ -106,12 +108,12 @@ class BigdlEngine:
         manifest = verify(self.model_dir)
         import torch
 
-        from .quiet import bigdl_auto_model
+        from ..runtime.quiet import bigdl_auto_model
 
         AutoModelForCausalLM = bigdl_auto_model()
         from transformers import AutoTokenizer
 
-        from . import last_layer, matmul, mlp, norm, qwen1_attention, qwen2_attention
+        from . import matmul, patches
         from .lowbit import io as lowbit_io
 
         torch.set_num_threads(self.threads)
@@ -136,13 +138,10 @@ class BigdlEngine:
                 f"Quantize it again (`qwen-tui rm {self.model_dir.name}`, then pull or quantize).",
             ) from exc
         model.eval()
-        memory.share_rotary_tables(model)
-        qwen2_attention.install()
-        qwen1_attention.install(model)
-        mlp.install(model)
-        norm.install(model)
-        last_layer.install(model)
-        self.plan = matmul.prepare(model)  # regroups the layers: the old bytes are freed
+        self.patches = patches.install(model)
+        # Without our LowBitLinear.forward the layers keep bigdl-llm's bytes and kernel.
+        mode = None if self.patches.get("lowbit_linear").ok else "bigdl"
+        self.plan = matmul.prepare(model, mode)  # regroups the layers: the old bytes are freed
         self._builder = PromptBuilder(tokenizer)
         self._lm, self.decoder_note = _runner(model, manifest.family, self.threads)
         memory.trim_heap()  # what loading and regrouping freed goes back to the system
@@ -322,11 +321,20 @@ def _runner(model: Any, family: str, threads: int) -> tuple[CausalLM, str]:
     from .decoder import Decoder, DecoderUnsupported
 
     if os.environ.get(DECODER_ENV, "ours").strip().lower() == "bigdl":
-        return CausalLM(model), f"bigdl-llm's forwards ({DECODER_ENV}=bigdl)"
-    try:
-        return DecoderLM(model, Decoder(model, family, threads)), "ours"
-    except DecoderUnsupported as why:
-        return CausalLM(model), f"bigdl-llm's forwards ({why})"
+        why = f"{DECODER_ENV}=bigdl"
+    else:
+        try:
+            return DecoderLM(model, Decoder(model, family, threads)), "ours"
+        except DecoderUnsupported as error:
+            why = str(error)
+    return forwards_loop(model), f"bigdl-llm's forwards ({why})"
+
+
+def forwards_loop(model: Any) -> CausalLM:
+    """The token loop over bigdl-llm's forwards with our patches."""
+    from .patches.last_layer import every_position
+
+    return CausalLM(model, lambda: every_position(model))
 
 
 class _Either:

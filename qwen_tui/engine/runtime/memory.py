@@ -59,7 +59,7 @@ def keep_scratch() -> bool:
     return True
 
 
-def share_rotary_tables(model: Any) -> None:
+def share_rotary_tables(model: Any) -> int:
     """Let every layer use the first layer's rotary cos/sin tables.
 
     transformers 4.37 gives each Qwen2 attention layer its own rotary embedding
@@ -70,7 +70,7 @@ def share_rotary_tables(model: Any) -> None:
     layers = getattr(body, "layers", None) or []
     rotaries = [getattr(layer.self_attn, "rotary_emb", None) for layer in layers]
     if not rotaries or rotaries[0] is None:
-        return
+        return 0
     first = rotaries[0]
 
     def same(r: Any) -> bool:
@@ -79,6 +79,9 @@ def share_rotary_tables(model: Any) -> None:
             getattr(r, k, None) == getattr(first, k, None) for k in keys
         )
 
+    shared = 0
     for layer, rotary in zip(layers[1:], rotaries[1:], strict=True):
         if rotary is not first and same(rotary):
             layer.self_attn.rotary_emb = first
+            shared += 1
+    return shared

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import GenerationParams
+from ..types import GenerationParams
 
 
 class Sampler:

@@ -25,8 +25,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards, kernels, matmul, rotary
-from .attend import attend_rows, cache_fits, cache_with_room, new_cache
+from ... import kernels
+from .. import matmul
+from . import forwards, rotary
+from .layer_kv import attend_rows, cache_fits, cache_with_room, new_cache
 
 
 def install(model: Any) -> int:

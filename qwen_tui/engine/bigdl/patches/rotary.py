@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import kernels
+from ... import kernels
 
 
 def apply(query: Any, key: Any, cos: Any, sin: Any, position_ids: Any) -> tuple[Any, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import kernels
+from .. import kernels
 
 MODES = ("auto", "ours", "bigdl", "dequant")
 MODE_ENV = "QWEN_TUI_MATMUL"
@@ -78,16 +78,17 @@ def pack(layer: Any) -> kernels.PackedWeight:
 
 
 def prepare(model: Any, mode: str | None = None) -> MatmulPlan:
-    """Decide every low-bit layer's path (regrouping those that take ours); return the plan."""
+    """Decide every low-bit layer's path (regrouping those that take ours); return the plan.
+    ``install`` (the ``lowbit_linear`` patch) comes first."""
     from bigdl.llm.transformers.low_bit_linear import LowBitLinear
 
-    install()
     mode = mode or mode_from_env()
     counts: Counter[str] = Counter()
     for layer in model.modules():
         if not isinstance(layer, LowBitLinear):
             continue
-        if mode != "bigdl" and fits_ours(layer):
+        # Packed bytes only our forward can read: none without it (the patch fell back).
+        if mode != "bigdl" and _installed and fits_ours(layer):
             pack(layer)
             path = "dequant" if mode == "dequant" else "ours"
         else:
@@ -102,7 +103,8 @@ def prepare(model: Any, mode: str | None = None) -> MatmulPlan:
             table.prepare()
             counts[f"{table.fmt.name}:embedding"] += 1
     choice = kernels.chosen_isa()
-    return MatmulPlan(mode, choice.name, dict(sorted(counts.items())), choice.note)
+    note = choice.note if _installed else "LowBitLinear.forward not patched: bigdl-llm's own"
+    return MatmulPlan(mode, choice.name, dict(sorted(counts.items())), note)
 
 
 # -- the paths ----------------------------------------------------------------------------------

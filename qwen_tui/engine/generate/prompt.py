@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import EngineError
-from .base import ChatMessage
+from ...errors import EngineError
+from ..types import ChatMessage
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 

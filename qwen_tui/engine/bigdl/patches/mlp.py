@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from . import forwards, matmul
+from .. import matmul
+from . import forwards
 
 # class name -> (gate, up, down) attribute names
 _PROJECTIONS = {
