@@ -99,6 +99,28 @@ def check_kernels() -> list[Finding]:
     return findings
 
 
+def check_patches() -> list[Finding]:
+    """Our patches of bigdl-llm and transformers were written for one version of each; with
+    another they are not installed and replies run on bigdl-llm's (slower) forwards."""
+    from .engine.bigdl import patches
+
+    versions = patches.installed_versions()
+    wrong = sorted({w for p in patches.PATCHES for w in patches.version_problems(p, versions)})
+    stack = ", ".join(f"{k} {v}" for k, v in patches.WRITTEN_FOR.items())
+    if not wrong:
+        text = f"{len(patches.PATCHES)} written for {stack}, the versions installed"
+        return [Finding("patches", True, text)]
+    pins = " ".join(f"{k}=={v}" for k, v in patches.WRITTEN_FOR.items())
+    return [
+        Finding(
+            "patches",
+            False,
+            "; ".join(wrong) + ": our patches stay off and replies use bigdl-llm's forwards",
+            f"pip install {pins}",
+        )
+    ]
+
+
 def check_instance() -> list[Finding]:
     from .instance import holder
 
@@ -114,6 +136,7 @@ def run_checks(deep: bool = False) -> list[Finding]:
         *check_history(),
         *check_models(deep),
         *check_kernels(),
+        *check_patches(),
         *check_instance(),
         Finding("log", True, f"unexpected errors are written to {paths.log_file()}"),
     ]

@@ -167,6 +167,8 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     }
     result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
     result["matmul"] = engine.plan.to_dict() if engine.plan else {}
+    result["decoder"] = engine.decoder_note
+    result["patches"] = engine.patches.to_dict() if engine.patches else {}
     with RssSampler() as rss:
         result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
@@ -183,6 +185,13 @@ def _paths(matmul: dict) -> str:
     return f"{matmul.get('mode', 'auto')} ({matmul.get('isa', '?')}): {layers}"
 
 
+def _patches(report: dict) -> str:
+    done = [p for p in report.get("patches", []) if p["patched"]]
+    back = [p for p in report.get("patches", []) if not p["patched"]]
+    text = f"{len(done)} of {len(done) + len(back)} installed"
+    return text + "".join(f"; {p['name']} fell back ({p['why']})" for p in back)
+
+
 def table(r: dict) -> str:
     many = any(len(p.get("first_token_runs", ())) > 1 for p in r["prompts"])
     lines = [
@@ -193,6 +202,7 @@ def table(r: dict) -> str:
         f"matmul {_paths(r['matmul'])}  first reply after load: "
         f"{r['first_reply']['first_token_s']:.2f} s to the first token "
         f"({r['first_reply']['prompt_tokens']}-token prompt)",
+        f"decoder {r['decoder']}  patches {_patches(r['patches'])}",
         "",
         "prompt tokens  first token  decode tok/s"
         + ("   (median of each length's runs; first token of every run)" if many else ""),

@@ -48,6 +48,9 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
     path = "ours" if kernels.available() else "bigdl"
     assert data["matmul"]["mode"] == "auto" and data["matmul"]["isa"] == kernels.chosen_isa().name
     assert data["matmul"]["layers"]["sym_int4:" + path] == 2 * 7 + 1  # two layers and the head
+    installed = {p["name"] for p in data["patches"]["patches"] if p["patched"]}
+    assert installed == {"lowbit_linear", "shared_rotary", "qwen2_attention", "mlp", "norm",
+                         "last_layer"}  # all but Qwen-1's attention, on this Qwen2 model
     assert 0 < data["rss_after_load_mb"] <= data["rss_while_chatting_mb"] <= data["peak_rss_mb"] + 1
 
 
@@ -58,6 +61,7 @@ def test_bench_table_and_bad_arguments(installed_model, capsys):
     )
     out = capsys.readouterr().out
     assert "first token" in out and "decode tok/s" in out and "median" in out
+    assert "patches 6 of 7 installed; qwen1_attention fell back (nothing in this model" in out
     assert main(["bench", "--prompt-tokens", "many"]) == 2
     assert main(["bench", "--repeat", "0"]) == 2
     assert main(["bench", "--synthetic", "llama-7b"]) == 2

@@ -70,3 +70,18 @@ def test_doctor_reports_and_repairs_through_the_cli(isolated_dirs, capsys):
     out = capsys.readouterr().out
     assert "repaired:" in out and "damaged file is" in out
     assert main(["doctor"]) == 0
+
+
+def test_doctor_checks_the_versions_the_patches_were_written_for(capsys, monkeypatch):
+    from qwen_tui.engine.bigdl import patches
+
+    assert main(["doctor"]) == 0
+    assert "patches: 7 written for bigdl-llm 2.5.0b20240627, transformers 4.37.2" in (
+        capsys.readouterr().out
+    )
+    found = dict(patches.WRITTEN_FOR, **{"bigdl-llm": "2.6.0"})
+    monkeypatch.setattr(patches, "installed_versions", lambda: found)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "written for bigdl-llm 2.5.0b20240627, found 2.6.0" in out
+    assert "pip install bigdl-llm==2.5.0b20240627 transformers==4.37.2" in out

@@ -65,6 +65,19 @@ def test_prompt_matches_qwen1_make_context(qwen1_engine, qwen1_source):
     assert ids.count(tok.im_end_id) == 6
 
 
+def test_a_qwen1_model_gets_every_qwen1_patch(qwen1_engine):
+    """The patch registry on Qwen-1: its attention, MLP, norms and last block; Qwen2's
+    attention and shared rotary tables do not apply and say so."""
+    report = qwen1_engine.patches
+    model = qwen1_engine._lm.model
+    blocks = [m for m in model.modules() if type(m).__name__ == "QWenBlock"]
+    assert report.get("qwen1_attention").patched == len(blocks) >= 2
+    assert report.get("mlp").patched == len(blocks)
+    assert report.get("norm").patched == 2 * len(blocks) + 1
+    assert report.get("last_layer").patched == 1  # needs qwen1_attention, installed before
+    assert {r.name for r in report.fell_back} == {"qwen2_attention", "shared_rotary"}
+
+
 def test_qwen1_window_comes_from_generation_config(qwen1_engine):
     info = qwen1_engine.info
     assert info.family == "qwen" and info.context_window == 6144
