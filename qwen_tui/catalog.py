@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
-from .sizes import Dims, chat_ram, quantize_ram, stored_bytes
+from .sizes import Dims, quantize_ram, stored_bytes
 
 GB = 1024**3
 LOW_BIT_FORMATS = tuple(RECIPES)  # the default first
@@ -37,9 +37,6 @@ class CatalogEntry:
 
     def ram_to_quantize_gb(self) -> float:
         return round(quantize_ram(self.dims) / GB, 1)
-
-    def ram_to_chat_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
-        return round(chat_ram(self.dims, self.recipe(low_bit)) / GB, 1)
 
 
 CATALOG: tuple[CatalogEntry, ...] = (

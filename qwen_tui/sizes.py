@@ -88,7 +88,3 @@ def quantize_ram(dims: Dims) -> int:
     """Peak RAM while quantizing: the float32 model, plus one layer's work and Python."""
     return dims.total * 4 + 800 * MB
 
-
-def chat_ram(dims: Dims, recipe: Recipe) -> int:
-    """RAM while chatting: the weights, a KV cache, prompt scratch and the runtime."""
-    return stored_bytes(dims, recipe) + 600 * MB

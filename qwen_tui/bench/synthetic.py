@@ -48,7 +48,16 @@ def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
     return model
 
 
-def _build(path: Path, hidden, intermediate, layers, heads, kv_heads, vocab, tied) -> None:
+def _build(
+    path: Path,
+    hidden: int,
+    intermediate: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    vocab: int,
+    tied: bool,
+) -> None:
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 

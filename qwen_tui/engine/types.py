@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
-ROLES = ("system", "user", "assistant")
-
 
 @dataclass(frozen=True)
 class ChatMessage:

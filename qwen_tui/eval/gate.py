@@ -4,6 +4,7 @@ through the prompt path, against the float source; the result goes into the mani
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .run import default_texts, evaluate, worst_change
 
@@ -45,10 +46,10 @@ def measure_quality(model_dir: Path, reference: Path, threads: int | None = None
 class _OnTorchThread:
     """A reference whose forward runs on the torch thread, like the engine's."""
 
-    def __init__(self, ref) -> None:
+    def __init__(self, ref: Any) -> None:
         self.ref = ref
 
-    def logits(self, ids: list[int]):
+    def logits(self, ids: list[int]) -> Any:
         from ..engine.runtime.torch_thread import torch_thread
 
         return torch_thread.run(lambda: self.ref.logits(ids))

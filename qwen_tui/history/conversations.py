@@ -67,11 +67,13 @@ def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
 
 
 def _conversation(row: tuple[Any, ...]) -> Conversation:
-    return Conversation(*row[:5], from_json(row[5]) or {}, row[6])
+    cid, title, created, updated, system = row[:5]
+    return Conversation(cid, title, created, updated, system, from_json(row[5]) or {}, row[6])
 
 
 def _message(row: tuple[Any, ...]) -> Message:
-    return Message(*row[:5], from_json(row[5]), row[6], _token_ids(row[7]))
+    mid, cid, role, content, state = row[:5]
+    return Message(mid, cid, role, content, state, from_json(row[5]), row[6], _token_ids(row[7]))
 
 
 def _token_ids(text: str | None) -> tuple[int, ...] | None:

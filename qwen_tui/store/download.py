@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import huggingface_hub
 import requests
@@ -155,7 +156,7 @@ def download_snapshot(
 # registered (thread-local: other callers' bars behave as usual). Patching
 # huggingface_hub.file_download.tqdm would do nothing (it is only imported there), and
 # `huggingface_hub.utils.tqdm` is the class, not the module, hence importlib.
-_hf_tqdm_module = importlib.import_module("huggingface_hub.utils.tqdm")
+_hf_tqdm_module: Any = importlib.import_module("huggingface_hub.utils.tqdm")
 _original_tqdm = _hf_tqdm_module.tqdm
 _local = threading.local()
 _patch_lock = threading.Lock()
@@ -205,8 +206,8 @@ def _hooked_huggingface_hub() -> Iterator[None]:
             _patch_users -= 1
             if _patch_users == 0:
                 _hf_tqdm_module.tqdm = _original_tqdm
-                for name, value in _saved.items():
-                    setattr(hf_constants, name, value)
+                for name, saved in _saved.items():
+                    setattr(hf_constants, name, saved)
 
 
 class _Reporter:

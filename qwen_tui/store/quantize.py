@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import paths
 from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
@@ -131,7 +133,7 @@ def strip_hub_prefixes(path: Path) -> None:
     if not auto_map:
         return
 
-    def local(v):
+    def local(v: Any) -> Any:
         if isinstance(v, list):
             return [local(x) for x in v]
         return v.split("--", 1)[-1] if isinstance(v, str) else v
@@ -343,7 +345,15 @@ def _raise_if(cancel: threading.Event | None) -> None:
         raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
 
 
-def _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress) -> dict:
+def _quantize_and_save(
+    src: Path,
+    tmp: Path,
+    low_bit: str,
+    remote_code: bool,
+    family: str,
+    on_layer: Callable[[int, int], None],
+    progress: ProgressCallback,
+) -> dict:
     from ..engine.bigdl.lowbit import io as lowbit_io
 
     model, layout = _load_and_quantize(src, low_bit, remote_code, family, on_layer)
@@ -352,7 +362,9 @@ def _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progres
     return layout
 
 
-def _load_and_quantize(src: Path, low_bit: str, remote_code: bool, family: str, on_layer):
+def _load_and_quantize(
+    src: Path, low_bit: str, remote_code: bool, family: str, on_layer: Callable[[int, int], None]
+) -> tuple[Any, dict]:
     import torch
     from transformers import AutoModelForCausalLM
 

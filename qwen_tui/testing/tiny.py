@@ -10,6 +10,7 @@ real dimensions of a catalog model for benchmarks.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 QWEN2_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -35,7 +36,7 @@ CORPUS = [
 ]
 
 
-def build_tokenizer(vocab_size: int = 512):
+def build_tokenizer(vocab_size: int = 512) -> Any:
     """A fast byte-level BPE tokenizer with ChatML specials, wrapped for transformers."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -70,7 +71,7 @@ def build_tokenizer(vocab_size: int = 512):
     return fast
 
 
-def tiny_qwen2_config(vocab_size: int, **overrides):
+def tiny_qwen2_config(vocab_size: int, **overrides: Any) -> Any:
     from transformers import Qwen2Config
 
     values = dict(
@@ -91,7 +92,7 @@ def tiny_qwen2_config(vocab_size: int, **overrides):
     return Qwen2Config(**values)
 
 
-def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides) -> Path:
+def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides: Any) -> Path:
     """Write a complete Hugging Face folder (config, weights, tokenizer, generation config)."""
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM

@@ -92,7 +92,6 @@ class BigdlEngine:
         self._builder: PromptBuilder | None = None
         self._cancel = threading.Event()  # the reply being generated (a new one per reply)
         self._closed = threading.Event()  # set by unload, never cleared: nothing runs after
-        self.load_seconds = 0.0
         self.plan: MatmulPlan | None = None
         self.patches: PatchReport | None = None
         self.decoder_note = ""
@@ -104,7 +103,6 @@ class BigdlEngine:
     def _load(self) -> ModelInfo:
         if self.info is not None:
             return self.info
-        started = time.perf_counter()
         manifest = verify(self.model_dir)
         import torch
 
@@ -156,7 +154,6 @@ class BigdlEngine:
             context_window=context_window(self.model_dir),
             defaults=read_defaults(self.model_dir),
         )
-        self.load_seconds = time.perf_counter() - started
         return self.info
 
     def unload(self) -> None:

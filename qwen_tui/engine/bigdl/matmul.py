@@ -70,6 +70,8 @@ def pack(layer: Any) -> kernels.PackedWeight:
     packed = layer.__dict__.get(PACKED)
     if packed is None:
         fmt = kernels.format_of(layer.qtype)
+        if fmt is None:
+            raise kernels.KernelError(f"no kernel of ours for bigdl-llm qtype {layer.qtype}")
         bias = None if layer.bias is None else layer.bias.detach()
         packed = kernels.pack(fmt, layer.weight.data, layer.out_len, layer.in_len, bias)
         layer.weight.data = packed.data  # the same bytes, regrouped; bigdl's kernel can't read them

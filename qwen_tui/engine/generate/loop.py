@@ -8,15 +8,20 @@ from a kept KV cache, and cancellation is checked between tokens.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .conversation_cache import CacheEntry, common_prefix, crop, seq_dim_of
 from .sampling import Sampler
+
+
+class Cancel(Protocol):
+    """What the loop checks between tokens (a ``threading.Event``, or several)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -65,13 +70,22 @@ class CausalLM:
         stop_ids: frozenset[int],
         *,
         on_token: Callable[[int], None],
-        cancel: threading.Event,
+        cancel: Cancel,
         cache: CacheEntry | None = None,
     ) -> RunResult:
         with self.torch.inference_mode():
             return self._run(prompt, sampler, max_new_tokens, stop_ids, on_token, cancel, cache)
 
-    def _run(self, prompt, sampler, max_new_tokens, stop_ids, on_token, cancel, cache) -> RunResult:
+    def _run(
+        self,
+        prompt: list[int],
+        sampler: Sampler,
+        max_new_tokens: int,
+        stop_ids: frozenset[int],
+        on_token: Callable[[int], None],
+        cancel: Cancel,
+        cache: CacheEntry | None,
+    ) -> RunResult:
         torch = self.torch
         past, reused = self._reuse(prompt, cache)
         started = time.perf_counter()

@@ -30,10 +30,18 @@ class KernelError(ValueError):
 def native() -> ModuleType | None:
     """The compiled module, or None where it was not built."""
     try:
-        from . import _native
+        from . import _native  # type: ignore[attr-defined]
     except ImportError:  # built without a C compiler
         return None
     return _native
+
+
+def library() -> ModuleType:
+    """The compiled module; ``KernelError`` where it was not built (check ``available``)."""
+    mod = native()
+    if mod is None:
+        raise KernelError("qwen-tui's C kernels were not built")
+    return mod
 
 
 def available() -> bool:
@@ -83,7 +91,7 @@ def _isa_index(isa: str | None) -> int:
     if isa is None:
         return chosen_isa().index
     names = isa_names()
-    if isa not in names or not native().isa_supported(names.index(isa)):
+    if isa not in names or not library().isa_supported(names.index(isa)):
         raise KernelError(f"instruction set {isa!r} is not supported on this CPU")
     return names.index(isa)
 
@@ -125,7 +133,9 @@ def format_of(qtype: int) -> Format | None:
     return BY_QTYPE.get(qtype)
 
 
-def pack(fmt: Format, raw: torch.Tensor, rows: int, cols: int, bias: torch.Tensor | None = None):
+def pack(
+    fmt: Format, raw: torch.Tensor, rows: int, cols: int, bias: torch.Tensor | None = None
+) -> PackedWeight:
     """bigdl-llm's bytes of a [rows, cols] weight -> a PackedWeight (a new buffer)."""
     mod = native()
     if mod is None:
@@ -148,7 +158,7 @@ def pack(fmt: Format, raw: torch.Tensor, rows: int, cols: int, bias: torch.Tenso
 def dequantize(weight: PackedWeight) -> torch.Tensor:
     """A packed weight as float32 [rows, cols] (the exact values the kernels multiply)."""
     out = torch.empty(weight.rows, weight.cols)
-    native().dequantize(
+    library().dequantize(
         FORMAT_IDS[weight.fmt.name], weight.data.data_ptr(), weight.rows, weight.cols,
         out.data_ptr(),
     )  # fmt: skip
@@ -195,7 +205,7 @@ def matmul(
         (fid, ptr, n, out.data_ptr(), bias)
         for (fid, ptr, n, bias), out in zip((w.spec for w in weights), outs, strict=True)
     ]
-    native().matmul(_isa_index(isa), x.data_ptr(), rows, cols, targets, max(1, threads), up_ptr)
+    library().matmul(_isa_index(isa), x.data_ptr(), rows, cols, targets, max(1, threads), up_ptr)
     return outs
 
 
@@ -204,7 +214,7 @@ def quantize_activations(
 ) -> torch.Tensor:
     """The int8 blocks a variant makes of [rows, cols] activations, as raw bytes (tests
     compare variants with it)."""
-    mod = native()
+    mod = library()
     _require(x, "x", torch.float32, 2)
     rows, cols = x.shape
     if cols % QK:
@@ -237,13 +247,15 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, threads: int) ->
     out = torch.empty_like(x)
     rows = x.numel() // n
     if rows:
-        native().rms_norm(
+        library().rms_norm(
             x.data_ptr(), weight.data_ptr(), out.data_ptr(), rows, n, eps, max(1, threads)
         )
     return out
 
 
-def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, threads: int):
+def attend(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, threads: int
+) -> torch.Tensor:
     """Causal attention of the last ``rows`` cached positions: [1, rows, heads * dim].
 
     ``query`` is [1, heads, rows, dim]; ``key``/``value`` are the cache's [1, kv_heads,
@@ -267,7 +279,7 @@ def attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, threads:
         raise KernelError("attend: the cache does not fit the kernel")
     query = query.float().contiguous()
     out = torch.empty(1, rows, heads * dim)
-    native().attend(
+    library().attend(
         query.data_ptr(), key.data_ptr(), value.data_ptr(), out.data_ptr(), heads, kv_heads,
         rows, length - rows, dim, key.stride(1), key.stride(2), dim**-0.5,
         key.dtype == torch.float16, max(1, threads),
@@ -297,7 +309,7 @@ def rotary(
     if rows and (int(positions.min()) < 0 or int(positions.max()) >= cos.shape[0]):
         raise KernelError("rotary: a position is outside the tables")
     out = torch.empty(1, heads, rows, dim)
-    native().rotary(
+    library().rotary(
         x.data_ptr(), x.stride(2), heads, rows, dim, cos.data_ptr(), sin.data_ptr(),
         positions.data_ptr(), out.data_ptr(), max(1, threads),
     )  # fmt: skip
@@ -313,7 +325,7 @@ def dequantize_rows(weight: PackedWeight, ids: torch.Tensor) -> torch.Tensor:
         raise KernelError(f"a token id is outside the {weight.rows}-row table")
     out = torch.empty(flat.numel(), weight.cols)
     if flat.numel():
-        native().dequantize_rows(
+        library().dequantize_rows(
             FORMAT_IDS[weight.fmt.name], weight.data.data_ptr(), weight.rows, weight.cols,
             flat.data_ptr(), flat.numel(), out.data_ptr(),
         )  # fmt: skip

@@ -46,10 +46,6 @@ class Format:
         """What is subtracted from the stored unsigned value (symmetric formats)."""
         return 0 if self.asym or self.bits == 8 else 1 << (self.bits - 1)
 
-    @property
-    def bits_per_weight(self) -> float:
-        return self.block_bytes * 8 / QK
-
 
 FORMATS = {
     f.name: f

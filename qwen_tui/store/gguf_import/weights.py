@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def check_types(gf: GgufFile) -> None:
             )
 
 
-def dequantize(tensor) -> np.ndarray:
+def dequantize(tensor: Any) -> np.ndarray:
     """One tensor as float32, in its Hugging Face shape."""
     from gguf import quants
 
@@ -81,8 +82,8 @@ def dequantize(tensor) -> np.ndarray:
     elif kind in ("F16", "F64"):
         out = np.asarray(tensor.data).astype(np.float32)
     elif kind == "BF16":  # the top half of a float32 (the reader gives it as bytes or uint16)
-        out = np.ascontiguousarray(tensor.data).view(np.uint16).astype(np.uint32) << 16
-        out = out.view(np.float32)
+        bits = np.ascontiguousarray(tensor.data).view(np.uint16).astype(np.uint32) << 16
+        out = bits.view(np.float32)
     else:  # the quantized types: raw bytes
         out = quants.dequantize(np.asarray(tensor.data), tensor.tensor_type)
     shape = tuple(int(d) for d in reversed(tensor.shape))

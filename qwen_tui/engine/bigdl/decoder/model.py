@@ -129,7 +129,7 @@ class Decoder:
         self._keep: list[torch.Tensor] = []  # tensors whose pointers the C side holds
         described = [self._layer(layer, family, shape) for layer in layers]
         self.layers = len(described)
-        self.native = kernels.native().make_decoder(described)
+        self.native = kernels.library().make_decoder(described)
         self.cos, self.sin = rotary_tables(shape.head_dim, shape.rope_base, shape.positions)
         self.scratch = torch.empty(0)
 
@@ -148,7 +148,7 @@ class Decoder:
         names = (family.q, family.k, family.v, family.o, family.gate, family.up, family.down)
         weights = tuple(self._packed(_get(layer, name)).spec for name in names)
         q_norm = k_norm = 0
-        if family.q_norm:
+        if family.q_norm and family.k_norm:
             q_norm = self._norm(_get(layer, family.q_norm)).data_ptr()
             k_norm = self._norm(_get(layer, family.k_norm)).data_ptr()
         dims = (
@@ -181,12 +181,12 @@ class Decoder:
     def _step(self, ids: list[int], cache: DecoderCache, last_only: bool) -> torch.Tensor:
         rows = len(ids)
         h = self.embed(torch.tensor(ids, dtype=torch.long)).to(torch.float32).contiguous()
-        need = kernels.native().decode_scratch(self.native, rows)
+        need = kernels.library().decode_scratch(self.native, rows)
         if self.scratch.numel() < need:
             self.scratch = torch.empty(need)
         positions = torch.arange(cache.length, cache.length + rows, dtype=torch.int64)
         keys, values = cache.pointers()
-        kernels.native().decode(
+        kernels.library().decode(
             kernels.chosen_isa().index, self.native, h.data_ptr(), rows, cache.length,
             positions.data_ptr(), self.cos.data_ptr(), self.sin.data_ptr(), keys, values,
             cache.capacity, last_only, self.scratch.data_ptr(), self.threads,

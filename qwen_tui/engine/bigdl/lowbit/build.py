@@ -26,7 +26,13 @@ def quantized_bytes(weight: torch.Tensor, fmt_name: str) -> torch.Tensor:
     return ggml_convert_qtype(weight.detach().float().contiguous(), FORMATS[fmt_name].qtype)
 
 
-def low_bit_linear(in_features: int, out_features: int, fmt_name: str, data, bias) -> Any:
+def low_bit_linear(
+    in_features: int,
+    out_features: int,
+    fmt_name: str,
+    data: torch.Tensor,
+    bias: torch.Tensor | None,
+) -> Any:
     """bigdl-llm's LowBitLinear around bytes already in ``fmt_name``."""
     from accelerate import init_empty_weights
     from bigdl.llm.transformers.low_bit_linear import FP4Params, LowBitLinear

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import forwards
@@ -49,7 +49,11 @@ def install(model: Any) -> int:
     last = _last(model)
     if last is None:
         return 0
-    forward = {"Qwen2DecoderLayer": _forward, "QWenBlock": _qwen1_forward}.get(type(last).__name__)
+    forwards_by_class: dict[str, Callable[..., tuple[Any, ...]]] = {
+        "Qwen2DecoderLayer": _forward,
+        "QWenBlock": _qwen1_forward,
+    }
+    forward = forwards_by_class.get(type(last).__name__)
     if forward is None:
         return 0
     chosen = functools.partial(forward, last)

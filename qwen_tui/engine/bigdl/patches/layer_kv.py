@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
+from ... import kernels
+
 CACHE_DTYPE = "float16"  # of cached keys and values (a torch dtype's name)
 
 
 def cache_fits(key: Any, value: Any, bsz: int) -> bool:
-    import torch
-
-    from ... import kernels
-
     return (
         bsz == 1
         and key.dtype == value.dtype
@@ -39,8 +39,6 @@ def cache_fits(key: Any, value: Any, bsz: int) -> bool:
 
 def new_cache(key: Any, value: Any, room: int) -> tuple[Any, Any]:
     """A layer's first cache: key/value in ``CACHE_DTYPE`` with ``room`` positions."""
-    import torch
-
     return cache_with_room(key, value, room, getattr(torch, CACHE_DTYPE))
 
 
@@ -58,10 +56,6 @@ def cache_with_room(key: Any, value: Any, room: int, dtype: Any) -> tuple[Any, A
 
 def attend_rows(query: Any, key: Any, value: Any) -> Any:
     """Attention of the last ``rows`` cached positions (causal): [1, rows, heads * dim]."""
-    import torch
-
-    from ... import kernels
-
     return kernels.attend(query, key, value, torch.get_num_threads())
 
 
@@ -74,8 +68,6 @@ def attend_one(query: Any, key: Any, value: Any) -> Any:
 def is_causal(mask: Any, rows: int, length: int) -> bool:
     """True if a 4-D mask (additive, or boolean where True means seen) lets row i see
     exactly keys 0 .. length - rows + i; no mask counts as causal."""
-    import torch
-
     if mask is None:
         return True
     if mask.dim() != 4 or mask.shape[:2] != (1, 1) or mask.shape[-2:] != (rows, length):

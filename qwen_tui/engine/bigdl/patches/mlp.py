@@ -14,6 +14,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+
 from .. import matmul
 from . import forwards
 
@@ -26,7 +29,6 @@ _PROJECTIONS = {
 
 def install(model: Any) -> int:
     """Replace ``forward`` of every Qwen2/Qwen-1 MLP in the model; return how many."""
-    import torch.nn.functional as F
 
     def ours(module: Any) -> Any:
         names = _PROJECTIONS.get(type(module).__name__)
@@ -46,7 +48,4 @@ def _forward(gate: Any, up: Any, down: Any, act: Any, x: Any) -> Any:
 
 
 def _is_silu(act: Any) -> bool:
-    import torch
-    import torch.nn.functional as F
-
     return act is F.silu or type(act) is torch.nn.SiLU

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import torch
+
 from ... import kernels
 from . import forwards
 
@@ -33,8 +35,6 @@ def install(model: Any) -> int:
 
 
 def _forward(module: Any, eps: float, x: Any) -> Any:
-    import torch
-
     weight = module.weight
     n = x.shape[-1]
     fits = x.dtype == weight.dtype == torch.float32 and weight.shape == (n,) and n % 8 == 0

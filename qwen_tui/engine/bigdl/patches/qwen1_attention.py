@@ -25,6 +25,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+
 from ... import kernels
 from .. import matmul
 from . import forwards, rotary
@@ -89,7 +92,6 @@ def _forward(
             output_attentions,
             use_cache,
         )
-    import torch
 
     heads, head_dim = self.num_heads, self.head_dim
     query, key, value = matmul.project([self.q_proj, self.k_proj, self.v_proj], hidden_states)
@@ -122,9 +124,6 @@ def _forward(
 
 def _sdpa(query: Any, key: Any, value: Any) -> Any:
     """Causal attention of the last query rows for a cache our kernel cannot read in place."""
-    import torch
-    import torch.nn.functional as F
-
     _, heads, rows, dim = query.shape
     length = key.shape[2]
     seen = torch.ones(rows, length, dtype=torch.bool).tril(length - rows)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.nn.functional as F
+
 from .. import matmul
 from . import rotary
 from .layer_kv import attend_rows, cache_fits, cache_with_room, is_causal, new_cache
@@ -62,7 +64,6 @@ def _cpu_forward(
     qwen_tui_last_only: bool = False,
     **kwargs: Any,
 ) -> tuple[Any, None, Any]:
-    import torch.nn.functional as F
     from bigdl.llm.transformers.models.llama import repeat_kv
     from bigdl.llm.transformers.models.utils import (
         append_kv_cache,

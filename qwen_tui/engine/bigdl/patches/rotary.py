@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from ... import kernels
 
 
@@ -38,8 +40,6 @@ def _fits(x: Any, cos: Any) -> bool:
 
 
 def _tables_fit(cos: Any, sin: Any, position_ids: Any, query: Any) -> bool:
-    import torch
-
     return (
         kernels.float_kernels()
         and cos.dtype == sin.dtype == torch.float32
@@ -55,6 +55,4 @@ def _tables_fit(cos: Any, sin: Any, position_ids: Any, query: Any) -> bool:
 
 
 def _rotate(x: Any, cos: Any, sin: Any, positions: Any) -> Any:
-    import torch
-
     return kernels.rotary(x, cos, sin, positions, torch.get_num_threads())
