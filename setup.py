@@ -25,6 +25,7 @@ SOURCES = [
     "attention.c",
     "norm.c",
     "rotary.c",
+    "bandwidth.c",
 ]
 
 setup(

@@ -38,7 +38,7 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
     format_version: int = FORMAT_VERSION
-    # the recipe the layers were quantized by (engine/lowbit); None for folders bigdl-llm's
+    # the recipe the layers were quantized by (engine/bigdl/lowbit); None for folders bigdl-llm's
     # save_low_bit wrote (one format, float embedding), which its load_low_bit reads
     recipe: dict | None = None
     # measured against the source after quantizing (eval): perplexity and its change, KL ...

@@ -83,6 +83,24 @@ def measure_prompts(
     return rows
 
 
+def measure_bandwidth(engine: BigdlEngine) -> dict:
+    """The machine's read bandwidth with the engine's threads, and what it allows: a decoded
+    token reads every low-bit weight once, so bandwidth / weight bytes is decode's roofline."""
+    from ..engine import kernels
+    from ..engine.runtime.torch_thread import torch_thread
+
+    weights = engine.plan.weight_bytes if engine.plan else 0
+    if not kernels.available() or not weights:
+        return {}
+    # on the torch thread, whose OpenMP threads the kernels use: no second pool of threads
+    bandwidth = torch_thread.run(lambda: kernels.read_bandwidth(engine.threads))
+    return {
+        "read_gb_s": round(bandwidth / 1e9, 2),
+        "weight_mb_per_token": round(weights / 1e6, 1),
+        "roofline_tok_s": round(bandwidth / weights, 1),
+    }
+
+
 def measure_first_reply(engine: BigdlEngine) -> dict:
     """The first reply after load pages the weights in; measured apart from the rest."""
     params = GenerationParams(temperature=0, max_new_tokens=8, repetition_penalty=1.0)
@@ -168,6 +186,7 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
     result["matmul"] = engine.plan.to_dict() if engine.plan else {}
     result["decoder"] = engine.decoder_note
+    result["memory"] = measure_bandwidth(engine)
     result["patches"] = engine.patches.to_dict() if engine.patches else {}
     with RssSampler() as rss:
         result["first_reply"] = measure_first_reply(engine)
@@ -192,6 +211,15 @@ def _patches(report: dict) -> str:
     return text + "".join(f"; {p['name']} fell back ({p['why']})" for p in back)
 
 
+def _memory(m: dict) -> list[str]:
+    if not m:
+        return []
+    return [
+        f"memory: reads {m['read_gb_s']} GB/s; a decoded token reads "
+        f"{m['weight_mb_per_token']} MB of weights: at most {m['roofline_tok_s']} tok/s"
+    ]
+
+
 def table(r: dict) -> str:
     many = any(len(p.get("first_token_runs", ())) > 1 for p in r["prompts"])
     lines = [
@@ -204,11 +232,14 @@ def table(r: dict) -> str:
         f"({r['first_reply']['prompt_tokens']}-token prompt)",
         f"decoder {r['decoder']}  patches {_patches(r['patches'])}",
         "",
-        "prompt tokens  first token  decode tok/s"
+        *_memory(r["memory"]),
+        "prompt tokens  first token  decode tok/s" + ("  of roofline" if r["memory"] else "")
         + ("   (median of each length's runs; first token of every run)" if many else ""),
     ]
+    roofline = r["memory"].get("roofline_tok_s")
     lines += [
         f"{p['prompt_tokens']:>13}  {p['first_token_s']:>9.2f} s  {p['decode_tok_s']:>12.1f}"
+        + (f"  {p['decode_tok_s'] / roofline:>10.0%}" if roofline else "")
         + ("   " + " ".join(f"{t:.2f}" for t in p["first_token_runs"]) if many else "")
         for p in r["prompts"]
     ]

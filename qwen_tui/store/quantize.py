@@ -2,7 +2,7 @@
 
 A GGUF file is first written out as a float Hugging Face folder (``gguf_import``). The float
 model is loaded with transformers, quantized layer by layer into bigdl-llm's formats
-(``engine/lowbit``), and saved with its layout. Everything is written into a ``.tmp-*``
+(``engine/bigdl/lowbit``), and saved with its layout. Everything is written into a ``.tmp-*``
 folder, sealed with a manifest and renamed into place only when complete, so an
 interrupted run never leaves anything that looks ready.
 """

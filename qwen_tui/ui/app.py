@@ -11,9 +11,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from .. import config, instance, paths
-from ..chat import ChatService, settings_params
+from ..chat import ChatService
 from ..engine.bigdl.engine import BigdlEngine
-from ..engine.types import GenerationParams
 from ..errors import QwenTuiError, one_line
 from ..history import ConversationStore, HistoryError
 from ..instance import InstanceLock
@@ -21,6 +20,7 @@ from ..log import log_error
 from ..store import local
 from ..store.local import LocalModel
 from .bindings import APP_KEYS
+from .controller import ChatController
 from .messages import (
     EngineFailed,
     EngineLoaded,
@@ -30,7 +30,7 @@ from .messages import (
     ReplyStarted,
 )
 from .plain import visible
-from .reply_queue import ReplyQueue
+from .reply_queue import AppReplyQueue
 from .screens.chat import ChatScreen
 
 EngineFactory = Callable[[LocalModel, config.Settings], BigdlEngine]
@@ -67,10 +67,11 @@ class QwenApp(App[None]):
         self.save_settings = save_settings
         self.open_wizard = open_wizard
         self.service = ChatService(store, lambda: self.settings)
-        self.queue = ReplyQueue(self)
+        self.queue = AppReplyQueue(self)
         self.engine: BigdlEngine | None = None
         self.engine_state = "no model"
         self.model: LocalModel | None = None
+        self.controller = ChatController(self)  # what the chat screen uses of the app
 
     # -- start-up ----------------------------------------------------------
     def on_mount(self) -> None:
@@ -79,7 +80,7 @@ class QwenApp(App[None]):
         )
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
-        self.push_screen(ChatScreen())
+        self.push_screen(ChatScreen(self.controller))
         for warning in self.startup_warnings:
             self.notify(warning, title="config.toml", severity="warning", timeout=10)
         for notice in self.notices:
@@ -115,9 +116,6 @@ class QwenApp(App[None]):
 
     def local_models(self) -> list[LocalModel]:
         return local.list_local()
-
-    def default_params(self) -> GenerationParams:
-        return settings_params(self.settings)
 
     # -- the engine ----------------------------------------------------------
     def load_model(self, model: LocalModel) -> None:
@@ -163,7 +161,7 @@ class QwenApp(App[None]):
         self._status(state="error")
         self.notify(message.error, title="Could not load the model", severity="error", timeout=15)
 
-    def _status(self, **values) -> None:
+    def _status(self, **values: object) -> None:
         try:
             status = self.chat.status
         except (LookupError, NoMatches):
@@ -173,16 +171,15 @@ class QwenApp(App[None]):
 
     # -- replies (posted by the worker thread) ------------------------------
     async def on_reply_started(self, message: ReplyStarted) -> None:
-        self.queue.live[message.conversation_id] = ""
+        self.queue.follow(message.event)
         await self.chat.reply_started(message.conversation_id)
 
     async def on_reply_chunk(self, message: ReplyChunk) -> None:
-        cid = message.conversation_id
-        self.queue.live[cid] = self.queue.live.get(cid, "") + message.text
-        await self.chat.reply_chunk(cid, message.text)
+        self.queue.follow(message.event)
+        await self.chat.reply_chunk(message.conversation_id, message.text)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
-        self.queue.live.pop(message.conversation_id, None)
+        self.queue.follow(message.event)
         await self.chat.reply_finished(
             message.conversation_id, message.text, message.stats, message.error
         )

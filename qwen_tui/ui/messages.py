@@ -1,43 +1,60 @@
-"""Messages the background workers post to the app (post_message is thread-safe)."""
+"""Messages posted to the app (post_message is thread-safe): the reply queue's core events
+(``qwen_tui.chat.events``), each as a Textual message of the same name carrying the same
+fields, and the model loader's."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from ..engine.types import ModelInfo, ReplyStats
+from ..chat import events
+from ..engine.types import ModelInfo
 
 
 class ReplyStarted(Message):
-    def __init__(self, conversation_id: int, message_id: int) -> None:
+    def __init__(self, event: events.ReplyStarted) -> None:
         super().__init__()
-        self.conversation_id = conversation_id
-        self.message_id = message_id
+        self.event = event
+        self.conversation_id = event.conversation_id
+        self.message_id = event.message_id
 
 
 class ReplyChunk(Message):
-    def __init__(self, conversation_id: int, text: str) -> None:
+    def __init__(self, event: events.ReplyChunk) -> None:
         super().__init__()
-        self.conversation_id = conversation_id
-        self.text = text
+        self.event = event
+        self.conversation_id = event.conversation_id
+        self.text = event.text
 
 
 class ReplyFinished(Message):
-    def __init__(
-        self,
-        conversation_id: int,
-        message_id: int,
-        text: str,
-        stats: ReplyStats | None,
-        error: str | None,
-        continued: bool = False,
-    ) -> None:
+    def __init__(self, event: events.ReplyFinished) -> None:
         super().__init__()
-        self.conversation_id = conversation_id
-        self.message_id = message_id
-        self.text = text
-        self.stats = stats
-        self.error = error
-        self.continued = continued  # it wrote on a reply cut short (shown merged with it)
+        self.event = event
+        self.conversation_id = event.conversation_id
+        self.message_id = event.message_id
+        self.text = event.text
+        self.stats = event.stats
+        self.error = event.error
+        self.continued = event.continued  # it wrote on a reply cut short (shown merged with it)
+
+
+class QueueChanged(Message):
+    """The set of conversations waiting for or getting a reply changed."""
+
+    def __init__(self, event: events.QueueChanged | None = None) -> None:
+        super().__init__()
+        self.event = event or events.QueueChanged()
+
+
+def message_for(event: events.ReplyEvent) -> Message:
+    """The Textual message that carries a reply queue's event."""
+    if isinstance(event, events.ReplyStarted):
+        return ReplyStarted(event)
+    if isinstance(event, events.ReplyChunk):
+        return ReplyChunk(event)
+    if isinstance(event, events.ReplyFinished):
+        return ReplyFinished(event)
+    return QueueChanged(event)
 
 
 class EngineLoaded(Message):
@@ -50,7 +67,3 @@ class EngineFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
-
-
-class QueueChanged(Message):
-    """The set of conversations waiting for or getting a reply changed."""

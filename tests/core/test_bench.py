@@ -48,6 +48,12 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
     path = "ours" if kernels.available() else "bigdl"
     assert data["matmul"]["mode"] == "auto" and data["matmul"]["isa"] == kernels.chosen_isa().name
     assert data["matmul"]["layers"]["sym_int4:" + path] == 2 * 7 + 1  # two layers and the head
+    memory = data["memory"]  # the read bandwidth and the roofline it gives decode
+    if kernels.available():
+        weights = data["matmul"]["weight_bytes"]
+        assert memory["weight_mb_per_token"] == round(weights / 1e6, 1) and memory["read_gb_s"] > 0
+        roofline = memory["read_gb_s"] * 1e9 / weights
+        assert abs(memory["roofline_tok_s"] - roofline) <= 0.01 * roofline + 0.1
     installed = {p["name"] for p in data["patches"]["patches"] if p["patched"]}
     assert installed == {"lowbit_linear", "shared_rotary", "qwen2_attention", "mlp", "norm",
                          "last_layer"}  # all but Qwen-1's attention, on this Qwen2 model
@@ -55,12 +61,16 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
 
 
 def test_bench_table_and_bad_arguments(installed_model, capsys):
+    from qwen_tui.engine import kernels
+
     assert (
         main(["bench", "--prompt-tokens", "16", "--new-tokens", "4", "--turns", "0", "--no-ui"])
         == 0
     )
     out = capsys.readouterr().out
     assert "first token" in out and "decode tok/s" in out and "median" in out
+    if kernels.available():
+        assert "memory: reads" in out and "of roofline" in out
     assert "patches 6 of 7 installed; qwen1_attention fell back (nothing in this model" in out
     assert main(["bench", "--prompt-tokens", "many"]) == 2
     assert main(["bench", "--repeat", "0"]) == 2

@@ -37,7 +37,7 @@ def test_prompt_uses_the_chat_system_prompt_and_skips_failed_replies(service):
 
 
 def test_reply_is_saved_while_it_streams(service, engine, monkeypatch):
-    monkeypatch.setattr(chat, "SAVE_EVERY", 0.0)
+    monkeypatch.setattr(chat.service, "SAVE_EVERY", 0.0)
     cid = service.store.create().id
     service.add_user_message(cid, "Hello")
     seen = []

@@ -215,3 +215,21 @@ def test_a_forced_variant_the_cpu_lacks_falls_back_and_says_so(monkeypatch):
     finally:
         monkeypatch.undo()
         kernels.chosen_isa.cache_clear()
+
+
+@needs_kernels
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_the_bandwidth_reader_reads_every_word(threads):
+    """``bench``'s bandwidth probe really reads the buffer: the XOR of all its words, however
+    the threads split it (a skipped word would change the result)."""
+    import functools
+    import operator
+
+    words = torch.randint(-(2**62), 2**62, (8 * 1001,), dtype=torch.int64)
+    expected = functools.reduce(operator.xor, words.tolist()) & (2**64 - 1)
+    assert kernels.read_all(words, threads) == expected
+    words[4321] ^= 1 << 40
+    assert kernels.read_all(words, threads) == expected ^ (1 << 40)
+    with pytest.raises(kernels.KernelError):
+        kernels.read_all(words[:12], threads)  # not a multiple of 8 words
+    assert kernels.read_bandwidth(threads, megabytes=8, rounds=1) > 0

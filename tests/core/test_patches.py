@@ -79,3 +79,20 @@ def test_every_patch_says_what_it_replaces_and_what_runs_instead(patch):
     for need in patch.needs:
         names = [p.name for p in patches.PATCHES]
         assert all(names.index(n) < names.index(patch.name) for n in need.split("|"))
+
+
+def test_the_plan_counts_the_weight_bytes_a_decoded_token_reads(engine, tiny_quantized):
+    """Every low-bit layer's bytes as stored (the embedding table aside: one row a token),
+    read from the file, not from the layers: bench's roofline divides by this."""
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(tiny_quantized.path / "model.safetensors"), "pt") as f:
+        stored = sum(
+            math.prod(f.get_slice(k).get_shape())
+            for k in f.keys()
+            if k != "model.embed_tokens.weight" and f.get_slice(k).get_dtype() == "U8"
+        )
+    assert stored > 0 and engine.plan.weight_bytes == stored
+    assert engine.plan.to_dict()["weight_bytes"] == stored

@@ -98,7 +98,7 @@ def test_the_reply_queue_reads_the_engine_once(engine, tmp_path):
     from qwen_tui import config
     from qwen_tui.chat import ChatService
     from qwen_tui.history import ConversationStore
-    from qwen_tui.ui.reply_queue import ReplyQueue
+    from qwen_tui.ui.reply_queue import AppReplyQueue as ReplyQueue
 
     store = ConversationStore(tmp_path / "h.db")
     settings = config.Settings(temperature=0.0, max_new_tokens=6, repetition_penalty=1.0)

@@ -36,8 +36,10 @@ async def test_send_streams_a_reply_and_saves_it(make_app, installed_model):
 
 
 async def test_escape_stops_a_reply_and_keeps_the_partial_text(make_app, installed_model):
+    from test_actions import slow_engine
+
     settings = config.Settings(temperature=0.0, max_new_tokens=3000, repetition_penalty=1.0)
-    app = make_app(settings)
+    app = make_app(settings, engine_factory=slow_engine)  # still streaming when escape lands
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_ready(app, pilot)
         await send(pilot, "Tell me a long story")

@@ -43,9 +43,16 @@ class MatmulPlan:
     isa: str  # the kernel variant (kernels.chosen_isa)
     layers: dict[str, int] = field(default_factory=dict)  # "format:path" -> how many layers
     note: str = ""
+    weight_bytes: int = 0  # of the low-bit layers: what every decoded token reads
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "isa": self.isa, "layers": dict(self.layers), "note": self.note}
+        return {
+            "mode": self.mode,
+            "isa": self.isa,
+            "layers": dict(self.layers),
+            "note": self.note,
+            "weight_bytes": self.weight_bytes,
+        }
 
 
 def mode_from_env() -> str:
@@ -86,9 +93,11 @@ def prepare(model: Any, mode: str | None = None) -> MatmulPlan:
 
     mode = mode or mode_from_env()
     counts: Counter[str] = Counter()
+    weight_bytes = 0
     for layer in model.modules():
         if not isinstance(layer, LowBitLinear):
             continue
+        weight_bytes += layer.weight.data.numel() * layer.weight.data.element_size()
         # Packed bytes only our forward can read: none without it (the patch fell back).
         if mode != "bigdl" and _installed and fits_ours(layer):
             pack(layer)
@@ -106,7 +115,7 @@ def prepare(model: Any, mode: str | None = None) -> MatmulPlan:
             counts[f"{table.fmt.name}:embedding"] += 1
     choice = kernels.chosen_isa()
     note = choice.note if _installed else "LowBitLinear.forward not patched: bigdl-llm's own"
-    return MatmulPlan(mode, choice.name, dict(sorted(counts.items())), note)
+    return MatmulPlan(mode, choice.name, dict(sorted(counts.items())), note, weight_bytes)
 
 
 # -- the paths ----------------------------------------------------------------------------------

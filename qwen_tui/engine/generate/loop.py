@@ -142,7 +142,7 @@ class CausalLM:
 
 
 class DecoderLM(CausalLM):
-    """The same token loop on our C decoder (``engine/decoder``): one call per step."""
+    """The same token loop on our C decoder (``engine/bigdl/decoder``): one call per step."""
 
     def __init__(self, model: Any, decoder: Any) -> None:
         super().__init__(model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -330,3 +331,25 @@ def dequantize_rows(weight: PackedWeight, ids: torch.Tensor) -> torch.Tensor:
             flat.data_ptr(), flat.numel(), out.data_ptr(),
         )  # fmt: skip
     return out.view(*ids.shape, weight.cols)
+
+
+def read_all(buffer: torch.Tensor, threads: int) -> int:
+    """The XOR of a buffer's 64-bit words, read by ``threads`` threads (``read_bandwidth``)."""
+    _require(buffer, "buffer", torch.int64, 1)
+    if buffer.numel() % 8:
+        raise KernelError("the buffer needs a multiple of 8 words")
+    total: int = library().read_all(buffer.data_ptr(), buffer.numel(), max(1, threads))
+    return total
+
+
+def read_bandwidth(threads: int, megabytes: int = 512, rounds: int = 5) -> float:
+    """Bytes per second ``threads`` threads read from memory: the best of ``rounds`` passes
+    over a buffer far larger than any cache (the first pass touches its pages)."""
+    buffer = torch.ones(megabytes << 17, dtype=torch.int64)  # 8-byte words
+    read_all(buffer, threads)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        read_all(buffer, threads)
+        best = min(best, time.perf_counter() - started)
+    return buffer.numel() * 8 / best

@@ -1,77 +1,77 @@
-"""The chat screen's actions (each bound to a key with an id, each in the palette)."""
+"""The chat screen's actions (each bound to a key with an id, each in the palette).
+
+``ChatScreen`` (``chat.py``) is built on them; they are built on the screen's widgets and
+controller (``chat_base.py``), and import neither the screen nor the app."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ... import paths
-from ...chat import cache_key, code_blocks
+from ...chat import code_blocks
 from ...engine.types import GenerationParams
 from ...history import HistoryError
+from .chat_base import ChatBase
 from .dialogs import ConfirmScreen, PickScreen, TextPromptScreen
 
-if TYPE_CHECKING:
-    from .chat import ChatScreen
 
+class ChatActions(ChatBase):
+    """The actions of the chat screen (``ChatScreen`` is one of these)."""
 
-class ChatActions:
-    """Mixed into ChatScreen; ``self`` is the screen."""
-
-    def _busy_notice(self: ChatScreen) -> bool:
+    def _busy_notice(self) -> bool:
         cid = self.conversation_id
-        if cid is not None and self.qapp.queue.busy(cid):
+        if cid is not None and self.controller.queue.busy(cid):
             self.notify(
                 "This chat is waiting for a reply; stop it first (Esc).", severity="warning"
             )
             return True
         return False
 
-    async def action_new_chat(self: ChatScreen) -> None:
-        conversation = self.qapp.store.create()
+    async def action_new_chat(self) -> None:
+        conversation = self.controller.store.create()
         await self.open(conversation.id)
         self.prompt.focus()
 
-    def action_search(self: ChatScreen) -> None:
+    def action_search(self) -> None:
         self.sidebar.remove_class("hidden")
         self.sidebar.query_one("#search").focus()
 
-    def action_toggle_sidebar(self: ChatScreen) -> None:
+    def action_toggle_sidebar(self) -> None:
         self.sidebar.toggle_class("hidden")
 
-    def action_stop(self: ChatScreen) -> None:
-        if self.qapp.queue.stop_current():
+    def action_stop(self) -> None:
+        if self.controller.queue.stop_current():
             self.status.state = "stopped"
         elif self.focused is not self.prompt:
             self.prompt.focus()
 
-    async def action_regenerate(self: ChatScreen) -> None:
+    async def action_regenerate(self) -> None:
         cid = self.conversation_id
         if cid is None or self._busy_notice():
             return
-        if not self.qapp.service.rewind_for_regenerate(cid):
+        if not self.controller.service.rewind_for_regenerate(cid):
             self.notify("Nothing to regenerate yet.", severity="warning")
             return
         await self.open(cid)
-        self.qapp.queue.enqueue(cid)
+        self.controller.queue.enqueue(cid)
 
-    def action_continue_reply(self: ChatScreen) -> None:
+    def action_continue_reply(self) -> None:
         """Write on the last reply where max new tokens cut it."""
         cid = self.conversation_id
         if cid is None or self._busy_notice():
             return
-        if not self.qapp.service.can_continue(cid):
+        if not self.controller.service.can_continue(cid):
             self.notify("The last reply was not cut short.", severity="warning")
             return
-        self.qapp.queue.enqueue(cid, continue_reply=True)
+        self.controller.queue.enqueue(cid, continue_reply=True)
 
-    async def action_edit_last(self: ChatScreen) -> None:
+    async def action_edit_last(self) -> None:
         cid = self.conversation_id
         if cid is None or self._busy_notice():
             return
-        text = self.qapp.service.take_last_user_message(cid)
+        text = self.controller.service.take_last_user_message(cid)
         if text is None:
             self.notify("There is no message to edit yet.", severity="warning")
             return
@@ -80,15 +80,14 @@ class ChatActions:
         self.prompt.focus()
         self.notify("Edit the message and press Enter to resend it.")
 
-    def _last_reply(self: ChatScreen) -> str | None:
+    def _last_reply(self) -> str | None:
         if self.conversation_id is None:
             return None
-        replies = [
-            m for m in self.qapp.store.messages(self.conversation_id) if m.role == "assistant"
-        ]
+        messages = self.controller.store.messages(self.conversation_id)
+        replies = [m for m in messages if m.role == "assistant"]
         return replies[-1].content if replies and replies[-1].content else None
 
-    def action_copy_reply(self: ChatScreen) -> None:
+    def action_copy_reply(self) -> None:
         text = self._last_reply()
         if not text:
             self.notify("There is no reply to copy.", severity="warning")
@@ -96,7 +95,7 @@ class ChatActions:
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied the last reply ({len(text)} characters) to the clipboard.")
 
-    def action_copy_code(self: ChatScreen) -> None:
+    def action_copy_code(self) -> None:
         blocks = code_blocks(self._last_reply() or "")
         if not blocks:
             self.notify("The last reply has no code block.", severity="warning")
@@ -104,41 +103,41 @@ class ChatActions:
         self.app.copy_to_clipboard("\n\n".join(blocks))
         self.notify(f"Copied {len(blocks)} code block(s) to the clipboard.")
 
-    def action_rename_chat(self: ChatScreen) -> None:
+    def action_rename_chat(self) -> None:
         cid = self.conversation_id
         if cid is None:
             return
 
         def done(title: str | None) -> None:
             if title and title.strip():
-                self.qapp.store.rename(cid, title.strip())
+                self.controller.store.rename(cid, title.strip())
                 self.refresh_sidebar()
 
-        self.app.push_screen(TextPromptScreen("Rename chat", self.qapp.store.get(cid).title), done)
+        title = self.controller.store.get(cid).title
+        self.app.push_screen(TextPromptScreen("Rename chat", title), done)
 
-    def action_delete_chat(self: ChatScreen) -> None:
+    def action_delete_chat(self) -> None:
         cid = self.conversation_id
         if cid is None:
             return
-        title = self.qapp.store.get(cid).title
+        title = self.controller.store.get(cid).title
 
         async def done(yes: bool | None) -> None:
             if not yes:
                 return
-            self.qapp.queue.drop(cid)
-            if self.qapp.engine is not None:
-                self.qapp.engine.forget(cache_key(cid))
-            self.qapp.store.delete(cid)
-            rest = self.qapp.store.list()
+            self.controller.queue.drop(cid)
+            self.controller.forget(cid)
+            self.controller.store.delete(cid)
+            rest = self.controller.store.list()
             await self.open(rest[0].id if rest else None)
 
         self.app.push_screen(ConfirmScreen(f"Delete “{title}” and all its messages?"), done)
 
-    def action_export_chat(self: ChatScreen) -> None:
+    def action_export_chat(self) -> None:
         cid = self.conversation_id
         if cid is None:
             return
-        store = self.qapp.store
+        store = self.controller.store
         folder = paths.data_dir() / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^\w-]+", "-", store.get(cid).title.lower()).strip("-")[:40] or "chat"
@@ -149,13 +148,13 @@ class ChatActions:
         )
         self.notify(f"{md}\n{js}", title="Exported to Markdown and JSON")
 
-    def action_import_chat(self: ChatScreen) -> None:
+    def action_import_chat(self) -> None:
         async def done(path: str | None) -> None:
             if not path:
                 return
             try:
                 data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-                conversation = self.qapp.store.import_json(data)
+                conversation = self.controller.store.import_json(data)
             except (OSError, ValueError, HistoryError) as exc:
                 self.notify(f"Could not import {path}: {exc}", severity="error")
                 return
@@ -165,23 +164,20 @@ class ChatActions:
         hint = str(paths.data_dir() / "exports")
         self.app.push_screen(TextPromptScreen("Import a chat from a JSON export", "", hint), done)
 
-    def action_chat_settings(self: ChatScreen) -> None:
-        from .conversation_settings import ConversationSettingsScreen
+    def action_chat_settings(self) -> None:
+        from .conversation_settings import ConversationSettings, ConversationSettingsScreen
 
         cid = self.conversation_id
         if cid is None:
             return
-        conversation = self.qapp.store.get(cid)
-        engine = self.qapp.engine
-        defaults = self.qapp.default_params()
-        if engine is not None and engine.info is not None:
-            defaults = defaults.over(engine.info.defaults)
+        conversation = self.controller.store.get(cid)
+        defaults = self.controller.default_params()
 
-        def done(result) -> None:
+        def done(result: ConversationSettings | None) -> None:
             if result is None:
                 return
-            self.qapp.store.set_system_prompt(cid, result.system_prompt)
-            self.qapp.store.set_params(cid, result.params.to_dict())
+            self.controller.store.set_system_prompt(cid, result.system_prompt)
+            self.controller.store.set_params(cid, result.params.to_dict())
             self.update_context()
             self.notify("Chat settings saved; they apply from the next reply.")
 
@@ -191,25 +187,25 @@ class ChatActions:
         )
         self.app.push_screen(screen, done)
 
-    def action_switch_model(self: ChatScreen) -> None:
-        models = self.qapp.local_models()
+    def action_switch_model(self) -> None:
+        models = self.controller.local_models()
         if not models:
-            self.app.action_setup_model()
+            self.controller.setup_model()
             return
         items = [
             (m.folder_name, f"{m.folder_name}  ({m.manifest.family}, {m.manifest.source})")
             for m in models
         ]
-        current = self.qapp.model.folder_name if self.qapp.model else None
+        current = self.controller.model.folder_name if self.controller.model else None
 
         def switch(choice: str) -> None:
-            if self.qapp.queue.current is None:
-                self.qapp.switch_model(choice)
+            if self.controller.queue.current is None:
+                self.controller.switch_model(choice)
                 return
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
-                    self.qapp.switch_model(choice)
+                    self.controller.switch_model(choice)
 
             self.app.push_screen(
                 ConfirmScreen(

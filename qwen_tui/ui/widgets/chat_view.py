@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownStream
 
 from ...history import Message
 from ..plain import visible

@@ -10,9 +10,9 @@ plain case, the way ``qwen2_attention`` does Qwen2's:
 
 - q/k/v in one kernel call (``matmul.project``);
 - rotary by ``rotary.apply`` (our kernel, the same products and sums);
-- keys and values cached in float16 (``attend.CACHE_DTYPE``): half the
+- keys and values cached in float16 (``layer_kv.CACHE_DTYPE``): half the
   memory, and half the bytes a decoded token reads;
-- attention by ``attend.attend_rows``, causal, over the cache where it lies.
+- attention by ``layer_kv.attend_rows``, causal, over the cache where it lies.
 
 A position's result is the same in a prompt or decoded, so a kept cache
 changes nothing. Everything else (masks, head masks, attention weights asked

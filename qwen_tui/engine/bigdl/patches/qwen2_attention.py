@@ -9,11 +9,11 @@ This is that function for the CPU only (bigdl's fused decoding path needs an
 Intel GPU) without the discarded part, adapted from bigdl-llm 2.5.0
 (Apache-2.0); with a float32 cache its outputs match bigdl-llm's to 1e-5 (tested).
 
-Keys and values are cached in float16 (``attend.CACHE_DTYPE``).
+Keys and values are cached in float16 (``layer_kv.CACHE_DTYPE``).
 
 The q, k and v projections of the same input go to the q4 kernel in one call
 (``matmul.project``). Attention itself, for a prompt or a decoded token, is
-``attend.attend_rows`` (our kernel, causal, reading the float16 cache where it
+``layer_kv.attend_rows`` (our kernel, causal, reading the float16 cache where it
 lies; grouped-query heads share their key/value head instead of ``repeat_kv``
 copying the cache): a position's result is the same in a prompt or decoded,
 so a kept cache changes nothing. SDPA remains for masks other than causal.

@@ -121,6 +121,23 @@ static PyObject *py_quantize(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_read_all(PyObject *self, PyObject *args)
+{
+    Py_ssize_t words, count;
+    int threads;
+    if (!PyArg_ParseTuple(args, "nni", &words, &count, &threads))
+        return NULL;
+    if (count < 0 || count % 8 || threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "kernels.read_all: a multiple of 8 words, 1+ threads");
+        return NULL;
+    }
+    uint64_t total;
+    Py_BEGIN_ALLOW_THREADS
+    total = qk_read_all((const uint64_t *)words, (size_t)count, threads);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromUnsignedLongLong(total);
+}
+
 static PyObject *py_block_bytes(PyObject *self, PyObject *args)
 {
     return PyLong_FromSize_t(sizeof(block_x));
@@ -405,6 +422,7 @@ static PyMethodDef methods[] = {
      "dequantize_rows(fmt, packed, n, k, ids, count, out): rows ids of a packed weight"},
     {"quantize", py_quantize, METH_VARARGS, "quantize(isa, x, up, out, m, k): activation blocks"},
     {"block_bytes", py_block_bytes, METH_NOARGS, "size of one quantized activation block"},
+    {"read_all", py_read_all, METH_VARARGS, "read_all(words, count, threads): XOR of them all"},
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(isa, x, m, k, [(fmt, w, n, y, bias), ...], threads, up=0)"},
 #if defined(__x86_64__) || defined(_M_X64)

@@ -112,6 +112,9 @@ void qk_dequantize(qk_format f, const uint8_t *packed, int n, int k, float *out)
 void qk_dequantize_rows(qk_format f, const uint8_t *packed, int n, int k, const int64_t *ids,
                         int count, float *out);
 
+/* bandwidth.c: read `count` words (a multiple of 8) with `threads` threads; their XOR. */
+uint64_t qk_read_all(const uint64_t *words, size_t count, int threads);
+
 /* quantize_ref.c: the scalar definition every vectorized quantizer matches bit for bit */
 void qk_quantize_ref(const float *x, const float *up, block_x *out, int nb);
 void qk_finish_block(block_x *b, float max_abs);

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Settings
-from .engine.types import ChatMessage, Engine, GenerationParams, Reply
-from .errors import EngineError, QwenTuiError, one_line
-from .history import ConversationStore, Message
+from ..config import Settings
+from ..engine.types import ChatMessage, Engine, GenerationParams, Reply
+from ..errors import EngineError, QwenTuiError, one_line
+from ..history import ConversationStore, Message
 
 SAVE_EVERY = 0.5  # seconds between saves of a streaming reply
 

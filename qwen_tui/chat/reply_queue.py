@@ -1,0 +1,157 @@
+"""One engine serves every conversation: replies are generated one at a time.
+
+A send while another reply is generating waits in the queue. The work runs on a thread
+(``run``; the Textual app passes one of its thread workers) that only sends events
+(``on_event``, see ``events.py``); it never touches what shows them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TypeAlias
+
+from ..engine.types import Engine
+from ..errors import one_line
+from .events import QueueChanged, ReplyChunk, ReplyEvent, ReplyFinished, ReplyStarted
+from .service import ChatService, ReplyOutcome
+
+Work: TypeAlias = Callable[[], None]
+Runner: TypeAlias = Callable[[Work], None]
+
+
+def run_on_thread(work: Work) -> None:
+    """The default runner: a daemon thread, so a reply being written never holds up an exit."""
+    threading.Thread(target=work, name="generate", daemon=True).start()
+
+
+class ReplyQueue:
+    """The conversations waiting for a reply, and the one getting it (``current``).
+
+    ``engine`` returns the engine to write with, or None while there is none ready (no
+    model, or one loading): nothing starts then, and ``kick()`` starts the queue once it is.
+    """
+
+    def __init__(
+        self,
+        service: ChatService,
+        engine: Callable[[], Engine | None],
+        on_event: Callable[[ReplyEvent], None],
+        run: Runner = run_on_thread,
+    ) -> None:
+        self.service = service
+        self._engine = engine
+        self._emit = on_event
+        self._run = run
+        self.pending: deque[int] = deque()
+        self.current: int | None = None
+        self.cancel = threading.Event()
+        self.lock = threading.Lock()
+        self.running = False
+        # The text streamed so far, per conversation: kept by ``follow`` on the thread that
+        # reads it (the UI's), so it always matches the chunks that thread has seen.
+        self.live: dict[int, str] = {}
+        self.continuing: set[int] = set()  # queued to write on their last reply
+
+    def busy(self, conversation_id: int) -> bool:
+        with self.lock:
+            return conversation_id == self.current or conversation_id in self.pending
+
+    @property
+    def queued(self) -> set[int]:
+        with self.lock:
+            return set(self.pending)
+
+    def enqueue(self, conversation_id: int, continue_reply: bool = False) -> None:
+        with self.lock:
+            if continue_reply:
+                self.continuing.add(conversation_id)
+            # The generating chat may be queued again: its newest message is answered next.
+            if conversation_id not in self.pending:
+                self.pending.append(conversation_id)
+        self._emit(QueueChanged())
+        self.kick()
+
+    def drop(self, conversation_id: int) -> None:
+        with self.lock:
+            if conversation_id in self.pending:
+                self.pending.remove(conversation_id)
+        if self.current == conversation_id:
+            self.cancel.set()
+        self._emit(QueueChanged())
+
+    def stop_current(self) -> bool:
+        if self.current is None:
+            return False
+        self.cancel.set()
+        return True
+
+    def kick(self) -> None:
+        """Start the worker if there is work and a ready engine."""
+        if self._engine() is None:
+            return
+        with self.lock:
+            if self.running or not self.pending:
+                return
+            self.running = True
+        self._run(self._work)
+
+    def follow(self, event: ReplyEvent) -> None:
+        """Keep ``live`` up to date with an event; call it where the events are shown."""
+        if isinstance(event, ReplyStarted):
+            self.live[event.conversation_id] = ""
+        elif isinstance(event, ReplyChunk):
+            cid = event.conversation_id
+            self.live[cid] = self.live.get(cid, "") + event.text
+        elif isinstance(event, ReplyFinished):
+            self.live.pop(event.conversation_id, None)
+
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                engine = self._engine()  # read once: a model load may set it to None meanwhile
+                if not self.pending or engine is None:
+                    self.current = None
+                    self.running = False
+                    break
+                conversation_id = self.pending.popleft()
+                self.current = conversation_id
+                continuing = conversation_id in self.continuing
+                self.continuing.discard(conversation_id)
+            self.cancel.clear()
+            self._emit(QueueChanged())
+            self._emit(self._reply(conversation_id, engine, continuing))
+        self._emit(QueueChanged())
+
+    def _reply(self, conversation_id: int, engine: Engine, continuing: bool) -> ReplyFinished:
+        started_id = -1
+
+        def started(message_id: int) -> None:
+            nonlocal started_id
+            started_id = message_id
+            self._emit(ReplyStarted(conversation_id, message_id))
+
+        def text(piece: str) -> None:
+            self._emit(ReplyChunk(conversation_id, piece))
+
+        try:
+            outcome = self.service.generate(
+                conversation_id,
+                engine,
+                on_start=started,
+                on_text=text,
+                cancel=self.cancel,
+                continue_reply=continuing,
+            )
+        except Exception as exc:  # e.g. the conversation was deleted meanwhile
+            outcome = ReplyOutcome(started_id, None, one_line(exc))
+        reply = outcome.reply
+        return ReplyFinished(
+            conversation_id,
+            outcome.message_id,
+            reply.text if reply else "",
+            reply.stats if reply else None,
+            outcome.error,
+            continued=continuing,
+        )

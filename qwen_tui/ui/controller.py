@@ -1,0 +1,131 @@
+"""What the chat screen may use of the app, in one object: the core's history, chat service
+and reply queue, the model's state, and the few app actions a screen starts.
+
+The app builds it and hands it to ``ChatScreen``; no screen or widget imports the app
+(an import-linter contract in pyproject.toml keeps it so).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..chat import ChatService, ReplyQueue, cache_key, settings_params
+from ..config import Settings
+from ..engine.types import Engine, GenerationParams
+from ..history import ConversationStore
+from ..store.local import LocalModel
+
+
+class ChatEngine(Engine, Protocol):
+    """The engine as the chat screen uses it: the core's, plus its kept cache per chat."""
+
+    def forget(self, cache_key: str) -> None: ...
+
+
+class ControllerHost(Protocol):
+    """What the controller reads of the app (``QwenApp`` has it all)."""
+
+    @property
+    def store(self) -> ConversationStore: ...
+
+    @property
+    def service(self) -> ChatService: ...
+
+    @property
+    def queue(self) -> ReplyQueue: ...
+
+    @property
+    def engine(self) -> ChatEngine | None: ...
+
+    @property
+    def engine_state(self) -> str: ...
+
+    @property
+    def model(self) -> LocalModel | None: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def read_only(self) -> str | None: ...
+
+    def local_models(self) -> list[LocalModel]: ...
+
+    def switch_model(self, folder_name: str) -> None: ...
+
+    def action_setup_model(self) -> None: ...
+
+
+class ChatController:
+    def __init__(self, host: ControllerHost) -> None:
+        self._host = host
+
+    # -- the core ------------------------------------------------------------
+    @property
+    def store(self) -> ConversationStore:
+        return self._host.store
+
+    @property
+    def service(self) -> ChatService:
+        return self._host.service
+
+    @property
+    def queue(self) -> ReplyQueue:
+        return self._host.queue
+
+    @property
+    def settings(self) -> Settings:
+        return self._host.settings
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this window only reads the history (another window owns it), or None."""
+        return self._host.read_only
+
+    # -- the model -----------------------------------------------------------
+    @property
+    def engine(self) -> ChatEngine | None:
+        """The loaded engine, or None (no model, or one loading)."""
+        return self._host.engine
+
+    @property
+    def engine_state(self) -> str:
+        """One of "no model", "loading", "ready" and "error"."""
+        return self._host.engine_state
+
+    @property
+    def model(self) -> LocalModel | None:
+        """The model loaded or loading, if any."""
+        return self._host.model
+
+    @property
+    def model_label(self) -> str | None:
+        model = self._host.model
+        return f"{model.name} · {model.low_bit}" if model is not None else None
+
+    def default_params(self) -> GenerationParams:
+        """What a chat's reply uses where the chat sets nothing: the settings, then the
+        loaded model's own defaults."""
+        defaults = settings_params(self._host.settings)
+        engine = self._host.engine
+        if engine is not None and engine.info is not None:
+            defaults = defaults.over(engine.info.defaults)
+        return defaults
+
+    def forget(self, conversation_id: int) -> None:
+        """Drop what the loaded engine keeps of a chat (it is being deleted)."""
+        engine = self._host.engine
+        if engine is not None:
+            engine.forget(cache_key(conversation_id))
+
+    # -- app actions -----------------------------------------------------------
+    def local_models(self) -> list[LocalModel]:
+        return self._host.local_models()
+
+    def switch_model(self, folder_name: str) -> None:
+        """Stop the reply being written, remember the choice and load it in the background."""
+        self._host.switch_model(folder_name)
+
+    def setup_model(self) -> None:
+        """Open the wizard that downloads or imports a model."""
+        self._host.action_setup_model()

@@ -1,0 +1,77 @@
+"""The chat screen's widgets and what they show, for the layers above it: its actions
+(``chat_actions.ChatActions``) and the screen with its events (``chat.ChatScreen``).
+
+Everything of the app it uses comes through the controller it is given."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..controller import ChatController
+from ..widgets.chat_view import ChatView
+from ..widgets.prompt_input import PromptInput
+from ..widgets.sidebar import Sidebar
+from ..widgets.status_bar import StatusBar
+
+
+class ChatBase(Screen[None]):
+    def __init__(self, controller: ChatController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.conversation_id: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Sidebar()
+        with Vertical(id="main"):
+            yield ChatView(id="chat")
+            yield PromptInput(id="prompt")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def chat_view(self) -> ChatView:
+        return self.query_one(ChatView)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
+
+    # -- showing ---------------------------------------------------------
+    def refresh_sidebar(self) -> None:
+        queue = self.controller.queue
+        conversations = self.controller.store.list(self.sidebar.query_text or None)
+        self.sidebar.show(conversations, self.conversation_id, queue.current, queue.queued)
+        self.status.queued = len(queue.queued)
+
+    async def open(self, conversation_id: int | None) -> None:
+        queue = self.controller.queue
+        # read first: a chat that cannot be read (a damaged page) leaves the open one open
+        messages = self.controller.store.messages(conversation_id) if conversation_id else []
+        self.conversation_id = conversation_id
+        streaming = conversation_id is not None and conversation_id in queue.live
+        live = (lambda: queue.live.get(conversation_id, "")) if streaming else None
+        await self.chat_view.show(conversation_id, messages, live)
+        self.refresh_sidebar()
+        self.update_context()
+
+    def update_context(self) -> None:
+        engine, cid = self.controller.engine, self.conversation_id
+        if engine is None or engine.info is None:
+            return
+        self.status.context_window = engine.info.context_window
+        try:
+            messages = self.controller.service.prompt_messages(cid) if cid else []
+            self.status.context_used = engine.count_tokens(messages) if messages else 0
+        except Exception:
+            self.status.context_used = 0
