@@ -187,12 +187,25 @@ def verify(args: Namespace) -> int:
     return 0
 
 
+def as_typed(text: str) -> str:
+    """Bytes that were not UTF-8 (Python hands them over as lone surrogates, from argv or a
+    pipe) as U+FFFD, the replacement character, which the tokenizer knows."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no byte made (text from elsewhere)
+        raw = text.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
 def ask(args: Namespace) -> int:
     from .engine.bigdl.engine import BigdlEngine
     from .engine.types import ChatMessage, GenerationParams
 
     settings = _settings()
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.prompt == "-":  # bytes, whatever the locale says: not UTF-8 becomes U+FFFD
+        prompt = sys.stdin.buffer.read().decode("utf-8", "replace")
+    else:
+        prompt = as_typed(args.prompt)
     if not prompt.strip():
         raise UsageError("The prompt is empty.", "Pass some text, or - to read standard input.")
     try:
@@ -213,7 +226,7 @@ def ask(args: Namespace) -> int:
         model = local.choose(args.model, settings.model, settings.low_bit)
     engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
     engine.load()
-    system = args.system if args.system is not None else settings.system_prompt
+    system = as_typed(args.system) if args.system is not None else settings.system_prompt
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
 
     cancel = threading.Event()

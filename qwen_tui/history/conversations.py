@@ -372,6 +372,16 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
+def _is_unicode(text: str) -> bool:
+    """Whether the text can be stored as UTF-8 (JSON's "\\udcff" escapes can make lone
+    surrogates, which SQLite refuses)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _validate_export(data: Any) -> None:
     """Raise ``ValueError`` unless ``data`` is a version-1 conversation export."""
 
@@ -393,11 +403,15 @@ def _validate_export(data: Any) -> None:
     for key, (kinds, description) in expected.items():
         if not isinstance(data.get(key), kinds):
             fail(f'"{key}" must be {description}')
+        if isinstance(data.get(key), str) and not _is_unicode(data[key]):
+            fail(f'"{key}" holds a character that is not valid Unicode (a lone surrogate)')
     for i, m in enumerate(data["messages"], start=1):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             fail(f"message {i} must have a role of {', '.join(ROLES)}")
         if not isinstance(m.get("content"), str):
             fail(f"message {i} has no text content")
+        if not _is_unicode(m["content"]):
+            fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
         if m.get("state", "complete") not in STATES:
             fail(f"message {i} has an unknown state {m.get('state')!r}")
         if not isinstance(m.get("stats"), (dict, type(None))):

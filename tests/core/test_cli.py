@@ -217,3 +217,19 @@ def test_an_unexpected_error_is_one_line_and_a_traceback_in_the_log(monkeypatch,
     assert str(paths.log_file()) in err[0]
     logged = paths.log_file().read_text()
     assert "Traceback" in logged and "ZeroDivisionError" in logged and "qwen-tui models" in logged
+
+
+def test_bytes_that_are_not_utf8_reach_the_model_as_the_replacement_character(installed_model):
+    """From argv (lone surrogates, as Python decodes them) and from a pipe: one U+FFFD each,
+    a reply, exit 0; never a tokenizer error or a surrogate sent to the model."""
+    from qwen_tui.commands import as_typed
+
+    assert as_typed("bad \udcff byte") == "bad \ufffd byte"
+    assert as_typed("\ud800") == "\ufffd" * 3 and as_typed("plain 你好") == "plain 你好"
+    args = [sys.executable, "-m", "qwen_tui", "ask", "--max-new-tokens", "3", "--temperature", "0"]
+    env = os.environ.copy()
+    argv = subprocess.run([*args, b"bad \xff byte"], capture_output=True, env=env, timeout=120)
+    assert argv.returncode == 0, argv.stderr
+    piped = subprocess.run([*args, "-"], input=b"\xfe\xff", capture_output=True, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.decode("utf-8")  # the reply is UTF-8

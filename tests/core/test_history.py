@@ -395,6 +395,9 @@ BAD_EXPORTS = [
     export_with(messages=[{"role": "user"}]),
     export_with(messages=[{"role": "user", "content": "x", "state": "weird"}]),
     export_with(messages=[{"role": "user", "content": "x", "stats": [1]}]),
+    # what json.loads makes of "\udcff": a lone surrogate, which SQLite cannot store
+    export_with(messages=[{"role": "user", "content": json.loads('"bad \\udcff"')}]),
+    export_with(title=json.loads('"\\ud800 title"')),
 ]
 
 

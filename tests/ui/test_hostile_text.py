@@ -119,7 +119,10 @@ def test_hostile_config_values_are_reported_not_fatal(isolated_dirs):
         assert isinstance(settings, config.Settings)
 
 
-@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+PROMPTS = [*HOSTILE, "y" * 100_000]  # and a 100k-character paste
+
+
+@pytest.mark.parametrize("text", PROMPTS, ids=range(len(PROMPTS)))
 async def test_hostile_prompts_go_through_the_model_and_back(make_app, installed_model, text):
     """Typed, sent, tokenized, answered, saved, shown: each hostile text as a user's message."""
     from conftest import wait_idle, wait_ready
