@@ -52,6 +52,8 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
     if kernels.available():
         weights = data["matmul"]["weight_bytes"]
         assert memory["weight_mb_per_token"] == round(weights / 1e6, 1) and memory["read_gb_s"] > 0
+        assert len(memory["read_gb_s_runs"]) == 2  # before and after the runs
+        assert memory["read_gb_s"] == max(memory["read_gb_s_runs"])
         roofline = memory["read_gb_s"] * 1e9 / weights
         assert abs(memory["roofline_tok_s"] - roofline) <= 0.01 * roofline + 0.1
     installed = {p["name"] for p in data["patches"]["patches"] if p["patched"]}

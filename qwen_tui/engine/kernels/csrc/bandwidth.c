@@ -9,6 +9,11 @@
 
 #include "qk.h"
 
+/* Compiled for each vector width and picked when the module loads (GCC's ifunc): the widest
+ * loads this CPU has, as the matmul kernels use, so the probe is not slower than they are. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 uint64_t qk_read_all(const uint64_t *words, size_t count, int threads)
 {
     uint64_t total = 0;
