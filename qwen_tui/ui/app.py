@@ -206,13 +206,14 @@ class QwenApp(App[None]):
                 self.queue.stop_current()
                 self.exit()
 
-        self.push_screen(
-            ConfirmScreen(
-                "A reply is being written. Quit anyway? What it wrote so far is kept.",
-                yes="Quit",
-            ),
-            done,
-        )
+        if self.queue.current is not None:
+            question = "A reply is being written. Quit anyway? What it wrote so far is kept."
+        else:  # queued while the model loads: nothing is being written yet
+            question = (
+                "A message is waiting for its reply (the model is not ready). Quit anyway? "
+                "The message is kept; ctrl+r answers it later."
+            )
+        self.push_screen(ConfirmScreen(question, yes="Quit"), done)
 
     def action_help(self) -> None:
         from .screens.help import HelpScreen

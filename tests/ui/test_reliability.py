@@ -156,3 +156,34 @@ async def test_a_reply_that_fails_before_its_stream_ran_leaves_the_app_alive(mak
         await pilot.press("ctrl+n")  # the app still handles keys: a new chat opens
         await pilot.pause()
         assert app.is_running and view.query("#empty") and not view.query("Note")
+
+
+async def test_quit_with_a_message_waiting_for_the_model_says_so(make_app, installed_model):
+    """Nothing is being written yet: the question says a message waits, not that a reply is
+    being written; "no" keeps the app and the message."""
+    import threading
+
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.ui.screens.dialogs import ConfirmScreen
+
+    loading = threading.Event()
+
+    class SlowLoad(BigdlEngine):
+        def load(self):
+            loading.wait(20)  # until the test lets it
+            return super().load()
+
+    app = make_app(engine_factory=lambda model, s: SlowLoad(model.path, threads=1))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.engine_state == "loading"
+        await send(pilot, "hello there")
+        await pilot.pause()
+        assert app.queue.pending and app.queue.current is None
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "waiting for its reply" in app.screen.question
+        assert "being written" not in app.screen.question
+        await pilot.press("n")
+        assert app.is_running
+        loading.set()
