@@ -70,23 +70,19 @@ def test_ask_reads_stdin_and_streams(installed_model):
     assert result.stdout.endswith("\n") and len(result.stdout) > 1
 
 
-def test_ctrl_c_stops_cleanly_with_130(installed_model):
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qwen_tui",
-            "ask",
-            "hello",
-            "--max-new-tokens",
-            "4000",
-            "--temperature",
-            "0",
-        ],
+def long_ask() -> subprocess.Popen:
+    """`ask` with a reply long enough to be interrupted, its output in pipes."""
+    command = ["ask", "hello", "--max-new-tokens", "4000", "--temperature", "0"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "qwen_tui", *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=os.environ.copy(),
     )
+
+
+def test_ctrl_c_stops_cleanly_with_130(installed_model):
+    proc = long_ask()
     proc.stdout.read(1)  # the reply has started
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
@@ -136,22 +132,7 @@ def test_a_reader_that_stops_early_ends_us_quietly(installed_model):
 def test_ctrl_c_at_any_moment_of_ask_stops_it(installed_model):
     """While the interpreter starts, while the model loads, and while it answers."""
     for delay in (0.3, 1.0, 2.5):
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "qwen_tui",
-                "ask",
-                "hello",
-                "--max-new-tokens",
-                "4000",
-                "--temperature",
-                "0",
-            ],  # fmt: skip
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=os.environ.copy(),
-        )
+        proc = long_ask()
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -46,13 +46,7 @@ class MatmulPlan:
     weight_bytes: int = 0  # of the low-bit layers: what every decoded token reads
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "isa": self.isa,
-            "layers": dict(self.layers),
-            "note": self.note,
-            "weight_bytes": self.weight_bytes,
-        }
+        return asdict(self)
 
 
 def mode_from_env() -> str:

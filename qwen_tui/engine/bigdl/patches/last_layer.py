@@ -33,10 +33,10 @@ def _last(model: Any) -> Any:
 def every_position(model: Any) -> Iterator[None]:
     """The whole last layer for a while (every position's logits: perplexity)."""
     last = _last(model)
-    ours = last.__dict__.get("forward") if last is not None else None
-    if ours is None or not hasattr(last, "qwen_tui_forward"):
+    if last is None or not forwards.is_ours(last):
         yield
         return
+    ours = last.forward
     last.forward = last.qwen_tui_forward
     try:
         yield
