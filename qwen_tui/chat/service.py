@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import Settings
 from ..engine.types import ChatMessage, Engine, GenerationParams, Reply
@@ -153,6 +154,7 @@ class ChatService:
                 self.store.update_message(placeholder.id, content="".join(text))
                 last_save = now
 
+        extra: dict[str, Any] = {"continue_reply": True} if continue_reply else {}
         try:
             reply = engine.chat(
                 messages,
@@ -160,7 +162,7 @@ class ChatService:
                 on_text=collect,
                 cancel=cancel,
                 cache_key=cache_key(conversation_id),
-                **({"continue_reply": True} if continue_reply else {}),
+                **extra,
             )
         except Exception as exc:  # a failing backend must not lose the conversation
             if isinstance(exc, KeyError) and not self._exists(conversation_id):

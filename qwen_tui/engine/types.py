@@ -15,6 +15,9 @@ class ChatMessage:
     # an assistant message's tokens as the model generated them: the next prompt feeds these
     # (while they still spell ``content``), so a kept KV cache covers the whole reply
     token_ids: tuple[int, ...] | None = None
+    # an assistant reply's thinking (Qwen3's <think> block), kept apart from ``content``; the
+    # chat template decides whether it goes back to the model (Qwen3's: never for past turns)
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class GenerationParams:
     repetition_penalty: float | None = None
     max_new_tokens: int | None = None
     seed: int | None = None
+    # Qwen3's switch: False closes the <think> block before the reply starts; None leaves it
+    # to the model's chat template (Qwen3: thinking on)
+    enable_thinking: bool | None = None
 
     def over(self, defaults: GenerationParams) -> GenerationParams:
         """These values where set, the defaults elsewhere."""
@@ -66,9 +72,10 @@ class ReplyStats:
 
 @dataclass
 class Reply:
-    text: str
+    text: str  # the answer, without the thinking
     stats: ReplyStats = field(default_factory=ReplyStats)
     token_ids: tuple[int, ...] = ()  # the generated tokens, without the one that stopped it
+    reasoning: str = ""  # what the model wrote in its <think> block, if it thought
 
     @property
     def stopped(self) -> bool:
@@ -83,6 +90,9 @@ class ModelInfo:
     path: str
     context_window: int
     defaults: GenerationParams
+    # "none": the model does not think; "switch": it thinks unless enable_thinking is False
+    # (Qwen3); "always": its template opens the <think> block itself (Qwen3 Thinking-2507)
+    thinking: str = "none"
 
 
 TextCallback = Callable[[str], None]
@@ -104,7 +114,10 @@ class Engine(Protocol):
         cancel: threading.Event | None = None,
         cache_key: str | None = None,
         continue_reply: bool = False,
-    ) -> Reply: ...
+        on_reasoning: TextCallback | None = None,
+    ) -> Reply:
+        """``on_text`` gets the answer as it is written, ``on_reasoning`` the thinking."""
+        ...
 
     def cancel(self) -> None: ...
 

@@ -18,6 +18,7 @@ from ..generate.detok import IncrementalDecoder
 from ..generate.loop import CausalLM, DecoderLM
 from ..generate.prompt import PromptBuilder, fit
 from ..generate.sampling import Sampler
+from ..generate.thinking import Part, ThinkingSplitter
 from ..runtime import memory
 from ..runtime.torch_thread import torch_thread
 from ..types import (
@@ -153,6 +154,7 @@ class BigdlEngine:
             path=str(self.model_dir),
             context_window=context_window(self.model_dir),
             defaults=read_defaults(self.model_dir),
+            thinking=self._builder.thinking,
         )
         return self.info
 
@@ -176,7 +178,7 @@ class BigdlEngine:
     # -- chatting ------------------------------------------------------
     def count_tokens(self, messages: list[ChatMessage]) -> int:
         builder = self._require()[1]
-        return len(builder.encode(messages)) if messages else 0
+        return len(builder.encode(messages)) if messages else 0  # the template's thinking default
 
     def chat(
         self,
@@ -188,8 +190,10 @@ class BigdlEngine:
         cache_key: str | None = None,
         ignore_stop: bool = False,
         continue_reply: bool = False,
+        on_reasoning: TextCallback | None = None,
     ) -> Reply:
-        """Generate a reply on the torch thread; ``on_text`` is called from that thread.
+        """Generate a reply on the torch thread; ``on_text`` (the answer) and ``on_reasoning``
+        (the thinking) are called from that thread.
         ``ignore_stop`` generates max_new_tokens whatever the model says (benchmarks);
         ``continue_reply`` writes on the last message, an assistant reply cut short."""
         run = functools.partial(
@@ -201,6 +205,7 @@ class BigdlEngine:
             cache_key=cache_key,
             ignore_stop=ignore_stop,
             continue_reply=continue_reply,
+            on_reasoning=on_reasoning,
         )
         return torch_thread.run(run)
 
@@ -214,6 +219,7 @@ class BigdlEngine:
         cache_key: str | None,
         ignore_stop: bool = False,
         continue_reply: bool = False,
+        on_reasoning: TextCallback | None = None,
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None
@@ -231,16 +237,23 @@ class BigdlEngine:
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
         stop = _Either(self._cancel, cancel, self._closed)
-        fitted = fit(builder, messages, window - max_new, continue_reply)
+        fitted = fit(builder, messages, window - max_new, continue_reply, params.enable_thinking)
         decoder = IncrementalDecoder(builder.decode)
-        pieces: list[str] = []
+        splitter = ThinkingSplitter(builder.opens_thinking(fitted.ids))
+        split = builder.may_think and not continue_reply
+        parts: list[Part] = []
+
+        def show(new: list[Part]) -> None:
+            for part in new:
+                parts.append(part)
+                callback = on_reasoning if part.reasoning else on_text
+                if callback:
+                    callback(part.text)
 
         def on_token(token: int) -> None:
             piece = decoder.push(token)
             if piece:
-                pieces.append(piece)
-                if on_text:
-                    on_text(piece)
+                show(splitter.push(piece) if split else [Part(piece, False)])
 
         cache, stamp = self.caches.take(cache_key) if cache_key else (None, 0)
         result = lm.run(
@@ -253,10 +266,10 @@ class BigdlEngine:
             cache=cache,
         )
         tail = decoder.flush()
-        if tail:
-            pieces.append(tail)
-            if on_text:
-                on_text(tail)
+        if split:
+            show(splitter.push(tail) + splitter.flush())
+        elif tail:
+            show([Part(tail, False)])
         if cache_key and result.cache is not None:
             self.caches.put(cache_key, result.cache, stamp)  # unless forgotten meanwhile
         generated = len(result.new_ids)
@@ -274,7 +287,9 @@ class BigdlEngine:
             context_window=window,
             finish_reason=result.finish_reason,
         )
-        return Reply("".join(pieces), stats, tuple(result.new_ids))
+        answer = "".join(p.text for p in parts if not p.reasoning)
+        reasoning = "".join(p.text for p in parts if p.reasoning)
+        return Reply(answer, stats, tuple(result.new_ids), reasoning)
 
     def encode_text(self, text: str) -> list[int]:
         """Plain text as token ids (no chat template), for perplexity."""

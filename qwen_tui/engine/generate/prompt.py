@@ -21,6 +21,7 @@ from typing import Any
 
 from ...errors import EngineError
 from ..types import ChatMessage
+from .thinking import CLOSE, opens_thinking
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
@@ -68,24 +69,70 @@ class PromptBuilder:
                 "Quantize the chat (instruct) version of the model.",
             )
 
-    def encode(self, messages: list[ChatMessage], continue_last: bool = False) -> list[int]:
+    @property
+    def thinking(self) -> str:
+        """How the model thinks (``ModelInfo.thinking``): "none", "switch" or "always"."""
+        template = "" if self.qwen1 else str(self.tokenizer.chat_template)
+        if "enable_thinking" in template:
+            return "switch"
+        if CLOSE in template and self.opens_thinking(self.encode([ChatMessage("user", "hi")])):
+            return "always"
+        return "none"
+
+    @property
+    def may_think(self) -> bool:
+        """Whether replies may start with a <think> block (to be split off)."""
+        return not self.qwen1 and CLOSE in str(self.tokenizer.chat_template)
+
+    def opens_thinking(self, ids: list[int]) -> bool:
+        """Whether the prompt ``ids`` leaves a <think> block open for the reply to close."""
+        starts = [i for i, t in enumerate(ids) if t == self.special.im_start]
+        return bool(starts) and opens_thinking(self.decode(ids[starts[-1] :]))
+
+    def encode(
+        self,
+        messages: list[ChatMessage],
+        continue_last: bool = False,
+        enable_thinking: bool | None = None,
+    ) -> list[int]:
         """The prompt for the next assistant reply; with ``continue_last`` the last message
-        is an assistant reply cut short, left open so that the model writes on."""
+        is an assistant reply cut short, left open so that the model writes on.
+        ``enable_thinking`` goes to the chat template (Qwen3's switch); None leaves it out."""
         opened = continue_last and bool(messages) and messages[-1].role == "assistant"
         if self.qwen1:
             ids = self._encode_qwen1(messages, generation_prompt=not opened)
         else:
-            as_dicts = [{"role": m.role, "content": m.content} for m in messages]
-            ids = list(
-                self.tokenizer.apply_chat_template(
-                    as_dicts, add_generation_prompt=not opened, tokenize=True
-                )
-            )
+            ids = self._render(messages, not opened, enable_thinking)
         if any(m.token_ids for m in messages if m.role == "assistant"):
             ids = self._as_generated(ids, messages, opened)
         if opened:  # the reply's block without its <|im_end|> (and what follows it)
             ids = ids[: len(ids) - ids[::-1].index(self.special.im_end) - 1]
         return ids
+
+    def _render(
+        self, messages: list[ChatMessage], generation_prompt: bool, enable_thinking: bool | None
+    ) -> list[int]:
+        tok = self.tokenizer
+        as_dicts: list[dict[str, str]] = []
+        for m in messages:
+            as_dicts.append({"role": m.role, "content": m.content})
+            if m.reasoning:  # the template decides where thinking goes back (Qwen3: not past turns)
+                as_dicts[-1]["reasoning_content"] = m.reasoning
+        if enable_thinking is None:
+            return list(
+                tok.apply_chat_template(
+                    as_dicts, add_generation_prompt=generation_prompt, tokenize=True
+                )
+            )
+        # transformers 4.37's apply_chat_template passes no extra variables to the template
+        template = tok._compile_jinja_template(tok.chat_template)
+        text = template.render(
+            messages=as_dicts,
+            add_generation_prompt=generation_prompt,
+            enable_thinking=enable_thinking,
+            **tok.special_tokens_map,
+        )
+        return list(tok.encode(text, add_special_tokens=False))
 
     def _as_generated(
         self, ids: list[int], messages: list[ChatMessage], opened: bool = False
@@ -184,6 +231,7 @@ def fit(
     messages: list[ChatMessage],
     budget: int,
     continue_last: bool = False,
+    enable_thinking: bool | None = None,
 ) -> FittedPrompt:
     """Drop the oldest turns until the prompt fits ``budget`` tokens.
 
@@ -198,7 +246,7 @@ def fit(
     dropped = 0
     while True:
         kept = system + [m for turn in turns[dropped:] for m in turn]
-        ids = builder.encode(kept, continue_last)
+        ids = builder.encode(kept, continue_last, enable_thinking)
         if len(ids) <= budget:
             return FittedPrompt(ids, kept, dropped)
         if dropped >= len(turns) - 1:
