@@ -20,7 +20,9 @@ EXPORT_FORMAT = "qwen-tui-conversation"
 EXPORT_VERSION = 1
 
 _CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
-_MESSAGE_COLUMNS = "id, conversation_id, role, content, state, stats, created_at, token_ids"
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, state, stats, created_at, token_ids, reasoning"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Message:
     stats: dict[str, Any] | None = field(hash=False)
     created_at: float
     token_ids: tuple[int, ...] | None = None  # a reply's tokens as the model generated them
+    reasoning: str = ""  # a reply's thinking (its <think> block), apart from its answer
 
 
 def title_from_message(content: str) -> str | None:
@@ -73,7 +76,8 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
 
 def _message(row: tuple[Any, ...]) -> Message:
     mid, cid, role, content, state = row[:5]
-    return Message(mid, cid, role, content, state, from_json(row[5]), row[6], _token_ids(row[7]))
+    stats, created, ids, reasoning = from_json(row[5]), row[6], _token_ids(row[7]), row[8]
+    return Message(mid, cid, role, content, state, stats, created, ids, reasoning or "")
 
 
 def _token_ids(text: str | None) -> tuple[int, ...] | None:
@@ -192,6 +196,7 @@ class ConversationStore:
         content: str,
         state: str = "complete",
         stats: dict[str, Any] | None = None,
+        reasoning: str = "",
     ) -> Message:
         """Append a message; the first user message of a "New chat" becomes its title."""
         _check(role, ROLES, "role")
@@ -210,16 +215,18 @@ class ConversationStore:
                 title = title_from_message(content) or title
             now = self._db.now()
             cur = conn.execute(
-                "INSERT INTO messages (conversation_id, role, content, state, stats, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, state, stats_json, now),
+                "INSERT INTO messages (conversation_id, role, content, state, stats, created_at,"
+                " reasoning) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, state, stats_json, now, reasoning),
             )
             conn.execute(
                 "UPDATE conversations SET updated_at = ?, title = ? WHERE id = ?",
                 (now, title, conversation_id),
             )
         assert cur.lastrowid is not None
-        return Message(cur.lastrowid, conversation_id, role, content, state, stats, now)
+        return Message(
+            cur.lastrowid, conversation_id, role, content, state, stats, now, None, reasoning
+        )
 
     def update_message(
         self,
@@ -229,6 +236,7 @@ class ConversationStore:
         state: str | None = None,
         stats: dict[str, Any] | None = None,
         token_ids: tuple[int, ...] | None = None,
+        reasoning: str | None = None,
     ) -> None:
         """Change the given fields: one autocommit UPDATE, cheap enough to call every second."""
         if state is not None:
@@ -238,6 +246,7 @@ class ConversationStore:
             "state": state,
             "stats": to_json(stats, "stats"),
             "token_ids": None if token_ids is None else json.dumps([int(i) for i in token_ids]),
+            "reasoning": reasoning,
         }
         changes = {column: value for column, value in changes.items() if value is not None}
         if not changes:
@@ -285,16 +294,7 @@ class ConversationStore:
             "system_prompt": c.system_prompt,
             "params": c.params,
             "model": c.model,
-            "messages": [
-                {
-                    "role": m.role,
-                    "content": m.content,
-                    "state": m.state,
-                    "stats": m.stats,
-                    "created_at": m.created_at,
-                }
-                for m in messages
-            ],
+            "messages": [_exported(m) for m in messages],
         }
 
     def import_json(self, data: dict[str, Any]) -> Conversation:
@@ -313,7 +313,7 @@ class ConversationStore:
                 state = "stopped" if state == "streaming" else state  # nothing streams it now
                 conn.execute(
                     "INSERT INTO messages (conversation_id, role, content, state, stats,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    " created_at, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         new_id,
                         m["role"],
@@ -321,6 +321,7 @@ class ConversationStore:
                         state,
                         to_json(m.get("stats"), "stats"),
                         _number(m.get("created_at")) or self._db.now(),
+                        m.get("reasoning") or "",
                     ),
                 )
             return self.get(new_id)
@@ -341,9 +342,12 @@ class ConversationStore:
             mark = f"\n\n{marks[m.state]}" if m.state in marks else ""
             if m.state == "complete" and (m.stats or {}).get("finish_reason") == "length":
                 mark = "\n\n_(cut at max new tokens)_"
+            if mark and m.reasoning and not m.content:  # it got no further than thinking
+                mark = mark.replace(")_", " while thinking)_")
             about = _about(m) if m.role == "assistant" else ""
             heading = f"## {headings[m.role]} · {_when(m.created_at)}"
-            parts.append(f"{heading}\n\n{about}{m.content}{mark}")
+            body = (_thought(m.reasoning) + m.content).rstrip("\n") if m.reasoning else m.content
+            parts.append(f"{heading}\n\n{about}{body}{mark}")
         return "\n\n".join(parts) + "\n"
 
     def close(self) -> None:
@@ -365,6 +369,24 @@ def _about(m: Message) -> str:
         + (f" · {params}" if params else "")
         + "_\n\n"
     )
+
+
+def _exported(m: Message) -> dict[str, Any]:
+    """A message in the JSON export; its thinking as ``reasoning``, only when it thought."""
+    out: dict[str, Any] = {"role": m.role}
+    if m.reasoning:
+        out["reasoning"] = m.reasoning
+    out.update(content=m.content, state=m.state, stats=m.stats, created_at=m.created_at)
+    return out
+
+
+def _thought(reasoning: str) -> str:
+    """A reply's thinking for the Markdown export: a quoted block headed "Thinking", before
+    the answer (every line quoted, so nothing in it can end the block)."""
+    if not reasoning:
+        return ""
+    lines = [f"> {line}".rstrip() for line in reasoning.splitlines()]
+    return "> **Thinking**\n>\n" + "\n".join(lines) + "\n\n"  # the answer follows
 
 
 def _number(value: Any) -> float | None:
@@ -416,3 +438,7 @@ def _validate_export(data: Any) -> None:
             fail(f"message {i} has an unknown state {m.get('state')!r}")
         if not isinstance(m.get("stats"), (dict, type(None))):
             fail(f"message {i} has stats that are not an object")
+        if not isinstance(m.get("reasoning", ""), str):
+            fail(f"message {i} has reasoning that is not text")
+        if not _is_unicode(m.get("reasoning", "")):
+            fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")

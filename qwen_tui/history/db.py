@@ -145,7 +145,12 @@ def _migration_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN token_ids TEXT")
 
 
-MIGRATIONS: list[Migration] = [_migration_1, _migration_2]
+def _migration_3(conn: sqlite3.Connection) -> None:
+    """A reply's thinking (a Qwen3 <think> block), kept apart from its answer."""
+    conn.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: list[Migration] = [_migration_1, _migration_2, _migration_3]
 LATEST_VERSION = len(MIGRATIONS)
 
 

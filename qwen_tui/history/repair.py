@@ -18,7 +18,11 @@ from pathlib import Path
 from .db import SEARCH_TABLE, connect
 
 CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
-MESSAGE_COLUMNS = "id, conversation_id, role, content, state, stats, created_at, token_ids"
+MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, state, stats, created_at, token_ids, reasoning"
+)
+# what a file from before each later column holds in its place (schema 3: reasoning, 2: ids)
+LATER_COLUMNS = (("reasoning", ""), ("token_ids", None))
 
 
 def check(path: Path) -> list[str]:
@@ -88,6 +92,25 @@ def _rows(conn: sqlite3.Connection, table: str, columns: str) -> tuple[list[tupl
     return out, lost
 
 
+def _messages(conn: sqlite3.Connection) -> tuple[list[tuple], int]:
+    """The readable message rows in today's columns; a file from an older schema lacks the
+    later ones, which get what its migration would have given them."""
+    try:
+        present = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    except sqlite3.DatabaseError:
+        present = set()
+    missing = dict(LATER_COLUMNS) if present else {}
+    missing = {name: empty for name, empty in missing.items() if name not in present}
+    wanted = [c.strip() for c in MESSAGE_COLUMNS.split(",")]
+    read = [c for c in wanted if c not in missing]
+    rows, lost = _rows(conn, "messages", ", ".join(read))
+    out = []
+    for row in rows:
+        values = dict(zip(read, row, strict=True))
+        out.append(tuple(values[c] if c in values else missing[c] for c in wanted))
+    return out, lost
+
+
 def repair(path: Path) -> Repaired:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = path.with_name(f"{path.name}.damaged-{stamp}")
@@ -97,11 +120,7 @@ def repair(path: Path) -> Repaired:
     old = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         conversations, lost_c = _rows(old, "conversations", CONVERSATION_COLUMNS)
-        try:
-            messages, lost_m = _rows(old, "messages", MESSAGE_COLUMNS)
-        except sqlite3.OperationalError:  # a file from before schema 2 has no token_ids
-            messages, lost_m = _rows(old, "messages", MESSAGE_COLUMNS.rsplit(",", 1)[0])
-            messages = [(*m, None) for m in messages]
+        messages, lost_m = _messages(old)
     finally:
         old.close()
     fresh = connect(new)  # the current schema, the search triggers included
@@ -114,7 +133,7 @@ def repair(path: Path) -> Repaired:
         )
         kept_messages = [m for m in messages if m[1] in known]
         fresh.executemany(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             kept_messages,
         )
         fresh.execute("COMMIT")
