@@ -87,4 +87,3 @@ def decode_bytes(dims: Dims, recipe: Recipe) -> int:
 def quantize_ram(dims: Dims) -> int:
     """Peak RAM while quantizing: the float32 model, plus one layer's work and Python."""
     return dims.total * 4 + 800 * MB
-

@@ -242,7 +242,8 @@ def table(r: dict) -> str:
         f"decoder {r['decoder']}  patches {_patches(r['patches'])}",
         "",
         *_memory(r["memory"]),
-        "prompt tokens  first token  decode tok/s" + ("  of roofline" if r["memory"] else "")
+        "prompt tokens  first token  decode tok/s"
+        + ("  of roofline" if r["memory"] else "")
         + ("   (median of each length's runs; first token of every run)" if many else ""),
     ]
     roofline = r["memory"].get("roofline_tok_s")

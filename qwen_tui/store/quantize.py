@@ -66,11 +66,11 @@ def family_of(config: dict, src: Path) -> str:
     model_type = config.get("model_type", "")
     if model_type == "qwen":
         return "qwen"
-    if model_type == "qwen2":
-        return "qwen2"
+    if model_type in ("qwen2", "qwen3"):
+        return model_type
     raise UsageError(
         f"{src} holds a '{model_type or 'unknown'}' model; qwen-tui runs Qwen chat models only.",
-        "Use a Qwen-1, Qwen1.5, Qwen2 or Qwen2.5 chat model.",
+        "Use a Qwen-1, Qwen1.5, Qwen2, Qwen2.5 or Qwen3 (dense) chat model.",
     )
 
 
