@@ -3,11 +3,12 @@
 whoever shows them through plain events (``events``)."""
 
 from .events import QueueChanged, ReplyChunk, ReplyEvent, ReplyFinished, ReplyStarted
-from .reply_queue import ReplyQueue, run_on_thread
+from .reply_queue import LiveThought, ReplyQueue, run_on_thread
 from .service import ChatService, ReplyOutcome, cache_key, code_blocks, settings_params
 
 __all__ = [
     "ChatService",
+    "LiveThought",
     "QueueChanged",
     "ReplyChunk",
     "ReplyEvent",

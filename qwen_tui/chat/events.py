@@ -27,10 +27,12 @@ class ReplyStarted:
 
 @dataclass(frozen=True)
 class ReplyChunk:
-    """A piece of the reply's text, in order."""
+    """A piece of the reply's text, in order: of its thinking (``reasoning``), which comes
+    first, or of its answer."""
 
     conversation_id: int
     text: str
+    reasoning: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class ReplyFinished:
     stats: ReplyStats | None
     error: str | None
     continued: bool = False  # it wrote on a reply cut short (shown merged with it)
+    reasoning: str = ""  # its thinking (``text`` is the answer)
+    thinking_seconds: float | None = None  # how long it thought, if it did
 
 
 ReplyEvent: TypeAlias = QueueChanged | ReplyStarted | ReplyChunk | ReplyFinished

@@ -8,8 +8,10 @@ A send while another reply is generating waits in the queue. The work runs on a 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from ..engine.types import Engine
@@ -19,6 +21,15 @@ from .service import ChatService, ReplyOutcome
 
 Work: TypeAlias = Callable[[], None]
 Runner: TypeAlias = Callable[[Work], None]
+
+
+@dataclass
+class LiveThought:
+    """A streaming reply's thinking so far, and when it began (``time.monotonic``)."""
+
+    text: str
+    started: float
+    seconds: float | None = None  # how long it took, once the answer began
 
 
 def run_on_thread(work: Work) -> None:
@@ -52,6 +63,7 @@ class ReplyQueue:
         # The text streamed so far, per conversation: kept by ``follow`` on the thread that
         # reads it (the UI's), so it always matches the chunks that thread has seen.
         self.live: dict[int, str] = {}
+        self.live_thought: dict[int, LiveThought] = {}  # the same for the thinking
         self.continuing: set[int] = set()  # queued to write on their last reply
 
     def busy(self, conversation_id: int) -> bool:
@@ -101,11 +113,21 @@ class ReplyQueue:
         """Keep ``live`` up to date with an event; call it where the events are shown."""
         if isinstance(event, ReplyStarted):
             self.live[event.conversation_id] = ""
+            self.live_thought.pop(event.conversation_id, None)
+        elif isinstance(event, ReplyChunk) and event.reasoning:
+            thought = self.live_thought.setdefault(
+                event.conversation_id, LiveThought("", time.monotonic())
+            )
+            thought.text += event.text
         elif isinstance(event, ReplyChunk):
             cid = event.conversation_id
             self.live[cid] = self.live.get(cid, "") + event.text
+            before = self.live_thought.get(cid)
+            if before is not None and before.seconds is None:
+                before.seconds = round(time.monotonic() - before.started, 1)
         elif isinstance(event, ReplyFinished):
             self.live.pop(event.conversation_id, None)
+            self.live_thought.pop(event.conversation_id, None)
 
     def _work(self) -> None:
         while True:
@@ -135,6 +157,9 @@ class ReplyQueue:
         def text(piece: str) -> None:
             self._emit(ReplyChunk(conversation_id, piece))
 
+        def thought(piece: str) -> None:
+            self._emit(ReplyChunk(conversation_id, piece, reasoning=True))
+
         try:
             outcome = self.service.generate(
                 conversation_id,
@@ -143,6 +168,7 @@ class ReplyQueue:
                 on_text=text,
                 cancel=self.cancel,
                 continue_reply=continuing,
+                on_reasoning=thought,
             )
         except Exception as exc:  # e.g. the conversation was deleted meanwhile
             outcome = ReplyOutcome(started_id, None, one_line(exc))
@@ -154,4 +180,6 @@ class ReplyQueue:
             reply.stats if reply else None,
             outcome.error,
             continued=continuing,
+            reasoning=reply.reasoning if reply else "",
+            thinking_seconds=outcome.thinking_seconds,
         )

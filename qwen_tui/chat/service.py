@@ -11,13 +11,14 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import Settings
 from ..engine.types import ChatMessage, Engine, GenerationParams, Reply
 from ..errors import EngineError, QwenTuiError, one_line
 from ..history import ConversationStore, Message
+from .thinking import soft_switch
 
 SAVE_EVERY = 0.5  # seconds between saves of a streaming reply
 
@@ -42,6 +43,47 @@ class ReplyOutcome:
     reply: Reply | None
     error: str | None = None
     gone: bool = False  # the conversation was deleted meanwhile
+    thinking_seconds: float | None = None  # how long the reply thought, if it did
+
+
+class _Streamed:
+    """A streaming reply's answer and thinking so far, saved (both) about every SAVE_EVERY
+    seconds, so a crash loses at most that much of either; and when it thought."""
+
+    def __init__(self, store: ConversationStore, message_id: int, text: str, thought: str):
+        self.store, self.message_id = store, message_id
+        self.text, self.thought = [text], [thought]
+        self.last_save = time.monotonic()
+        self.thinking_from: float | None = None  # the first piece of thinking
+        self.thinking_to: float | None = None  # the first piece of the answer after it
+
+    def add(self, piece: str, reasoning: bool) -> None:
+        now = time.monotonic()
+        if reasoning:
+            self.thought.append(piece)
+            if self.thinking_from is None:
+                self.thinking_from = now
+        else:
+            self.text.append(piece)
+            if self.thinking_from is not None and self.thinking_to is None:
+                self.thinking_to = now
+        if now - self.last_save >= SAVE_EVERY:
+            self.save()
+            self.last_save = now
+
+    def save(self, state: str | None = None) -> None:
+        self.store.update_message(
+            self.message_id,
+            content="".join(self.text),
+            reasoning="".join(self.thought),
+            state=state,
+        )
+
+    def thinking_seconds(self) -> float | None:
+        if self.thinking_from is None:
+            return None
+        end = self.thinking_to if self.thinking_to is not None else time.monotonic()
+        return round(end - self.thinking_from, 1)
 
 
 class ChatService:
@@ -50,25 +92,47 @@ class ChatService:
         self.settings = settings
 
     # -- what the model sees ---------------------------------------------
-    def prompt_messages(self, conversation_id: int) -> list[ChatMessage]:
+    def prompt_messages(self, conversation_id: int, continuing: bool = False) -> list[ChatMessage]:
         """System prompt (the conversation's, else the default) and the usable turns.
 
-        Failed replies are left out; stopped replies are kept as far as they got.
+        Failed replies are left out; stopped replies are kept as far as they got (one that
+        got no answer written is left out, unless it is the reply to write on). A reply's
+        thinking goes as ``ChatMessage.reasoning``, never in its text: the model's chat
+        template decides what of it the model sees again (Qwen3's: none, for past turns).
         """
         conversation = self.store.get(conversation_id)
         system = conversation.system_prompt
         if system is None:
             system = self.settings().system_prompt
         messages = [ChatMessage("system", system)] if system else []
-        for m in self.store.messages(conversation_id):
-            if m.role == "assistant" and (m.state == "error" or not m.content):
+        stored = self.store.messages(conversation_id)
+        for i, m in enumerate(stored):
+            written_on = continuing and i == len(stored) - 1
+            if m.role == "assistant" and (m.state == "error" or not (m.content or written_on)):
                 continue
-            messages.append(ChatMessage(m.role, m.content, m.token_ids))
+            messages.append(ChatMessage(m.role, m.content, m.token_ids, m.reasoning))
         return messages
 
     def params(self, conversation_id: int) -> GenerationParams:
+        """The chat's own parameters over the settings (its thinking switch included)."""
         own = GenerationParams.from_dict(self.store.get(conversation_id).params)
         return own.over(settings_params(self.settings()))
+
+    def reply_params(self, conversation_id: int) -> GenerationParams:
+        """What the next reply uses: ``params``, and where the newest user message holds a
+        soft switch (``/think``, ``/no_think``), that for ``enable_thinking``."""
+        params = self.params(conversation_id)
+        last_user = _last_user(self.store.messages(conversation_id))
+        switch = soft_switch(last_user.content) if last_user else None
+        return params if switch is None else replace(params, enable_thinking=switch)
+
+    def set_thinking(self, conversation_id: int, enable: bool | None) -> None:
+        """The chat's thinking switch: on, off, or None for the model's default."""
+        own = dict(self.store.get(conversation_id).params)
+        own.pop("enable_thinking", None)
+        if enable is not None:
+            own["enable_thinking"] = enable
+        self.store.set_params(conversation_id, own)
 
     def _exists(self, conversation_id: int) -> bool:
         try:
@@ -122,13 +186,17 @@ class ChatService:
         on_text: Callable[[str], None] = lambda _: None,
         cancel: threading.Event | None = None,
         continue_reply: bool = False,
+        on_reasoning: Callable[[str], None] = lambda _: None,
     ) -> ReplyOutcome:
-        """Stream a reply to the conversation's last user message, saving as it goes; with
-        ``continue_reply``, write on the last reply (cut at max new tokens) instead."""
-        messages = self.prompt_messages(conversation_id)
-        params = self.params(conversation_id)
-        before = ""
+        """Stream a reply to the conversation's last user message, saving its answer and its
+        thinking apart as they come; with ``continue_reply``, write on the last reply (cut at
+        max new tokens) instead. A reply cut while it was thinking goes on as its answer: the
+        chat template closes the thought where it was cut (Qwen3's does), the model answers."""
+        messages = self.prompt_messages(conversation_id, continuing=continue_reply)
+        params = self.reply_params(conversation_id)
+        before = thought_before = ""
         before_ids: tuple[int, ...] = ()
+        before_stats: dict[str, Any] = {}
         if continue_reply:
             if not self.can_continue(conversation_id):
                 raise EngineError(
@@ -136,23 +204,22 @@ class ChatService:
                 )
             placeholder = self.store.messages(conversation_id)[-1]
             before, before_ids = placeholder.content, placeholder.token_ids or ()
+            thought_before, before_stats = placeholder.reasoning, placeholder.stats or {}
             self.store.update_message(placeholder.id, state="streaming")
         else:
             placeholder = self.store.add_message(
                 conversation_id, "assistant", "", state="streaming"
             )
         on_start(placeholder.id)
-        text: list[str] = [before]
-        last_save = time.monotonic()
+        live = _Streamed(self.store, placeholder.id, before, thought_before)
 
         def collect(piece: str) -> None:
-            nonlocal last_save
-            text.append(piece)
+            live.add(piece, reasoning=False)
             on_text(piece)
-            now = time.monotonic()
-            if now - last_save >= SAVE_EVERY:
-                self.store.update_message(placeholder.id, content="".join(text))
-                last_save = now
+
+        def collect_reasoning(piece: str) -> None:
+            live.add(piece, reasoning=True)
+            on_reasoning(piece)
 
         extra: dict[str, Any] = {"continue_reply": True} if continue_reply else {}
         try:
@@ -162,12 +229,13 @@ class ChatService:
                 on_text=collect,
                 cancel=cancel,
                 cache_key=cache_key(conversation_id),
+                on_reasoning=collect_reasoning,
                 **extra,
             )
         except Exception as exc:  # a failing backend must not lose the conversation
             if isinstance(exc, KeyError) and not self._exists(conversation_id):
                 return ReplyOutcome(placeholder.id, None, gone=True)  # deleted while streaming
-            self.store.update_message(placeholder.id, content="".join(text), state="error")
+            live.save(state="error")
             prefix = "" if isinstance(exc, QwenTuiError) else "The model failed: "
             return ReplyOutcome(placeholder.id, None, prefix + one_line(exc))
         state = "stopped" if reply.stopped else "complete"
@@ -176,17 +244,23 @@ class ChatService:
         if info is not None:  # which model wrote this reply, and how
             stats.update(model=info.name, format=info.low_bit)
         stats["params"] = params.over(info.defaults if info else params).to_dict()
+        seconds = live.thinking_seconds()
+        if seconds is None:
+            seconds = before_stats.get("thinking_seconds")
+        if seconds is not None:
+            stats["thinking_seconds"] = seconds
         try:
             self.store.update_message(
                 placeholder.id,
                 content=before + reply.text,
+                reasoning=thought_before + reply.reasoning,
                 state=state,
                 stats=stats,
                 token_ids=(before_ids + reply.token_ids) or None,
             )
         except KeyError:
             return ReplyOutcome(placeholder.id, reply, gone=True)
-        return ReplyOutcome(placeholder.id, reply)
+        return ReplyOutcome(placeholder.id, reply, thinking_seconds=seconds)
 
 
 def _last_user(messages: list[Message]) -> Message | None:
