@@ -81,7 +81,29 @@ def build_parser() -> Parser:
     ask.add_argument("--repetition-penalty", type=float)
     ask.add_argument("--seed", type=int)
     ask.add_argument("--threads", type=int)
-    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ask.add_argument(
+        "--json", action="store_true", help="print one JSON object at the end (reply, reasoning)"
+    )
+    ask.add_argument(
+        "--hide-thinking",
+        action="store_true",
+        help="print no thinking (the model still thinks: --no-think stops that)",
+    )
+    think = ask.add_mutually_exclusive_group()
+    think.add_argument(
+        "--think",
+        dest="enable_thinking",
+        action="store_const",
+        const=True,
+        help="think first (a model with Qwen3's switch; the default is the model's)",
+    )
+    think.add_argument(
+        "--no-think",
+        dest="enable_thinking",
+        action="store_const",
+        const=False,
+        help="answer without thinking",
+    )
 
     bench = sub.add_parser("bench", help="measure load time, prompt and decode speed")
     where = bench.add_mutually_exclusive_group()

@@ -9,6 +9,7 @@ import threading
 from argparse import Namespace
 
 from . import config, paths
+from .ask_output import AskOutput
 from .catalog import CATALOG, DEFAULT_LOW_BIT
 from .chat import settings_params
 from .errors import UsageError
@@ -216,6 +217,7 @@ def ask(args: Namespace) -> int:
             repetition_penalty=config.check_value("repetition_penalty", args.repetition_penalty),
             max_new_tokens=config.check_value("max_new_tokens", args.max_new_tokens),
             seed=args.seed,
+            enable_thinking=args.enable_thinking,
         ).over(settings_params(settings))
         threads = config.check_value("threads", args.threads) or settings.threads
     except ValueError as exc:
@@ -225,29 +227,34 @@ def ask(args: Namespace) -> int:
     else:
         model = local.choose(args.model, settings.model, settings.low_bit)
     engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
-    engine.load()
+    info = engine.load()
+    if args.enable_thinking is not None and info.thinking != "switch":
+        flag = "--think" if args.enable_thinking else "--no-think"
+        how = "always thinks" if info.thinking == "always" else "does not think"
+        print(f"qwen-tui: {model.folder_name} {how}; {flag} changes nothing.", file=sys.stderr)
     system = as_typed(args.system) if args.system is not None else settings.system_prompt
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
 
     cancel = threading.Event()
     # From here on Ctrl+C stops the reply (within one token) instead of killing us.
     signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    out = sys.stdout
-
-    def emit(piece: str) -> None:
-        try:
-            out.write(piece)
-            out.flush()
-        except BrokenPipeError:  # `ask ... | head -1`: stop generating, nobody reads on
-            cancel.set()
-            raise
-
-    reply = engine.chat(messages, params, on_text=None if args.json else emit, cancel=cancel)
+    shown = AskOutput(sys.stdout, sys.stderr, cancel, show_thinking=not args.hide_thinking)
+    reply = engine.chat(
+        messages,
+        params,
+        cancel=cancel,
+        on_text=None if args.json else shown.answer,
+        on_reasoning=None if args.json else shown.thought,
+    )
+    shown.end_thinking()
     if args.json:
-        payload = {"model": model.folder_name, "reply": reply.text, "stats": reply.stats.to_dict()}
+        payload: dict = {"model": model.folder_name, "reply": reply.text}
+        if not args.hide_thinking:
+            payload["reasoning"] = reply.reasoning
+        payload["stats"] = reply.stats.to_dict()
         print(json.dumps(payload, ensure_ascii=False))
     else:
-        out.write("\n")
+        sys.stdout.write("\n")
     if reply.stopped:
         print("qwen-tui: stopped; the partial reply is above.", file=sys.stderr)
         return 130
