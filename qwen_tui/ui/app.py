@@ -176,12 +176,17 @@ class QwenApp(App[None]):
 
     async def on_reply_chunk(self, message: ReplyChunk) -> None:
         self.queue.follow(message.event)
-        await self.chat.reply_chunk(message.conversation_id, message.text)
+        await self.chat.reply_chunk(message.conversation_id, message.text, message.reasoning)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         self.queue.follow(message.event)
         await self.chat.reply_finished(
-            message.conversation_id, message.text, message.stats, message.error
+            message.conversation_id,
+            message.text,
+            message.stats,
+            message.error,
+            message.reasoning,
+            message.thinking_seconds,
         )
         if message.continued and self.chat.conversation_id == message.conversation_id:
             await self.chat.open(message.conversation_id)  # the reply and its continuation

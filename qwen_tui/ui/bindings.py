@@ -18,6 +18,8 @@ APP_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("chat_settings", "f3", "chat_settings", "Chat settings", False),
     ("switch_model", "f4", "switch_model", "Model", True),
     ("export_chat", "f5", "export_chat", "Export", False),
+    ("toggle_thinking", "f6", "toggle_thinking", "Show/hide thinking", False),
+    ("thinking_switch", "f7", "thinking_switch", "Thinking on/off", False),
     ("delete_chat", "f8", "delete_chat", "Delete", False),
     ("import_chat", "f9", "import_chat", "Import", False),
     ("setup_model", "f10", "app.setup_model", "Set up a model", False),

@@ -103,6 +103,12 @@ class ChatController:
         model = self._host.model
         return f"{model.name} · {model.low_bit}" if model is not None else None
 
+    @property
+    def thinking(self) -> str:
+        """How the loaded model thinks (``ModelInfo.thinking``); "none" while none is loaded."""
+        engine = self._host.engine
+        return engine.info.thinking if engine is not None and engine.info is not None else "none"
+
     def default_params(self) -> GenerationParams:
         """What a chat's reply uses where the chat sets nothing: the settings, then the
         loaded model's own defaults."""

@@ -24,6 +24,7 @@ class ReplyChunk(Message):
         self.event = event
         self.conversation_id = event.conversation_id
         self.text = event.text
+        self.reasoning = event.reasoning  # a piece of the thinking, not of the answer
 
 
 class ReplyFinished(Message):
@@ -36,6 +37,8 @@ class ReplyFinished(Message):
         self.stats = event.stats
         self.error = event.error
         self.continued = event.continued  # it wrote on a reply cut short (shown merged with it)
+        self.reasoning = event.reasoning
+        self.thinking_seconds = event.thinking_seconds
 
 
 class QueueChanged(Message):

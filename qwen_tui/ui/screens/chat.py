@@ -7,6 +7,7 @@ Its widgets and what they show are in ``chat_base.py``, its key actions in
 
 from __future__ import annotations
 
+from ...chat.thinking import switch_only
 from ...engine.types import ReplyStats
 from ..bindings import APP_KEYS, HELP_QUESTION, make_bindings
 from ..guard import guard_errors
@@ -50,6 +51,11 @@ class ChatScreen(ChatActions):
                 f"Not sent: {controller.read_only}.", title="Read-only window", severity="warning"
             )
             return
+        switch = switch_only(text)
+        if switch is not None:  # "/think" or "/no_think" alone: the chat's switch, not sent
+            if await self.set_thinking(switch):
+                self.prompt.clear()
+            return
         if controller.engine_state in ("no model", "error") and controller.engine is None:
             self.notify(
                 "No model is loaded yet.",
@@ -68,17 +74,27 @@ class ChatScreen(ChatActions):
     # -- streaming (called by the app) -----------------------------------
     async def reply_started(self, conversation_id: int) -> None:
         if conversation_id == self.conversation_id:
-            live = self.controller.queue.live
-            await self.chat_view.start_reply(lambda: live.get(conversation_id, ""))
+            await self.chat_view.start_reply(self.live_text(conversation_id))
         self.status.state = "generating"
         self.refresh_sidebar()
 
-    async def reply_chunk(self, conversation_id: int, text: str) -> None:
-        if conversation_id == self.conversation_id and self.chat_view.stream is not None:
-            await self.chat_view.append(text)
+    async def reply_chunk(self, conversation_id: int, text: str, reasoning: bool = False) -> None:
+        if conversation_id != self.conversation_id or self.chat_view.stream is None:
+            return
+        if reasoning:
+            await self.chat_view.append_thought(text)
+            return
+        thought = self.controller.queue.live_thought.get(conversation_id)
+        await self.chat_view.append(text, thought.seconds if thought else None)
 
     async def reply_finished(
-        self, conversation_id: int, text: str, stats: ReplyStats | None, error: str | None
+        self,
+        conversation_id: int,
+        text: str,
+        stats: ReplyStats | None,
+        error: str | None,
+        reasoning: str = "",
+        thinking_seconds: float | None = None,
     ) -> None:
         state = (
             "error"
@@ -86,9 +102,10 @@ class ChatScreen(ChatActions):
             else ("stopped" if stats and stats.finish_reason == "cancelled" else "complete")
         )
         if conversation_id == self.conversation_id:
-            await self.chat_view.finish_reply(
-                text, state, stats.to_dict() if stats else None, error
-            )
+            shown = stats.to_dict() if stats else None
+            if shown is not None and thinking_seconds is not None:
+                shown["thinking_seconds"] = thinking_seconds
+            await self.chat_view.finish_reply(text, state, shown, error, reasoning)
         if stats:
             self.status.speed = stats.decode_tokens_per_s
             self.status.context_used = stats.context_used

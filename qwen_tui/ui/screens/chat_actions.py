@@ -1,7 +1,8 @@
 """The chat screen's actions (each bound to a key with an id, each in the palette).
 
-``ChatScreen`` (``chat.py``) is built on them; they are built on the screen's widgets and
-controller (``chat_base.py``), and import neither the screen nor the app."""
+``ChatScreen`` (``chat.py``) is built on them; they are built on the thinking actions
+(``chat_thinking.py``) and those on the screen's widgets and controller (``chat_base.py``);
+they import neither the screen nor the app."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from ... import paths
 from ...chat import code_blocks
 from ...engine.types import GenerationParams
 from ...history import HistoryError
-from .chat_base import ChatBase
+from .chat_thinking import ThinkingActions
 from .dialogs import ConfirmScreen, PickScreen, TextPromptScreen
 
 
-class ChatActions(ChatBase):
+class ChatActions(ThinkingActions):
     """The actions of the chat screen (``ChatScreen`` is one of these)."""
 
     def _busy_notice(self) -> bool:
@@ -183,7 +184,11 @@ class ChatActions(ChatBase):
 
         params = GenerationParams.from_dict(conversation.params)
         screen = ConversationSettingsScreen(
-            conversation.title, conversation.system_prompt, params, defaults
+            conversation.title,
+            conversation.system_prompt,
+            params,
+            defaults,
+            thinking=self.controller.thinking,
         )
         self.app.push_screen(screen, done)
 

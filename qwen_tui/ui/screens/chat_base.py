@@ -10,8 +10,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from ...chat.thinking import describe
 from ..controller import ChatController
-from ..widgets.chat_view import ChatView
+from ..widgets.chat_view import ChatView, LiveText
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
 from ..widgets.status_bar import StatusBar
@@ -60,12 +61,27 @@ class ChatBase(Screen[None]):
         messages = self.controller.store.messages(conversation_id) if conversation_id else []
         self.conversation_id = conversation_id
         streaming = conversation_id is not None and conversation_id in queue.live
-        live = (lambda: queue.live.get(conversation_id, "")) if streaming else None
+        live = self.live_text(conversation_id) if streaming and conversation_id else None
         await self.chat_view.show(conversation_id, messages, live)
         self.refresh_sidebar()
         self.update_context()
 
+    def live_text(self, conversation_id: int) -> LiveText:
+        """What the queue has streamed of the chat's reply: (answer, thinking) so far."""
+        queue = self.controller.queue
+        return lambda: (
+            queue.live.get(conversation_id, ""),
+            queue.live_thought.get(conversation_id),
+        )
+
+    def update_thinking(self) -> None:
+        """The status bar's word on the chat's thinking (for a model that thinks)."""
+        cid = self.conversation_id
+        enable = self.controller.service.params(cid).enable_thinking if cid else None
+        self.status.thinking = describe(self.controller.thinking, enable)
+
     def update_context(self) -> None:
+        self.update_thinking()
         engine, cid = self.controller.engine, self.conversation_id
         if engine is None or engine.info is None:
             return

@@ -1,4 +1,5 @@
-"""The conversation: user messages as text, assistant replies as Markdown.
+"""The conversation: user messages as text, assistant replies as Markdown, a reply's
+thinking apart above it (``thought.Thought``: plain text, collapsed once the answer starts).
 
 A streaming reply is appended through ``Markdown.get_stream`` (which batches
 updates) and rendered once more in full when it ends. The view follows the
@@ -14,8 +15,13 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from ...chat import LiveThought
 from ...history import Message
 from ..plain import visible
+from .thought import Thought
+
+# a streaming reply's (answer, thinking) so far
+LiveText = Callable[[], tuple[str, LiveThought | None]]
 
 STATE_NOTES = {"stopped": "⏹ stopped", "error": "⚠ failed", "streaming": "… interrupted"}
 
@@ -31,6 +37,7 @@ class AssistantMessage(Markdown):
     AssistantMessage { border-left: thick $accent 60%; padding: 0 1; margin: 1 0 0 0; }
     AssistantMessage.stopped { border-left: thick $warning; }
     AssistantMessage.error { border-left: thick $error; }
+    AssistantMessage.after-thought { margin: 0; }
     """
 
 
@@ -52,12 +59,13 @@ class ChatView(VerticalScroll):
         self.conversation_id: int | None = None
         self.stream: MarkdownStream | None = None
         self.live: AssistantMessage | None = None
+        self.live_thought: Thought | None = None
 
     async def show(
         self,
         conversation_id: int | None,
         messages: list[Message],
-        live: Callable[[], str] | None = None,
+        live: LiveText | None = None,
     ) -> None:
         """Replace the view with a conversation; ``live`` gives a streaming reply's text so far."""
         await self.stop_stream()
@@ -68,7 +76,7 @@ class ChatView(VerticalScroll):
             if m.role == "user":
                 widgets.append(UserMessage(visible(m.content), markup=False))
             elif m.role == "assistant" and not (live is not None and m.state == "streaming"):
-                widgets.extend(self._reply_widgets(m.content, m.state, m.stats))
+                widgets.extend(self._reply_widgets(m.content, m.state, m.stats, m.reasoning))
         if not messages:
             widgets.append(Static("Type a message below and press Enter.", id="empty"))
         await self.mount_all(widgets)
@@ -77,18 +85,34 @@ class ChatView(VerticalScroll):
         self.anchor()
         self.scroll_end(animate=False)
 
-    def _reply_widgets(self, text: str, state: str, stats: dict | None) -> list:
-        widget = AssistantMessage(text or "")
-        widget.add_class(state)
-        out: list = [widget]
+    def _reply_widgets(
+        self, text: str, state: str, stats: dict | None, reasoning: str = ""
+    ) -> list:
+        out: list = []
+        only_thought = bool(reasoning) and not text  # it ended before its answer began
+        if reasoning:
+            seconds = (stats or {}).get("thinking_seconds")
+            cut = state if only_thought else None
+            out.append(Thought(reasoning, seconds=seconds, cut=cut))
+        if not only_thought:
+            widget = AssistantMessage(text or "")
+            widget.add_class(state)
+            widget.set_class(bool(reasoning), "after-thought")
+            out.append(widget)
         note = STATE_NOTES.get(state)
+        if only_thought and note:
+            note += " while thinking"
         if stats and state in ("complete", "stopped"):
             speed = stats.get("decode_tokens_per_s") or 0
             info = f"{stats.get('generated_tokens', 0)} tokens · {speed:.1f} tok/s"
             if stats.get("dropped_turns"):
                 info += f" · {stats['dropped_turns']} old turns left out"
             if state == "complete" and stats.get("finish_reason") == "length":
-                info += " · cut at max new tokens (ctrl+e continues)"
+                info += (
+                    " · cut at max new tokens while thinking (ctrl+e answers from there)"
+                    if only_thought
+                    else " · cut at max new tokens (ctrl+e continues)"
+                )
             note = f"{note} · {info}" if note else info
         if note:
             out.append(Note(note, classes=state, markup=False))
@@ -100,37 +124,72 @@ class ChatView(VerticalScroll):
         await self.mount(UserMessage(visible(text), markup=False))
         self.anchor()
 
-    async def start_reply(self, live: Callable[[], str] | None = None) -> None:
+    async def start_reply(self, live: LiveText | None = None) -> None:
         """Show a streaming reply; ``live`` gives its text so far, read once mounted."""
         await self.stop_stream()
         self.live = AssistantMessage("")
         self.live.add_class("streaming")
+        self.live_thought = None
         await self.mount(self.live)
         # No await between reading the text so far and opening the stream: every chunk
-        # is either in that text or arrives (via append) after the stream exists.
-        text = live() if live else ""
+        # is either in that text or arrives (via append) after the stream exists; the
+        # thought so far is mounted after, so later pieces of it wait for it (see below).
+        text, thought = live() if live else ("", None)
         self.stream = Markdown.get_stream(self.live)
+        if thought is not None:
+            self._thought_for_live(thought.text)
+            if text:
+                self.live_thought.answered(thought.seconds)  # type: ignore[union-attr]
         if text:
             await self.stream.write(text)
+        if self.live_thought is not None:
+            await self.mount(self.live_thought, before=self.live)
 
-    async def append(self, text: str) -> None:
+    def _thought_for_live(self, text: str) -> Thought:
+        self.live_thought = Thought(text, streaming=True)
+        if self.live is not None:
+            self.live.add_class("after-thought")
+        return self.live_thought
+
+    async def append_thought(self, text: str) -> None:
+        """A piece of the streaming reply's thinking (it comes before any of its answer)."""
+        if self.live is None or self.stream is None:
+            return
+        if self.live_thought is None:
+            await self.mount(self._thought_for_live(text), before=self.live)
+        else:
+            self.live_thought.add(text)
+
+    async def append(self, text: str, thought_seconds: float | None = None) -> None:
+        """A piece of the streaming reply's answer; the first one collapses its thought."""
+        thought = self.live_thought
+        if thought is not None and thought.streaming:
+            thought.answered(thought_seconds)
         if self.stream is not None:
             await self.stream.write(text)
 
+    def thoughts(self) -> list[Thought]:
+        return list(self.query(Thought))
+
     async def finish_reply(
-        self, text: str, state: str, stats: dict | None, error: str | None
+        self, text: str, state: str, stats: dict | None, error: str | None, reasoning: str = ""
     ) -> None:
         await self.stop_stream()
-        widgets = self._reply_widgets(text, state, stats) if text or state != "error" else []
+        shown = text or reasoning or state != "error"
+        widgets = self._reply_widgets(text, state, stats, reasoning) if shown else []
         if error:
             widgets.append(Note(error, classes="error", markup=False))
         live, self.live = self.live, None
+        thought, self.live_thought = self.live_thought, None
         if live is not None and live.parent is self:
             # In the streaming reply's place: a message sent meanwhile stays below it.
-            await self.mount_all(widgets, before=live)
+            first = thought if thought is not None and thought.parent is self else live
+            await self.mount_all(widgets, before=first)
             await live.remove()
         else:
             await self.mount_all(widgets)
+        if thought is not None and thought.parent is self:
+            await thought.remove()
 
     async def stop_stream(self) -> None:
         if self.stream is None:

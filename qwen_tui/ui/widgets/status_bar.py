@@ -1,4 +1,5 @@
-"""One line: model and format, state, speed of the last reply, context used."""
+"""One line: model and format, the chat's thinking (for a model that thinks), state, speed of
+the last reply, context used."""
 
 from __future__ import annotations
 
@@ -29,12 +30,13 @@ class StatusBar(Static):
     context_window: reactive[int] = reactive(0)
     queued: reactive[int] = reactive(0)
     detail: reactive[str] = reactive("")
+    thinking: reactive[str] = reactive("")  # "thinking on" / "thinking off" / "thinks always"
 
     def render(self) -> Content:
-        parts = [
-            Content.styled(visible(self.model), "bold"),
-            Content.styled(f"● {self.state}", STATE_STYLE.get(self.state, "$text")),
-        ]
+        parts = [Content.styled(visible(self.model), "bold")]
+        if self.thinking:  # next to the model, so that a narrow bar still shows it
+            parts.append(Content(self.thinking))
+        parts.append(Content.styled(f"● {self.state}", STATE_STYLE.get(self.state, "$text")))
         if self.queued:
             parts.append(Content(f"{self.queued} queued"))
         if self.speed:
