@@ -42,6 +42,7 @@ def pull(args: Namespace) -> int:
         endpoint=settings.hf_endpoint,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
+        notice=lambda text: print(f"qwen-tui: note: {text}", file=sys.stderr),
         force=args.force,
     )
     return _ready(model)

@@ -1,4 +1,8 @@
-"""`pull`: download a model from the hub (or a mirror) and quantize it into the store."""
+"""`pull`: download a model from the hub (or a mirror) and quantize it into the store.
+
+The commit comes from ``pin.resolve`` and is recorded in the model's manifest; the download is
+removed once the model is stored, unless it is to be kept.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,13 @@ import shutil
 import threading
 
 from .. import paths
-from ..catalog import CatalogEntry, default_name_for, find_entry
+from ..catalog import GB, CatalogEntry, default_name_for, find_entry
 from ..errors import UsageError
-from . import local
-from .download import download_snapshot, list_remote_files, resolve_endpoint, select_files
+from . import local, pin
+from .download import download_snapshot, resolve_endpoint, select_files
 from .progress import Progress, ProgressCallback, ignore_progress
 from .quantize import check_remote_code, quantize_folder
 from .resources import check_disk, check_memory
-
-GB = 1024**3
 
 
 def repo_for(model: str) -> tuple[str, CatalogEntry | None]:
@@ -40,28 +42,25 @@ def pull(
     endpoint: str | None = None,
     trust_remote_code: bool = False,
     progress: ProgressCallback = ignore_progress,
+    notice: pin.Notice = pin.ignore_notice,
     cancel: threading.Event | None = None,
     keep_download: bool = False,
     force: bool = False,
 ) -> local.LocalModel:
     """Download ``model`` (catalog key or repo id) and quantize it; return the stored model."""
     repo_id, entry = repo_for(model)
-    name = local.validate_name(name or default_name_for(repo_id))
-    existing = paths.models_dir() / local.folder_name(name, low_bit)
-    if existing.exists() and not force:  # before the download, not after it
-        raise UsageError(
-            f"A model named {existing.name} already exists.",
-            "Pass --force to download and quantize it again, or choose another --name.",
-        )
+    if name is not None:  # a bad name is said before asking the hub anything
+        local.validate_name(name)
     endpoint = resolve_endpoint(endpoint)
-    revision = revision or (entry.revision if entry else None)
     progress(Progress("check", 0, None, detail=f"asking the hub about {repo_id}"))
-    commit, remote = list_remote_files(repo_id, revision, endpoint)
-    wanted = select_files(remote)
-    download_bytes = sum(f.size for f in wanted)
-    stored_size = int(entry.stored_gb(low_bit) * GB) if entry else download_bytes // 2
+    commit, remote = pin.resolve(repo_id, entry, revision, endpoint, notice, model)
+    name = local.validate_name(name or default_name_for(repo_id))
+    _refuse_existing(name, low_bit, force)
+    wanted_files = select_files(remote)
+    download_bytes = sum(f.size for f in wanted_files)
+    stored_size = entry.stored_bytes(low_bit) if entry else download_bytes // 2
     check_disk(paths.cache_dir(), download_bytes + stored_size, f"download and store {repo_id}")
-    ram = int(entry.ram_to_quantize_gb() * GB) if entry else download_bytes * 2 + GB // 2
+    ram = entry.ram_to_quantize() if entry else download_bytes * 2 + GB // 2
     check_memory(ram, f"quantize {repo_id}")
 
     root = paths.downloads_dir()
@@ -89,3 +88,12 @@ def pull(
     if not keep_download:  # the store holds everything needed, remote code included
         shutil.rmtree(snapshot.path, ignore_errors=True)
     return stored
+
+
+def _refuse_existing(name: str, low_bit: str, force: bool) -> None:
+    existing = paths.models_dir() / local.folder_name(name, low_bit)
+    if existing.exists() and not force:  # before the download, not after it
+        raise UsageError(
+            f"A model named {existing.name} already exists.",
+            "Pass --force to download and quantize it again, or choose another --name.",
+        )
