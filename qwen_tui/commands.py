@@ -39,10 +39,12 @@ def pull(args: Namespace) -> int:
         low_bit=args.low_bit or settings.low_bit,
         revision=args.revision,
         name=args.name,
+        gguf_file=args.file,
         endpoint=settings.hf_endpoint,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
         notice=lambda text: print(f"qwen-tui: note: {text}", file=sys.stderr),
+        keep_download=args.keep_download,
         force=args.force,
     )
     return _ready(model)
