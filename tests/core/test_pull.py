@@ -155,7 +155,23 @@ def test_models_shows_an_interrupted_catalog_download(hub_server, tiny_source, m
     assert main(["pull", "qwen2.5-0.5b-instruct"]) == 1
     capsys.readouterr()
     assert main(["models"]) == 0
-    line = next(
-        row for row in capsys.readouterr().out.splitlines() if "qwen2.5-0.5b-instruct " in row
-    )
-    assert line.endswith("partly downloaded (pull again to resume)")
+    rows = capsys.readouterr().out.splitlines()
+    at = next(i for i, row in enumerate(rows) if row.startswith("  qwen2.5-0.5b-instruct "))
+    assert rows[at + 1] == f"      {ENTRY.good_for}"
+    assert rows[at + 2] == "      partly downloaded (pull again to resume)"
+
+
+def test_models_lists_licence_sizes_ram_and_good_for_in_80_columns(capsys):
+    assert main(["models"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert all(len(row) <= 80 for row in rows)
+    row = next(r for r in rows if r.startswith("  qwen3-1.7b "))
+    entry = find_entry("qwen3-1.7b")
+    assert row.split() == [
+        "qwen3-1.7b",
+        f"{entry.download_gb:.2f}",
+        f"{entry.stored_gb():.2f}", "/", f"{entry.stored_gb('sym_int4'):.2f}",
+        f"{entry.ram_to_chat() / 1024**3:.1f}", "/", f"{entry.ram_to_quantize_gb():.1f}",
+        "Apache-2.0",
+    ]  # fmt: skip
+    assert rows[rows.index(row) + 1] == f"      {entry.good_for}"
