@@ -207,7 +207,7 @@ def quantize_folder(
     if src.is_file():
         return _quantize_gguf(
             src, name, low_bit, root=root, progress=progress, cancel=cancel, force=force,
-            measure=measure,
+            measure=measure, source=source, commit=commit,
         )  # fmt: skip
     if not src.is_dir():
         raise UsageError(f"{src} does not exist.", "Check the path.")
@@ -302,9 +302,12 @@ def _quantize_gguf(
     cancel: threading.Event | None,
     force: bool,
     measure: bool,
+    source: str | None = None,
+    commit: str | None = None,
 ) -> local.LocalModel:
     """A GGUF file: written out as a float folder beside the store, quantized (its quality
-    measured against that folder, the GGUF's own weights), removed."""
+    measured against that folder, the GGUF's own weights), removed. ``source`` and ``commit``
+    say where the file came from (default: its path)."""
     from .gguf_import import convert_gguf, is_gguf
     from .gguf_import.read import open_gguf
 
@@ -329,7 +332,8 @@ def _quantize_gguf(
             staging,
             name,
             low_bit,
-            source=str(src),
+            source=source or str(src),
+            commit=commit,
             root=root,
             progress=progress,
             cancel=cancel,
