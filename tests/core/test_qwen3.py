@@ -245,7 +245,7 @@ def test_a_template_kept_in_chat_template_jinja_is_used(tmp_path):
         engine.unload()
 
 
-def test_qwen3_conventions_for_defaults(scripted, scripted_source, monkeypatch):
+def test_qwen3_conventions_for_defaults(scripted, scripted_source, monkeypatch, tmp_path):
     """A thinking model's replies get room by default; with thinking off, Qwen3's
     non-thinking sampling (0.7 / 0.8 / 20) applies unless the user set their own."""
     from qwen_tui.engine.bigdl import engine as engine_module
@@ -255,7 +255,10 @@ def test_qwen3_conventions_for_defaults(scripted, scripted_source, monkeypatch):
     assert (defaults.temperature, defaults.top_p, defaults.top_k) == (0.6, 0.95, 20)
     assert defaults.max_new_tokens == 32  # the tiny model's generation_config sets 32
     assert read_defaults(scripted_source, thinks=True).max_new_tokens == 32
-    assert read_defaults(REFERENCE, thinks=True).max_new_tokens == 8192  # none set there
+    # none set there: 8192, at most a quarter of the window (512 positions in that config)
+    assert read_defaults(REFERENCE, thinks=True).max_new_tokens == 128
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 40960}))
+    assert read_defaults(tmp_path, thinks=True).max_new_tokens == 8192  # Qwen3's window
     assert read_defaults(REFERENCE, thinks=False).max_new_tokens == 512
     used = []
 

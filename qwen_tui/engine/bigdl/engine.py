@@ -58,8 +58,9 @@ def read_defaults(model_dir: Path, thinks: bool = False) -> GenerationParams:
     )
     if data.get("do_sample") and "temperature" not in data:
         found = GenerationParams(**{**found.to_dict(), "temperature": 1.0})
-    if thinks and found.max_new_tokens is None:
-        found = GenerationParams(**{**found.to_dict(), "max_new_tokens": THINKING_MAX_NEW_TOKENS})
+    if thinks and found.max_new_tokens is None:  # room to think, leaving most of the window
+        room = min(THINKING_MAX_NEW_TOKENS, context_window(model_dir) // 4)
+        found = GenerationParams(**{**found.to_dict(), "max_new_tokens": room})
     return found.over(FALLBACK_PARAMS)
 
 
