@@ -226,3 +226,51 @@ def test_a_qwen3_gguf_imports_to_the_same_model(scripted_source, tmp_path):
         engine.unload()
     assert torch.equal(logits[0], logits[1])
     assert (replies[0].reasoning, replies[0].text) == (THINKING, ANSWER)
+
+
+def test_a_template_kept_in_chat_template_jinja_is_used(tmp_path):
+    """Newer repos keep the template beside tokenizer_config.json, where transformers 4.37
+    does not look; the store folds it in, so thinking works as from the config."""
+    src = build_tiny_qwen3(tmp_path / "src", scripted=True)
+    config_file = src / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    (src / "chat_template.jinja").write_text(config.pop("chat_template"))
+    config_file.write_text(json.dumps(config))
+    stored = quantize_folder(src, "t", "sym_int8", root=tmp_path / "store", measure=False)
+    engine = loaded(stored.path)
+    try:
+        reply = engine.chat([ChatMessage("user", "2+2?")], GREEDY)
+        assert (reply.reasoning, reply.text) == (THINKING, ANSWER)
+    finally:
+        engine.unload()
+
+
+def test_qwen3_conventions_for_defaults(scripted, scripted_source, monkeypatch, tmp_path):
+    """A thinking model's replies get room by default; with thinking off, Qwen3's
+    non-thinking sampling (0.7 / 0.8 / 20) applies unless the user set their own."""
+    from qwen_tui.engine.bigdl import engine as engine_module
+    from qwen_tui.engine.bigdl.engine import read_defaults
+
+    defaults = scripted.info.defaults
+    assert (defaults.temperature, defaults.top_p, defaults.top_k) == (0.6, 0.95, 20)
+    assert defaults.max_new_tokens == 32  # the tiny model's generation_config sets 32
+    assert read_defaults(scripted_source, thinks=True).max_new_tokens == 32
+    # none set there: 8192, at most a quarter of the window (512 positions in that config)
+    assert read_defaults(REFERENCE, thinks=True).max_new_tokens == 128
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 40960}))
+    assert read_defaults(tmp_path, thinks=True).max_new_tokens == 8192  # Qwen3's window
+    assert read_defaults(REFERENCE, thinks=False).max_new_tokens == 512
+    used = []
+
+    def recording(params):
+        used.append(params)
+        return engine_module.Sampler.__wrapped__(params)
+
+    recording.__wrapped__ = engine_module.Sampler
+    monkeypatch.setattr(engine_module, "Sampler", recording)
+    question = [ChatMessage("user", "2+2?")]
+    assert scripted.chat(question, GenerationParams(enable_thinking=False)).text == ANSWER
+    assert scripted.chat(question, GenerationParams(enable_thinking=False, top_p=0.5)).text
+    assert scripted.chat(question, GenerationParams()).reasoning == THINKING
+    sampled = [(p.temperature, p.top_p, p.top_k) for p in used]
+    assert sampled == [(0.7, 0.8, 20), (0.7, 0.5, 20), (0.6, 0.95, 20)]
