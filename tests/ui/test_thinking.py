@@ -187,3 +187,28 @@ async def test_a_model_that_does_not_think_shows_no_switch(make_app, installed_m
         await pilot.press("f3")
         assert isinstance(app.screen, ConversationSettingsScreen)
         assert not app.screen.query("#enable_thinking")
+
+
+async def test_a_chat_reopened_while_its_reply_thinks_shows_the_thought_so_far(
+    make_app, tmp_path_factory
+):
+    install(quantized(tmp_path_factory))
+    app = make_app(engine_factory=gated)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(app, pilot)
+        engine = app.engine
+        await send(pilot, "What is 2+2?")
+        cid = app.screen.conversation_id
+        await until(pilot, lambda: app.queue.live_thought.get(cid), what="thinking")
+        engine.go.set()  # one more piece, while another chat is open
+        await pilot.press("ctrl+n")
+        assert not app.screen.chat_view.query(Thought)
+        await app.screen.open(cid)
+        await pilot.pause()
+        [thought] = app.screen.chat_view.query(Thought)
+        assert thought.streaming and thought.text == app.queue.live_thought[cid].text
+        engine.hold = False
+        engine.go.set()
+        await wait_idle(app, pilot)
+        [thought] = app.screen.chat_view.query(Thought)
+        assert thought.text == THINKING and not thought.expanded
