@@ -19,18 +19,32 @@ def _where(entry: RemoteEntry) -> str:
     return f'[[remote]] "{entry.name}" in config.toml'
 
 
+def _hint(entry: RemoteEntry, in_config: str, in_form: str) -> str:
+    """The next step for an entry of the config file, or for one without a name yet (the
+    wizard's form, being filled in)."""
+    return in_config if entry.name else in_form
+
+
+def _who(entry: RemoteEntry) -> str:
+    return f"{entry.name} ({entry.host})" if entry.name else entry.host
+
+
 def connection_error(
     entry: RemoteEntry, exc: httpx.TransportError, connect_timeout: float, read_timeout: float
 ) -> RemoteError:
     """A request that got no HTTP answer: refused, unknown host, timed out, cut."""
     text = str(exc).lower()
     host = entry.host
-    check = f"Check that the server runs and the base_url of {_where(entry)}."
+    check = _hint(
+        entry,
+        f"Check that the server runs and the base_url of {_where(entry)}.",
+        "Check that the server runs and the URL is right.",
+    )
     if isinstance(exc, httpx.ConnectTimeout):
         return RemoteError(f"{host} did not answer within {connect_timeout:g} s.", check)
     if isinstance(exc, httpx.ReadTimeout):
         return RemoteError(
-            f"{entry.name} ({host}) sent nothing for {read_timeout:g} s.",
+            f"{_who(entry)} sent nothing for {read_timeout:g} s.",
             "The server may be overloaded; try again, or check its log.",
         )
     if isinstance(exc, httpx.ConnectError):
@@ -43,7 +57,7 @@ def connection_error(
             return RemoteError(f"{host}'s TLS certificate was not accepted ({exc}).", check)
         return RemoteError(f"Cannot connect to {host} ({exc}).", check)
     return RemoteError(
-        f"The connection to {entry.name} ({host}) broke ({type(exc).__name__}).",
+        f"The connection to {_who(entry)} broke ({type(exc).__name__}).",
         "What was written so far is kept; try again.",
     )
 
@@ -78,20 +92,25 @@ def http_error(entry: RemoteEntry, status: int, body: bytes, what: str) -> Remot
         elif entry.api_key_env:
             hint = f"Check the key in the environment variable {entry.api_key_env}."
         else:
-            hint = (
-                "It wants an API key: put it in an environment variable and name that in "
-                f"api_key_env of {_where(entry)}."
+            hint = "It wants an API key: put it in an environment variable and name that " + _hint(
+                entry, f"in api_key_env of {_where(entry)}.", "above."
             )
         return RemoteError(f"{entry.host} refused {what} ({detail}).", hint)
     if status == 404 and what == "the model list":
-        hint = f"base_url should be the API root (it usually ends in /v1) in {_where(entry)}."
+        hint = _hint(
+            entry,
+            f"base_url should be the API root (it usually ends in /v1) in {_where(entry)}.",
+            "The URL should be the API root (it usually ends in /v1).",
+        )
         if not entry.base_url.endswith("/v1"):
-            hint = f"Did you mean {entry.base_url}/v1? Set it as base_url in {_where(entry)}."
+            hint = f"Did you mean {entry.base_url}/v1?" + _hint(
+                entry, f" Set it as base_url in {_where(entry)}.", ""
+            )
         return RemoteError(f"{entry.base_url} is not an OpenAI-compatible API ({detail}).", hint)
     if status == 404:
         return RemoteError(
             f"{entry.host} does not know the model {entry.model} ({detail}).",
-            f"`qwen-tui models` lists what it serves; set model in {_where(entry)}.",
+            f"Set model in {_where(entry)} to one listed at {entry.base_url}/models.",
         )
     if status in (400, 413, 422):
         too_long = any(s in said.lower() for s in ("context", "too long", "maximum", "exceed"))
@@ -102,7 +121,7 @@ def http_error(entry: RemoteEntry, status: int, body: bytes, what: str) -> Remot
         )
         return RemoteError(f"{entry.host} refused {what} ({detail}).", hint)
     return RemoteError(
-        f"{entry.name} ({entry.host}) failed to answer {what} ({detail}).",
+        f"{_who(entry)} failed to answer {what} ({detail}).",
         "See the server's log, then try again.",
     )
 
@@ -110,7 +129,11 @@ def http_error(entry: RemoteEntry, status: int, body: bytes, what: str) -> Remot
 def not_openai(entry: RemoteEntry, why: str) -> RemoteError:
     return RemoteError(
         f"{entry.base_url} answered, but not as an OpenAI-compatible server ({why}).",
-        f"base_url should be the API root, e.g. http://host:8000/v1, in {_where(entry)}.",
+        _hint(
+            entry,
+            f"base_url should be the API root, e.g. http://host:8000/v1, in {_where(entry)}.",
+            "Type the API root, e.g. http://host:8000/v1.",
+        ),
     )
 
 
