@@ -11,6 +11,7 @@ import sys
 from . import __version__
 from .catalog import DEFAULT_MODEL, LOW_BIT_FORMATS
 from .errors import QwenTuiError
+from .serve import API_KEY_ENV, DEFAULT_PORT
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,6 +83,17 @@ def build_parser() -> Parser:
     ask.add_argument("--seed", type=int)
     ask.add_argument("--threads", type=int)
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    serve = sub.add_parser("serve", help="serve the OpenAI chat API (for editors and scripts)")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--model")
+    where.add_argument("--model-path")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument(
+        "--api-key", help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})"
+    )
+    serve.add_argument("--threads", type=int)
 
     bench = sub.add_parser("bench", help="measure load time, prompt and decode speed")
     where = bench.add_mutually_exclusive_group()

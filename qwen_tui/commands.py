@@ -288,6 +288,12 @@ def eval(args: Namespace) -> int:  # noqa: A001 - the command's name
     return run_eval(args, _settings())
 
 
+def serve(args: Namespace) -> int:
+    from .serve.command import run_serve
+
+    return run_serve(args, _settings())
+
+
 def bench(args: Namespace) -> int:
     from .bench.command import run_bench
 
