@@ -9,6 +9,8 @@ Every server reads ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``strea
 - llama-server (``params_from_json_cmpl``, ``oaicompat_chat_params_parse``): ``top_k``,
   ``repeat_penalty``, ``chat_template_kwargs.enable_thinking`` (a JSON boolean); a last
   assistant message is continued (its "prefill assistant" default).
+- qwen-tui's own ``serve`` (``qwen_tui/serve/request.py``): vLLM's names (``top_k``,
+  ``repetition_penalty``, ``chat_template_kwargs``); a last assistant message is continued.
 - ollama (``openai/openai.go``, ``FromChatRequest``): no top_k or repetition penalty through
   this API; ``reasoning_effort: "none"`` turns thinking off (``thinkFromReasoningEffort``);
   on is the model's default, so nothing is sent for it.
@@ -23,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import ChatMessage, GenerationParams
-from .server import LLAMA_CPP, OLLAMA, VLLM
+from .server import LLAMA_CPP, OLLAMA, QWEN_TUI, VLLM
 
 
 def chat_body(
@@ -46,11 +48,11 @@ def chat_body(
         "seed": params.seed,
     }
     body.update({k: v for k, v in common.items() if v is not None})
-    if flavor in (VLLM, LLAMA_CPP):
+    if flavor in (VLLM, LLAMA_CPP, QWEN_TUI):
         if params.top_k is not None:
             body["top_k"] = params.top_k
         if params.repetition_penalty is not None:
-            penalty = "repetition_penalty" if flavor == VLLM else "repeat_penalty"
+            penalty = "repeat_penalty" if flavor == LLAMA_CPP else "repetition_penalty"
             body[penalty] = params.repetition_penalty
     if params.enable_thinking is not None:
         if flavor == OLLAMA:

@@ -5,7 +5,8 @@ Each server writes its own name into ``owned_by`` of the models it lists: vLLM `
 ``max_model_len``), llama-server ``"llamacpp"`` (``tools/server``, with ``meta.n_ctx`` in
 newer builds; ``GET /props`` has ``default_generation_settings.n_ctx``, the window of a slot).
 ollama writes the model's namespace there (``"library"``), so it is known by ``GET
-/api/version`` beside its ``/v1``. Anything else is a plain OpenAI-compatible server.
+/api/version`` beside its ``/v1``. ``qwen-tui serve`` writes ``"qwen-tui"`` (and vLLM's
+``max_model_len``). Anything else is a plain OpenAI-compatible server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ...remotes import RemoteEntry
 from . import errors
 
 VLLM, LLAMA_CPP, OLLAMA, OPENAI = "vllm", "llama.cpp", "ollama", "openai"
-OWNERS = {"vllm": VLLM, "llamacpp": LLAMA_CPP}
+QWEN_TUI = "qwen-tui"  # another qwen-tui's `serve`
+OWNERS = {"vllm": VLLM, "llamacpp": LLAMA_CPP, "qwen-tui": QWEN_TUI}
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection
 READ_TIMEOUT = 600.0  # seconds a server may send nothing (a long prompt on a busy GPU)
 PROBE_TIMEOUT = 30.0  # seconds to answer a question about itself
@@ -27,7 +29,7 @@ PROBE_TIMEOUT = 30.0  # seconds to answer a question about itself
 
 @dataclass(frozen=True)
 class ServerInfo:
-    flavor: str  # VLLM, LLAMA_CPP, OLLAMA or OPENAI
+    flavor: str  # VLLM, LLAMA_CPP, OLLAMA, QWEN_TUI or OPENAI
     models: tuple[str, ...]  # the ids it lists
     model: str  # the id to send: the entry's, or ollama's "<model>:latest" for a bare name
     context_window: int = 0  # the model's window as the server says it; 0: it does not say

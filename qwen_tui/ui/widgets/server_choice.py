@@ -15,7 +15,12 @@ from ...engine.remote import RemoteError, ServerInfo, client, probe
 from ...remotes import RemoteEntry, check_base_url, check_env_name
 
 ASK_AFTER = 0.6  # seconds of no typing before the server is asked for its models
-FLAVORS = {"vllm": "vLLM", "llama.cpp": "llama-server", "ollama": "ollama", "openai": "a server"}
+FLAVORS = {
+    "vllm": "vLLM",
+    "llama.cpp": "llama-server",
+    "ollama": "ollama",
+    "qwen-tui": "qwen-tui serve",
+}
 
 
 def ask_server(base_url: str, key_env: str | None) -> ServerInfo:
