@@ -1,7 +1,9 @@
-"""The known models. One place for repo ids, families, dimensions and licence notes.
+"""The known models: repo id, pinned commit, family, licence, dimensions, download size.
 
-The dimensions give the disk and memory checks before a download or quantization and the
-wizard's choices (``sizes.py`` turns them into bytes for a recipe).
+Every entry is pinned to a hub commit: ``pull`` downloads exactly that commit and records it
+(``store/pin.py`` says when the repo has moved on, or lost it). The dimensions give the
+stored size of each recipe and the RAM needed (``sizes.py``); the download size is the weight
+files' bytes. Where each value was read is in ``catalog_sources.md`` beside this file.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
-from .sizes import Dims, quantize_ram, stored_bytes
+from .sizes import Dims, chat_ram, quantize_ram, stored_bytes
 
 GB = 1024**3
 LOW_BIT_FORMATS = tuple(RECIPES)  # the default first
@@ -20,86 +22,149 @@ DEFAULT_LOW_BIT = DEFAULT_RECIPE
 class CatalogEntry:
     key: str  # short name used on the command line and as the folder prefix
     repo_id: str
-    family: str  # "qwen" (Qwen-1, remote code) or "qwen2" (native in transformers)
-    params_b: float  # billions of parameters
-    download_gb: float
-    remote_code: bool
+    family: str  # "qwen" (Qwen-1, remote code), "qwen2" (native in transformers) or "qwen3"
+    revision: str  # the pinned hub commit (40 hex digits)
     licence: str
+    good_for: str  # one line
     dims: Dims
-    revision: str | None = None  # pinned commit; None follows the repo's main branch
+    download_bytes: int  # the weight files at the pinned commit
+    download_measured: bool = True  # False: computed from the config's tensor shapes and dtype
+    remote_code: bool = False
+    gguf_file: str | None = None  # a GGUF repo: the file this entry pulls
 
     def recipe(self, low_bit: str) -> Recipe:
         return RECIPES.get(low_bit, RECIPES[DEFAULT_LOW_BIT])
 
+    @property
+    def licence_short(self) -> str:
+        """The licence in at most 14 characters, for tables."""
+        return "Tongyi Qianwen" if self.licence == TONGYI else self.licence[:14]
+
+    @property
+    def params_b(self) -> float:
+        return round(self.dims.unique / 1e9, 2)
+
+    @property
+    def download_gb(self) -> float:
+        return round(self.download_bytes / GB, 2)
+
+    def stored_bytes(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
+        return stored_bytes(self.dims, self.recipe(low_bit))
+
     def stored_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
         """The quantized model's size in GB (1024^3 bytes, as the store reports sizes)."""
-        return round(stored_bytes(self.dims, self.recipe(low_bit)) / GB, 2)
+        return round(self.stored_bytes(low_bit) / GB, 2)
+
+    def ram_to_chat(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
+        return chat_ram(self.dims, self.recipe(low_bit))
+
+    def ram_to_quantize(self) -> int:
+        return quantize_ram(self.dims)
 
     def ram_to_quantize_gb(self) -> float:
-        return round(quantize_ram(self.dims) / GB, 1)
+        return round(self.ram_to_quantize() / GB, 1)
 
+    def unpacked_bytes(self) -> int:
+        """A GGUF entry's float32 unpacking, beside the store while it is quantized."""
+        return self.dims.unique * 4 if self.gguf_file else 0
+
+
+QWEN1_8B = Dims(hidden=2048, layers=24, intermediate=5504, vocab=151936, kv=2048)
+QWEN2_1_5B = Dims(hidden=1536, layers=28, intermediate=8960, vocab=151936, kv=256, tied=True)
+QWEN3_0_6B = Dims(1024, 28, 3072, 151936, kv=1024, q=2048, tied=True)
+QWEN3_1_7B = Dims(2048, 28, 6144, 151936, kv=1024, q=2048, tied=True)
+QWEN3_4B = Dims(2560, 36, 9728, 151936, kv=1024, q=4096, tied=True)
+TONGYI = "Tongyi Qianwen Research License"
+APACHE = "Apache-2.0"
+QWEN3_4B_SHARDS = 3_957_900_840 + 3_987_450_520 + 99_630_640
 
 CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
-        key="qwen-1_8b-chat",
-        repo_id="Qwen/Qwen-1_8B-Chat",
-        family="qwen",
-        params_b=1.84,
-        download_gb=3.7,
-        remote_code=True,
-        licence="Tongyi Qianwen Research License",
-        dims=Dims(hidden=2048, layers=24, intermediate=5504, vocab=151936, kv=2048),
+        "qwen-1_8b-chat", "Qwen/Qwen-1_8B-Chat", "qwen",
+        "1d0f68de57b88cfde81f3c3e537f24464d889081", TONGYI,
+        "the original recipe: Qwen-1 chat, English and Chinese",
+        QWEN1_8B, 3_673_657_344, download_measured=False, remote_code=True,
     ),
     CatalogEntry(
-        key="qwen1.5-1.8b-chat",
-        repo_id="Qwen/Qwen1.5-1.8B-Chat",
-        family="qwen2",
-        params_b=1.84,
-        download_gb=3.7,
-        remote_code=False,
-        licence="Tongyi Qianwen Research License",
-        dims=Dims(hidden=2048, layers=24, intermediate=5504, vocab=151936, kv=2048),
+        "qwen1.5-1.8b-chat", "Qwen/Qwen1.5-1.8B-Chat", "qwen2",
+        "e482ee3f73c375a627a16fdf66fd0c8279743ca6", TONGYI,
+        "Qwen-1's size and languages without its remote code",
+        QWEN1_8B, 3_673_657_344, download_measured=False,
     ),
     CatalogEntry(
-        key="qwen2-1.5b-instruct",
-        repo_id="Qwen/Qwen2-1.5B-Instruct",
-        family="qwen2",
-        params_b=1.54,
-        download_gb=3.1,
-        remote_code=False,
-        licence="Apache-2.0",
-        dims=Dims(hidden=1536, layers=28, intermediate=8960, vocab=151936, kv=256, tied=True),
+        "qwen2-1.5b-instruct", "Qwen/Qwen2-1.5B-Instruct", "qwen2",
+        "ba1cf1846d7df0a0591d6c00649f57e798519da8", APACHE,
+        "small and quick: everyday questions and short texts",
+        QWEN2_1_5B, 3_087_428_608, download_measured=False,
     ),
     CatalogEntry(
-        key="qwen2.5-0.5b-instruct",
-        repo_id="Qwen/Qwen2.5-0.5B-Instruct",
-        family="qwen2",
-        params_b=0.49,
-        download_gb=1.0,
-        remote_code=False,
-        licence="Apache-2.0",
-        dims=Dims(hidden=896, layers=24, intermediate=4864, vocab=151936, kv=128, tied=True),
+        "qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "qwen2",
+        "7ae557604adf67be50417f59c2c2f167def9a775", APACHE,
+        "the smallest and fastest: machines with little memory",
+        Dims(896, 24, 4864, 151936, kv=128, tied=True), 988_097_824,
     ),
     CatalogEntry(
-        key="qwen2.5-1.5b-instruct",
-        repo_id="Qwen/Qwen2.5-1.5B-Instruct",
-        family="qwen2",
-        params_b=1.54,
-        download_gb=3.1,
-        remote_code=False,
-        licence="Apache-2.0",
-        dims=Dims(hidden=1536, layers=28, intermediate=8960, vocab=151936, kv=256, tied=True),
+        "qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct", "qwen2",
+        "989aa7980e4cf806f80c7fef2b1adb7bc71aa306", APACHE,
+        "small and quick, better at code and maths than Qwen2",
+        QWEN2_1_5B, 3_087_467_144,
     ),
-)
+    CatalogEntry(
+        "qwen3-0.6b", "Qwen/Qwen3-0.6B", "qwen3",
+        "c1899de289a04d12100db370d81485cdf75e47ca", APACHE,
+        "thinking and non-thinking modes in well under 1 GB",
+        QWEN3_0_6B, 1_503_300_328,
+    ),
+    CatalogEntry(
+        "qwen3-1.7b", "Qwen/Qwen3-1.7B", "qwen3",
+        "70d244cc86ccca08cf5af4e1e306ecf908b1ad5e", APACHE,
+        "the all-rounder for a laptop CPU: thinking on or off",
+        QWEN3_1_7B, 3_441_185_608 + 622_329_984,
+    ),
+    CatalogEntry(
+        "qwen3-4b", "Qwen/Qwen3-4B", "qwen3",
+        "1cfa9a7208912126459214e8b04321603b3df60c", APACHE,
+        "stronger reasoning and code; slower, 17 GB to quantize",
+        QWEN3_4B, QWEN3_4B_SHARDS,
+    ),
+    CatalogEntry(
+        "qwen3-4b-instruct-2507", "Qwen/Qwen3-4B-Instruct-2507", "qwen3",
+        "cdbee75f17c01a7cc42f958dc650907174af0554", APACHE,
+        "the 2507 update, no thinking: direct answers, long texts",
+        QWEN3_4B, QWEN3_4B_SHARDS,
+    ),
+    CatalogEntry(
+        "qwen3-4b-thinking-2507", "Qwen/Qwen3-4B-Thinking-2507", "qwen3",
+        "768f209d9ea81521153ed38c47d515654e938aea", APACHE,
+        "the 2507 update, always thinking: maths and logic",
+        QWEN3_4B, 8_044_936_192, download_measured=False,
+    ),
+    CatalogEntry(
+        "qwen3-0.6b-q8_0", "Qwen/Qwen3-0.6B-GGUF", "qwen3",
+        "23749fefcc72300e3a2ad315e1317431b06b590a", APACHE,
+        "Qwen3-0.6B from Qwen's own 8-bit GGUF file",
+        QWEN3_0_6B, 639_446_688, gguf_file="Qwen3-0.6B-Q8_0.gguf",
+    ),
+    CatalogEntry(
+        "qwen3-1.7b-q8_0", "Qwen/Qwen3-1.7B-GGUF", "qwen3",
+        "90862c4b9d2787eaed51d12237eafdfe7c5f6077", APACHE,
+        "Qwen3-1.7B from Qwen's own 8-bit GGUF: half the download",
+        QWEN3_1_7B, 1_834_426_016, gguf_file="Qwen3-1.7B-Q8_0.gguf",
+    ),
+)  # fmt: skip
 
-DEFAULT_MODEL = CATALOG[0]
+DEFAULT_MODEL = CATALOG[0]  # `pull` with no model: the original recipe
+PREFERRED = "qwen3-1.7b"  # what the wizard offers first where the machine has the RAM
 
 
 def find_entry(name: str) -> CatalogEntry | None:
-    """Match a catalog entry by key or repo id, case-insensitively."""
+    """Match a catalog entry by key or repo id, case-insensitively (a key before a repo id)."""
     wanted = name.strip().lower()
     for entry in CATALOG:
-        if wanted in (entry.key, entry.repo_id.lower()):
+        if wanted == entry.key:
+            return entry
+    for entry in CATALOG:
+        if wanted == entry.repo_id.lower():
             return entry
     return None
 
@@ -109,3 +174,19 @@ def default_name_for(repo_id: str) -> str:
     if entry:
         return entry.key
     return repo_id.rsplit("/", 1)[-1].lower()
+
+
+def wizard_entries(available_ram: int, low_bit: str = DEFAULT_LOW_BIT) -> list[CatalogEntry]:
+    """The models the wizard lists (the Hugging Face folders, not the GGUF files), the one to
+    offer first at the top: Qwen3-1.7B where ``available_ram`` holds it for chatting, else the
+    biggest that fits, else the smallest."""
+    entries = [e for e in CATALOG if e.gguf_file is None]
+    fits = [e for e in entries if e.ram_to_chat(low_bit) <= available_ram]
+    preferred = next(e for e in entries if e.key == PREFERRED)
+    if preferred in fits:
+        first = preferred
+    elif fits:
+        first = max(fits, key=lambda e: e.dims.unique)  # max keeps the first of a tie
+    else:
+        first = min(entries, key=lambda e: e.ram_to_chat(low_bit))
+    return [first] + [e for e in entries if e is not first]

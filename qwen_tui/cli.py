@@ -31,6 +31,8 @@ def build_parser() -> Parser:
     pull.add_argument("--low-bit", choices=LOW_BIT_FORMATS)
     pull.add_argument("--revision", help="branch, tag or commit (default: the catalog's)")
     pull.add_argument("--name", help="local name (default: the catalog key)")
+    pull.add_argument("--file", metavar="NAME.gguf", help="the file to pull from a GGUF repo")
+    pull.add_argument("--keep-download", action="store_true", help="keep the downloaded files")
     pull.add_argument("--trust-remote-code", action="store_true")
     pull.add_argument("--force", action="store_true", help="replace a model of the same name")
 

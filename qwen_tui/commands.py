@@ -9,7 +9,7 @@ import threading
 from argparse import Namespace
 
 from . import config, paths, remotes
-from .catalog import CATALOG, DEFAULT_LOW_BIT
+from .catalog import CATALOG, DEFAULT_LOW_BIT, GB, LOW_BIT_FORMATS, CatalogEntry
 from .chat import settings_params
 from .errors import UsageError
 from .progress_line import ProgressLine
@@ -40,9 +40,12 @@ def pull(args: Namespace) -> int:
         low_bit=args.low_bit or settings.low_bit,
         revision=args.revision,
         name=args.name,
+        gguf_file=args.file,
         endpoint=settings.hf_endpoint,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
+        notice=lambda text: print(f"qwen-tui: note: {text}", file=sys.stderr),
+        keep_download=args.keep_download,
         force=args.force,
     )
     return _ready(model)
@@ -98,10 +101,7 @@ def models(args: Namespace) -> int:
             {"name": f.folder_name, "path": str(f.path), "size": f.size, "incomplete": True}
             for f in local.leftovers()
         ]
-        catalog = [
-            {"key": e.key, "repo_id": e.repo_id, "family": e.family, "download_gb": e.download_gb}
-            for e in CATALOG
-        ]
+        catalog = [_catalog_json(e) for e in CATALOG]
         remote = [
             {**entry.to_table(), "key_set": entry.api_key() is not None}
             for entry in _settings().remote
@@ -131,13 +131,17 @@ def models(args: Namespace) -> int:
         print("  (a damaged model: `qwen-tui rm NAME`, then pull or quantize it again)")
     _print_remote(_settings().remote)
     local_names = {m.name for m in found}
-    print("\nCatalog:")
+    print(f"\nCatalog (GB; stored as {DEFAULT_LOW_BIT} / sym_int4; RAM to chat / to quantize):")
+    print(f"  {'model':<22}{'download':>9}{'stored':>14}{'RAM':>13}  licence")
     for e in CATALOG:
+        stored = f"{e.stored_gb():.2f} / {e.stored_gb('sym_int4'):.2f}"
+        ram = f"{e.ram_to_chat() / GB:.1f} / {e.ram_to_quantize_gb():.1f}"
+        print(f"  {e.key:<22}{e.download_gb:>9.2f}{stored:>14}{ram:>13}  {e.licence_short}")
+        print(f"      {e.good_for}")
         state = "local" if e.key in local_names else _download_state(e.repo_id)
-        print(
-            f"  {e.key:<24} {e.repo_id:<30} download {e.download_gb:.1f} GB, "
-            f"{DEFAULT_LOW_BIT} ~{e.stored_gb():.2f} GB  {state}"
-        )
+        if state != "not downloaded":
+            print(f"      {state}")
+    print("  (`qwen-tui models --json` has each one's repo id and pinned commit)")
     return 0
 
 
@@ -151,6 +155,25 @@ def _print_remote(entries: tuple[RemoteEntry, ...]) -> None:
         if entry.api_key_env:
             key = f"  key in ${entry.api_key_env}" + ("" if entry.api_key() else " (not set)")
         print(f"  {entry.name:<34} {entry.model} at {entry.base_url}{key}")
+
+
+def _catalog_json(e: CatalogEntry) -> dict:
+    return {
+        "key": e.key,
+        "repo_id": e.repo_id,
+        "revision": e.revision,
+        "gguf_file": e.gguf_file,
+        "family": e.family,
+        "licence": e.licence,
+        "good_for": e.good_for,
+        "params_b": e.params_b,
+        "download_bytes": e.download_bytes,
+        "download_measured": e.download_measured,
+        "download_gb": e.download_gb,
+        "stored_bytes": {f: e.stored_bytes(f) for f in LOW_BIT_FORMATS},
+        "ram_to_chat_bytes": {f: e.ram_to_chat(f) for f in LOW_BIT_FORMATS},
+        "ram_to_quantize_bytes": e.ram_to_quantize(),
+    }
 
 
 def _download_state(repo_id: str) -> str:

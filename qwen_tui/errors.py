@@ -56,6 +56,10 @@ class HubUnreachable(DownloadFailed):
     pass
 
 
+class RevisionNotFound(DownloadFailed):
+    """The hub has no such branch, tag or commit in the repo."""
+
+
 class QuantizeFailed(QwenTuiError):
     pass
 

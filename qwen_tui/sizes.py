@@ -45,6 +45,15 @@ class Dims:
     def total(self) -> int:
         return sum(self.params().values()) + (self.vocab * self.hidden if self.tied else 0)
 
+    @property
+    def unique(self) -> int:
+        """Distinct weights (a tied table counted once): the model's parameter count."""
+        return sum(self.params().values())
+
+    def kv_bytes_per_token(self) -> int:
+        """The decoder's KV cache per position: keys and values of every layer, float16."""
+        return 2 * self.layers * self.kv * 2
+
 
 def dims_from_config(config: dict) -> Dims | None:
     """Dimensions from a Hugging Face config.json (Qwen2 family or Qwen-1), None if unknown."""
@@ -88,3 +97,14 @@ def quantize_ram(dims: Dims) -> int:
     """Peak RAM while quantizing: the float32 model, plus one layer's work and Python."""
     return dims.total * 4 + 800 * MB
 
+
+# What chatting needs beyond the weights: the Python, PyTorch and transformers runtime and the
+# prompt's scratch memory kept warm (README "Speed": 970 MB resident for a 0.41 GB model, so
+# about 560 MB; rounded up), and the KV cache of a conversation of CHAT_CONTEXT positions.
+CHAT_RUNTIME = 600 * MB
+CHAT_CONTEXT = 4096
+
+
+def chat_ram(dims: Dims, recipe: Recipe) -> int:
+    """RAM to chat: the stored weights (loaded as they are), the KV cache, the runtime."""
+    return stored_bytes(dims, recipe) + dims.kv_bytes_per_token() * CHAT_CONTEXT + CHAT_RUNTIME

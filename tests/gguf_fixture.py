@@ -31,6 +31,8 @@ LAYER = {
     "self_attn.v_proj.weight": "attn_v.weight",
     "self_attn.v_proj.bias": "attn_v.bias",
     "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
     "mlp.gate_proj.weight": "ffn_gate.weight",
     "mlp.up_proj.weight": "ffn_up.weight",
     "mlp.down_proj.weight": "ffn_down.weight",
@@ -120,14 +122,15 @@ def _tokenizer_metadata(writer: GGUFWriter, src: Path) -> None:
     tj = json.loads((src / "tokenizer.json").read_text(encoding="utf-8"))
     cfg = json.loads((src / "tokenizer_config.json").read_text(encoding="utf-8"))
     vocab = dict(tj["model"]["vocab"])
-    special = {t["content"]: t["id"] for t in tj["added_tokens"]}
+    added = {t["content"]: (t["id"], t["special"]) for t in tj["added_tokens"]}
+    special = {text: i for text, (i, _) in added.items()}
     size = max([*vocab.values(), *special.values()]) + 1
     tokens = [""] * size
     types = [1] * size
     for text, i in vocab.items():
         tokens[i] = text
-    for text, i in special.items():
-        tokens[i], types[i] = text, 3
+    for text, (i, is_special) in added.items():  # llama.cpp: control, or user-defined (<think>)
+        tokens[i], types[i] = text, 3 if is_special else 4
     merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("qwen2")
@@ -141,7 +144,7 @@ def _tokenizer_metadata(writer: GGUFWriter, src: Path) -> None:
     writer.add_chat_template(cfg["chat_template"])
 
 
-def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str = "qwen2", seed: int = 0):
+def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str | None = None, seed: int = 0):
     """Write the HF folder ``src`` as ``out``; ``types`` maps a GGUF name's suffix (``ffn_up``,
     ``token_embd`` ...) to its tensor type (F32 otherwise). Returns {hf name: float32 weight
     as the file holds it}, for the test to load into the same model."""
@@ -151,6 +154,7 @@ def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str = "qwen2", s
     state = {}
     for f in sorted(src.glob("*.safetensors")):
         state.update(load_file(str(f)))
+    arch = arch or config["model_type"]
     writer = GGUFWriter(str(out), arch)
     writer.add_block_count(config["num_hidden_layers"])
     writer.add_context_length(config["max_position_embeddings"])
@@ -160,6 +164,9 @@ def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str = "qwen2", s
     writer.add_head_count_kv(config["num_key_value_heads"])
     writer.add_rope_freq_base(config["rope_theta"])
     writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    if config.get("head_dim"):  # Qwen3, as convert_hf_to_gguf.py writes it
+        writer.add_key_length(config["head_dim"])
+        writer.add_value_length(config["head_dim"])
     _tokenizer_metadata(writer, src)
     rng = np.random.default_rng(seed)
     held: dict[str, torch.Tensor] = {}

@@ -15,6 +15,10 @@ It answers the requests that ``HfApi.model_info(files_metadata=True)`` and
   ``EntryNotFound`` with 404, ``GatedRepo`` with 403), which huggingface_hub turns into its
   typed exceptions.
 
+A repo can hold several commits: ``add_repo`` again with the same repo id adds a commit and
+moves ``main`` to it (the repo "moved on"; older commits stay downloadable by their sha), and
+``forget_commit`` makes a commit unknown (as a force-push that rewrote history would).
+
 Test knobs: ``cut_after_bytes[filename] = N`` (the next GET of that file announces the full
 Content-Length, sends N bytes and closes the connection; consumed once), ``throttle[filename]
 = bytes_per_second``, and the logs ``bytes_served`` (Counter per file name), ``range_headers``
@@ -52,9 +56,8 @@ class _File:
 @dataclass
 class _Repo:
     repo_id: str
-    commit: str
-    refs: dict[str, str]
-    files: dict[str, _File] = field(default_factory=dict)
+    refs: dict[str, str]  # branch or tag -> commit
+    commits: dict[str, dict[str, _File]] = field(default_factory=dict)  # commit -> its files
     gated: bool = False
 
 
@@ -97,9 +100,12 @@ class HubServer:
         refs: dict[str, str] | None = None,
         gated: bool = False,
     ) -> None:
-        """Serve every file under ``folder`` as ``repo_id`` at ``commit`` (branch ``main``)."""
+        """Serve every file under ``folder`` as ``repo_id`` at ``commit``, and point ``main``
+        at it (a repo already served keeps its older commits)."""
         assert len(commit) == 40
-        repo = _Repo(repo_id, commit, {"main": commit, **(refs or {})}, gated=gated)
+        repo = self.repos.get(repo_id) or _Repo(repo_id, {}, gated=gated)
+        repo.refs.update({"main": commit, **(refs or {})})
+        files = repo.commits.setdefault(commit, {})
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
             name = path.relative_to(folder).as_posix()
             data = path.read_bytes()
@@ -108,8 +114,14 @@ class HubServer:
             pointer = "version https://git-lfs.github.com/spec/v1\n"
             pointer += f"oid sha256:{sha256}\nsize {len(data)}\n"
             sha1 = _git_sha1(pointer.encode() if lfs else data)
-            repo.files[name] = _File(name, path, len(data), lfs, sha1, sha256)
+            files[name] = _File(name, path, len(data), lfs, sha1, sha256)
         self.repos[repo_id] = repo
+
+    def forget_commit(self, repo_id: str, commit: str) -> None:
+        """The hub no longer knows ``commit`` (refs pointing at it go too)."""
+        repo = self.repos[repo_id]
+        del repo.commits[commit]
+        repo.refs = {ref: c for ref, c in repo.refs.items() if c != commit}
 
     def served(self, filename: str) -> int:
         with self.lock:
@@ -142,11 +154,12 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 if path.startswith("/api/models/") and method == "GET":
                     self._model_info(path[len("/api/models/") :])
                 elif path.startswith("/__cdn__/"):
-                    repo_id, _, name = unquote(path[len("/__cdn__/") :]).partition("::")
+                    repo_id, commit, name = unquote(path[len("/__cdn__/") :]).split("::", 2)
                     repo = hub.repos.get(repo_id)
-                    if repo is None or name not in repo.files:
+                    files = repo.commits.get(commit, {}) if repo else {}
+                    if repo is None or name not in files:
                         return self._error(404, "EntryNotFound")
-                    self._send_file(method, repo, repo.files[name], extra={})
+                    self._send_file(method, repo, files[name], extra={})
                 else:
                     self._resolve(method, path)
             except (BrokenPipeError, ConnectionResetError):
@@ -173,7 +186,7 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             if commit is None:
                 return self._error(404, "RevisionNotFound", "Invalid rev id")
             siblings = []
-            for f in repo.files.values():
+            for f in repo.commits[commit].values():
                 s: dict[str, object] = {"rfilename": f.name, "size": f.size, "blobId": f.git_sha1}
                 if f.lfs:
                     s["lfs"] = {"size": f.size, "sha256": f.sha256, "pointerSize": 130}
@@ -202,7 +215,7 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def _commit(self, repo: _Repo, rev: str) -> str | None:
-            if rev == repo.commit:
+            if rev in repo.commits:
                 return rev
             return repo.refs.get(rev)
 
@@ -218,12 +231,13 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             commit = self._commit(repo, unquote(rev))
             if commit is None:
                 return self._error(404, "RevisionNotFound", "Invalid rev id")
-            f = repo.files.get(unquote(name))
+            f = repo.commits[commit].get(unquote(name))
             if f is None:
                 return self._error(404, "EntryNotFound", "Entry not found", commit=commit)
             extra = {"X-Repo-Commit": commit}
             if f.lfs:
-                cdn = f"{hub.endpoint}/__cdn__/{quote(repo.repo_id + '::' + f.name, safe='')}"
+                where = quote(f"{repo.repo_id}::{commit}::{f.name}", safe="")
+                cdn = f"{hub.endpoint}/__cdn__/{where}"
                 self.send_response(302)
                 for k, v in {
                     **extra,

@@ -84,11 +84,28 @@ def measure_prompts(
     return rows
 
 
+def kv_bytes_per_position(engine: BigdlEngine) -> int:
+    """What a decoded token reads of the KV cache for each position before it: keys and
+    values of every layer's kv heads, in float16 (our decoder's cache); 0 if unknown."""
+    decoder = getattr(engine._lm, "decoder", None)
+    if decoder is None:
+        return 0
+    shape = decoder.shape
+    return int(decoder.layers * shape.kv_heads * shape.head_dim * 2 * 2)
+
+
+def roofline(memory: dict, context: float) -> float:
+    """Decode's memory roofline in tok/s with ``context`` positions in the cache on average:
+    every weight and the whole cache read once per token."""
+    per_token = memory["weight_bytes"] + memory["kv_bytes_per_position"] * context
+    return memory["read_gb_s"] * 1e9 / per_token
+
+
 def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
     """The machine's read bandwidth with the engine's threads, and what it allows: a decoded
-    token reads every low-bit weight once, so bandwidth / weight bytes is decode's roofline.
-    Measured before and after the runs (``before``): the faster of the two counts, since a
-    shared machine's bandwidth drifts too."""
+    token reads every low-bit weight and the KV cache once, so bandwidth / those bytes is
+    decode's roofline. Measured before and after the runs (``before``): the faster of the two
+    counts, since a shared machine's bandwidth drifts too."""
     from ..engine import kernels
     from ..engine.runtime.torch_thread import torch_thread
 
@@ -103,7 +120,9 @@ def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
         "read_gb_s": max(runs),
         "read_gb_s_runs": runs,
         "weight_mb_per_token": round(weights / 1e6, 1),
-        "roofline_tok_s": round(bandwidth / weights, 1),
+        "weight_bytes": weights,
+        "kv_bytes_per_position": kv_bytes_per_position(engine),
+        "roofline_tok_s": round(bandwidth / weights, 1),  # with an empty cache
     }
 
 
@@ -198,6 +217,11 @@ def run_bench(args: Namespace, settings: Settings) -> int:
         result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
         result["memory"] = measure_bandwidth(engine, result["memory"])
+        for p in result["prompts"]:  # the mean context while decoding after this prompt
+            context = p["prompt_tokens"] + p["generated"] / 2
+            p["roofline_tok_s"] = (
+                round(roofline(result["memory"], context), 1) if result["memory"] else None
+            )
         result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
         result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
     result["rss_while_chatting_mb"] = round(rss.max_bytes / 2**20)
@@ -225,7 +249,9 @@ def _memory(m: dict) -> list[str]:
         f"memory: reads {m['read_gb_s']} GB/s (best of "
         + " and ".join(str(r) for r in m["read_gb_s_runs"])
         + f", before and after the runs); a decoded token reads "
-        f"{m['weight_mb_per_token']} MB of weights: at most {m['roofline_tok_s']} tok/s"
+        f"{m['weight_mb_per_token']} MB of weights: at most {m['roofline_tok_s']} tok/s",
+        f"        and {m.get('kv_bytes_per_position', 0) / 1e3:.0f} kB of KV cache per position "
+        "before it (the roofline below counts both, at each row's mean context)",
     ]
 
 
@@ -242,13 +268,13 @@ def table(r: dict) -> str:
         f"decoder {r['decoder']}  patches {_patches(r['patches'])}",
         "",
         *_memory(r["memory"]),
-        "prompt tokens  first token  decode tok/s" + ("  of roofline" if r["memory"] else "")
+        "prompt tokens  first token  decode tok/s"
+        + ("  of roofline" if r["memory"] else "")
         + ("   (median of each length's runs; first token of every run)" if many else ""),
     ]
-    roofline = r["memory"].get("roofline_tok_s")
     lines += [
         f"{p['prompt_tokens']:>13}  {p['first_token_s']:>9.2f} s  {p['decode_tok_s']:>12.1f}"
-        + (f"  {p['decode_tok_s'] / roofline:>10.0%}" if roofline else "")
+        + (f"  {p['decode_tok_s'] / p['roofline_tok_s']:>10.0%}" if p.get("roofline_tok_s") else "")
         + ("   " + " ".join(f"{t:.2f}" for t in p["first_token_runs"]) if many else "")
         for p in r["prompts"]
     ]

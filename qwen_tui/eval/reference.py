@@ -44,6 +44,10 @@ def _load(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from ..engine.models import register
+
+    register()
+
     hf_logging.disable_progress_bar()  # "Loading checkpoint shards" would cover the terminal
     remote = bool(config.get("auto_map"))
     extra = {"use_flash_attn": False} if config.get("model_type") == "qwen" else {}

@@ -26,7 +26,13 @@ import requests
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 
-from qwen_tui.errors import Cancelled, DownloadFailed, HubUnreachable, QwenTuiError
+from qwen_tui.errors import (
+    Cancelled,
+    DownloadFailed,
+    HubUnreachable,
+    QwenTuiError,
+    RevisionNotFound,
+)
 from qwen_tui.store.progress import Progress, ProgressCallback, RateMeter, ignore_progress
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # for anything started from here
@@ -281,7 +287,7 @@ def _map_error(
         return _map_error(e.__cause__, repo_id, revision, endpoint, filename)  # hf's HEAD wrapper
     if isinstance(e, hf_errors.RevisionNotFoundError):
         hint = "Check the branch, tag or commit name."
-        return DownloadFailed(f"Revision {rev} of {repo_id} does not exist on the hub.", hint)
+        return RevisionNotFound(f"Revision {rev} of {repo_id} does not exist on the hub.", hint)
     if isinstance(e, hf_errors.RepositoryNotFoundError) or status == 404:
         hint = "Check the name; for a private model, set HF_TOKEN."
         return DownloadFailed(f"Model {repo_id} (revision {rev}) was not found on the hub.", hint)

@@ -1,21 +1,27 @@
-"""`pull`: download a model from the hub (or a mirror) and quantize it into the store."""
+"""`pull`: download a model from the hub (or a mirror) and quantize it into the store.
+
+A Hugging Face repo is downloaded whole (the weights in one format) and quantized; a GGUF repo
+gives one ``.gguf`` file, which goes through the GGUF import (``store/gguf_import``). Either
+way the commit comes from ``pin.resolve`` and is recorded in the model's manifest, and the
+download is removed once the model is stored, unless it is to be kept.
+"""
 
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import threading
+from pathlib import Path
 
 from .. import paths
-from ..catalog import CatalogEntry, default_name_for, find_entry
+from ..catalog import GB, CatalogEntry, default_name_for, find_entry
 from ..errors import UsageError
-from . import local
-from .download import download_snapshot, list_remote_files, resolve_endpoint, select_files
-from .progress import Progress, ProgressCallback, ignore_progress
+from . import local, pin
+from .download import RemoteFile, download_snapshot, resolve_endpoint, select_files
+from .progress import Progress, ProgressCallback, human_bytes, ignore_progress
 from .quantize import check_remote_code, quantize_folder
 from .resources import check_disk, check_memory
-
-GB = 1024**3
 
 
 def repo_for(model: str) -> tuple[str, CatalogEntry | None]:
@@ -37,31 +43,51 @@ def pull(
     low_bit: str,
     revision: str | None = None,
     name: str | None = None,
+    gguf_file: str | None = None,
     endpoint: str | None = None,
     trust_remote_code: bool = False,
     progress: ProgressCallback = ignore_progress,
+    notice: pin.Notice = pin.ignore_notice,
     cancel: threading.Event | None = None,
     keep_download: bool = False,
     force: bool = False,
 ) -> local.LocalModel:
-    """Download ``model`` (catalog key or repo id) and quantize it; return the stored model."""
+    """Download ``model`` (catalog key or repo id) and quantize it; return the stored model.
+
+    ``gguf_file`` picks one file of a GGUF repo (a GGUF catalog key implies its own)."""
     repo_id, entry = repo_for(model)
-    name = local.validate_name(name or default_name_for(repo_id))
-    existing = paths.models_dir() / local.folder_name(name, low_bit)
-    if existing.exists() and not force:  # before the download, not after it
-        raise UsageError(
-            f"A model named {existing.name} already exists.",
-            "Pass --force to download and quantize it again, or choose another --name.",
-        )
+    if name is not None:  # a bad name is said before asking the hub anything
+        local.validate_name(name)
+    if gguf_file is None and entry and entry.gguf_file and model.strip().lower() == entry.key:
+        gguf_file = entry.gguf_file
     endpoint = resolve_endpoint(endpoint)
-    revision = revision or (entry.revision if entry else None)
     progress(Progress("check", 0, None, detail=f"asking the hub about {repo_id}"))
-    commit, remote = list_remote_files(repo_id, revision, endpoint)
-    wanted = select_files(remote)
-    download_bytes = sum(f.size for f in wanted)
-    stored_size = int(entry.stored_gb(low_bit) * GB) if entry else download_bytes // 2
+    commit, remote = pin.resolve(repo_id, entry, revision, endpoint, notice, model)
+    ggufs = [f for f in remote if f.name.lower().endswith(".gguf")]
+    if gguf_file is not None:
+        wanted = next((f for f in ggufs if f.name == gguf_file), None)
+        if wanted is None:
+            raise UsageError(
+                f"{repo_id} has no GGUF file named {gguf_file} at {pin.short(commit)}"
+                + (f"; it has {_listing(ggufs)}." if ggufs else "."),
+                "Pass one of those to --file." if ggufs else "Check the repo and file names.",
+            )
+        return _pull_gguf(
+            repo_id, entry, wanted, commit, low_bit=low_bit, name=name, endpoint=endpoint,
+            progress=progress, cancel=cancel, keep_download=keep_download, force=force,
+        )  # fmt: skip
+    if ggufs and not any(f.name == "config.json" for f in remote):
+        raise UsageError(
+            f"{repo_id} is a GGUF repo: pick one of its files, {_listing(ggufs)}.",
+            f"Run `qwen-tui pull {repo_id} --file NAME`.",
+        )
+    name = local.validate_name(name or default_name_for(repo_id))
+    _refuse_existing(name, low_bit, force)
+    wanted_files = select_files(remote)
+    download_bytes = sum(f.size for f in wanted_files)
+    stored_size = entry.stored_bytes(low_bit) if entry else download_bytes // 2
     check_disk(paths.cache_dir(), download_bytes + stored_size, f"download and store {repo_id}")
-    ram = int(entry.ram_to_quantize_gb() * GB) if entry else download_bytes * 2 + GB // 2
+    ram = entry.ram_to_quantize() if entry else download_bytes * 2 + GB // 2
     check_memory(ram, f"quantize {repo_id}")
 
     root = paths.downloads_dir()
@@ -89,3 +115,57 @@ def pull(
     if not keep_download:  # the store holds everything needed, remote code included
         shutil.rmtree(snapshot.path, ignore_errors=True)
     return stored
+
+
+def _pull_gguf(
+    repo_id: str,
+    entry: CatalogEntry | None,
+    wanted: RemoteFile,
+    commit: str,
+    *,
+    low_bit: str,
+    name: str | None,
+    endpoint: str | None,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    keep_download: bool,
+    force: bool,
+) -> local.LocalModel:
+    """One .gguf file of ``repo_id`` at ``commit``, downloaded (resumably) and imported."""
+    name = local.validate_name(name or Path(wanted.name).stem.lower())
+    _refuse_existing(name, low_bit, force)
+    # the unpacking is checked again, exactly, once the file is here (quantize_folder)
+    stored = entry.stored_bytes(low_bit) + entry.unpacked_bytes() if entry else wanted.size
+    check_disk(paths.cache_dir(), wanted.size + stored, f"download and import {wanted.name}")
+    if entry:
+        check_memory(entry.ram_to_quantize(), f"quantize {wanted.name}")
+    snapshot = download_snapshot(
+        repo_id, commit, paths.downloads_dir(), endpoint=endpoint, progress=progress,
+        cancel=cancel, allow_patterns=[glob.escape(wanted.name)],
+    )  # fmt: skip
+    model = quantize_folder(
+        snapshot.path / wanted.name,
+        name,
+        low_bit,
+        source=f"{repo_id}/{wanted.name}",
+        commit=snapshot.commit,
+        progress=progress,
+        cancel=cancel,
+        force=force,
+    )
+    if not keep_download:
+        shutil.rmtree(snapshot.path, ignore_errors=True)
+    return model
+
+
+def _refuse_existing(name: str, low_bit: str, force: bool) -> None:
+    existing = paths.models_dir() / local.folder_name(name, low_bit)
+    if existing.exists() and not force:  # before the download, not after it
+        raise UsageError(
+            f"A model named {existing.name} already exists.",
+            "Pass --force to download and quantize it again, or choose another --name.",
+        )
+
+
+def _listing(files: list[RemoteFile]) -> str:
+    return ", ".join(f"{f.name} ({human_bytes(f.size)})" for f in files)

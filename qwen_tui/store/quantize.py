@@ -66,11 +66,11 @@ def family_of(config: dict, src: Path) -> str:
     model_type = config.get("model_type", "")
     if model_type == "qwen":
         return "qwen"
-    if model_type == "qwen2":
-        return "qwen2"
+    if model_type in ("qwen2", "qwen3"):
+        return model_type
     raise UsageError(
         f"{src} holds a '{model_type or 'unknown'}' model; qwen-tui runs Qwen chat models only.",
-        "Use a Qwen-1, Qwen1.5, Qwen2 or Qwen2.5 chat model.",
+        "Use a Qwen-1, Qwen1.5, Qwen2, Qwen2.5 or Qwen3 (dense) chat model.",
     )
 
 
@@ -150,6 +150,28 @@ def copy_support_files(src: Path, dest: Path) -> None:
         shutil.copy2(code, dest / code.name)
     for name in ("config.json", "tokenizer_config.json"):
         strip_hub_prefixes(dest / name)
+    fold_chat_template(src, dest / "tokenizer_config.json")
+
+
+def fold_chat_template(src: Path, tokenizer_config: Path) -> None:
+    """Newer repos (Qwen3 2507 among them) keep the chat template in chat_template.jinja or
+    chat_template.json, which transformers 4.37 does not read: put it where it looks."""
+    if not tokenizer_config.is_file():
+        return
+    data = json.loads(tokenizer_config.read_text(encoding="utf-8"))
+    if data.get("chat_template"):
+        return
+    template: str | None
+    if (src / "chat_template.jinja").is_file():
+        template = (src / "chat_template.jinja").read_text(encoding="utf-8")
+    elif (src / "chat_template.json").is_file():
+        found = json.loads((src / "chat_template.json").read_text(encoding="utf-8"))
+        template = found.get("chat_template") if isinstance(found, dict) else None
+    else:
+        return
+    if template:
+        data["chat_template"] = template
+        tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False), "utf-8")
 
 
 def quantize_folder(
@@ -185,7 +207,7 @@ def quantize_folder(
     if src.is_file():
         return _quantize_gguf(
             src, name, low_bit, root=root, progress=progress, cancel=cancel, force=force,
-            measure=measure,
+            measure=measure, source=source, commit=commit,
         )  # fmt: skip
     if not src.is_dir():
         raise UsageError(f"{src} does not exist.", "Check the path.")
@@ -280,9 +302,12 @@ def _quantize_gguf(
     cancel: threading.Event | None,
     force: bool,
     measure: bool,
+    source: str | None = None,
+    commit: str | None = None,
 ) -> local.LocalModel:
     """A GGUF file: written out as a float folder beside the store, quantized (its quality
-    measured against that folder, the GGUF's own weights), removed."""
+    measured against that folder, the GGUF's own weights), removed. ``source`` and ``commit``
+    say where the file came from (default: its path)."""
     from .gguf_import import convert_gguf, is_gguf
     from .gguf_import.read import open_gguf
 
@@ -307,7 +332,8 @@ def _quantize_gguf(
             staging,
             name,
             low_bit,
-            source=str(src),
+            source=source or str(src),
+            commit=commit,
             root=root,
             progress=progress,
             cancel=cancel,

@@ -56,6 +56,14 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
         assert memory["read_gb_s"] == max(memory["read_gb_s_runs"])
         roofline = memory["read_gb_s"] * 1e9 / weights
         assert abs(memory["roofline_tok_s"] - roofline) <= 0.01 * roofline + 0.1
+        # the tiny model: 2 layers x 4 kv heads x 16 wide, keys and values in float16
+        assert memory["kv_bytes_per_position"] == 2 * 4 * 16 * 2 * 2
+        for p in data["prompts"]:  # each row's roofline counts its mean context's cache too
+            context = p["prompt_tokens"] + p["generated"] / 2
+            per_token = weights + memory["kv_bytes_per_position"] * context
+            expected = memory["read_gb_s"] * 1e9 / per_token
+            assert abs(p["roofline_tok_s"] - expected) <= 0.01 * expected + 0.1
+            assert p["roofline_tok_s"] < memory["roofline_tok_s"]
     installed = {p["name"] for p in data["patches"]["patches"] if p["patched"]}
     assert installed == {"lowbit_linear", "shared_rotary", "qwen2_attention", "mlp", "norm",
                          "last_layer"}  # all but Qwen-1's attention, on this Qwen2 model

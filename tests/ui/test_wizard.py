@@ -6,17 +6,20 @@ import asyncio
 
 import pytest
 from textual.app import App
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, OptionList, Static
 
+from qwen_tui.catalog import find_entry, wizard_entries
 from qwen_tui.store import resources
 from qwen_tui.store.local import LocalModel
 from qwen_tui.store.progress import human_bytes
 from qwen_tui.ui.screens.wizard import WizardScreen
 from qwen_tui.ui.widgets.model_choice import ModelChoice
 
-COMMIT = "a" * 40
-REPO = "Qwen/Qwen2.5-0.5B-Instruct"  # fourth catalog entry: three presses of "down"
+REPO = "Qwen/Qwen2.5-0.5B-Instruct"
+COMMIT = find_entry(REPO).revision  # pulls take the catalog's pinned commit
 GB = 1024**3
+# where REPO is in the wizard's list with the RAM `roomy` reports: presses of "down" from the top
+DOWNS = ["down"] * [e.repo_id for e in wizard_entries(16 * GB, "sym_int4")].index(REPO)
 
 
 class Host(App[None]):
@@ -69,7 +72,7 @@ async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.focused.id == "models"
-        await pilot.press("down", "down", "down")
+        await pilot.press(*DOWNS)
         assert app.screen.query_one(ModelChoice).selected_entry().repo_id == REPO
         await pilot.press("enter")
         await finish(app, pilot)
@@ -137,7 +140,7 @@ async def test_cancel_then_resume(hub_server, tiny_source):
     app = Host(endpoint=hub_server.endpoint)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        await pilot.press("down", "down", "down", "enter")
+        await pilot.press(*DOWNS, "enter")
         await wait_for(pilot, lambda: hub_server.served("model.safetensors") > 0)
         await pilot.press("escape")
         assert str(app.screen.query_one("#cancel", Button).label) == "Cancelling…"
@@ -181,3 +184,35 @@ def test_choose_step_snapshot(snap_compare, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(Host(), terminal_size=(80, 24), run_before=settle)
+
+
+def rows_of(app: App) -> list[str]:
+    models = app.screen.query_one("#models", OptionList)
+    return [str(models.get_option_at_index(i).prompt) for i in range(models.option_count)]
+
+
+async def test_qwen3_1_7b_is_offered_first_where_the_ram_holds_it():
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        rows = rows_of(app)
+        choice = app.screen.query_one(ModelChoice)
+        assert rows[0].startswith("Qwen/Qwen3-1.7B ") and app.focused.id == "models"
+        assert choice.selected_entry().key == "qwen3-1.7b"
+        assert any(r.startswith("Qwen/Qwen-1_8B-Chat ") for r in rows)  # the original recipe
+        assert not any("GGUF" in r for r in rows)  # GGUF files are pulled with --file
+        assert "pinned 70d244c" in text_of(app, "#about")
+
+
+async def test_with_less_ram_the_biggest_model_that_fits_is_first(monkeypatch):
+    qwen3 = find_entry("qwen3-1.7b").ram_to_chat("sym_int4")
+    small = find_entry("qwen2-1.5b-instruct").ram_to_chat("sym_int4")
+    assert small < qwen3
+    monkeypatch.setattr(resources, "available_ram", lambda: (small + qwen3) // 2)
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        rows = rows_of(app)
+        # Qwen2 and Qwen2.5 1.5B are the same size: the catalog's first of the two
+        assert rows[0].startswith("Qwen/Qwen2-1.5B-Instruct ")
+        assert sum(r.startswith("Qwen/Qwen3-1.7B ") for r in rows) == 1  # still listed

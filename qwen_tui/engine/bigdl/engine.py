@@ -18,7 +18,7 @@ from ..generate.detok import IncrementalDecoder
 from ..generate.loop import CausalLM, DecoderLM
 from ..generate.prompt import PromptBuilder, fit
 from ..generate.sampling import Sampler
-from ..generate.thinking import Part, ThinkingSplitter
+from ..generate.thinking import NON_THINKING, THINKING_MAX_NEW_TOKENS, Part, ThinkingSplitter
 from ..runtime import memory
 from ..runtime.torch_thread import torch_thread
 from ..types import (
@@ -42,8 +42,9 @@ def default_threads() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
-def read_defaults(model_dir: Path) -> GenerationParams:
-    """Sampling defaults from generation_config.json, falling back where absent."""
+def read_defaults(model_dir: Path, thinks: bool = False) -> GenerationParams:
+    """Sampling defaults from generation_config.json, falling back where absent (a thinking
+    model's replies get more room by default)."""
     try:
         data = json.loads((model_dir / "generation_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -57,6 +58,9 @@ def read_defaults(model_dir: Path) -> GenerationParams:
     )
     if data.get("do_sample") and "temperature" not in data:
         found = GenerationParams(**{**found.to_dict(), "temperature": 1.0})
+    if thinks and found.max_new_tokens is None:  # room to think, leaving most of the window
+        room = min(THINKING_MAX_NEW_TOKENS, context_window(model_dir) // 4)
+        found = GenerationParams(**{**found.to_dict(), "max_new_tokens": room})
     return found.over(FALLBACK_PARAMS)
 
 
@@ -153,7 +157,7 @@ class BigdlEngine:
             family=manifest.family,
             path=str(self.model_dir),
             context_window=context_window(self.model_dir),
-            defaults=read_defaults(self.model_dir),
+            defaults=read_defaults(self.model_dir, self._builder.thinking != "none"),
             thinking=self._builder.thinking,
         )
         return self.info
@@ -223,7 +227,11 @@ class BigdlEngine:
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None
-        params = (params or GenerationParams()).over(self.info.defaults)
+        params = params or GenerationParams()
+        defaults = self.info.defaults
+        if params.enable_thinking is False and self.info.thinking == "switch":
+            defaults = NON_THINKING.over(defaults)  # Qwen3's non-thinking sampling
+        params = params.over(defaults)
         max_new = max(1, int(params.max_new_tokens or 512))
         window = self.info.context_window
         if window - max_new < 16:

@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..types import GenerationParams
+
 OPEN, CLOSE = "<think>", "</think>"
+
+# Qwen3's model cards: thinking mode samples as its generation_config.json says (temperature
+# 0.6, top_p 0.95, top_k 20); "for non-thinking mode, we suggest Temperature=0.7, TopP=0.8,
+# TopK=20". These apply where the user set nothing else.
+NON_THINKING = GenerationParams(temperature=0.7, top_p=0.8, top_k=20)
+# Thinking takes room (the cards suggest 32,768 tokens, too many for a CPU): the default cap of
+# a thinking model's reply when its generation_config.json sets none.
+THINKING_MAX_NEW_TOKENS = 8192
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ def bigdl_auto_model() -> Any:
     before = list(logging.getLogger().handlers)
     from bigdl.llm.transformers import AutoModelForCausalLM
 
+    from ..models import register
+
+    register()  # Qwen3, which transformers 4.37 lacks
+
     if not _done:
         root = logging.getLogger()
         for handler in root.handlers[:]:

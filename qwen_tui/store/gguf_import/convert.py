@@ -14,7 +14,7 @@ from .read import GgufFile, open_gguf
 from .tokenizer import special_token, write_tokenizer
 
 SHARD_BYTES = 1 << 30
-ARCH_CLASSES = {"qwen2": ("Qwen2ForCausalLM", "qwen2")}
+ARCH_CLASSES = {"qwen2": ("Qwen2ForCausalLM", "qwen2"), "qwen3": ("Qwen3ForCausalLM", "qwen3")}
 
 
 def is_gguf(path: Path) -> bool:
@@ -44,7 +44,7 @@ def hf_config(gf: GgufFile) -> dict:
         context = int(gf.arch_field("rope.scaling.original_context_length", context))
     layers = int(gf.require("block_count"))
     eos = _token_id(gf, "eos")
-    return {
+    config: dict[str, Any] = {
         "architectures": [architecture],
         "model_type": model_type,
         "hidden_size": int(gf.require("embedding_length")),
@@ -71,6 +71,10 @@ def hf_config(gf: GgufFile) -> dict:
         "torch_dtype": "float32",
         "transformers_version": "4.37.2",
     }
+    if gf.arch == "qwen3":  # an explicit head width (128), no q/k/v bias
+        config["head_dim"] = int(gf.require("attention.key_length"))
+        config["attention_bias"] = False
+    return config
 
 
 def generation_config(gf: GgufFile) -> dict:
@@ -163,6 +167,9 @@ def load_float_model(path: Path) -> tuple[Any, Any]:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from ...engine.models import register
+
+    register()
     gf = open_gguf(path)
     weights.check_types(gf)
     config_data = hf_config(gf)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import UsageError
 
-ARCHITECTURES = ("qwen2",)
+ARCHITECTURES = ("qwen2", "qwen3")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,6 @@ def open_gguf(path: Path) -> GgufFile:
         raise UsageError(
             f"{path.name} holds a '{arch}' model; qwen-tui imports these GGUF architectures "
             f"({', '.join(ARCHITECTURES)}).",
-            "Use a Qwen2 or Qwen2.5 GGUF file.",
+            "Use a Qwen2, Qwen2.5 or Qwen3 (dense) GGUF file.",
         )
     return GgufFile(path, reader, arch)

@@ -1,5 +1,6 @@
 """Step 1 of the setup wizard: a catalog model or a local folder, a low-bit format, and a
-live disk and memory check that enables the Start button only when the choice fits."""
+live disk and memory check that enables the Start button only when the choice fits. The model
+offered first is the catalog's pick for this machine's memory (``catalog.wizard_entries``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from textual.widgets import (
 )
 
 from ... import paths
-from ...catalog import CATALOG, DEFAULT_MODEL, GB, LOW_BIT_FORMATS, CatalogEntry
+from ...catalog import GB, LOW_BIT_FORMATS, CatalogEntry, wizard_entries
 from ...errors import QwenTuiError
 from ...remotes import RemoteEntry
 from ...store import resources
@@ -52,15 +53,15 @@ class Job:
 
 
 def model_row(entry: CatalogEntry, low_bit: str) -> str:
-    lic = entry.licence if len(entry.licence) <= 15 else entry.licence[:14].rstrip() + "…"
+    """One line of the list: 69 columns, what the list has beside its scroll bar at 80."""
     return (
-        f"{entry.repo_id:<26}{entry.download_gb:>7.1f} GB{entry.stored_gb(low_bit):>7.2f} GB"
-        f"{entry.ram_to_quantize_gb():>6.1f} GB  {lic}"
+        f"{entry.repo_id:<27}{entry.download_gb:>5.1f} GB{entry.stored_gb(low_bit):>6.2f} GB"
+        f"{entry.ram_to_chat(low_bit) / GB:>6.1f} GB  {entry.licence_short}"
     )
 
 
 def header_row(low_bit: str) -> str:
-    return f"{'Model':<26}{'Download':>10}{low_bit:>10}{'RAM':>9}  Licence"
+    return f"{'Model':<27}{'Download':>8}{'Stored':>9}{'Chat RAM':>9}  Licence"
 
 
 class ModelChoice(Vertical):
@@ -85,6 +86,7 @@ class ModelChoice(Vertical):
     def __init__(self, low_bit: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.initial_low_bit = low_bit if low_bit in LOW_BIT_FORMATS else LOW_BIT_FORMATS[0]
+        self.entries = wizard_entries(resources.available_ram(), self.initial_low_bit)
 
     def compose(self) -> ComposeResult:
         low_bit = self.initial_low_bit
@@ -94,7 +96,7 @@ class ModelChoice(Vertical):
         with TabbedContent(id="route"):
             with TabPane("From the hub", id=HUB):
                 yield Static(header_row(low_bit), id="columns")
-                yield OptionList(*(model_row(e, low_bit) for e in CATALOG), id="models")
+                yield OptionList(*(model_row(e, low_bit) for e in self.entries), id="models")
                 yield Static(id="about", markup=False)
             with TabPane("Use a local folder", id=FOLDER):
                 yield Input(
@@ -115,7 +117,7 @@ class ModelChoice(Vertical):
             yield Button("Close", id="close")
 
     def on_mount(self) -> None:
-        self.query_one("#models", OptionList).highlighted = CATALOG.index(DEFAULT_MODEL)
+        self.query_one("#models", OptionList).highlighted = 0  # the one offered first
         self.refresh_check()
 
     @property
@@ -129,7 +131,7 @@ class ModelChoice(Vertical):
 
     def selected_entry(self) -> CatalogEntry:
         index = self.query_one("#models", OptionList).highlighted
-        return CATALOG[index] if index is not None else DEFAULT_MODEL
+        return self.entries[index or 0]
 
     def focus_first(self) -> None:
         if self.route == SERVER:
@@ -154,8 +156,7 @@ class ModelChoice(Vertical):
         """(disk, RAM) bytes the current choice needs, or why it cannot start."""
         if self.route == HUB:
             entry = self.selected_entry()
-            disk = entry.download_gb * GB + entry.stored_gb(self.low_bit) * GB
-            return int(disk), int(entry.ram_to_quantize_gb() * GB)
+            return entry.download_bytes + entry.stored_bytes(self.low_bit), entry.ram_to_quantize()
         text = self.query_one("#path", Input).value.strip()
         if not text:
             return ""
@@ -223,10 +224,7 @@ class ModelChoice(Vertical):
 
     def _refresh_about(self) -> None:
         entry = self.selected_entry()
-        code = " · Qwen-1 code" if entry.remote_code else ""
-        self.query_one("#about", Static).update(
-            f"{entry.params_b:g}B params · licence: {entry.licence}{code}"
-        )
+        self.query_one("#about", Static).update(f"{entry.good_for} · pinned {entry.revision[:7]}")
 
     def on_option_list_option_highlighted(self, _: OptionList.OptionHighlighted) -> None:
         self._refresh_about()
@@ -235,7 +233,7 @@ class ModelChoice(Vertical):
     def on_select_changed(self, _: Select.Changed) -> None:
         self.query_one("#columns", Static).update(header_row(self.low_bit))
         models = self.query_one("#models", OptionList)
-        for index, entry in enumerate(CATALOG):
+        for index, entry in enumerate(self.entries):
             models.replace_option_prompt_at_index(index, model_row(entry, self.low_bit))
         self.refresh_check()
 

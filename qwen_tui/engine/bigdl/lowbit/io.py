@@ -74,6 +74,9 @@ def load(folder: Path, *, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig, GenerationConfig
     from transformers.modeling_utils import no_init_weights
 
+    from ...models import register
+
+    register()
     folder = Path(folder)
     layout = read_layout(folder)
     config = AutoConfig.from_pretrained(

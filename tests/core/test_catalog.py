@@ -1,0 +1,109 @@
+"""The catalog: every entry pinned, sizes from the real architectures, Qwen3's dimensions read
+the way ``sizes.py`` reads a config.json, and the wizard's first offer for a machine's RAM."""
+
+import re
+
+import pytest
+
+from qwen_tui.catalog import CATALOG, DEFAULT_MODEL, GB, find_entry, wizard_entries
+from qwen_tui.sizes import CHAT_CONTEXT, CHAT_RUNTIME, MB, dims_from_config
+
+# config.json of the pinned Qwen3 commits (the values catalog_sources.md cites)
+QWEN3_CONFIGS = {
+    "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28),
+    "qwen3-1.7b": dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28),
+    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+                     num_attention_heads=32),
+}  # fmt: skip
+
+
+def test_every_entry_is_pinned_to_a_commit_and_says_what_it_is_good_for():
+    assert len({e.key for e in CATALOG}) == len(CATALOG)
+    for entry in CATALOG:
+        assert re.fullmatch(r"[0-9a-f]{40}", entry.revision), entry.key
+        assert entry.licence and 0 < len(entry.good_for) <= 60, entry.key
+        assert entry.family in ("qwen", "qwen2", "qwen3")
+        assert len(entry.licence_short) <= 14
+    assert DEFAULT_MODEL.repo_id == "Qwen/Qwen-1_8B-Chat"  # the original recipe stays
+    assert {e.family for e in CATALOG if e.repo_id.startswith("Qwen/Qwen3")} == {"qwen3"}
+
+
+@pytest.mark.parametrize("key", sorted(QWEN3_CONFIGS))
+def test_qwen3_dimensions_are_what_sizes_reads_from_its_config(key):
+    config = {
+        "model_type": "qwen3",
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "head_dim": 128,  # not hidden / heads: the q width differs from the hidden size
+        "vocab_size": 151936,
+        "tie_word_embeddings": True,
+        **QWEN3_CONFIGS[key],
+    }
+    dims = dims_from_config(config)
+    assert dims == find_entry(key).dims
+    params = dims.params()
+    q = config["num_attention_heads"] * 128
+    assert params["attn_q"] == params["attn_o"] == dims.hidden * q * dims.layers
+    assert params["attn_k"] == dims.hidden * 8 * 128 * dims.layers
+    assert params["embedding"] == 0  # tied: the head's bytes are shared
+
+
+def test_computed_download_sizes_are_the_bf16_tensors_transformers_builds():
+    from accelerate import init_empty_weights
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    for key, tied in (("qwen1.5-1.8b-chat", False), ("qwen2-1.5b-instruct", True)):
+        entry = find_entry(key)
+        d = entry.dims
+        config = Qwen2Config(
+            hidden_size=d.hidden, intermediate_size=d.intermediate, num_hidden_layers=d.layers,
+            num_attention_heads=d.hidden // 128, num_key_value_heads=d.kv // 128,
+            vocab_size=d.vocab, tie_word_embeddings=tied,
+        )  # fmt: skip
+        with init_empty_weights():
+            model = Qwen2ForCausalLM(config)
+        model.tie_weights()
+        assert not entry.download_measured
+        assert entry.download_bytes == 2 * sum(p.numel() for p in model.parameters()), key
+
+
+def test_a_computed_size_is_its_measured_twin_less_the_file_headers():
+    for computed, measured in (
+        ("qwen2-1.5b-instruct", "qwen2.5-1.5b-instruct"),
+        ("qwen3-4b-thinking-2507", "qwen3-4b"),
+    ):
+        a, b = find_entry(computed), find_entry(measured)
+        assert a.dims == b.dims and b.download_measured
+        assert 0 < b.download_bytes - a.download_bytes < 64 * 1024  # safetensors JSON headers
+
+
+def test_ram_to_chat_is_the_weights_the_kv_cache_and_the_runtime():
+    entry = find_entry("qwen3-1.7b")
+    kv = 2 * 28 * (8 * 128) * 2 * CHAT_CONTEXT  # keys and values, float16, every layer
+    assert entry.ram_to_chat("sym_int4") == entry.stored_bytes("sym_int4") + kv + CHAT_RUNTIME
+    assert entry.ram_to_quantize() == entry.dims.total * 4 + 800 * MB
+
+
+def test_the_wizard_offers_qwen3_1_7b_first_where_it_fits():
+    plenty = wizard_entries(16 * GB)
+    assert plenty[0].key == "qwen3-1.7b"
+    assert [e.key for e in plenty[1:3]] == ["qwen-1_8b-chat", "qwen1.5-1.8b-chat"]
+    assert not any(e.gguf_file for e in plenty) and len(plenty) == 10
+
+
+def test_without_room_for_qwen3_1_7b_the_biggest_that_fits_is_first():
+    qwen3 = find_entry("qwen3-1.7b").ram_to_chat()
+    fits = [e for e in wizard_entries(16 * GB) if e.ram_to_chat() < qwen3]
+    assert {e.key for e in fits} >= {"qwen2.5-0.5b-instruct", "qwen3-0.6b"}
+    assert wizard_entries(qwen3 - 1)[0].key == "qwen2-1.5b-instruct"  # ties: catalog order
+    nothing = wizard_entries(100 * MB)
+    assert nothing[0].key == "qwen2.5-0.5b-instruct"  # nothing fits: the smallest
+    assert "qwen3-1.7b" in [e.key for e in nothing]
+
+
+def test_keys_win_over_repo_ids_and_gguf_repos_have_their_own_entries():
+    assert find_entry("Qwen/Qwen3-1.7B").key == "qwen3-1.7b"
+    gguf = find_entry("qwen/qwen3-1.7b-gguf")
+    assert gguf.key == "qwen3-1.7b-q8_0" and gguf.gguf_file == "Qwen3-1.7B-Q8_0.gguf"
+    assert gguf.dims == find_entry("qwen3-1.7b").dims
+    assert gguf.unpacked_bytes() == gguf.dims.unique * 4
