@@ -56,7 +56,7 @@ def build_parser() -> Parser:
     ev.add_argument("--threads", type=int)
     ev.add_argument("--json", action="store_true")
 
-    models = sub.add_parser("models", help="list catalog and local models")
+    models = sub.add_parser("models", help="list local, remote and catalog models")
     models.add_argument("--json", action="store_true")
 
     rm = sub.add_parser("rm", help="delete a local model")
@@ -74,7 +74,7 @@ def build_parser() -> Parser:
     ask = sub.add_parser("ask", help="ask one question, stream the reply to stdout")
     ask.add_argument("prompt", help="the question; - reads standard input")
     where = ask.add_mutually_exclusive_group()
-    where.add_argument("--model")
+    where.add_argument("--model", help="a local model or a [[remote]] entry's name")
     where.add_argument("--model-path")
     ask.add_argument("--system")
     ask.add_argument("--max-new-tokens", type=int)

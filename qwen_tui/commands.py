@@ -8,11 +8,12 @@ import sys
 import threading
 from argparse import Namespace
 
-from . import config, paths
+from . import config, paths, remotes
 from .catalog import CATALOG, DEFAULT_LOW_BIT, GB, LOW_BIT_FORMATS, CatalogEntry
 from .chat import settings_params
 from .errors import UsageError
 from .progress_line import ProgressLine
+from .remotes import RemoteEntry
 from .store import local
 from .store.progress import human_bytes
 
@@ -101,7 +102,11 @@ def models(args: Namespace) -> int:
             for f in local.leftovers()
         ]
         catalog = [_catalog_json(e) for e in CATALOG]
-        print(json.dumps({"local": rows, "catalog": catalog}, indent=2))
+        remote = [
+            {**entry.to_table(), "key_set": entry.api_key() is not None}
+            for entry in _settings().remote
+        ]
+        print(json.dumps({"local": rows, "remote": remote, "catalog": catalog}, indent=2))
         return 0
     print("Local models:")
     if not found:
@@ -124,6 +129,7 @@ def models(args: Namespace) -> int:
         )
     if any(m.problems() for m in found):
         print("  (a damaged model: `qwen-tui rm NAME`, then pull or quantize it again)")
+    _print_remote(_settings().remote)
     local_names = {m.name for m in found}
     print(f"\nCatalog (GB; stored as {DEFAULT_LOW_BIT} / sym_int4; RAM to chat / to quantize):")
     print(f"  {'model':<22}{'download':>9}{'stored':>14}{'RAM':>13}  licence")
@@ -137,6 +143,18 @@ def models(args: Namespace) -> int:
             print(f"      {state}")
     print("  (`qwen-tui models --json` has each one's repo id and pinned commit)")
     return 0
+
+
+def _print_remote(entries: tuple[RemoteEntry, ...]) -> None:
+    """The [[remote]] entries of the config file, as written (no server is asked)."""
+    if not entries:
+        return
+    print("\nRemote models ([[remote]] in config.toml; the server is asked when one is used):")
+    for entry in entries:
+        key = ""
+        if entry.api_key_env:
+            key = f"  key in ${entry.api_key_env}" + ("" if entry.api_key() else " (not set)")
+        print(f"  {entry.name:<34} {entry.model} at {entry.base_url}{key}")
 
 
 def _catalog_json(e: CatalogEntry) -> dict:
@@ -222,7 +240,7 @@ def as_typed(text: str) -> str:
 
 def ask(args: Namespace) -> int:
     from .engine.bigdl.engine import BigdlEngine
-    from .engine.types import ChatMessage, GenerationParams
+    from .engine.types import ChatMessage, Engine, GenerationParams
 
     settings = _settings()
     if args.prompt == "-":  # bytes, whatever the locale says: not UTF-8 becomes U+FFFD
@@ -243,11 +261,21 @@ def ask(args: Namespace) -> int:
         threads = config.check_value("threads", args.threads) or settings.threads
     except ValueError as exc:
         raise UsageError(str(exc), "Run `qwen-tui ask --help`.") from None
-    if args.model_path:
-        model = local.open_folder(args.model_path)
+    remote = None if args.model_path else remotes.find(settings.remote, args.model or None)
+    if remote is None and not args.model and not args.model_path:
+        remote = remotes.find(settings.remote, settings.model)
+    engine: Engine
+    if remote is not None:  # a [[remote]] entry: the server writes the reply
+        from .engine.remote import RemoteEngine
+
+        engine, name = RemoteEngine(remote), remote.name
     else:
-        model = local.choose(args.model, settings.model, settings.low_bit)
-    engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
+        if args.model_path:
+            model = local.open_folder(args.model_path)
+        else:
+            model = local.choose(args.model, settings.model, settings.low_bit)
+        engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
+        name = model.folder_name
     engine.load()
     system = as_typed(args.system) if args.system is not None else settings.system_prompt
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
@@ -267,7 +295,7 @@ def ask(args: Namespace) -> int:
 
     reply = engine.chat(messages, params, on_text=None if args.json else emit, cancel=cancel)
     if args.json:
-        payload = {"model": model.folder_name, "reply": reply.text, "stats": reply.stats.to_dict()}
+        payload = {"model": name, "reply": reply.text, "stats": reply.stats.to_dict()}
         print(json.dumps(payload, ensure_ascii=False))
     else:
         out.write("\n")
