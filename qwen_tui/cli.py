@@ -11,6 +11,7 @@ import sys
 from . import __version__
 from .catalog import DEFAULT_MODEL, LOW_BIT_FORMATS
 from .errors import QwenTuiError
+from .serve import API_KEY_ENV, DEFAULT_PORT
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,7 +56,7 @@ def build_parser() -> Parser:
     ev.add_argument("--threads", type=int)
     ev.add_argument("--json", action="store_true")
 
-    models = sub.add_parser("models", help="list catalog and local models")
+    models = sub.add_parser("models", help="list local, remote and catalog models")
     models.add_argument("--json", action="store_true")
 
     rm = sub.add_parser("rm", help="delete a local model")
@@ -73,7 +74,7 @@ def build_parser() -> Parser:
     ask = sub.add_parser("ask", help="ask one question, stream the reply to stdout")
     ask.add_argument("prompt", help="the question; - reads standard input")
     where = ask.add_mutually_exclusive_group()
-    where.add_argument("--model")
+    where.add_argument("--model", help="a local model or a [[remote]] entry's name")
     where.add_argument("--model-path")
     ask.add_argument("--system")
     ask.add_argument("--max-new-tokens", type=int)
@@ -106,6 +107,17 @@ def build_parser() -> Parser:
         const=False,
         help="answer without thinking",
     )
+
+    serve = sub.add_parser("serve", help="serve the OpenAI chat API (for editors and scripts)")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--model")
+    where.add_argument("--model-path")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument(
+        "--api-key", help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})"
+    )
+    serve.add_argument("--threads", type=int)
 
     bench = sub.add_parser("bench", help="measure load time, prompt and decode speed")
     where = bench.add_mutually_exclusive_group()

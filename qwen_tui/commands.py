@@ -8,12 +8,13 @@ import sys
 import threading
 from argparse import Namespace
 
-from . import config, paths
+from . import config, paths, remotes
 from .ask_output import AskOutput
 from .catalog import CATALOG, DEFAULT_LOW_BIT, GB, LOW_BIT_FORMATS, CatalogEntry
 from .chat import settings_params
 from .errors import UsageError
 from .progress_line import ProgressLine
+from .remotes import RemoteEntry
 from .store import local
 from .store.progress import human_bytes
 
@@ -102,7 +103,11 @@ def models(args: Namespace) -> int:
             for f in local.leftovers()
         ]
         catalog = [_catalog_json(e) for e in CATALOG]
-        print(json.dumps({"local": rows, "catalog": catalog}, indent=2))
+        remote = [
+            {**entry.to_table(), "key_set": entry.api_key() is not None}
+            for entry in _settings().remote
+        ]
+        print(json.dumps({"local": rows, "remote": remote, "catalog": catalog}, indent=2))
         return 0
     print("Local models:")
     if not found:
@@ -125,6 +130,7 @@ def models(args: Namespace) -> int:
         )
     if any(m.problems() for m in found):
         print("  (a damaged model: `qwen-tui rm NAME`, then pull or quantize it again)")
+    _print_remote(_settings().remote)
     local_names = {m.name for m in found}
     print(f"\nCatalog (GB; stored as {DEFAULT_LOW_BIT} / sym_int4; RAM to chat / to quantize):")
     print(f"  {'model':<22}{'download':>9}{'stored':>14}{'RAM':>13}  licence")
@@ -138,6 +144,18 @@ def models(args: Namespace) -> int:
             print(f"      {state}")
     print("  (`qwen-tui models --json` has each one's repo id and pinned commit)")
     return 0
+
+
+def _print_remote(entries: tuple[RemoteEntry, ...]) -> None:
+    """The [[remote]] entries of the config file, as written (no server is asked)."""
+    if not entries:
+        return
+    print("\nRemote models ([[remote]] in config.toml; the server is asked when one is used):")
+    for entry in entries:
+        key = ""
+        if entry.api_key_env:
+            key = f"  key in ${entry.api_key_env}" + ("" if entry.api_key() else " (not set)")
+        print(f"  {entry.name:<34} {entry.model} at {entry.base_url}{key}")
 
 
 def _catalog_json(e: CatalogEntry) -> dict:
@@ -223,7 +241,7 @@ def as_typed(text: str) -> str:
 
 def ask(args: Namespace) -> int:
     from .engine.bigdl.engine import BigdlEngine
-    from .engine.types import ChatMessage, GenerationParams
+    from .engine.types import ChatMessage, Engine, GenerationParams
 
     settings = _settings()
     if args.prompt == "-":  # bytes, whatever the locale says: not UTF-8 becomes U+FFFD
@@ -245,16 +263,26 @@ def ask(args: Namespace) -> int:
         threads = config.check_value("threads", args.threads) or settings.threads
     except ValueError as exc:
         raise UsageError(str(exc), "Run `qwen-tui ask --help`.") from None
-    if args.model_path:
-        model = local.open_folder(args.model_path)
+    remote = None if args.model_path else remotes.find(settings.remote, args.model or None)
+    if remote is None and not args.model and not args.model_path:
+        remote = remotes.find(settings.remote, settings.model)
+    engine: Engine
+    if remote is not None:  # a [[remote]] entry: the server writes the reply
+        from .engine.remote import RemoteEngine
+
+        engine, name = RemoteEngine(remote), remote.name
     else:
-        model = local.choose(args.model, settings.model, settings.low_bit)
-    engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
+        if args.model_path:
+            model = local.open_folder(args.model_path)
+        else:
+            model = local.choose(args.model, settings.model, settings.low_bit)
+        engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
+        name = model.folder_name
     info = engine.load()
-    if args.enable_thinking is not None and info.thinking != "switch":
+    if remote is None and args.enable_thinking is not None and info.thinking != "switch":
         flag = "--think" if args.enable_thinking else "--no-think"
         how = "always thinks" if info.thinking == "always" else "does not think"
-        print(f"qwen-tui: {model.folder_name} {how}; {flag} changes nothing.", file=sys.stderr)
+        print(f"qwen-tui: {name} {how}; {flag} changes nothing.", file=sys.stderr)
     system = as_typed(args.system) if args.system is not None else settings.system_prompt
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
 
@@ -271,7 +299,7 @@ def ask(args: Namespace) -> int:
     )
     shown.end_thinking()
     if args.json:
-        payload: dict = {"model": model.folder_name, "reply": reply.text}
+        payload: dict = {"model": name, "reply": reply.text}
         if not args.hide_thinking:
             payload["reasoning"] = reply.reasoning
         payload["stats"] = reply.stats.to_dict()
@@ -288,6 +316,12 @@ def eval(args: Namespace) -> int:  # noqa: A001 - the command's name
     from .eval.command import run_eval
 
     return run_eval(args, _settings())
+
+
+def serve(args: Namespace) -> int:
+    from .serve.command import run_serve
+
+    return run_serve(args, _settings())
 
 
 def bench(args: Namespace) -> int:

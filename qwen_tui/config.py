@@ -16,13 +16,14 @@ from typing import Any
 import tomli_w
 import tomllib
 
-from . import paths
+from . import paths, remotes
 from .catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
+from .remotes import RemoteEntry
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str | None = None  # local model folder name; None = the only/first one
+    model: str | None = None  # local model folder name or [[remote]] name; None = the first
     low_bit: str = DEFAULT_LOW_BIT
     temperature: float | None = None  # None = the model's generation_config default
     top_p: float | None = None
@@ -35,6 +36,7 @@ class Settings:
     hf_endpoint: str | None = None
     kv_cache_mb: int = 768
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
+    remote: tuple[RemoteEntry, ...] = ()  # [[remote]] tables: OpenAI-compatible servers
 
 
 # name -> (type, check, sentence describing the valid range)
@@ -87,6 +89,9 @@ def from_mapping(data: dict[str, Any]) -> tuple[Settings, list[str]]:
                 values["keys"] = {str(k): v for k, v in value.items()}
             else:
                 warnings.append("[keys] must map binding ids to key names; ignored.")
+        elif name == "remote":
+            values["remote"], problems = remotes.parse_remotes(value)
+            warnings += problems
         else:
             try:
                 values[name] = check_value(name, value)
@@ -118,6 +123,9 @@ def to_mapping(settings: Settings) -> dict[str, Any]:
     data = {k: v for k, v in asdict(settings).items() if v is not None}
     if not data.get("keys"):
         data.pop("keys", None)
+    data["remote"] = [entry.to_table() for entry in settings.remote]
+    if not data["remote"]:
+        del data["remote"]
     return data
 
 
@@ -145,6 +153,8 @@ def _edited(document: Any, settings: Settings) -> Any:
                     table[key] = value
             if not settings.keys:
                 del document["keys"]
+        elif name == "remote":
+            remotes.edit_document(document, settings.remote)
         elif name not in wanted or (name not in document and wanted[name] == defaults.get(name)):
             if name in document:
                 del document[name]  # back to "unset": the default applies
@@ -188,5 +198,5 @@ def save(settings: Settings, path: Path | None = None) -> None:
 
 def updated(settings: Settings, **changes: Any) -> Settings:
     """A copy with validated changes (raises ValueError with one sentence)."""
-    checked = {k: (v if k == "keys" else check_value(k, v)) for k, v in changes.items()}
+    checked = {k: (v if k in ("keys", "remote") else check_value(k, v)) for k, v in changes.items()}
     return replace(settings, **checked)

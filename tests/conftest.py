@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from hubserver import hub_server  # noqa: F401  (the loopback hub fixture, for every test)
+from openai_fake import fake_openai  # noqa: F401  (loopback llama-server / ollama / vLLM)
 
 from qwen_tui.testing.tiny import build_tiny_qwen2
 

@@ -10,17 +10,19 @@ from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from .. import config, instance, paths
+from .. import config, instance, paths, remotes
 from ..chat import ChatService
 from ..engine.bigdl.engine import BigdlEngine
+from ..engine.remote import RemoteEngine
 from ..errors import QwenTuiError, one_line
 from ..history import ConversationStore, HistoryError
 from ..instance import InstanceLock
 from ..log import log_error
+from ..remotes import RemoteEntry
 from ..store import local
 from ..store.local import LocalModel
 from .bindings import APP_KEYS
-from .controller import ChatController
+from .controller import REMOTE, ChatController, ChatEngine, label_of
 from .messages import (
     EngineFailed,
     EngineLoaded,
@@ -34,10 +36,15 @@ from .reply_queue import AppReplyQueue
 from .screens.chat import ChatScreen
 
 EngineFactory = Callable[[LocalModel, config.Settings], BigdlEngine]
+RemoteFactory = Callable[[RemoteEntry, config.Settings], RemoteEngine]
 
 
 def bigdl_engine(model: LocalModel, settings: config.Settings) -> BigdlEngine:
     return BigdlEngine(model.path, threads=settings.threads, kv_cache_mb=settings.kv_cache_mb)
+
+
+def remote_engine(entry: RemoteEntry, settings: config.Settings) -> RemoteEngine:
+    return RemoteEngine(entry)
 
 
 class QwenApp(App[None]):
@@ -50,6 +57,7 @@ class QwenApp(App[None]):
         settings: config.Settings,
         store: ConversationStore,
         engine_factory: EngineFactory = bigdl_engine,
+        remote_factory: RemoteFactory = remote_engine,
         warnings: list[str] | None = None,
         save_settings: Callable[[config.Settings], None] = config.save,
         open_wizard: bool = True,
@@ -63,14 +71,15 @@ class QwenApp(App[None]):
         self.settings = settings
         self.store = store
         self.engine_factory = engine_factory
+        self.remote_factory = remote_factory
         self.startup_warnings = warnings or []
         self.save_settings = save_settings
         self.open_wizard = open_wizard
         self.service = ChatService(store, lambda: self.settings)
         self.queue = AppReplyQueue(self)
-        self.engine: BigdlEngine | None = None
+        self.engine: ChatEngine | None = None
         self.engine_state = "no model"
-        self.model: LocalModel | None = None
+        self.model: LocalModel | RemoteEntry | None = None  # loaded or loading
         self.controller = ChatController(self)  # what the chat screen uses of the app
 
     # -- start-up ----------------------------------------------------------
@@ -95,10 +104,13 @@ class QwenApp(App[None]):
             )
             self._status(model="read-only", state="no model")
             return  # no model: one window loads it, the other would double the memory
+        model: LocalModel | RemoteEntry | None = remotes.find(
+            self.settings.remote, self.settings.model
+        )
         try:
-            model = local.choose(None, self.settings.model, self.settings.low_bit)
-        except (QwenTuiError, OSError):
-            model = None
+            model = model or local.choose(None, self.settings.model, self.settings.low_bit)
+        except (QwenTuiError, OSError):  # no local model: the first [[remote]] entry, if any
+            model = self.settings.remote[0] if self.settings.remote else None
         if model is not None:
             self.load_model(model)
         elif self.open_wizard:
@@ -118,20 +130,25 @@ class QwenApp(App[None]):
         return local.list_local()
 
     # -- the engine ----------------------------------------------------------
-    def load_model(self, model: LocalModel) -> None:
+    def load_model(self, model: LocalModel | RemoteEntry) -> None:
+        """Load a local model, or connect to a [[remote]] entry's server, in the background."""
         self.model = model
         self.engine_state = "loading"
-        self._status(model=f"{model.name} · {model.low_bit}", state="loading")
+        self._status(model=label_of(model), state="loading")
         self.run_worker(
             lambda: self._load(model), thread=True, exclusive=True, group="load", name="load"
         )
 
-    def _load(self, model: LocalModel) -> None:
+    def _load(self, model: LocalModel | RemoteEntry) -> None:
         old, self.engine = self.engine, None
         if old is not None:
             old.unload()
         try:
-            engine = self.engine_factory(model, self.settings)
+            engine: ChatEngine
+            if isinstance(model, RemoteEntry):  # no torch: the server writes the replies
+                engine = self.remote_factory(model, self.settings)
+            else:
+                engine = self.engine_factory(model, self.settings)
             info = engine.load()
         except Exception as exc:
             self.post_message(EngineFailed(one_line(exc)))
@@ -139,14 +156,21 @@ class QwenApp(App[None]):
         self.engine = engine
         self.post_message(EngineLoaded(info))
 
-    def switch_model(self, folder_name: str) -> None:
+    def switch_model(self, choice: str) -> None:
+        """Load a local model (its folder name) or a [[remote]] entry ("remote:<name>", or
+        its bare name: a remote's name wins over a local folder's)."""
+        model: LocalModel | RemoteEntry | None = remotes.find(
+            self.settings.remote, choice.removeprefix(REMOTE)
+        )
         try:
-            model = local.resolve(folder_name)
+            if model is None:
+                model = local.resolve(choice)
         except Exception as exc:
             self.notify(str(exc), severity="error")
             return
         self.queue.stop_current()
-        self.settings = config.updated(self.settings, model=model.folder_name)
+        name = model.name if isinstance(model, RemoteEntry) else model.folder_name
+        self.settings = config.updated(self.settings, model=name)
         self._save()
         self.load_model(model)
 
@@ -159,7 +183,10 @@ class QwenApp(App[None]):
     def on_engine_failed(self, message: EngineFailed) -> None:
         self.engine_state = "error"
         self._status(state="error")
-        self.notify(message.error, title="Could not load the model", severity="error", timeout=15)
+        title = "Could not use the server" if isinstance(self.model, RemoteEntry) else ""
+        self.notify(
+            message.error, title=title or "Could not load the model", severity="error", timeout=15
+        )
 
     def _status(self, **values: object) -> None:
         try:
@@ -229,6 +256,7 @@ class QwenApp(App[None]):
         from .screens.settings import SettingsScreen
 
         names = [m.folder_name for m in self.local_models()]
+        names += [e.name for e in self.settings.remote]
 
         def done(new: config.Settings | None) -> None:
             if new is None:
@@ -239,7 +267,9 @@ class QwenApp(App[None]):
                 self.set_keymap(new.keys)
             if new.model and new.model != old.model:
                 self.switch_model(new.model)
-            elif (new.threads, new.kv_cache_mb) != (old.threads, old.kv_cache_mb) and self.model:
+            elif (new.threads, new.kv_cache_mb) != (old.threads, old.kv_cache_mb) and isinstance(
+                self.model, LocalModel
+            ):
                 self.load_model(self.model)
             self.notify("Settings saved.")
 
@@ -248,8 +278,10 @@ class QwenApp(App[None]):
     def action_setup_model(self) -> None:
         from .screens.wizard import WizardScreen
 
-        def done(model: LocalModel | None) -> None:
-            if model is not None:
+        def done(model: LocalModel | RemoteEntry | None) -> None:
+            if isinstance(model, RemoteEntry):
+                self.add_remote(model)
+            elif model is not None:
                 from ..eval.gate import describe
 
                 quality = describe(model.manifest.quality)
@@ -267,6 +299,18 @@ class QwenApp(App[None]):
         self.push_screen(
             WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done
         )
+
+    def add_remote(self, entry: RemoteEntry) -> None:
+        """Save a [[remote]] entry (the wizard's "Connect to a server"), connect, open a chat."""
+        self.settings = config.updated(
+            self.settings, remote=remotes.with_entry(self.settings.remote, entry), model=entry.name
+        )
+        self._save()
+        self.notify(
+            f"{entry.name} ({entry.model} at {entry.host}) is saved in config.toml.", timeout=10
+        )
+        self.load_model(entry)
+        self.call_later(self.chat.action_new_chat)
 
     def _handle_exception(self, error: Exception) -> None:
         """An error no handler caught (typed errors are caught where they happen, see

@@ -13,7 +13,17 @@ from ..chat import ChatService, ReplyQueue, cache_key, settings_params
 from ..config import Settings
 from ..engine.types import Engine, GenerationParams
 from ..history import ConversationStore
+from ..remotes import RemoteEntry
 from ..store.local import LocalModel
+
+REMOTE = "remote:"  # the id of a [[remote]] entry in the model picker: "remote:<name>"
+
+
+def label_of(model: LocalModel | RemoteEntry) -> str:
+    """How the status bar names a model: "name · format", or "name · remote host"."""
+    if isinstance(model, RemoteEntry):
+        return f"{model.name} · remote {model.host}"
+    return f"{model.name} · {model.low_bit}"
 
 
 class ChatEngine(Engine, Protocol):
@@ -41,7 +51,7 @@ class ControllerHost(Protocol):
     def engine_state(self) -> str: ...
 
     @property
-    def model(self) -> LocalModel | None: ...
+    def model(self) -> LocalModel | RemoteEntry | None: ...
 
     @property
     def settings(self) -> Settings: ...
@@ -94,14 +104,35 @@ class ChatController:
         return self._host.engine_state
 
     @property
-    def model(self) -> LocalModel | None:
-        """The model loaded or loading, if any."""
+    def model(self) -> LocalModel | RemoteEntry | None:
+        """The model loaded or loading, if any: local, or a [[remote]] entry."""
         return self._host.model
 
     @property
     def model_label(self) -> str | None:
         model = self._host.model
-        return f"{model.name} · {model.low_bit}" if model is not None else None
+        return label_of(model) if model is not None else None
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(id, label) of every model to switch to: the local ones, then the [[remote]]
+        entries (id "remote:<name>", labelled with the model id and the server's host)."""
+        items = [
+            (m.folder_name, f"{m.folder_name}  ({m.manifest.family}, {m.manifest.source})")
+            for m in self._host.local_models()
+        ]
+        items += [
+            (REMOTE + e.name, f"{e.name}  (remote: {e.model} at {e.host})")
+            for e in self._host.settings.remote
+        ]
+        return items
+
+    @property
+    def current_choice(self) -> str | None:
+        """The id in ``model_choices`` of the model loaded or loading."""
+        model = self._host.model
+        if isinstance(model, RemoteEntry):
+            return REMOTE + model.name
+        return model.folder_name if model is not None else None
 
     @property
     def thinking(self) -> str:
@@ -128,9 +159,10 @@ class ChatController:
     def local_models(self) -> list[LocalModel]:
         return self._host.local_models()
 
-    def switch_model(self, folder_name: str) -> None:
-        """Stop the reply being written, remember the choice and load it in the background."""
-        self._host.switch_model(folder_name)
+    def switch_model(self, choice: str) -> None:
+        """Stop the reply being written, remember the choice (an id of ``model_choices``)
+        and load it in the background."""
+        self._host.switch_model(choice)
 
     def setup_model(self) -> None:
         """Open the wizard that downloads or imports a model."""

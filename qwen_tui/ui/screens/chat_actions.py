@@ -193,15 +193,11 @@ class ChatActions(ThinkingActions):
         self.app.push_screen(screen, done)
 
     def action_switch_model(self) -> None:
-        models = self.controller.local_models()
-        if not models:
+        items = self.controller.model_choices()  # local models and [[remote]] entries
+        if not items:
             self.controller.setup_model()
             return
-        items = [
-            (m.folder_name, f"{m.folder_name}  ({m.manifest.family}, {m.manifest.source})")
-            for m in models
-        ]
-        current = self.controller.model.folder_name if self.controller.model else None
+        current = self.controller.current_choice
 
         def switch(choice: str) -> None:
             if self.controller.queue.current is None:

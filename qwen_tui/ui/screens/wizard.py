@@ -15,18 +15,20 @@ from textual.widgets import Button, ContentSwitcher, Input, OptionList, Static
 from textual.worker import Worker, WorkerState
 
 from ...errors import Cancelled, QwenTuiError
+from ...remotes import RemoteEntry
 from ...store.local import LocalModel
 from ...store.progress import Progress
 from ...store.pull import pull
 from ...store.quantize import quantize_folder
-from ..widgets.model_choice import HUB, Job, ModelChoice
+from ..widgets.model_choice import HUB, SERVER, Job, ModelChoice
 from ..widgets.setup_progress import HUB_STAGES, LOCAL_STAGES, SetupProgress
 
 KEYS_HELP = "Tab/arrows move · Enter starts · Esc closes"
 
 
-class WizardScreen(ModalScreen[LocalModel | None]):
-    """Set up a model: pick, download, quantize. Dismisses with the LocalModel, or None."""
+class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
+    """Set up a model: pick, download, quantize; or connect to a server. Dismisses with the
+    LocalModel, the [[remote]] entry to save, or None."""
 
     class ProgressUpdate(Message):
         """A progress report from the setup worker (posted from its thread; bubbles)."""
@@ -124,6 +126,9 @@ class WizardScreen(ModalScreen[LocalModel | None]):
             return
         if not self.choice.refresh_check():
             self.app.bell()
+            return
+        if self.choice.route == SERVER:  # nothing to download: the app saves and connects
+            self.dismiss(self.choice.make_remote())
             return
         self.job = self.choice.make_job()
         self._launch()

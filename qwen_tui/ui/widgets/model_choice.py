@@ -24,6 +24,7 @@ from textual.widgets import (
 from ... import paths
 from ...catalog import GB, LOW_BIT_FORMATS, CatalogEntry, wizard_entries
 from ...errors import QwenTuiError
+from ...remotes import RemoteEntry
 from ...store import resources
 from ...store.gguf_import import is_gguf
 from ...store.progress import human_bytes
@@ -35,8 +36,9 @@ from ...store.quantize import (
     read_source_config,
     weights_size,
 )
+from .server_choice import ServerChoice
 
-HUB, FOLDER = "hub", "folder"
+HUB, FOLDER, SERVER = "hub", "folder", "server"
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class ModelChoice(Vertical):
     def compose(self) -> ComposeResult:
         low_bit = self.initial_low_bit
         yield Static(
-            "Download a model and quantize it once, or use a folder you already have.", id="intro"
+            "Download a model, use a folder you already have, or connect to a server.", id="intro"
         )
         with TabbedContent(id="route"):
             with TabPane("From the hub", id=HUB):
@@ -103,9 +105,11 @@ class ModelChoice(Vertical):
                 )
                 yield Input(placeholder="Name (default: the folder's or file's name)", id="name")
                 yield Checkbox("Trust remote code (only needed for non-Qwen-1 code)", id="trust")
+            with TabPane("Connect to a server", id=SERVER):
+                yield ServerChoice(id="server-choice")
         yield Static(id="check", markup=False)
         with Horizontal(id="actions"):
-            yield Label("Low-bit")
+            yield Label("Low-bit", id="low-bit-label")
             yield Select(
                 [(f, f) for f in LOW_BIT_FORMATS], value=low_bit, allow_blank=False, id="low-bit"
             )
@@ -130,7 +134,14 @@ class ModelChoice(Vertical):
         return self.entries[index or 0]
 
     def focus_first(self) -> None:
+        if self.route == SERVER:
+            self.query_one(ServerChoice).focus_first()
+            return
         self.query_one("#models" if self.route == HUB else "#path").focus()
+
+    def make_remote(self) -> RemoteEntry:
+        """The [[remote]] entry the "Connect to a server" tab describes (once it is ready)."""
+        return self.query_one(ServerChoice).entry()
 
     def make_job(self) -> Job:
         if self.route == HUB:
@@ -175,8 +186,18 @@ class ModelChoice(Vertical):
 
     def refresh_check(self) -> bool:
         """Update the disk and memory line and the Start button; True when it can start."""
-        needs = self._needs()
         check = self.query_one("#check", Static)
+        for widget in self.query("#low-bit, #low-bit-label"):
+            widget.display = self.route != SERVER  # nothing is quantized for a server
+        if self.route == SERVER:
+            server = self.query_one(ServerChoice)
+            line, bad = server.status()
+            check.update(line)
+            check.set_class(bad, "bad")
+            check.set_class(not bad and not server.ready, "pending")
+            self.query_one("#start", Button).disabled = not server.ready
+            return server.ready
+        needs = self._needs()
         if isinstance(needs, str):
             ok, pending = False, not needs
             lines = [
@@ -223,4 +244,7 @@ class ModelChoice(Vertical):
         self.refresh_check()
 
     def on_checkbox_changed(self, _: Checkbox.Changed) -> None:
+        self.refresh_check()
+
+    def on_server_choice_changed(self, _: ServerChoice.Changed) -> None:
         self.refresh_check()

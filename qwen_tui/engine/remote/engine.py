@@ -1,0 +1,232 @@
+"""``RemoteEngine``: the Engine protocol over an OpenAI-compatible server.
+
+Nothing runs here but HTTP: ``load`` asks the server what it serves (``server.probe``),
+``chat`` streams ``POST {base_url}/chat/completions`` on the caller's thread, and a stop
+closes the connection, which vLLM, llama-server and ollama take as the end of the request.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+import threading
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ...errors import EngineError
+from ...remotes import RemoteEntry
+from ..types import ChatMessage, GenerationParams, ModelInfo, Reply, TextCallback
+from . import errors
+from .reader import StreamReader
+from .request import chat_body
+from .server import CONNECT_TIMEOUT, READ_TIMEOUT, ServerInfo, client, probe
+from .sse import events
+
+WATCH_EVERY = 0.05  # seconds between looks at the stop events while a reply streams
+
+
+class RemoteEngine:
+    def __init__(self, entry: RemoteEntry, *, read_timeout: float = READ_TIMEOUT) -> None:
+        self.entry = entry
+        self.read_timeout = read_timeout
+        self.info: ModelInfo | None = None
+        self.server: ServerInfo | None = None
+        self._http: httpx.Client | None = None
+        self._cancel = threading.Event()  # the reply being written (a new one per reply)
+        self._closed = threading.Event()  # set by unload: nothing runs after
+
+    # -- lifecycle -----------------------------------------------------
+    def load(self) -> ModelInfo:
+        """Ask the server for its models; raises RemoteError (one sentence) when it cannot
+        be reached, refuses, is not OpenAI-compatible or does not serve the entry's model."""
+        if self.info is not None:
+            return self.info
+        http = client(self.entry, self.read_timeout)
+        try:
+            server = probe(self.entry, http)
+        except BaseException:
+            http.close()
+            raise
+        self._http, self.server = http, server
+        self.info = ModelInfo(
+            name=self.entry.name,
+            low_bit="remote",
+            family=server.flavor,
+            path=self.entry.base_url,
+            context_window=self.entry.context_window or server.context_window,
+            defaults=GenerationParams(),  # what is not sent, the server decides
+            thinking=thinking_of(server.model),
+        )
+        return self.info
+
+    def unload(self) -> None:
+        self._closed.set()  # a reply being written stops, its connection closes
+        self.cancel()
+        self.info = None
+
+    def cancel(self) -> None:
+        """Stop the reply being written (a reply that starts later is not affected)."""
+        self._cancel.set()
+
+    def forget(self, cache_key: str) -> None:
+        """Nothing is kept here per chat (a server keeps its own prompt cache)."""
+
+    def count_tokens(self, messages: list[ChatMessage]) -> int:
+        return estimate_tokens(messages)
+
+    # -- chatting ------------------------------------------------------
+    def chat(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams | None = None,
+        *,
+        on_text: TextCallback | None = None,
+        cancel: threading.Event | None = None,
+        cache_key: str | None = None,
+        continue_reply: bool = False,
+        on_reasoning: TextCallback | None = None,
+    ) -> Reply:
+        """Stream a reply; ``on_text`` and ``on_reasoning`` are called on this thread. A stop
+        (``cancel``, ``cancel()``, ``unload()``) returns what came so far as a stopped reply;
+        a failure raises RemoteError (the caller keeps what ``on_text`` was given)."""
+        info, server, http = self.info, self.server, self._http
+        if info is None or server is None or http is None:
+            raise EngineError("No model is loaded.", "Load a model first.")
+        if self._closed.is_set():
+            raise EngineError("The model was unloaded.", "Load a model again.")
+        self._cancel = threading.Event()
+        stop = _Either(self._cancel, cancel, self._closed)
+        params = params or GenerationParams()
+        body = chat_body(server.model, messages, params, server.flavor, continue_reply)
+        reader = StreamReader(self.entry, on_text, on_reasoning, split_think=not continue_reply)
+        try:
+            with (
+                _Watch(stop) as watch,
+                http.stream(
+                    "POST", "chat/completions", json=body, extensions={"trace": watch.trace}
+                ) as response,
+            ):
+                watch.attach(response)
+                if response.status_code >= 400:
+                    raise errors.http_error(
+                        self.entry, response.status_code, response.read(), "the chat request"
+                    )
+                for event in events(response.iter_lines()):
+                    if reader.feed(event) or stop.is_set():
+                        break
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            if not stop.is_set():
+                if isinstance(exc, httpx.TransportError) and not reader.pieces:
+                    raise errors.connection_error(
+                        self.entry, exc, CONNECT_TIMEOUT, self.read_timeout
+                    ) from None
+                raise errors.RemoteError(
+                    f"The connection to {self.entry.name} ({self.entry.host}) broke "
+                    f"mid-reply ({type(exc).__name__}).",
+                    "What it wrote so far is kept; ctrl+r tries again.",
+                ) from None
+        reader.close()
+        cancelled = stop.is_set() and not reader.complete
+        if not cancelled and not reader.complete:
+            raise errors.RemoteError(
+                f"{self.entry.name} ended the stream before the reply was finished.",
+                "What it wrote so far is kept; ctrl+r tries again.",
+            )
+        stats = reader.stats(estimate_tokens(messages), info.context_window, cancelled)
+        return Reply("".join(reader.answer), stats, (), "".join(reader.reasoning))
+
+
+def estimate_tokens(messages: list[ChatMessage]) -> int:
+    """About how many tokens ``messages`` take. An honest estimate, not a count: the server's
+    tokenizer is not at hand (the OpenAI API has no endpoint for it, vLLM's and
+    llama-server's ``/tokenize`` differ, and the UI asks on every change of a chat). Qwen's
+    tokenizer writes English at about 4 characters a token and Chinese at 1 to 1.5, so: a
+    token per 4 ASCII characters, 2 per 3 other characters, and 4 per message for the chat
+    template's markers. The server's own count comes with every reply (its usage)."""
+    total = 0.0
+    for m in messages:
+        ascii_chars = sum(1 for c in m.content if c < "\x80")
+        total += 4 + ascii_chars / 4 + (len(m.content) - ascii_chars) / 1.5
+    return math.ceil(total) if messages else 0
+
+
+def thinking_of(model: str) -> str:
+    """Whether a model thinks, guessed from its id ("none" | "switch" | "always"): Qwen3
+    switches (its Thinking-2507 always thinks, its Instruct-2507 never does); QwQ and
+    DeepSeek-R1 always think. Thinking a server streams apart is shown whatever this says."""
+    name = model.lower()
+    if re.search(r"thinking|qwq|deepseek-r1|\br1\b", name):
+        return "always"
+    if "qwen3" in name and "instruct-2507" not in name:
+        return "switch"
+    return "none"
+
+
+class _Either:
+    """Set when any of the events is (the reply's own, the caller's, the engine's end)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+class _Watch:
+    """While a reply streams, watch the stop events on a thread of its own; on a stop, shut
+    the connection's socket down, which ends a read blocked on it (a long prompt, a stalled
+    server) at once and tells the server the client has gone. The socket is taken from
+    httpcore's trace as the connection opens, so a stop before any answer works too."""
+
+    def __init__(self, stop: _Either) -> None:
+        self.stop = stop
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._aborted = False
+        self._done = threading.Event()
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith("connect_tcp.complete"):
+            self._take(info.get("return_value"))
+
+    def attach(self, response: httpx.Response) -> None:
+        self._take(response.extensions.get("network_stream"))
+
+    def _take(self, stream: Any) -> None:
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock
+                if self._aborted:
+                    _shut(sock)
+
+    def __enter__(self) -> _Watch:
+        threading.Thread(target=self._run, name="remote-stop", daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        while not self._done.wait(WATCH_EVERY):
+            if self.stop.is_set():
+                with self._lock:
+                    self._aborted = True
+                    if self._socket is not None:
+                        _shut(self._socket)
+                return
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed

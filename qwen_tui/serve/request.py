@@ -1,0 +1,198 @@
+"""A chat completion request body, checked field by field, in the engine's vocabulary.
+
+Every refusal is one sentence naming the field (the error's ``param``). Fields the server does
+not know are ignored, as OpenAI-compatible servers do; fields it knows but cannot honour (a
+second choice, log probabilities, JSON mode, a forced tool call) are refused rather than
+silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.generate.thinking import OPEN, split_reply
+from ..engine.types import ChatMessage, GenerationParams
+from .errors import ApiError, bad_request
+
+MAX_STOPS = 4
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
+    params: GenerationParams  # max_new_tokens None: as many as the window leaves
+    stream: bool = False
+    include_usage: bool = False
+    stops: tuple[str, ...] = ()
+    continue_reply: bool = False  # the last message is an assistant reply to write on
+
+
+def parse_chat_request(body: Any) -> ChatRequest:
+    """The request, or ApiError (400) with one sentence saying what is wrong."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise bad_request("'model' is required: the id of a model from GET /v1/models.", "model")
+    messages = _messages(body.get("messages"))
+    if messages[-1].role not in ("user", "assistant"):
+        raise bad_request(
+            "The last message must be the user's (or an assistant reply to continue).",
+            "messages",
+        )
+    _refuse_unsupported(body)
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise bad_request("'stream_options' must be an object.", "stream_options")
+    kwargs = body.get("chat_template_kwargs")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise bad_request("'chat_template_kwargs' must be an object.", "chat_template_kwargs")
+    max_tokens = _number(body, "max_completion_tokens", int, 1, None)
+    if max_tokens is None:
+        max_tokens = _number(body, "max_tokens", int, 1, None)
+    top_k = _number(body, "top_k", int, -1, None)  # vLLM's and llama-server's extension
+    params = GenerationParams(
+        temperature=_number(body, "temperature", float, 0, 2),
+        top_p=_number(body, "top_p", float, 0, 1),
+        top_k=None if top_k == -1 else top_k,  # -1: off, as in vLLM
+        repetition_penalty=_number(body, "repetition_penalty", float, 0, None, low_open=True),
+        max_new_tokens=max_tokens,
+        seed=_number(body, "seed", int, -(2**63), 2**64 - 1),
+        enable_thinking=_flag(kwargs or {}, "enable_thinking", "chat_template_kwargs."),
+    )
+    return ChatRequest(
+        model=model.strip(),
+        messages=messages,
+        params=params,
+        stream=bool(_flag(body, "stream")),
+        include_usage=bool(_flag(options or {}, "include_usage", "stream_options.")),
+        stops=_stops(body.get("stop")),
+        continue_reply=messages[-1].role == "assistant",
+    )
+
+
+def _messages(raw: Any) -> list[ChatMessage]:
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("'messages' must be a non-empty list of messages.", "messages")
+    out: list[ChatMessage] = []
+    for i, item in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(item, dict):
+            raise bad_request(f"{where} must be an object with a role and content.", where)
+        role = item.get("role")
+        if role in ("tool", "function"):
+            raise bad_request(
+                f"{where}: tool messages are not supported; qwen-tui serve makes no tool calls.",
+                f"{where}.role",
+            )
+        if role not in ROLES:
+            raise bad_request(
+                f"{where}.role must be system, developer, user or assistant, not {role!r}.",
+                f"{where}.role",
+            )
+        content = _text(item.get("content"), f"{where}.content", role == "assistant")
+        reasoning = ""
+        if role == "assistant":
+            given = item.get("reasoning_content", item.get("reasoning"))
+            if given is not None and not isinstance(given, str):
+                raise bad_request(f"{where}.reasoning_content must be a string.", where)
+            if given:
+                reasoning = given
+            elif content.lstrip("\n").startswith(OPEN):  # kept whole: "<think>…</think>answer"
+                reasoning, content = split_reply(content)
+        out.append(ChatMessage(ROLES[role], content, reasoning=reasoning))
+    return out
+
+
+def _text(content: Any, where: str, may_be_empty: bool) -> str:
+    """A message's text: a string, or a list of text parts (as editors send it)."""
+    if content is None and may_be_empty:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind != "text" or not isinstance(part.get("text"), str):
+                raise bad_request(
+                    f"{where}: only text parts are supported, not {kind or part!r}.", where
+                )
+            pieces.append(part["text"])
+        return "".join(pieces)
+    raise bad_request(f"{where} must be a string or a list of text parts.", where)
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise bad_request("'n' must be 1: qwen-tui serve writes one reply per request.", "n")
+    if body.get("logprobs") or body.get("top_logprobs"):
+        raise bad_request("Log probabilities are not supported.", "logprobs")
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type", "text") != "text":
+        raise bad_request(
+            f"response_format {response_format.get('type')!r} is not supported; only text.",
+            "response_format",
+        )
+    choice = body.get("tool_choice")
+    if choice == "required" or isinstance(choice, dict):
+        raise bad_request("Tool calls are not supported.", "tool_choice")
+
+
+def _number(
+    body: dict[str, Any],
+    name: str,
+    kind: type,
+    low: float | None,
+    high: float | None,
+    low_open: bool = False,
+) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not whole):
+        noun = "a whole number" if kind is int else "a number"
+        raise bad_request(f"'{name}' must be {noun}, not {value!r}.", name)
+    value = kind(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    if below or (high is not None and value > high):
+        if high is None:
+            bound = f"above {low}" if low_open else f"at least {low}"
+        else:
+            bound = f"from {low} to {high}"
+        raise bad_request(f"'{name}' must be {bound}, not {value!r}.", name)
+    return value
+
+
+def _flag(body: dict[str, Any], name: str, prefix: str = "") -> bool | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise bad_request(f"'{prefix}{name}' must be true or false.", prefix + name)
+    return value
+
+
+def _stops(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    stops = [raw] if isinstance(raw, str) else raw
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise bad_request("'stop' must be a string or a list of strings.", "stop")
+    if len(stops) > MAX_STOPS:
+        raise bad_request(f"'stop' takes at most {MAX_STOPS} strings.", "stop")
+    return tuple(s for s in stops if s)
+
+
+def check_model(request: ChatRequest, ids: tuple[str, ...]) -> None:
+    """404 unless the request names the loaded model (by one of its ``ids``)."""
+    if request.model not in ids:
+        raise ApiError(
+            404,
+            f"The model '{request.model}' does not exist here; this server has '{ids[0]}'.",
+            param="model",
+            code="model_not_found",
+        )

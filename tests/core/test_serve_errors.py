@@ -1,0 +1,168 @@
+"""`qwen-tui serve`'s errors: OpenAI's shape and status codes, the API key, request checking."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from serving import KEY, serving
+
+from qwen_tui.serve.request import parse_chat_request
+
+
+@pytest.fixture(scope="module")
+def served(engine, tiny_quantized):
+    with serving(engine, tiny_quantized.folder_name, ("tiny",), api_key=KEY) as s:
+        yield s
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def post(served, body, **headers):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return served.error("POST", "/v1/chat/completions", raw, **{**AUTH, **headers})
+
+
+def hi(served, **fields):
+    return {"model": served.model, "messages": [{"role": "user", "content": "hi"}], **fields}
+
+
+def test_bad_json_is_a_400(served):
+    status, error = post(served, b'{"model": "tiny", "messages": [')
+    assert status == 400 and error["type"] == "invalid_request_error"
+    assert "not valid JSON" in error["message"]
+    status, error = post(served, [1, 2])
+    assert status == 400 and "JSON object" in error["message"]
+
+
+def test_an_unknown_model_is_a_404(served):
+    with pytest.raises(openai.NotFoundError) as caught:
+        served.client().chat.completions.create(
+            model="qwen-72b", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert caught.value.code == "model_not_found" and served.model in caught.value.message
+    status, _ = served.error("GET", "/v1/models/qwen-72b", **AUTH)
+    assert status == 404
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_too_long_for_the_window_is_a_400(served, stream):
+    long = "The quick brown fox jumps over the lazy dog. " * 600  # far past 4096 tokens
+    with pytest.raises(openai.BadRequestError) as caught:
+        served.client().chat.completions.create(
+            model=served.model,
+            messages=[{"role": "user", "content": long}],
+            max_tokens=4,
+            stream=stream,
+        )
+    assert caught.value.code == "context_length_exceeded"
+    assert "4096 tokens" in caught.value.message
+    # max_tokens alone can ask for more than the window holds
+    status, error = post(served, hi(served, max_tokens=4096))
+    assert status == 400 and error["code"] == "context_length_exceeded"
+    assert "max_tokens asks for 4096" in error["message"]
+    # and the server goes on serving
+    reply = served.client().chat.completions.create(**hi(served, max_tokens=2))
+    assert reply.usage.completion_tokens == 2
+
+
+def test_an_engine_failure_is_a_500_and_the_server_goes_on(served, engine, monkeypatch):
+    from qwen_tui import paths
+    from qwen_tui.errors import EngineError
+
+    for failure, words in [
+        (RuntimeError("boom"), "RuntimeError: boom"),
+        (EngineError("The kernel fell over.", "Run qwen-tui doctor."), "The kernel fell over."),
+    ]:
+
+        def broken(*args, failure=failure, **kwargs):
+            raise failure
+
+        with monkeypatch.context() as patch:
+            patch.setattr(engine, "chat", broken)
+            with pytest.raises(openai.InternalServerError) as caught:
+                served.client().chat.completions.create(**hi(served, max_tokens=2))
+        assert caught.value.status_code == 500 and words in caught.value.message
+        assert caught.value.type == "server_error"
+    assert "RuntimeError: boom" in paths.log_file().read_text()  # with its traceback
+    assert served.client().chat.completions.create(**hi(served, max_tokens=2)).choices
+
+
+def test_the_api_key_is_required(served):
+    with pytest.raises(openai.AuthenticationError) as caught:
+        served.client(api_key="wrong").models.list()
+    assert caught.value.code == "invalid_api_key"
+    status, error = served.error("POST", "/v1/chat/completions", json.dumps(hi(served)).encode())
+    assert status == 401 and "Authorization: Bearer" in error["message"]
+    status, _ = served.error("GET", "/v1/models", Authorization=f"Basic {KEY}")
+    assert status == 401
+    assert served.raw("GET", "/health")[0] == 200  # health needs no key
+
+
+@pytest.mark.parametrize(
+    "fields, param, words",
+    [
+        ({"temperature": 5}, "temperature", "from 0 to 2"),
+        ({"max_tokens": 0}, "max_tokens", "at least 1"),
+        ({"max_tokens": 2.5}, "max_tokens", "whole number"),
+        ({"seed": "7"}, "seed", "whole number"),
+        ({"n": 2}, "n", "one reply"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "at most 4"),
+        ({"stream": "yes"}, "stream", "true or false"),
+        ({"messages": []}, "messages", "non-empty"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "tool"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, None, "text"),
+        ({"model": None}, "model", "GET /v1/models"),
+        ({"response_format": {"type": "json_object"}}, "response_format", "not supported"),
+    ],
+)
+def test_a_bad_field_is_a_400_naming_it(served, fields, param, words):
+    status, error = post(served, hi(served, **fields))
+    assert status == 400, error
+    assert words in error["message"]
+    if param:
+        assert error["param"] == param
+
+
+def test_unknown_fields_are_ignored(served):
+    reply = served.client().chat.completions.create(
+        **hi(served, max_tokens=2), extra_body={"frobnicate": True, "mirostat": 2}
+    )
+    assert reply.usage.completion_tokens == 2
+
+
+def test_unknown_routes_and_methods_are_openai_errors(served):
+    status, error = served.error("GET", "/v1/completions/nope", **AUTH)
+    assert status == 404 and "/v1/chat/completions" in error["message"]
+    status, error = served.error("GET", "/v1/chat/completions", **AUTH)
+    assert status == 405 and "GET" in error["message"]
+
+
+def test_assistant_messages_sent_back_with_their_thinking():
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "s"},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+            },
+            {"role": "assistant", "content": "<think>\nhmm\n</think>\n\nanswer"},
+            {"role": "user", "content": "again"},
+            {"role": "assistant", "content": "so", "reasoning_content": "thought"},
+        ],
+        "chat_template_kwargs": {"enable_thinking": False},
+        "max_completion_tokens": 9,
+        "max_tokens": 99,
+        "top_k": -1,
+    }
+    request = parse_chat_request(body)
+    user, first, last = request.messages[1], request.messages[2], request.messages[4]
+    assert user.content == "ab"
+    assert (first.content, first.reasoning) == ("answer", "hmm")
+    assert (last.content, last.reasoning) == ("so", "thought")
+    assert request.continue_reply  # a last assistant message is a reply to write on
+    assert request.params.enable_thinking is False and request.params.max_new_tokens == 9
+    assert request.params.top_k is None

@@ -1,0 +1,83 @@
+"""`qwen-tui serve`'s app run in-process on a free loopback port, for the openai client."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from qwen_tui.serve.app import ServedModel, create_app
+from qwen_tui.serve.scheduler import Scheduler
+from qwen_tui.serve.server import ServeServer, bind, url_of
+
+KEY = "sk-test-key"
+
+
+@dataclass
+class Served:
+    url: str  # http://127.0.0.1:PORT
+    model: str
+    scheduler: Scheduler
+    server: ServeServer
+    log: list[str] = field(default_factory=list)
+
+    def wait_idle(self, seconds: float = 10) -> None:
+        """Until no request is being handled (each one's coroutine has ended)."""
+        deadline = time.monotonic() + seconds
+        while self.server.server_state.tasks:
+            assert time.monotonic() < deadline, "a request's handler never ended"
+            time.sleep(0.01)
+
+    def client(self, api_key: str = KEY, **kwargs: Any) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, **kwargs)
+
+    def raw(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, str]:
+        """(status, body text) of a plain HTTP request, as curl would make it."""
+        request = urllib.request.Request(
+            self.url + path, data=body, method=method, headers=headers or {}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def error(self, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple:
+        """(status, the error object) of a request that fails."""
+        status, text = self.raw(method, path, body, headers)
+        data = json.loads(text)
+        assert set(data["error"]) == {"message", "type", "param", "code"}, data
+        return status, data["error"]
+
+
+@contextmanager
+def serving(engine: Any, model_id: str, aliases: tuple[str, ...] = (), **kwargs: Any) -> Iterator:
+    """The app on a free port of 127.0.0.1, until the block ends."""
+    log: list[str] = []
+    assert engine.info is not None
+    model = ServedModel(model_id, aliases, engine.info.context_window)
+    app = create_app(engine, model, log=log.append, **kwargs)
+    sock = bind("127.0.0.1", 0)
+    server = ServeServer(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # uvicorn has no event for it
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield Served(url_of(sock), model_id, app.state.scheduler, server, log)
+    finally:
+        server.stop()
+        thread.join(30)
+        sock.close()
