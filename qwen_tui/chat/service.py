@@ -243,7 +243,8 @@ class ChatService:
         info = getattr(engine, "info", None)
         if info is not None:  # which model wrote this reply, and how
             stats.update(model=info.name, format=info.low_bit)
-        stats["params"] = params.over(info.defaults if info else params).to_dict()
+        used = reply.params or params.over(info.defaults if info else params)
+        stats["params"] = used.to_dict()  # as the engine sampled, where it says
         seconds = live.thinking_seconds()
         if seconds is None:
             seconds = before_stats.get("thinking_seconds")

@@ -76,6 +76,7 @@ class Reply:
     stats: ReplyStats = field(default_factory=ReplyStats)
     token_ids: tuple[int, ...] = ()  # the generated tokens, without the one that stopped it
     reasoning: str = ""  # what the model wrote in its <think> block, if it thought
+    params: GenerationParams | None = None  # what the reply was sampled with, defaults filled
 
     @property
     def stopped(self) -> bool:

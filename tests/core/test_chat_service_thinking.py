@@ -140,3 +140,22 @@ def test_continue_after_a_cut_in_the_thought_closes_it_and_answers(service, thin
         "complete",
     )
     assert done.stats["finish_reason"] == "stop" and "thinking_seconds" in done.stats
+
+
+def test_a_reply_records_the_parameters_the_engine_sampled_with(service, thinker):
+    """With thinking off Qwen3's non-thinking sampling applies where the user set nothing
+    (top_p 0.8 here; the temperature is the settings' 0); the reply records that, not the
+    thinking-mode defaults of the model's generation_config."""
+    cid = service.store.create().id
+    service.set_thinking(cid, False)
+    service.add_user_message(cid, "What is 2+2?")
+    outcome = service.generate(cid, thinker)
+    assert outcome.reply.text == ANSWER
+    used = service.store.messages(cid)[-1].stats["params"]
+    assert (used["temperature"], used["top_p"], used["top_k"]) == (0.0, 0.8, 20)
+    assert used["enable_thinking"] is False
+    service.set_thinking(cid, None)
+    service.add_user_message(cid, "And 3+3?")
+    service.generate(cid, thinker)
+    used = service.store.messages(cid)[-1].stats["params"]
+    assert (used["temperature"], used["top_p"]) == (0.0, 0.95)  # thinking: the model's own

@@ -297,7 +297,7 @@ class BigdlEngine:
         )
         answer = "".join(p.text for p in parts if not p.reasoning)
         reasoning = "".join(p.text for p in parts if p.reasoning)
-        return Reply(answer, stats, tuple(result.new_ids), reasoning)
+        return Reply(answer, stats, tuple(result.new_ids), reasoning, params)
 
     def encode_text(self, text: str) -> list[int]:
         """Plain text as token ids (no chat template), for perplexity."""
