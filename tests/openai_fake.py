@@ -190,3 +190,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# -- what the remote tests ask each recorded server for -------------------------------------
+
+MODELS = {"llama_server": "qwen3-8b", "ollama": "qwen3:8b", "vllm": "Qwen/Qwen3-8B"}
+
+
+def engine_for(fake: FakeServer, model: str | None = None, **entry: object):
+    """A RemoteEngine on ``fake``, asking for the model its recording serves."""
+    from qwen_tui.engine.remote import RemoteEngine
+    from qwen_tui.remotes import RemoteEntry
+
+    return RemoteEngine(
+        RemoteEntry("box", fake.base_url, model or MODELS[fake.flavor], **entry), read_timeout=10
+    )

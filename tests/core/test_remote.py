@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from openai_fake import MODELS, engine_for
 
 from qwen_tui.chat import ChatService
 from qwen_tui.config import Settings
@@ -17,18 +18,10 @@ from qwen_tui.engine.remote.engine import thinking_of
 from qwen_tui.engine.remote.sse import Event, events
 from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.history import ConversationStore
-from qwen_tui.remotes import RemoteEntry
 
 THINKING = "Okay, the user says hello. I should greet them back."
 ANSWER = "Hello! How can I help you today?"
-MODELS = {"llama_server": "qwen3-8b", "ollama": "qwen3:8b", "vllm": "Qwen/Qwen3-8B"}
 HI = [ChatMessage("user", "hi")]
-
-
-def engine_for(fake, model: str | None = None, **entry) -> RemoteEngine:
-    return RemoteEngine(
-        RemoteEntry("box", fake.base_url, model or MODELS[fake.flavor], **entry), read_timeout=10
-    )
 
 
 def collect(engine: RemoteEngine, messages=HI, params=None, **kwargs):

@@ -6,21 +6,14 @@ that goes away."""
 from __future__ import annotations
 
 import pytest
-from openai_fake import free_port
+from openai_fake import engine_for, free_port
 
 from qwen_tui.engine.remote import RemoteEngine, RemoteError
 from qwen_tui.engine.types import ChatMessage
 from qwen_tui.remotes import RemoteEntry
 
 ANSWER = "Hello! How can I help you today?"
-MODELS = {"llama_server": "qwen3-8b", "ollama": "qwen3:8b", "vllm": "Qwen/Qwen3-8B"}
 HI = [ChatMessage("user", "hi")]
-
-
-def engine_for(fake, model: str | None = None, **entry) -> RemoteEngine:
-    return RemoteEngine(
-        RemoteEntry("box", fake.base_url, model or MODELS[fake.flavor], **entry), read_timeout=10
-    )
 
 
 # -- failures: one sentence each ----------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from conftest import wait_idle, wait_ready
+from pilot import send, until
 from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, OptionList
@@ -26,7 +27,6 @@ from qwen_tui.ui.screens.conversation_settings import ConversationSettingsScreen
 from qwen_tui.ui.screens.dialogs import ConfirmScreen, PickScreen, TextPromptScreen
 from qwen_tui.ui.screens.help import HelpScreen
 from qwen_tui.ui.widgets.chat_view import AssistantMessage, UserMessage
-from qwen_tui.ui.widgets.prompt_input import PromptInput
 from qwen_tui.ui.widgets.sidebar import Sidebar
 
 SIZE = (100, 30)
@@ -38,21 +38,6 @@ CODE_REPLY = (
 
 
 # -- helpers -----------------------------------------------------------------
-async def until(pilot, condition, timeout: float = 30.0, what: str = "condition") -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def send(pilot, text: str) -> None:
-    prompt = pilot.app.screen.query_one(PromptInput)
-    prompt.focus()
-    prompt.load_text(text)
-    await pilot.press("enter")
-
-
 async def type_text(pilot, text: str) -> None:
     await pilot.press(*["space" if c == " " else c for c in text])
 

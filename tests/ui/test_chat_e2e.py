@@ -1,18 +1,11 @@
 """End to end: the real app streams replies from a real tiny bigdl model through the worker."""
 
 from conftest import wait_idle, wait_ready
+from pilot import send
 
 from qwen_tui import config, paths
 from qwen_tui.history import ConversationStore
 from qwen_tui.ui.widgets.chat_view import AssistantMessage, UserMessage
-from qwen_tui.ui.widgets.prompt_input import PromptInput
-
-
-async def send(pilot, text):
-    prompt = pilot.app.screen.query_one(PromptInput)
-    prompt.focus()
-    prompt.load_text(text)
-    await pilot.press("enter")
 
 
 async def test_send_streams_a_reply_and_saves_it(make_app, installed_model):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from conftest import wait_idle, wait_ready
 from openai_fake import free_port
+from pilot import send, until
 from textual.widgets import OptionList, Select, TabbedContent
 
 from qwen_tui import config
@@ -16,26 +17,10 @@ from qwen_tui.ui.screens.chat import ChatScreen
 from qwen_tui.ui.screens.dialogs import PickScreen
 from qwen_tui.ui.screens.wizard import WizardScreen
 from qwen_tui.ui.widgets.chat_view import AssistantMessage, Note
-from qwen_tui.ui.widgets.prompt_input import PromptInput
 from qwen_tui.ui.widgets.server_choice import ServerChoice
 
 SIZE = (110, 32)
 ANSWER = "Hello! How can I help you today?"
-
-
-async def until(pilot, condition, timeout: float = 20.0, what: str = "condition") -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def send(pilot, text: str) -> None:
-    prompt = pilot.app.screen.query_one(PromptInput)
-    prompt.focus()
-    prompt.load_text(text)
-    await pilot.press("enter")
 
 
 def messages(app) -> list[str]:
