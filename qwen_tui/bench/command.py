@@ -107,6 +107,7 @@ def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
     decode's roofline. Measured before and after the runs (``before``): the faster of the two
     counts, since a shared machine's bandwidth drifts too."""
     from ..engine import kernels
+    from ..engine.runtime import memory
     from ..engine.runtime.torch_thread import torch_thread
 
     weights = engine.plan.weight_bytes if engine.plan else 0
@@ -114,7 +115,13 @@ def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
         return {}
     # on the torch thread, whose OpenMP threads the kernels use: no second pool of threads
     runs = [*(before or {}).get("read_gb_s_runs", [])]
-    runs.append(round(torch_thread.run(lambda: kernels.read_bandwidth(engine.threads)) / 1e9, 2))
+    huge = bool(engine.plan and engine.plan.huge_pages)
+
+    def probe() -> float:  # memory on the pages the weights are on
+        buffer = memory.huge_buffer(512 << 20)[0] if huge else None
+        return kernels.read_bandwidth(engine.threads, buffer=buffer)
+
+    runs.append(round(torch_thread.run(probe) / 1e9, 2))
     bandwidth = max(runs) * 1e9
     return {
         "read_gb_s": max(runs),
@@ -122,6 +129,7 @@ def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
         "weight_mb_per_token": round(weights / 1e6, 1),
         "weight_bytes": weights,
         "kv_bytes_per_position": kv_bytes_per_position(engine),
+        "weights_on_huge_pages": huge,
         "roofline_tok_s": round(bandwidth / weights, 1),  # with an empty cache
     }
 
@@ -249,7 +257,9 @@ def _memory(m: dict) -> list[str]:
         f"memory: reads {m['read_gb_s']} GB/s (best of "
         + " and ".join(str(r) for r in m["read_gb_s_runs"])
         + f", before and after the runs); a decoded token reads "
-        f"{m['weight_mb_per_token']} MB of weights: at most {m['roofline_tok_s']} tok/s",
+        f"{m['weight_mb_per_token']} MB of weights"
+        + (" (on 2 MB pages, as the probe)" if m.get("weights_on_huge_pages") else "")
+        + f": at most {m['roofline_tok_s']} tok/s",
         f"        and {m.get('kv_bytes_per_position', 0) / 1e3:.0f} kB of KV cache per position "
         "before it (the roofline below counts both, at each row's mean context)",
     ]

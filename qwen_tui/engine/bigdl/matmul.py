@@ -44,6 +44,7 @@ class MatmulPlan:
     layers: dict[str, int] = field(default_factory=dict)  # "format:path" -> how many layers
     note: str = ""
     weight_bytes: int = 0  # of the low-bit layers: what every decoded token reads
+    huge_pages: bool = False  # our packed weights are in one buffer advised onto 2 MB pages
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,15 +67,39 @@ def fits_ours(layer: Any) -> bool:
     )
 
 
-def pack(layer: Any) -> kernels.PackedWeight:
-    """Regroup a layer's bytes for our kernels (once); the original bytes are freed."""
+def _format(layer: Any) -> kernels.Format:
+    fmt = kernels.format_of(layer.qtype)
+    if fmt is None:
+        raise kernels.KernelError(f"no kernel of ours for bigdl-llm qtype {layer.qtype}")
+    return fmt
+
+
+def _arena(layers: list[Any]) -> tuple[list[torch.Tensor | None], bool]:
+    """One buffer for the packed bytes of ``layers`` (each at a 64-byte boundary), advised onto
+    huge pages (``memory.huge_buffer``): a slice of it for each layer, and whether the advice
+    was taken. Pages are only taken as each layer is packed, while the bytes it came from are
+    freed, so loading needs no more memory at its peak than with a buffer per layer."""
+    from ..runtime import memory
+
+    sizes = [kernels.packed_bytes(_format(x), x.out_len, x.in_len) for x in layers]
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + (size + 63) // 64 * 64)
+    if not layers:
+        return [], False
+    whole, huge = memory.huge_buffer(starts[-1])
+    return [whole[s : s + n] for s, n in zip(starts, sizes, strict=False)], huge
+
+
+def pack(layer: Any, out: torch.Tensor | None = None) -> kernels.PackedWeight:
+    """Regroup a layer's bytes for our kernels (once, into ``out`` if given); the original
+    bytes are freed."""
     packed = layer.__dict__.get(PACKED)
     if packed is None:
-        fmt = kernels.format_of(layer.qtype)
-        if fmt is None:
-            raise kernels.KernelError(f"no kernel of ours for bigdl-llm qtype {layer.qtype}")
+        fmt = _format(layer)
         bias = None if layer.bias is None else layer.bias.detach()
-        packed = kernels.pack(fmt, layer.weight.data, layer.out_len, layer.in_len, bias)
+        raw = layer.weight.data
+        packed = kernels.pack(fmt, raw, layer.out_len, layer.in_len, bias, out)
         layer.weight.data = packed.data  # the same bytes, regrouped; bigdl's kernel can't read them
         layer.__dict__[PACKED] = packed
     return packed
@@ -88,13 +113,19 @@ def prepare(model: Any, mode: str | None = None) -> MatmulPlan:
     mode = mode or mode_from_env()
     counts: Counter[str] = Counter()
     weight_bytes = 0
-    for layer in model.modules():
-        if not isinstance(layer, LowBitLinear):
-            continue
+    lowbit = [m for m in model.modules() if isinstance(m, LowBitLinear)]
+    # Packed bytes only our forward can read: none without it (the patch fell back).
+    ours = [
+        x
+        for x in lowbit
+        if mode != "bigdl" and _installed and fits_ours(x) and PACKED not in x.__dict__
+    ]
+    slices, huge = _arena(ours)
+    into = {id(x): s for x, s in zip(ours, slices, strict=True)}
+    for layer in lowbit:
         weight_bytes += layer.weight.data.numel() * layer.weight.data.element_size()
-        # Packed bytes only our forward can read: none without it (the patch fell back).
         if mode != "bigdl" and _installed and fits_ours(layer):
-            pack(layer)
+            pack(layer, into.pop(id(layer), None))
             path = "dequant" if mode == "dequant" else "ours"
         else:
             path = "bigdl"
@@ -109,7 +140,7 @@ def prepare(model: Any, mode: str | None = None) -> MatmulPlan:
             counts[f"{table.fmt.name}:embedding"] += 1
     choice = kernels.chosen_isa()
     note = choice.note if _installed else "LowBitLinear.forward not patched: bigdl-llm's own"
-    return MatmulPlan(mode, choice.name, dict(sorted(counts.items())), note, weight_bytes)
+    return MatmulPlan(mode, choice.name, dict(sorted(counts.items())), note, weight_bytes, huge)
 
 
 # -- the paths ----------------------------------------------------------------------------------

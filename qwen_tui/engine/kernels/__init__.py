@@ -134,10 +134,24 @@ def format_of(qtype: int) -> Format | None:
     return BY_QTYPE.get(qtype)
 
 
+def packed_bytes(fmt: Format, rows: int, cols: int) -> int:
+    """The size of a [rows, cols] weight of ``fmt`` regrouped for the kernels."""
+    mod = native()
+    if mod is None:
+        raise KernelError("the kernels are not built")
+    return int(mod.packed_bytes(FORMAT_IDS[fmt.name], rows, cols))
+
+
 def pack(
-    fmt: Format, raw: torch.Tensor, rows: int, cols: int, bias: torch.Tensor | None = None
+    fmt: Format,
+    raw: torch.Tensor,
+    rows: int,
+    cols: int,
+    bias: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
 ) -> PackedWeight:
-    """bigdl-llm's bytes of a [rows, cols] weight -> a PackedWeight (a new buffer)."""
+    """bigdl-llm's bytes of a [rows, cols] weight -> a PackedWeight, in ``out`` (uint8, exactly
+    ``packed_bytes`` long, 64-byte aligned) or a new buffer."""
     mod = native()
     if mod is None:
         raise KernelError("the kernels are not built")
@@ -147,7 +161,12 @@ def pack(
     if raw.numel() != rows * cols // QK * fmt.block_bytes:
         raise KernelError(f"{raw.numel()} bytes is not a {rows} x {cols} {fmt.name} weight")
     fid = FORMAT_IDS[fmt.name]
-    out = torch.empty(mod.packed_bytes(fid, rows, cols), dtype=torch.uint8)
+    size = mod.packed_bytes(fid, rows, cols)
+    if out is None:
+        out = torch.empty(size, dtype=torch.uint8)
+    _require(out, "out", torch.uint8)
+    if out.numel() != size or out.data_ptr() % 64:
+        raise KernelError(f"out must be {size} bytes at a 64-byte boundary")
     mod.repack(fid, raw.data_ptr(), out.data_ptr(), rows, cols)
     if bias is not None:
         bias = bias.detach().to(torch.float32).contiguous()
@@ -342,10 +361,17 @@ def read_all(buffer: torch.Tensor, threads: int) -> int:
     return total
 
 
-def read_bandwidth(threads: int, megabytes: int = 512, rounds: int = 5) -> float:
+def read_bandwidth(
+    threads: int, megabytes: int = 512, rounds: int = 5, buffer: torch.Tensor | None = None
+) -> float:
     """Bytes per second ``threads`` threads read from memory: the best of ``rounds`` passes
-    over a buffer far larger than any cache (the first pass touches its pages)."""
-    buffer = torch.ones(megabytes << 17, dtype=torch.int64)  # 8-byte words
+    over a buffer far larger than any cache (the first pass touches its pages); ``buffer``
+    (bytes, a multiple of 64) to read memory the caller allocated (on huge pages, say)."""
+    if buffer is None:
+        buffer = torch.ones(megabytes << 17, dtype=torch.int64)  # 8-byte words
+    else:
+        buffer = buffer.view(torch.int64)
+        buffer.fill_(1)
     read_all(buffer, threads)
     best = float("inf")
     for _ in range(rounds):

@@ -9,6 +9,10 @@
   (about 0.2 s of its time to the first token here). Resident memory stays
   about 300 MB higher while a model is loaded; unloading trims it.
   (Linux/glibc; a no-op elsewhere.)
+- The packed weights live in one buffer the kernel is asked to back with 2 MB pages
+  (``huge_buffer``, ``madvise(MADV_HUGEPAGE)``): decode streams every weight once a token, and
+  with 4 KB pages the hardware prefetchers stop at every page boundary and the TLB misses on
+  every other one; the machine's read bandwidth is some 10-30 % higher on 2 MB pages.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import mmap
+import os
 from typing import Any
+
+import torch
 
 
 @functools.cache
@@ -85,3 +93,45 @@ def share_rotary_tables(model: Any) -> int:
             layer.self_attn.rotary_emb = first
             shared += 1
     return shared
+
+
+HUGE_PAGE = 2 << 20
+HUGE_PAGES_ENV = "QWEN_TUI_HUGE_PAGES"  # "off": 4 KB pages, for comparisons
+
+
+def huge_buffer(nbytes: int) -> tuple[torch.Tensor, bool]:
+    """A zeroed uint8 tensor of ``nbytes`` at a 2 MB boundary, which the kernel is asked to back
+    with huge pages as it is first written; and whether it took the advice. Where it can't be
+    asked (not Linux, transparent huge pages off), a plain tensor and False."""
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    off = os.environ.get(HUGE_PAGES_ENV, "on").strip().lower() in ("off", "0", "no")
+    if advice is None or off or nbytes < HUGE_PAGE or not _thp_allowed():
+        return torch.empty(nbytes, dtype=torch.uint8), False
+    region = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    whole = torch.frombuffer(region, dtype=torch.uint8)  # keeps the mapping alive
+    skip = -whole.data_ptr() % HUGE_PAGE
+    try:
+        region.madvise(advice, skip, nbytes)
+    except OSError:
+        return whole[skip : skip + nbytes], False
+    return whole[skip : skip + nbytes], True
+
+
+def _thp_allowed() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as f:
+            return "[never]" not in f.read()
+    except OSError:
+        return False
+
+
+def huge_page_bytes() -> int:
+    """This process's memory on transparent huge pages (Linux), else 0."""
+    try:
+        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
