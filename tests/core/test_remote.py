@@ -276,3 +276,32 @@ def test_the_token_estimate_and_the_thinking_guess():
     assert thinking_of("Qwen/Qwen3-30B-A3B-Thinking-2507") == "always"
     assert thinking_of("Qwen/Qwen3-30B-A3B-Instruct-2507") == "none"
     assert thinking_of("qwen2.5:7b") == "none"
+
+
+def test_a_long_chat_leaves_its_oldest_turns_out_to_fit_the_servers_window(fake_openai):
+    """As the local engine does: the system prompt and the newest message always go, the
+    oldest turns go first, and the reply says how many were left out."""
+    fake = fake_openai("vllm", script="chat_qwen3.sse")
+    engine = engine_for(fake, context_window=400)
+    engine.load()
+    system = [ChatMessage("system", "Be brief.")]
+    turns = [
+        [
+            ChatMessage("user", f"turn {i}: tell me about rivers " * 12),
+            ChatMessage("assistant", "ok " * 60),
+        ]
+        for i in range(4)
+    ]
+    newest = [ChatMessage("user", "and lakes?")]
+    history = system + [m for turn in turns for m in turn] + newest
+    reply = engine.chat(history, GenerationParams(max_new_tokens=100))
+    sent = [m["content"] for m in fake.requests[-1]["messages"]]
+    assert sent[0] == "Be brief." and sent[-1] == "and lakes?"
+    assert reply.stats.dropped_turns >= 1 and not any("turn 0:" in c for c in sent)
+    kept = len(turns) - reply.stats.dropped_turns
+    assert len(sent) == 1 + 2 * kept + 1  # whole turns, the newest ones
+    assert all(f"turn {i}:" in "".join(sent) for i in range(len(turns) - kept, len(turns)))
+    engine_wide = engine_for(fake, context_window=100_000)
+    engine_wide.load()
+    assert engine_wide.chat(history).stats.dropped_turns == 0  # it all fits: nothing is left out
+    assert len(fake.requests[-1]["messages"]) == len(history)

@@ -100,6 +100,7 @@ class RemoteEngine:
         self._cancel = threading.Event()
         stop = _Either(self._cancel, cancel, self._closed)
         params = params or GenerationParams()
+        messages, dropped = fit_window(messages, info.context_window, params.max_new_tokens)
         body = chat_body(server.model, messages, params, server.flavor, continue_reply)
         reader = StreamReader(self.entry, on_text, on_reasoning, split_think=not continue_reply)
         try:
@@ -136,7 +137,30 @@ class RemoteEngine:
                 "What it wrote so far is kept; ctrl+r tries again.",
             )
         stats = reader.stats(estimate_tokens(messages), info.context_window, cancelled)
+        stats.dropped_turns = dropped
         return Reply("".join(reader.answer), stats, (), "".join(reader.reasoning))
+
+
+def fit_window(
+    messages: list[ChatMessage], window: int, max_new: int | None
+) -> tuple[list[ChatMessage], int]:
+    """The conversation with its oldest turns left out until the estimate (plus a tenth, as it
+    is an estimate) fits the server's window less the reply's room (``max_new``, else a quarter
+    of the window), and how many turns were left out. The system prompt and the newest turn
+    always go: if they alone are too long, the server's refusal says so."""
+    from ..generate.prompt import split_turns
+
+    if window <= 0:
+        return messages, 0
+    budget = window - (max_new if max_new else window // 4)
+    system, turns = split_turns(messages)
+    dropped = 0
+    while dropped < len(turns) - 1:
+        kept = system + [m for turn in turns[dropped:] for m in turn]
+        if estimate_tokens(kept) * 1.1 <= budget:
+            break
+        dropped += 1
+    return system + [m for turn in turns[dropped:] for m in turn], dropped
 
 
 def estimate_tokens(messages: list[ChatMessage]) -> int:
