@@ -140,6 +140,16 @@ PIPE_CLOSED = 141  # what a shell reports for a program stopped by SIGPIPE (`ls 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import interrupt
+
+    previous = interrupt.install()
+    try:
+        return _run(argv)
+    finally:
+        interrupt.restore(previous)
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "tui"
     try:

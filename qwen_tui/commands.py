@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import threading
 from argparse import Namespace
 
-from . import config, paths, remotes
+from . import config, interrupt, paths, remotes
 from .ask_output import AskOutput
 from .catalog import CATALOG, DEFAULT_LOW_BIT, GB, LOW_BIT_FORMATS, CatalogEntry
 from .chat import settings_params
@@ -243,6 +242,8 @@ def ask(args: Namespace) -> int:
     from .engine.bigdl.engine import BigdlEngine
     from .engine.types import ChatMessage, Engine, GenerationParams
 
+    interrupt.check()  # a Ctrl+C an import swallowed
+
     settings = _settings()
     if args.prompt == "-":  # bytes, whatever the locale says: not UTF-8 becomes U+FFFD
         prompt = sys.stdin.buffer.read().decode("utf-8", "replace")
@@ -278,7 +279,9 @@ def ask(args: Namespace) -> int:
             model = local.choose(args.model, settings.model, settings.low_bit)
         engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
         name = model.folder_name
+    interrupt.check()
     info = engine.load()
+    interrupt.check()
     if remote is None and args.enable_thinking is not None and info.thinking != "switch":
         flag = "--think" if args.enable_thinking else "--no-think"
         how = "always thinks" if info.thinking == "always" else "does not think"
@@ -288,7 +291,7 @@ def ask(args: Namespace) -> int:
 
     cancel = threading.Event()
     # From here on Ctrl+C stops the reply (within one token) instead of killing us.
-    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    interrupt.route_to(cancel)
     shown = AskOutput(sys.stdout, sys.stderr, cancel, show_thinking=not args.hide_thinking)
     reply = engine.chat(
         messages,

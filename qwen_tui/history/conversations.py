@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import builtins
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from qwen_tui.history import db
+from qwen_tui.history import db, export
 from qwen_tui.history.db import from_json, to_json
 
 DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 60
-ROLES = ("system", "user", "assistant")
-STATES = ("complete", "streaming", "stopped", "error")
-EXPORT_FORMAT = "qwen-tui-conversation"
-EXPORT_VERSION = 1
+ROLES, STATES = export.ROLES, export.STATES
 
 _CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
 _MESSAGE_COLUMNS = (
@@ -286,24 +282,15 @@ class ConversationStore:
     def export_json(self, conversation_id: int) -> dict[str, Any]:
         with self._db.lock:
             c, messages = self.get(conversation_id), self.messages(conversation_id)
-        return {
-            "format": EXPORT_FORMAT,
-            "version": EXPORT_VERSION,
-            "title": c.title,
-            "created_at": c.created_at,
-            "system_prompt": c.system_prompt,
-            "params": c.params,
-            "model": c.model,
-            "messages": [_exported(m) for m in messages],
-        }
+        return export.to_json(c, messages)
 
     def import_json(self, data: dict[str, Any]) -> Conversation:
         """Add an export as a new conversation; ``ValueError`` (one sentence) on bad input."""
-        _validate_export(data)
+        export.validate(data)
         with self._db.transaction() as conn:
             new_id = self._insert_conversation(
                 data["title"],
-                _number(data.get("created_at")),
+                export.number(data.get("created_at")),
                 data.get("system_prompt"),
                 data.get("params"),
                 data.get("model"),
@@ -320,7 +307,7 @@ class ConversationStore:
                         m["content"],
                         state,
                         to_json(m.get("stats"), "stats"),
-                        _number(m.get("created_at")) or self._db.now(),
+                        export.number(m.get("created_at")) or self._db.now(),
                         m.get("reasoning") or "",
                     ),
                 )
@@ -329,116 +316,7 @@ class ConversationStore:
     def export_markdown(self, conversation_id: int) -> str:
         with self._db.lock:
             c, messages = self.get(conversation_id), self.messages(conversation_id)
-        parts = [f"# {c.title}", f"_Started {_when(c.created_at)}_"]
-        if c.system_prompt:
-            parts.append(f"## System prompt\n\n{c.system_prompt}")
-        headings = {"user": "You", "assistant": "Assistant", "system": "System"}
-        marks = {
-            "stopped": "_(stopped)_",
-            "error": "_(error)_",
-            "streaming": "_(incomplete)_",
-        }
-        for m in messages:
-            mark = f"\n\n{marks[m.state]}" if m.state in marks else ""
-            if m.state == "complete" and (m.stats or {}).get("finish_reason") == "length":
-                mark = "\n\n_(cut at max new tokens)_"
-            if mark and m.reasoning and not m.content:  # it got no further than thinking
-                mark = mark.replace(")_", " while thinking)_")
-            about = _about(m) if m.role == "assistant" else ""
-            heading = f"## {headings[m.role]} · {_when(m.created_at)}"
-            body = (_thought(m.reasoning) + m.content).rstrip("\n") if m.reasoning else m.content
-            parts.append(f"{heading}\n\n{about}{body}{mark}")
-        return "\n\n".join(parts) + "\n"
+        return export.to_markdown(c, messages)
 
     def close(self) -> None:
         self._db.close()
-
-
-def _when(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
-
-
-def _about(m: Message) -> str:
-    """ "_qwen2.5-coder (mixed_int5) · temperature 0.7 · top_p 0.8_" for a reply's export."""
-    stats = m.stats or {}
-    if not stats.get("model"):
-        return ""
-    params = " · ".join(f"{k} {v}" for k, v in (stats.get("params") or {}).items())
-    return (
-        f"_{stats['model']} ({stats.get('format', '?')})"
-        + (f" · {params}" if params else "")
-        + "_\n\n"
-    )
-
-
-def _exported(m: Message) -> dict[str, Any]:
-    """A message in the JSON export; its thinking as ``reasoning``, only when it thought."""
-    out: dict[str, Any] = {"role": m.role}
-    if m.reasoning:
-        out["reasoning"] = m.reasoning
-    out.update(content=m.content, state=m.state, stats=m.stats, created_at=m.created_at)
-    return out
-
-
-def _thought(reasoning: str) -> str:
-    """A reply's thinking for the Markdown export: a quoted block headed "Thinking", before
-    the answer (every line quoted, so nothing in it can end the block)."""
-    if not reasoning:
-        return ""
-    lines = [f"> {line}".rstrip() for line in reasoning.splitlines()]
-    return "> **Thinking**\n>\n" + "\n".join(lines) + "\n\n"  # the answer follows
-
-
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if ok else None
-
-
-def _is_unicode(text: str) -> bool:
-    """Whether the text can be stored as UTF-8 (JSON's "\\udcff" escapes can make lone
-    surrogates, which SQLite refuses)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _validate_export(data: Any) -> None:
-    """Raise ``ValueError`` unless ``data`` is a version-1 conversation export."""
-
-    def fail(why: str) -> NoReturn:
-        raise ValueError(f"This is not a valid qwen-tui conversation export: {why}.")
-
-    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-        fail(f'"format" must be "{EXPORT_FORMAT}"')
-    if type(data.get("version")) is not int or data["version"] != EXPORT_VERSION:
-        fail(f'"version" is {data.get("version")!r}, only {EXPORT_VERSION} is supported')
-    text_or_null = ((str, type(None)), "text or null")
-    expected = {
-        "title": ((str,), "text"),
-        "system_prompt": text_or_null,
-        "model": text_or_null,
-        "params": ((dict, type(None)), "object or null"),
-        "messages": ((list,), "a list"),
-    }
-    for key, (kinds, description) in expected.items():
-        if not isinstance(data.get(key), kinds):
-            fail(f'"{key}" must be {description}')
-        if isinstance(data.get(key), str) and not _is_unicode(data[key]):
-            fail(f'"{key}" holds a character that is not valid Unicode (a lone surrogate)')
-    for i, m in enumerate(data["messages"], start=1):
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            fail(f"message {i} must have a role of {', '.join(ROLES)}")
-        if not isinstance(m.get("content"), str):
-            fail(f"message {i} has no text content")
-        if not _is_unicode(m["content"]):
-            fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
-        if m.get("state", "complete") not in STATES:
-            fail(f"message {i} has an unknown state {m.get('state')!r}")
-        if not isinstance(m.get("stats"), (dict, type(None))):
-            fail(f"message {i} has stats that are not an object")
-        if not isinstance(m.get("reasoning", ""), str):
-            fail(f"message {i} has reasoning that is not text")
-        if not _is_unicode(m.get("reasoning", "")):
-            fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")

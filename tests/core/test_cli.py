@@ -138,7 +138,9 @@ def test_ctrl_c_at_any_moment_of_ask_stops_it(installed_model):
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, (delay, err)
         assert "Traceback" not in err.decode()
-        assert len(out) < 4000  # it did not answer in full
+        # stopped or interrupted, not answered in full (on a fast machine the tiny model can
+        # write thousands of bytes in 2.5 s, so the length of the output says nothing)
+        assert b"qwen-tui: stopped" in err or b"qwen-tui: interrupted" in err, err
 
 
 def test_models_names_damaged_models_and_rm_frees_leftovers(installed_model, capsys):

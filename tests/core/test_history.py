@@ -412,9 +412,9 @@ def test_import_rejects_bad_data(store: ConversationStore, data) -> None:
 
 def test_export_markdown(store: ConversationStore, monkeypatch) -> None:
     """Dates, the system prompt, and for each reply the model, format and parameters."""
-    from qwen_tui.history import conversations
+    from qwen_tui.history import export
 
-    monkeypatch.setattr(conversations, "_when", lambda t: "WHEN")
+    monkeypatch.setattr(export, "_when", lambda t: "WHEN")
     conv = _sample(store)
     store.add_message(
         conv.id,

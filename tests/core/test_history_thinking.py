@@ -101,9 +101,9 @@ def test_import_refuses_reasoning_that_is_not_text(store) -> None:
 
 
 def test_markdown_export_quotes_thinking_before_the_answer(store, monkeypatch) -> None:
-    from qwen_tui.history import conversations
+    from qwen_tui.history import export
 
-    monkeypatch.setattr(conversations, "_when", lambda t: "WHEN")
+    monkeypatch.setattr(export, "_when", lambda t: "WHEN")
     cid = thinking_chat(store)
     assert store.export_markdown(cid) == (
         "# Sums\n\n_Started WHEN_\n\n"

@@ -22,9 +22,10 @@ import ctypes.util
 import functools
 import mmap
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @functools.cache
@@ -103,6 +104,8 @@ def huge_buffer(nbytes: int) -> tuple[torch.Tensor, bool]:
     """A zeroed uint8 tensor of ``nbytes`` at a 2 MB boundary, which the kernel is asked to back
     with huge pages as it is first written; and whether it took the advice. Where it can't be
     asked (not Linux, transparent huge pages off), a plain tensor and False."""
+    import torch  # here: the CLI and the app import this module before they need torch
+
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     off = os.environ.get(HUGE_PAGES_ENV, "on").strip().lower() in ("off", "0", "no")
     if advice is None or off or nbytes < HUGE_PAGE or not _thp_allowed():

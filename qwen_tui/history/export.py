@@ -1,0 +1,141 @@
+"""A conversation as a JSON export (read back by ``ConversationStore.import_json``) and as
+Markdown; and the check an export must pass before it is imported."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from qwen_tui.history.conversations import Conversation, Message
+
+FORMAT = "qwen-tui-conversation"
+VERSION = 1
+ROLES = ("system", "user", "assistant")
+STATES = ("complete", "streaming", "stopped", "error")
+
+
+def to_json(c: Conversation, messages: list[Message]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "title": c.title,
+        "created_at": c.created_at,
+        "system_prompt": c.system_prompt,
+        "params": c.params,
+        "model": c.model,
+        "messages": [_exported(m) for m in messages],
+    }
+
+
+def to_markdown(c: Conversation, messages: list[Message]) -> str:
+    parts = [f"# {c.title}", f"_Started {_when(c.created_at)}_"]
+    if c.system_prompt:
+        parts.append(f"## System prompt\n\n{c.system_prompt}")
+    headings = {"user": "You", "assistant": "Assistant", "system": "System"}
+    marks = {
+        "stopped": "_(stopped)_",
+        "error": "_(error)_",
+        "streaming": "_(incomplete)_",
+    }
+    for m in messages:
+        mark = f"\n\n{marks[m.state]}" if m.state in marks else ""
+        if m.state == "complete" and (m.stats or {}).get("finish_reason") == "length":
+            mark = "\n\n_(cut at max new tokens)_"
+        if mark and m.reasoning and not m.content:  # it got no further than thinking
+            mark = mark.replace(")_", " while thinking)_")
+        about = _about(m) if m.role == "assistant" else ""
+        heading = f"## {headings[m.role]} · {_when(m.created_at)}"
+        body = (_thought(m.reasoning) + m.content).rstrip("\n") if m.reasoning else m.content
+        parts.append(f"{heading}\n\n{about}{body}{mark}")
+    return "\n\n".join(parts) + "\n"
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _about(m: Message) -> str:
+    """ "_qwen2.5-coder (mixed_int5) · temperature 0.7 · top_p 0.8_" for a reply's export."""
+    stats = m.stats or {}
+    if not stats.get("model"):
+        return ""
+    params = " · ".join(f"{k} {v}" for k, v in (stats.get("params") or {}).items())
+    return (
+        f"_{stats['model']} ({stats.get('format', '?')})"
+        + (f" · {params}" if params else "")
+        + "_\n\n"
+    )
+
+
+def _exported(m: Message) -> dict[str, Any]:
+    """A message in the JSON export; its thinking as ``reasoning``, only when it thought."""
+    out: dict[str, Any] = {"role": m.role}
+    if m.reasoning:
+        out["reasoning"] = m.reasoning
+    out.update(content=m.content, state=m.state, stats=m.stats, created_at=m.created_at)
+    return out
+
+
+def _thought(reasoning: str) -> str:
+    """A reply's thinking for the Markdown export: a quoted block headed "Thinking", before
+    the answer (every line quoted, so nothing in it can end the block)."""
+    if not reasoning:
+        return ""
+    lines = [f"> {line}".rstrip() for line in reasoning.splitlines()]
+    return "> **Thinking**\n>\n" + "\n".join(lines) + "\n\n"  # the answer follows
+
+
+def number(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else None
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether the text can be stored as UTF-8 (JSON's "\\udcff" escapes can make lone
+    surrogates, which SQLite refuses)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def validate(data: Any) -> None:
+    """Raise ``ValueError`` unless ``data`` is a version-1 conversation export."""
+
+    def fail(why: str) -> NoReturn:
+        raise ValueError(f"This is not a valid qwen-tui conversation export: {why}.")
+
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        fail(f'"format" must be "{FORMAT}"')
+    if type(data.get("version")) is not int or data["version"] != VERSION:
+        fail(f'"version" is {data.get("version")!r}, only {VERSION} is supported')
+    text_or_null = ((str, type(None)), "text or null")
+    expected = {
+        "title": ((str,), "text"),
+        "system_prompt": text_or_null,
+        "model": text_or_null,
+        "params": ((dict, type(None)), "object or null"),
+        "messages": ((list,), "a list"),
+    }
+    for key, (kinds, description) in expected.items():
+        if not isinstance(data.get(key), kinds):
+            fail(f'"{key}" must be {description}')
+        if isinstance(data.get(key), str) and not _is_unicode(data[key]):
+            fail(f'"{key}" holds a character that is not valid Unicode (a lone surrogate)')
+    for i, m in enumerate(data["messages"], start=1):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            fail(f"message {i} must have a role of {', '.join(ROLES)}")
+        if not isinstance(m.get("content"), str):
+            fail(f"message {i} has no text content")
+        if not _is_unicode(m["content"]):
+            fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
+        if m.get("state", "complete") not in STATES:
+            fail(f"message {i} has an unknown state {m.get('state')!r}")
+        if not isinstance(m.get("stats"), (dict, type(None))):
+            fail(f"message {i} has stats that are not an object")
+        if not isinstance(m.get("reasoning", ""), str):
+            fail(f"message {i} has reasoning that is not text")
+        if not _is_unicode(m.get("reasoning", "")):
+            fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
