@@ -99,6 +99,16 @@ def check_kernels() -> list[Finding]:
     return findings
 
 
+def check_threads() -> list[Finding]:
+    from .engine.runtime import cpus
+
+    settings, _ = config.load()
+    text = cpus.budget().describe()
+    if settings.threads:
+        text = f"{settings.threads} threads (set in the config); automatic would be {text}"
+    return [Finding("threads", True, text)]
+
+
 def check_patches() -> list[Finding]:
     """Our patches of bigdl-llm and transformers were written for one version of each; with
     another they are not installed and replies run on bigdl-llm's (slower) forwards."""
@@ -136,6 +146,7 @@ def run_checks(deep: bool = False) -> list[Finding]:
         *check_history(),
         *check_models(deep),
         *check_kernels(),
+        *check_threads(),
         *check_patches(),
         *check_instance(),
         Finding("log", True, f"unexpected errors are written to {paths.log_file()}"),

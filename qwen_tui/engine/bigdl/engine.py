@@ -20,6 +20,7 @@ from ..generate.prompt import PromptBuilder, fit
 from ..generate.sampling import Sampler
 from ..generate.thinking import NON_THINKING, THINKING_MAX_NEW_TOKENS, Part, ThinkingSplitter
 from ..runtime import memory
+from ..runtime.cpus import default_threads
 from ..runtime.torch_thread import torch_thread
 from ..types import (
     FALLBACK_PARAMS,
@@ -34,12 +35,6 @@ from ..types import (
 if TYPE_CHECKING:
     from .matmul import MatmulPlan
     from .patches import PatchReport
-
-
-def default_threads() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 def read_defaults(model_dir: Path, thinks: bool = False) -> GenerationParams:
