@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,26 @@ from hubserver import hub_server  # noqa: F401  (the loopback hub fixture, for e
 from openai_fake import fake_openai  # noqa: F401  (loopback llama-server / ollama / vLLM)
 
 from qwen_tui.testing.tiny import build_tiny_qwen2
+
+USER_SETTINGS = (
+    "HF_ENDPOINT",
+    "HF_TOKEN",
+    "HF_HUB_OFFLINE",
+    "QWEN_TUI_ISA",
+    "QWEN_TUI_MATMUL",
+    "QWEN_TUI_DECODER",
+    "QWEN_TUI_HUGE_PAGES",
+    "QWEN_TUI_API_KEY",
+)
+# Before any fixture (session ones too, which start before isolated_dirs): none of the user's
+# own settings, and no platform folder of theirs, is seen by the tests.
+for _name in USER_SETTINGS:
+    os.environ.pop(_name, None)
+SESSION_DIRS = Path(tempfile.mkdtemp(prefix="qwen-tui-tests-"))
+atexit.register(shutil.rmtree, SESSION_DIRS, ignore_errors=True)
+for _name in ("CONFIG", "DATA", "CACHE", "LOG"):
+    os.environ[f"QWEN_TUI_{_name}_DIR"] = str(SESSION_DIRS / _name.lower())
+os.environ["HF_HOME"] = str(SESSION_DIRS / "hf")
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +45,6 @@ def isolated_dirs(tmp_path, monkeypatch):
         monkeypatch.setenv(f"QWEN_TUI_{name}_DIR", str(path))
     log.reset_for_tests()
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
     return tmp_path
 
 

@@ -20,8 +20,9 @@ from ..errors import UsageError
 from . import local, pin
 from .download import RemoteFile, download_snapshot, resolve_endpoint, select_files
 from .progress import Progress, ProgressCallback, human_bytes, ignore_progress
-from .quantize import check_remote_code, quantize_folder
+from .quantize import quantize_folder
 from .resources import check_disk, check_memory
+from .source import check_remote_code
 
 
 def repo_for(model: str) -> tuple[str, CatalogEntry | None]:

@@ -65,8 +65,14 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
             assert abs(p["roofline_tok_s"] - expected) <= 0.01 * expected + 0.1
             assert p["roofline_tok_s"] < memory["roofline_tok_s"]
     installed = {p["name"] for p in data["patches"]["patches"] if p["patched"]}
-    assert installed == {"lowbit_linear", "shared_rotary", "qwen2_attention", "mlp", "norm",
-                         "last_layer"}  # all but Qwen-1's attention, on this Qwen2 model
+    assert installed == {
+        "lowbit_linear",
+        "shared_rotary",
+        "qwen2_attention",
+        "mlp",
+        "norm",
+        "last_layer",
+    }  # all but Qwen-1's attention, on this Qwen2 model
     assert 0 < data["rss_after_load_mb"] <= data["rss_while_chatting_mb"] <= data["peak_rss_mb"] + 1
 
 

@@ -58,9 +58,7 @@ def test_other_versions_fall_back_to_bigdl_and_still_answer(tiny_quantized, monk
     try:
         report = engine.patches
         assert all(r.patched == 0 for r in report.results)
-        assert {r.why for r in report.results} == {
-            "written for transformers 4.37.2, found 9.9.9"
-        }
+        assert {r.why for r in report.results} == {"written for transformers 4.37.2, found 9.9.9"}
         model = engine._lm.model
         assert not any(forwards.is_ours(m) for m in model.modules())
         assert set(engine.plan.layers) == {"sym_int4:bigdl"} and engine.plan.mode == "bigdl"

@@ -19,7 +19,7 @@ from qwen_tui.errors import (
     UsageError,
 )
 from qwen_tui.manifest import MANIFEST, read_manifest, sha256_of, verify
-from qwen_tui.store import local, quantize
+from qwen_tui.store import local, quantize, source
 
 
 def test_manifest_records_everything(tiny_quantized, tiny_source):
@@ -155,7 +155,7 @@ def test_unknown_remote_code_needs_explicit_trust(tmp_path, tiny_source):
         "model_type": "qwen",
         "auto_map": {"AutoModelForCausalLM": "Qwen/Qwen-1_8B-Chat--modeling_qwen.QWenLMHeadModel"},
     }
-    assert quantize.check_remote_code(qwen1, custom, trusted=False) is True
+    assert source.check_remote_code(qwen1, custom, trusted=False) is True
 
 
 def test_auto_map_points_at_local_code(tmp_path):
@@ -170,7 +170,7 @@ def test_auto_map_points_at_local_code(tmp_path):
             }
         )
     )
-    quantize.strip_hub_prefixes(path)
+    source.strip_hub_prefixes(path)
     data = json.loads(path.read_text())["auto_map"]
     assert data == {
         "AutoConfig": "configuration_qwen.QWenConfig",
@@ -181,10 +181,12 @@ def test_auto_map_points_at_local_code(tmp_path):
 def test_not_enough_disk_or_memory_is_refused_with_numbers(tiny_source, monkeypatch):
     from qwen_tui.store import resources
 
+    free_disk = resources.free_disk
     monkeypatch.setattr(resources, "free_disk", lambda path: 1000)
     with pytest.raises(NotEnoughDisk, match=r"needed, 1000 B free"):
         quantize.quantize_folder(tiny_source, "x")
-    monkeypatch.undo()
+    # not monkeypatch.undo(): that would also undo isolated_dirs and point at the user's models
+    monkeypatch.setattr(resources, "free_disk", free_disk)
     monkeypatch.setattr(resources, "available_ram", lambda: 2048)
     with pytest.raises(NotEnoughMemory, match=r"2.0 KB available"):
         quantize.quantize_folder(tiny_source, "x")

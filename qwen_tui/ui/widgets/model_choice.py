@@ -28,7 +28,7 @@ from ...remotes import RemoteEntry
 from ...store import resources
 from ...store.gguf_import import is_gguf
 from ...store.progress import human_bytes
-from ...store.quantize import (
+from ...store.source import (
     estimate_gguf_needs,
     estimate_needs,
     is_qwen1_code,
