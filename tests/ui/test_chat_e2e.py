@@ -40,6 +40,13 @@ async def test_escape_stops_a_reply_and_keeps_the_partial_text(make_app, install
             await pilot.pause(0.02)
             if app.queue.live.get(app.screen.conversation_id):
                 break
+        # the status counts the prompt being answered (the partial reply is saved as it grows)
+        asked = [
+            m
+            for m in app.service.prompt_messages(app.screen.conversation_id)
+            if m.role != "assistant"
+        ]
+        assert app.screen.status.context_used == app.engine.count_tokens(asked) > 0
         await pilot.press("escape")
         await wait_idle(app, pilot)
         reply = app.store.messages(app.screen.conversation_id)[-1]

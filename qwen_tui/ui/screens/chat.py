@@ -75,6 +75,7 @@ class ChatScreen(ChatActions):
     async def reply_started(self, conversation_id: int) -> None:
         if conversation_id == self.conversation_id:
             await self.chat_view.start_reply(self.live_text(conversation_id))
+            self.update_context()  # the prompt it answers, not 0 or the last chat's count
         self.status.state = "generating"
         self.refresh_sidebar()
 
