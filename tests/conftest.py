@@ -28,11 +28,19 @@ USER_SETTINGS = (
 # own settings, and no platform folder of theirs, is seen by the tests.
 for _name in USER_SETTINGS:
     os.environ.pop(_name, None)
+
+
+def folders_under(root: Path) -> dict[str, str]:
+    """The environment that puts every platform folder, and the HF cache, under root."""
+    folders = {
+        f"QWEN_TUI_{n}_DIR": str(root / n.lower()) for n in ("CONFIG", "DATA", "CACHE", "LOG")
+    }
+    return folders | {"HF_HOME": str(root / "hf")}
+
+
 SESSION_DIRS = Path(tempfile.mkdtemp(prefix="qwen-tui-tests-"))
 atexit.register(shutil.rmtree, SESSION_DIRS, ignore_errors=True)
-for _name in ("CONFIG", "DATA", "CACHE", "LOG"):
-    os.environ[f"QWEN_TUI_{_name}_DIR"] = str(SESSION_DIRS / _name.lower())
-os.environ["HF_HOME"] = str(SESSION_DIRS / "hf")
+os.environ.update(folders_under(SESSION_DIRS))
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +48,9 @@ def isolated_dirs(tmp_path, monkeypatch):
     """Point config, data, cache and the HF cache at a temporary folder."""
     from qwen_tui import log
 
-    for name in ("CONFIG", "DATA", "CACHE", "LOG"):
-        path = tmp_path / name.lower()
-        monkeypatch.setenv(f"QWEN_TUI_{name}_DIR", str(path))
+    for name, value in folders_under(tmp_path).items():
+        monkeypatch.setenv(name, value)
     log.reset_for_tests()
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     return tmp_path
 
 
