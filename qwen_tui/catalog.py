@@ -22,14 +22,13 @@ DEFAULT_LOW_BIT = DEFAULT_RECIPE
 class CatalogEntry:
     key: str  # short name used on the command line and as the folder prefix
     repo_id: str
-    family: str  # "qwen" (Qwen-1, remote code), "qwen2" (native in transformers) or "qwen3"
+    family: str  # "qwen" (Qwen-1), "qwen2" or "qwen3": each runs on qwen-tui's own model code
     revision: str  # the pinned hub commit (40 hex digits)
     licence: str
     good_for: str  # one line
     dims: Dims
     download_bytes: int  # the weight files at the pinned commit
     download_measured: bool = True  # False: computed from the config's tensor shapes and dtype
-    remote_code: bool = False
     gguf_file: str | None = None  # a GGUF repo: the file this entry pulls
 
     def recipe(self, low_bit: str) -> Recipe:
@@ -83,12 +82,12 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "qwen-1_8b-chat", "Qwen/Qwen-1_8B-Chat", "qwen",
         "1d0f68de57b88cfde81f3c3e537f24464d889081", TONGYI,
         "the original recipe: Qwen-1 chat, English and Chinese",
-        QWEN1_8B, 3_673_657_344, download_measured=False, remote_code=True,
+        QWEN1_8B, 3_673_657_344, download_measured=False,
     ),
     CatalogEntry(
         "qwen1.5-1.8b-chat", "Qwen/Qwen1.5-1.8B-Chat", "qwen2",
         "e482ee3f73c375a627a16fdf66fd0c8279743ca6", TONGYI,
-        "Qwen-1's size and languages without its remote code",
+        "Qwen-1's size and languages on the newer Qwen2 architecture",
         QWEN1_8B, 3_673_657_344, download_measured=False,
     ),
     CatalogEntry(

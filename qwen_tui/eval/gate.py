@@ -11,7 +11,9 @@ from .run import default_texts, evaluate, worst_change
 TOKENS = 512
 
 
-def measure_quality(model_dir: Path, reference: Path, threads: int | None = None) -> dict:
+def measure_quality(
+    model_dir: Path, reference: Path, threads: int | None = None, trust_remote_code: bool = False
+) -> dict:
     from ..engine.bigdl.engine import BigdlEngine
     from ..engine.runtime.torch_thread import torch_thread
     from .reference import Reference
@@ -19,7 +21,7 @@ def measure_quality(model_dir: Path, reference: Path, threads: int | None = None
     engine = BigdlEngine(model_dir, threads=threads, kv_cache_mb=0)
     engine.load()
     try:
-        ref = torch_thread.run(lambda: Reference(reference))
+        ref = torch_thread.run(lambda: Reference(reference, trust_remote_code))
         try:
             result = evaluate(engine, default_texts(), TOKENS, _OnTorchThread(ref), ("prompt",))
         finally:

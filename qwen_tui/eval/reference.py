@@ -11,9 +11,9 @@ from ..errors import UsageError
 
 
 class Reference:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trust_remote_code: bool = False) -> None:
         self.path = Path(path).expanduser()
-        self.model, self.tokenizer = _load(self.path)
+        self.model, self.tokenizer = _load(self.path, trust_remote_code)
 
     def logits(self, ids: list[int]) -> Any:
         import torch
@@ -25,7 +25,7 @@ class Reference:
         self.model = None
 
 
-def _load(path: Path) -> tuple[Any, Any]:
+def _load(path: Path, trust_remote_code: bool) -> tuple[Any, Any]:
     import torch
 
     from ..store.gguf_import import is_gguf, load_float_model
@@ -41,21 +41,22 @@ def _load(path: Path) -> tuple[Any, Any]:
     config = json.loads(config_file.read_text(encoding="utf-8"))
     if config.get("bigdl_transformers_low_bit") or (path / "qwen-tui-lowbit.json").is_file():
         raise UsageError(f"{path} is a quantized model.", "Pass the float model it came from.")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from ..engine.models import register
+    from ..engine.models import load_tokenizer, register
+    from ..remote_code import needs_remote_code
 
     register()
-
+    remote = needs_remote_code(config)
+    if remote and not trust_remote_code:
+        raise UsageError(
+            f"{path} needs to run its own Python code to be a reference, and qwen-tui runs none.",
+            "Measure against a model qwen-tui has the code for (Qwen-1, Qwen2, Qwen3).",
+        )
     hf_logging.disable_progress_bar()  # "Loading checkpoint shards" would cover the terminal
-    remote = bool(config.get("auto_map"))
-    extra = {"use_flash_attn": False} if config.get("model_type") == "qwen" else {}
     model = AutoModelForCausalLM.from_pretrained(
-        str(path), torch_dtype=torch.float32, trust_remote_code=remote, local_files_only=True,
-        **extra,
-    )  # fmt: skip
-    tokenizer = AutoTokenizer.from_pretrained(
-        str(path), trust_remote_code=remote, local_files_only=True
+        str(path), torch_dtype=torch.float32, trust_remote_code=remote, local_files_only=True
     )
+    tokenizer = load_tokenizer(path, str(config.get("model_type")), remote)
     return model.eval(), tokenizer

@@ -17,12 +17,12 @@ from pathlib import Path
 from .. import paths
 from ..catalog import GB, CatalogEntry, default_name_for, find_entry
 from ..errors import UsageError
+from ..remote_code import check_remote_code
 from . import local, pin
 from .download import RemoteFile, download_snapshot, resolve_endpoint, select_files
 from .progress import Progress, ProgressCallback, human_bytes, ignore_progress
 from .quantize import quantize_folder
 from .resources import check_disk, check_memory
-from .source import check_remote_code
 
 
 def repo_for(model: str) -> tuple[str, CatalogEntry | None]:
@@ -92,8 +92,7 @@ def pull(
     check_memory(ram, f"quantize {repo_id}")
 
     root = paths.downloads_dir()
-    trusted = trust_remote_code or bool(entry and entry.remote_code)
-    if not trusted:  # refuse unknown remote code before the big download, not after
+    if not trust_remote_code:  # refuse unknown remote code before the big download, not after
         head = download_snapshot(
             repo_id, commit, root, endpoint=endpoint, allow_patterns=["config.json"]
         )
@@ -108,12 +107,12 @@ def pull(
         low_bit,
         source=repo_id,
         commit=snapshot.commit,
-        trust_remote_code=trusted,
+        trust_remote_code=trust_remote_code,
         progress=progress,
         cancel=cancel,
         force=force,
     )
-    if not keep_download:  # the store holds everything needed, remote code included
+    if not keep_download:  # the store holds everything needed
         shutil.rmtree(snapshot.path, ignore_errors=True)
     return stored
 

@@ -21,12 +21,12 @@ from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
 from ..errors import Cancelled, QuantizeFailed, UsageError
 from ..manifest import Manifest, now, package_versions, scan_files, write_manifest
 from ..recipes import RECIPES
+from ..remote_code import check_remote_code
 from ..sizes import MB
 from . import local
 from .progress import Progress, ProgressCallback, ignore_progress
 from .resources import check_disk, check_memory
 from .source import (
-    check_remote_code,
     copy_support_files,
     estimate_needs,
     family_of,
@@ -112,10 +112,10 @@ def quantize_folder(
         layout = torch_thread.run(
             lambda: _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress)
         )
-        copy_support_files(src, tmp)
+        copy_support_files(src, tmp, code=remote_code)
         _raise_if(cancel)
         progress(Progress("verify", 3, STEPS, detail="checking the tokenizer and hashing files"))
-        _check_tokenizer(tmp, remote_code)
+        _check_tokenizer(tmp, family, remote_code)
         manifest = Manifest(
             name=name,
             low_bit=low_bit,
@@ -219,7 +219,7 @@ def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
     from ..eval.gate import measure_quality
 
     try:
-        quality = measure_quality(target, src)
+        quality = measure_quality(target, src, trust_remote_code=manifest.remote_code)
     except MemoryError:
         return manifest
     except Exception as exc:  # the model is stored and whole; say what failed, keep it
@@ -275,10 +275,10 @@ def _load_and_quantize(
     return model, layout
 
 
-def _check_tokenizer(folder: Path, remote_code: bool) -> None:
-    from transformers import AutoTokenizer
+def _check_tokenizer(folder: Path, family: str, remote_code: bool) -> None:
+    from ..engine.models import load_tokenizer
 
-    AutoTokenizer.from_pretrained(str(folder), trust_remote_code=remote_code, local_files_only=True)
+    load_tokenizer(folder, family, trust_remote_code=remote_code)
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import RemoteCodeRefused, UsageError
+from ..errors import UsageError
 from ..recipes import RECIPES
 from ..sizes import MB, dims_from_config, quantize_ram, stored_bytes
 
@@ -29,7 +29,6 @@ COPIED = (
     "NOTICE.md",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
-QWEN1_CLASSES = ("modeling_qwen.QWenLMHeadModel",)
 
 
 def read_source_config(src: Path) -> dict:
@@ -49,35 +48,16 @@ def read_source_config(src: Path) -> dict:
 
 def family_of(config: dict, src: Path) -> str:
     model_type = config.get("model_type", "")
-    if model_type == "qwen":
-        return "qwen"
-    if model_type in ("qwen2", "qwen3"):
+    if model_type == "qwen" and config.get("visual"):
+        raise UsageError(
+            f"{src} holds Qwen-VL, a vision model; qwen-tui runs Qwen chat models only.",
+            "Use Qwen-1_8B-Chat or another text chat model.",
+        )
+    if model_type in ("qwen", "qwen2", "qwen3"):
         return model_type
     raise UsageError(
         f"{src} holds a '{model_type or 'unknown'}' model; qwen-tui runs Qwen chat models only.",
         "Use a Qwen-1, Qwen1.5, Qwen2, Qwen2.5 or Qwen3 (dense) chat model.",
-    )
-
-
-def needs_remote_code(config: dict) -> bool:
-    return bool(config.get("auto_map"))
-
-
-def is_qwen1_code(config: dict) -> bool:
-    auto_map = config.get("auto_map", {})
-    target = str(auto_map.get("AutoModelForCausalLM", "")).split("--")[-1]
-    return config.get("model_type") == "qwen" and target in QWEN1_CLASSES
-
-
-def check_remote_code(config: dict, src: Path, trusted: bool) -> bool:
-    """Whether remote code must run; refuse unless trusted or Qwen-1's own code."""
-    if not needs_remote_code(config):
-        return False
-    if trusted or is_qwen1_code(config):
-        return True
-    raise RemoteCodeRefused(
-        f"{src} needs to run its own Python code (auto_map in config.json).",
-        "Read that code, then pass --trust-remote-code if you trust it.",
     )
 
 
@@ -127,12 +107,15 @@ def strip_hub_prefixes(path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def copy_support_files(src: Path, dest: Path) -> None:
+def copy_support_files(src: Path, dest: Path, code: bool = False) -> None:
+    """The tokenizer, generation defaults and licence beside the weights; the folder's own
+    Python files only where they will run (``code``: trusted with --trust-remote-code)."""
     for name in COPIED:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
-    for code in src.glob("*.py"):
-        shutil.copy2(code, dest / code.name)
+    if code:
+        for path in src.glob("*.py"):
+            shutil.copy2(path, dest / path.name)
     for name in ("config.json", "tokenizer_config.json"):
         strip_hub_prefixes(dest / name)
     fold_chat_template(src, dest / "tokenizer_config.json")

@@ -19,6 +19,7 @@ from qwen_tui.errors import (
     UsageError,
 )
 from qwen_tui.manifest import MANIFEST, read_manifest, sha256_of, verify
+from qwen_tui.remote_code import check_remote_code
 from qwen_tui.store import local, quantize, source
 
 
@@ -91,8 +92,8 @@ def test_cancelled_quantize_leaves_nothing(tiny_source):
 def test_crash_while_saving_leaves_nothing_that_looks_ready(tiny_source, monkeypatch):
     real = quantize._check_tokenizer
 
-    def boom(folder, remote):
-        real(folder, remote)
+    def boom(folder, family, remote):
+        real(folder, family, remote)
         assert any(folder.iterdir())  # weights were already written
         raise RuntimeError("disk went away")
 
@@ -155,7 +156,8 @@ def test_unknown_remote_code_needs_explicit_trust(tmp_path, tiny_source):
         "model_type": "qwen",
         "auto_map": {"AutoModelForCausalLM": "Qwen/Qwen-1_8B-Chat--modeling_qwen.QWenLMHeadModel"},
     }
-    assert source.check_remote_code(qwen1, custom, trusted=False) is True
+    # Qwen-1's own auto_map names the class qwen-tui has: nothing of the folder's runs
+    assert check_remote_code(qwen1, custom, trusted=False) is False
 
 
 def test_auto_map_points_at_local_code(tmp_path):

@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ... import paths
 from ...errors import EngineError, NotEnoughMemory
 from ...manifest import Manifest, verify
+from ...remote_code import code_runs_at_load
 from ..generate.conversation_cache import KVCacheStore
 from ..generate.detok import IncrementalDecoder
 from ..generate.loop import CausalLM, DecoderLM
@@ -104,22 +106,20 @@ class BigdlEngine:
         if self.info is not None:
             return self.info
         manifest = verify(self.model_dir)
+        trust = code_runs_at_load(self.model_dir, manifest, paths.models_dir())
         import torch
 
+        from ..models import load_tokenizer
         from ..runtime.quiet import bigdl_auto_model
 
         AutoModelForCausalLM = bigdl_auto_model()
-        from transformers import AutoTokenizer
 
         from . import matmul, patches
         from .lowbit import io as lowbit_io
 
         torch.set_num_threads(self.threads)
-        trust = manifest.remote_code
         try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                str(self.model_dir), trust_remote_code=trust, local_files_only=True
-            )
+            tokenizer = load_tokenizer(self.model_dir, manifest.family, trust)
             if lowbit_io.is_lowbit_folder(self.model_dir):
                 model = lowbit_io.load(self.model_dir, trust_remote_code=trust)
             else:  # a folder bigdl-llm's save_low_bit wrote (qwen-tui before recipes)

@@ -24,6 +24,7 @@ from textual.widgets import (
 from ... import paths
 from ...catalog import GB, LOW_BIT_FORMATS, CatalogEntry, wizard_entries
 from ...errors import QwenTuiError
+from ...remote_code import needs_remote_code
 from ...remotes import RemoteEntry
 from ...store import resources
 from ...store.gguf_import import is_gguf
@@ -31,8 +32,6 @@ from ...store.progress import human_bytes
 from ...store.source import (
     estimate_gguf_needs,
     estimate_needs,
-    is_qwen1_code,
-    needs_remote_code,
     read_source_config,
     weights_size,
 )
@@ -180,7 +179,7 @@ class ModelChoice(Vertical):
         except (OSError, ValueError, TypeError) as exc:
             return f"Cannot read {src}: {exc}."
         trusted = self.query_one("#trust", Checkbox).value
-        if needs_remote_code(config) and not is_qwen1_code(config) and not trusted:
+        if needs_remote_code(config) and not trusted:
             return "This model runs its own Python code: tick “Trust remote code” if you trust it."
         return needs
 
