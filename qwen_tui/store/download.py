@@ -11,8 +11,6 @@ import fnmatch
 import importlib
 import json
 import os
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +31,14 @@ from qwen_tui.errors import (
     QwenTuiError,
     RevisionNotFound,
 )
+from qwen_tui.store.hub_trust import (
+    check_commit,
+    check_file_name,
+    check_size,
+    is_commit,
+)
 from qwen_tui.store.progress import Progress, ProgressCallback, RateMeter, ignore_progress
+from qwen_tui.store.removal import check_inside, remove_file, remove_tree
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # for anything started from here
 hf_constants.HF_HUB_DISABLE_TELEMETRY = True  # in case huggingface_hub was imported before us
@@ -43,7 +48,6 @@ SKIPPED_PATTERNS = ("*.h5", "*.msgpack", "*.ot", "*.onnx", "*.gguf")
 TORCH_WEIGHTS = ("*.bin", "*.pt")  # skipped when the repo has *.safetensors
 REPORT_INTERVAL = 0.1  # seconds: at most ~10 progress reports a second
 _CHUNK = 1 << 20  # read size of huggingface_hub's http_get while we download (default 10 MiB)
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _UNREACHABLE_HINT = (
     "Set HF_ENDPOINT (or hf_endpoint in config.toml) to a reachable mirror, or download the "
     "model elsewhere and run `qwen-tui quantize PATH --name NAME`."
@@ -71,17 +75,27 @@ def resolve_endpoint(config_endpoint: str | None) -> str | None:
 
 
 def list_remote_files(
-    repo_id: str, revision: str | None, endpoint: str | None
+    repo_id: str,
+    revision: str | None,
+    endpoint: str | None,
 ) -> tuple[str, tuple[RemoteFile, ...]]:
-    """Resolve ``revision`` to a commit sha and list the repo's files with their sizes."""
+    """Resolve ``revision`` to a commit sha and list the repo's files with their sizes.
+
+    The answer is checked (``hub_trust``): a commit id that is not one, or a file name that
+    is not a plain relative path, refuses the whole listing."""
     try:
         info = huggingface_hub.HfApi(endpoint=endpoint).model_info(
             repo_id, revision=revision, files_metadata=True, timeout=20
         )
-        files = tuple(RemoteFile(s.rfilename, int(s.size or 0)) for s in info.siblings or ())
         if not info.sha:
             raise DownloadFailed(f"The hub did not say which commit {repo_id} is at.")
-        return info.sha, files
+        commit = check_commit(repo_id, info.sha, revision)
+        reserved = (COMPLETE_MARKER, COMPLETE_MARKER + ".tmp")
+        files = []
+        for s in info.siblings or ():
+            name = check_file_name(repo_id, s.rfilename, reserved)
+            files.append(RemoteFile(name, check_size(repo_id, name, s.size)))
+        return commit, tuple(files)
     except Exception as e:
         raise _map_error(e, repo_id, revision, endpoint) from e
 
@@ -99,7 +113,12 @@ def select_files(
 
 
 def snapshot_dir(dest_root: Path, repo_id: str, commit: str) -> Path:
-    return Path(dest_root) / repo_id.replace("/", "--") / commit
+    """``dest_root/<org>--<name>/<commit>``; a commit that is not one is refused."""
+    if not is_commit(commit):
+        raise DownloadFailed(f"'{commit}' is not a commit id (40 hex digits).")
+    folder = Path(dest_root) / repo_id.replace("/", "--") / commit
+    check_inside(folder.parent, dest_root)
+    return folder
 
 
 def download_snapshot(
@@ -118,8 +137,8 @@ def download_snapshot(
     files are skipped and a partial file is resumed with an HTTP Range request.
     """
     full = allow_patterns is None  # only a full snapshot is marked complete
-    if full and revision and _COMMIT_RE.match(revision):  # pinned and complete: no network
-        done = _read_marker(snapshot_dir(dest_root, repo_id, revision), repo_id)
+    if full and is_commit(revision):  # pinned and complete: no network
+        done = _read_marker(snapshot_dir(dest_root, repo_id, str(revision)), repo_id)
         if done is not None:
             return done
     commit, remote = list_remote_files(repo_id, revision, endpoint)
@@ -134,7 +153,7 @@ def download_snapshot(
                 report.detail = f.name
                 target = folder / f.name
                 if not (target.is_file() and target.stat().st_size == f.size):
-                    target.unlink(missing_ok=True)  # damaged: hf would trust it, so fetch again
+                    remove_file(target, folder)  # damaged: hf would trust it, so fetch again
                     _local.sink = report.file_bytes
                     try:  # cache_dir: an empty folder, so ~/.cache/huggingface is never read
                         huggingface_hub.hf_hub_download(
@@ -147,7 +166,7 @@ def download_snapshot(
         snapshot = Snapshot(repo_id, commit, folder, files)
         if full:  # partial downloads of other files live in .cache: keep them until then
             _write_marker(snapshot)
-            shutil.rmtree(folder / ".cache", ignore_errors=True)  # hf's per-file download state
+            remove_tree(folder / ".cache", folder)  # hf's per-file download state
     except Exception as e:
         raise _map_error(e, repo_id, revision, endpoint, report.detail) from e
     return snapshot

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import shutil
 import threading
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from . import local, pin
 from .download import RemoteFile, download_snapshot, resolve_endpoint, select_files
 from .progress import Progress, ProgressCallback, human_bytes, ignore_progress
 from .quantize import quantize_folder
+from .removal import remove_tree
 from .resources import check_disk, check_memory
 from .source import check_remote_code
 
@@ -95,13 +95,15 @@ def pull(
     trusted = trust_remote_code or bool(entry and entry.remote_code)
     if not trusted:  # refuse unknown remote code before the big download, not after
         head = download_snapshot(
-            repo_id, commit, root, endpoint=endpoint, allow_patterns=["config.json"]
-        )
+            repo_id, commit, root, endpoint=endpoint,
+            allow_patterns=["config.json"],
+        )  # fmt: skip
         config = json.loads((head.path / "config.json").read_text(encoding="utf-8"))
         check_remote_code(config, head.path, trusted=False)
     snapshot = download_snapshot(
-        repo_id, commit, root, endpoint=endpoint, progress=progress, cancel=cancel
-    )
+        repo_id, commit, root, endpoint=endpoint,
+        progress=progress, cancel=cancel,
+    )  # fmt: skip
     stored = quantize_folder(
         snapshot.path,
         name,
@@ -114,7 +116,7 @@ def pull(
         force=force,
     )
     if not keep_download:  # the store holds everything needed, remote code included
-        shutil.rmtree(snapshot.path, ignore_errors=True)
+        remove_tree(snapshot.path, root)
     return stored
 
 
@@ -140,9 +142,10 @@ def _pull_gguf(
     check_disk(paths.cache_dir(), wanted.size + stored, f"download and import {wanted.name}")
     if entry:
         check_memory(entry.ram_to_quantize(), f"quantize {wanted.name}")
+    root = paths.downloads_dir()
     snapshot = download_snapshot(
-        repo_id, commit, paths.downloads_dir(), endpoint=endpoint, progress=progress,
-        cancel=cancel, allow_patterns=[glob.escape(wanted.name)],
+        repo_id, commit, root, endpoint=endpoint,
+        progress=progress, cancel=cancel, allow_patterns=[glob.escape(wanted.name)],
     )  # fmt: skip
     model = quantize_folder(
         snapshot.path / wanted.name,
@@ -155,7 +158,7 @@ def _pull_gguf(
         force=force,
     )
     if not keep_download:
-        shutil.rmtree(snapshot.path, ignore_errors=True)
+        remove_tree(snapshot.path, root)
     return model
 
 
