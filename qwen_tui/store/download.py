@@ -32,10 +32,12 @@ from qwen_tui.errors import (
     RevisionNotFound,
 )
 from qwen_tui.store.hub_trust import (
+    OFFICIAL_ENDPOINT,
     check_commit,
     check_file_name,
     check_size,
     is_commit,
+    token_argument,
 )
 from qwen_tui.store.progress import Progress, ProgressCallback, RateMeter, ignore_progress
 from qwen_tui.store.removal import check_inside, remove_file, remove_tree
@@ -78,15 +80,18 @@ def list_remote_files(
     repo_id: str,
     revision: str | None,
     endpoint: str | None,
+    token_mirrors: tuple[str, ...] = (),
 ) -> tuple[str, tuple[RemoteFile, ...]]:
     """Resolve ``revision`` to a commit sha and list the repo's files with their sizes.
 
     The answer is checked (``hub_trust``): a commit id that is not one, or a file name that
     is not a plain relative path, refuses the whole listing."""
+    site = endpoint or OFFICIAL_ENDPOINT
     try:
-        info = huggingface_hub.HfApi(endpoint=endpoint).model_info(
-            repo_id, revision=revision, files_metadata=True, timeout=20
-        )
+        info = huggingface_hub.HfApi(endpoint=site).model_info(
+            repo_id, revision=revision, files_metadata=True, timeout=20,
+            token=token_argument(site, token_mirrors),
+        )  # fmt: skip
         if not info.sha:
             raise DownloadFailed(f"The hub did not say which commit {repo_id} is at.")
         commit = check_commit(repo_id, info.sha, revision)
@@ -127,6 +132,7 @@ def download_snapshot(
     dest_root: Path,
     *,
     endpoint: str | None = None,
+    token_mirrors: tuple[str, ...] = (),
     progress: ProgressCallback = ignore_progress,
     cancel: threading.Event | None = None,
     allow_patterns: list[str] | None = None,
@@ -134,14 +140,16 @@ def download_snapshot(
     """Download ``repo_id`` at ``revision`` (a branch, tag or commit) file by file.
 
     A call after a failure or cancellation continues where the last one stopped: finished
-    files are skipped and a partial file is resumed with an HTTP Range request.
+    files are skipped and a partial file is resumed with an HTTP Range request. The hub token
+    goes to ``endpoint`` only if it is the official hub or one of ``token_mirrors``.
     """
     full = allow_patterns is None  # only a full snapshot is marked complete
     if full and is_commit(revision):  # pinned and complete: no network
         done = _read_marker(snapshot_dir(dest_root, repo_id, str(revision)), repo_id)
         if done is not None:
             return done
-    commit, remote = list_remote_files(repo_id, revision, endpoint)
+    site = endpoint or OFFICIAL_ENDPOINT
+    commit, remote = list_remote_files(repo_id, revision, endpoint, token_mirrors)
     files = tuple(sorted(select_files(remote, allow_patterns), key=lambda f: (f.size, f.name)))
     folder = snapshot_dir(dest_root, repo_id, commit)
     report = _Reporter(progress, cancel, sum(f.size for f in files))
@@ -158,7 +166,8 @@ def download_snapshot(
                     try:  # cache_dir: an empty folder, so ~/.cache/huggingface is never read
                         huggingface_hub.hf_hub_download(
                             repo_id, f.name, revision=commit, local_dir=folder,
-                            cache_dir=folder / ".no-global-cache", endpoint=endpoint,
+                            cache_dir=folder / ".no-global-cache", endpoint=site,
+                            token=token_argument(site, token_mirrors),
                         )  # fmt: skip
                     finally:
                         _local.sink = None

@@ -1,18 +1,25 @@
-"""What a hub (or a mirror) says is not trusted.
+"""What a hub (or a mirror) says is not trusted, and neither is a mirror with the token.
 
 A listing's file names become paths under the snapshot folder and its commit id a folder name,
 so both are checked before anything is written: a name is a plain relative path (no leading
 ``/``, no ``.`` or ``..`` part, no empty part, no backslash, NUL or control character, nothing
 in the folders huggingface_hub and we keep state in), and a commit is 40 lowercase hex digits.
+
+``HF_TOKEN`` (or the token ``huggingface-cli login`` stored) goes to the official hub, and to a
+mirror only when the user named it in ``hf_token_mirrors``. huggingface_hub itself drops the
+token when the hub redirects a file to another host (its CDN), and requests drops it on any
+redirect to another host.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from ..errors import DownloadFailed
 
+OFFICIAL_ENDPOINT = "https://huggingface.co"
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 # huggingface_hub's download state (local_dir/.cache) and our empty stand-in for its global cache
 RESERVED_FOLDERS = (".cache", ".no-global-cache")
@@ -74,3 +81,31 @@ def check_size(repo_id: str, name: str, size: object) -> int:
             MIRROR_HINT,
         )
     return size
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, or None for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:  # a port that is not a number
+        return None
+    if scheme not in ("http", "https") or not host or port is None:
+        return None
+    return scheme, host, port
+
+
+def may_send_token(endpoint: str, token_mirrors: Sequence[str] = ()) -> bool:
+    """Whether the hub token may go to ``endpoint``: the official hub, or a mirror the user
+    named (same scheme, host and port; a path does not matter, the host gets the header)."""
+    where = _origin(endpoint)
+    if where is None:
+        return False
+    trusted = [_origin(OFFICIAL_ENDPOINT), *(_origin(m) for m in token_mirrors)]
+    return where in trusted
+
+
+def token_argument(endpoint: str, token_mirrors: Sequence[str] = ()) -> bool | None:
+    """huggingface_hub's ``token=``: None (the user's token, if any) or False (none at all)."""
+    return None if may_send_token(endpoint, token_mirrors) else False

@@ -46,6 +46,7 @@ def pull(
     name: str | None = None,
     gguf_file: str | None = None,
     endpoint: str | None = None,
+    token_mirrors: tuple[str, ...] = (),
     trust_remote_code: bool = False,
     progress: ProgressCallback = ignore_progress,
     notice: pin.Notice = pin.ignore_notice,
@@ -55,7 +56,8 @@ def pull(
 ) -> local.LocalModel:
     """Download ``model`` (catalog key or repo id) and quantize it; return the stored model.
 
-    ``gguf_file`` picks one file of a GGUF repo (a GGUF catalog key implies its own)."""
+    ``gguf_file`` picks one file of a GGUF repo (a GGUF catalog key implies its own). The hub
+    token goes to ``endpoint`` only if it is the official hub or one of ``token_mirrors``."""
     repo_id, entry = repo_for(model)
     if name is not None:  # a bad name is said before asking the hub anything
         local.validate_name(name)
@@ -63,7 +65,7 @@ def pull(
         gguf_file = entry.gguf_file
     endpoint = resolve_endpoint(endpoint)
     progress(Progress("check", 0, None, detail=f"asking the hub about {repo_id}"))
-    commit, remote = pin.resolve(repo_id, entry, revision, endpoint, notice, model)
+    commit, remote = pin.resolve(repo_id, entry, revision, endpoint, notice, model, token_mirrors)
     ggufs = [f for f in remote if f.name.lower().endswith(".gguf")]
     if gguf_file is not None:
         wanted = next((f for f in ggufs if f.name == gguf_file), None)
@@ -75,7 +77,8 @@ def pull(
             )
         return _pull_gguf(
             repo_id, entry, wanted, commit, low_bit=low_bit, name=name, endpoint=endpoint,
-            progress=progress, cancel=cancel, keep_download=keep_download, force=force,
+            token_mirrors=token_mirrors, progress=progress, cancel=cancel,
+            keep_download=keep_download, force=force,
         )  # fmt: skip
     if ggufs and not any(f.name == "config.json" for f in remote):
         raise UsageError(
@@ -95,13 +98,13 @@ def pull(
     trusted = trust_remote_code or bool(entry and entry.remote_code)
     if not trusted:  # refuse unknown remote code before the big download, not after
         head = download_snapshot(
-            repo_id, commit, root, endpoint=endpoint,
+            repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
             allow_patterns=["config.json"],
         )  # fmt: skip
         config = json.loads((head.path / "config.json").read_text(encoding="utf-8"))
         check_remote_code(config, head.path, trusted=False)
     snapshot = download_snapshot(
-        repo_id, commit, root, endpoint=endpoint,
+        repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
         progress=progress, cancel=cancel,
     )  # fmt: skip
     stored = quantize_folder(
@@ -129,6 +132,7 @@ def _pull_gguf(
     low_bit: str,
     name: str | None,
     endpoint: str | None,
+    token_mirrors: tuple[str, ...],
     progress: ProgressCallback,
     cancel: threading.Event | None,
     keep_download: bool,
@@ -144,7 +148,7 @@ def _pull_gguf(
         check_memory(entry.ram_to_quantize(), f"quantize {wanted.name}")
     root = paths.downloads_dir()
     snapshot = download_snapshot(
-        repo_id, commit, root, endpoint=endpoint,
+        repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
         progress=progress, cancel=cancel, allow_patterns=[glob.escape(wanted.name)],
     )  # fmt: skip
     model = quantize_folder(

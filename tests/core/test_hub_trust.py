@@ -1,5 +1,6 @@
 """A hub or mirror is not trusted: hostile listings from the loopback hub (tests/hubserver.py)
-are refused before anything is written or removed."""
+are refused before anything is written or removed, and HF_TOKEN goes only to the official hub
+or to a mirror named in ``hf_token_mirrors``, never on to the host a file is redirected to."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from qwen_tui import paths
 from qwen_tui.cli import main
 from qwen_tui.errors import DownloadFailed
 from qwen_tui.store.download import download_snapshot
-from qwen_tui.store.hub_trust import MIRROR_HINT
+from qwen_tui.store.hub_trust import MIRROR_HINT, may_send_token
 
 REPO = "org/tiny-qwen"
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+TOKEN = "hf_test_token_not_for_anyone"
 
 
 @pytest.fixture
@@ -136,3 +138,77 @@ def test_pull_from_a_hub_claiming_a_path_as_commit_removes_nothing_outside_the_s
     )
     assert tree(victim) == {"keep.txt": b"mine"}
     assert downloads(hub_server) == []
+
+
+# -- where the token goes -----------------------------------------------------------------------
+
+
+def test_the_token_goes_to_the_official_hub_and_named_mirrors_only() -> None:
+    mirrors = ("https://hf-mirror.example/", "http://127.0.0.1:8080")
+    assert may_send_token("https://huggingface.co")
+    assert may_send_token("https://HuggingFace.co:443/")
+    assert not may_send_token("http://huggingface.co")  # not over plain http
+    assert not may_send_token("https://huggingface.co.evil.example")
+    assert not may_send_token("https://hf-mirror.example")  # not named
+    assert may_send_token("https://hf-mirror.example", mirrors)
+    assert may_send_token("https://hf-mirror.example/some/path", mirrors)  # same host
+    assert not may_send_token("https://hf-mirror.example:8443", mirrors)  # another port
+    assert not may_send_token("http://hf-mirror.example", mirrors)  # another scheme
+    assert may_send_token("http://127.0.0.1:8080", mirrors)
+    assert not may_send_token("http://127.0.0.1:8081", mirrors)
+    assert not may_send_token("http://127.0.0.1:notaport", mirrors)
+    assert not may_send_token("ftp://hf-mirror.example", ("ftp://hf-mirror.example",))
+
+
+def test_a_mirror_not_named_never_sees_the_token(
+    hub: HubServer, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    hub.separate_cdn = True
+    download_snapshot(REPO, "main", tmp_path / "dl", endpoint=hub.endpoint)
+    assert {where for where, *_ in hub.authorization} == {"hub", "cdn"}
+    assert [auth for *_, auth in hub.authorization if auth is not None] == []
+
+
+def test_a_named_mirror_gets_the_token_and_the_host_it_redirects_to_does_not(
+    hub: HubServer, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    hub.separate_cdn = True  # LFS files are redirected to another port: another host
+    download_snapshot(REPO, "main", tmp_path / "dl", endpoint=hub.endpoint,
+                      token_mirrors=(hub.endpoint + "/",))  # fmt: skip
+    on_hub = [auth for where, _, _, auth in hub.authorization if where == "hub"]
+    on_cdn = [auth for where, _, _, auth in hub.authorization if where == "cdn"]
+    assert len(on_hub) >= 3 and set(on_hub) == {f"Bearer {TOKEN}"}  # listing, HEADs, config
+    assert on_cdn and set(on_cdn) == {None}
+    assert any("model.safetensors" in path for where, _, path, _ in hub.authorization
+               if where == "cdn")  # fmt: skip
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["not named", "named in config"])
+def test_pull_sends_the_token_to_a_mirror_only_when_the_config_names_it(
+    hub_server: HubServer, tiny_source: Path, tmp_path: Path, monkeypatch, capsys, named: bool
+) -> None:
+    repo = tmp_path / "repo"  # remote code: pull downloads config.json, then stops
+    repo.mkdir()
+    config = json.loads((tiny_source / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "custom.Model"}
+    (repo / "config.json").write_text(json.dumps(config))
+    hub_server.add_repo("someone/custom", repo, commit=COMMIT)
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    if named:
+        paths.config_file().parent.mkdir(parents=True)
+        paths.config_file().write_text(f'hf_token_mirrors = ["{hub_server.endpoint}"]\n')
+    assert main(["pull", "someone/custom"]) == 1
+    assert "--trust-remote-code" in capsys.readouterr().err
+    seen = {
+        (method, path.split("?")[0]): auth for _, method, path, auth in hub_server.authorization
+    }
+    expected = f"Bearer {TOKEN}" if named else None
+    assert seen == {
+        ("GET", "/api/models/someone/custom"): expected,  # which commit main is at
+        ("GET", f"/api/models/someone/custom/revision/{COMMIT}"): expected,  # its files
+        ("HEAD", f"/someone/custom/resolve/{COMMIT}/config.json"): expected,
+        ("GET", f"/someone/custom/resolve/{COMMIT}/config.json"): expected,
+    }
