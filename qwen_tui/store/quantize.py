@@ -180,7 +180,7 @@ def _quantize_gguf(
             "Point at a Hugging Face folder (with config.json) or a .gguf file.",
         )
     gf = open_gguf(src)  # refuses other architectures before any work
-    floats = sum(int(t.n_elements) for t in gf.reader.tensors) * 4
+    floats = sum(t.n_elements for t in gf.header.tensors) * 4
     root.mkdir(parents=True, exist_ok=True)
     check_disk(root, floats + 64 * MB, f"unpack {src.name}")
     staging = root / f"{local.TMP_PREFIX}gguf-{os.getpid()}"
