@@ -42,6 +42,7 @@ def pull(args: Namespace) -> int:
         name=args.name,
         gguf_file=args.file,
         endpoint=settings.hf_endpoint,
+        token_mirrors=settings.hf_token_mirrors,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
         notice=lambda text: print(f"qwen-tui: note: {text}", file=sys.stderr),

@@ -34,6 +34,7 @@ class Settings:
     threads: int | None = None
     theme: str = "textual-dark"
     hf_endpoint: str | None = None
+    hf_token_mirrors: tuple[str, ...] = ()  # mirrors HF_TOKEN may go to (the hub always may)
     kv_cache_mb: int = 768
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
     remote: tuple[RemoteEntry, ...] = ()  # [[remote]] tables: OpenAI-compatible servers
@@ -76,6 +77,19 @@ def check_value(name: str, value: Any) -> Any:
     return converted
 
 
+def check_mirrors(value: Any) -> tuple[str, ...]:
+    """``hf_token_mirrors``: a list of http(s) URLs, or raise ValueError with one sentence."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ValueError(
+            f"hf_token_mirrors must be a list of http(s) URLs, like "
+            f'["https://hf-mirror.example"], not {value!r}.'
+        )
+    for url in value:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"hf_token_mirrors must list http(s) URLs, not {url!r}.")
+    return tuple(url.strip().rstrip("/") for url in value)
+
+
 def from_mapping(data: dict[str, Any]) -> tuple[Settings, list[str]]:
     """Settings from a parsed TOML table, plus a warning per value that was ignored."""
     warnings: list[str] = []
@@ -92,6 +106,11 @@ def from_mapping(data: dict[str, Any]) -> tuple[Settings, list[str]]:
         elif name == "remote":
             values["remote"], problems = remotes.parse_remotes(value)
             warnings += problems
+        elif name == "hf_token_mirrors":
+            try:
+                values[name] = check_mirrors(value)
+            except ValueError as exc:
+                warnings.append(f"{exc} No mirror gets the token.")
         else:
             try:
                 values[name] = check_value(name, value)
@@ -123,6 +142,9 @@ def to_mapping(settings: Settings) -> dict[str, Any]:
     data = {k: v for k, v in asdict(settings).items() if v is not None}
     if not data.get("keys"):
         data.pop("keys", None)
+    data["hf_token_mirrors"] = list(settings.hf_token_mirrors)
+    if not data["hf_token_mirrors"]:
+        del data["hf_token_mirrors"]
     data["remote"] = [entry.to_table() for entry in settings.remote]
     if not data["remote"]:
         del data["remote"]
@@ -198,5 +220,12 @@ def save(settings: Settings, path: Path | None = None) -> None:
 
 def updated(settings: Settings, **changes: Any) -> Settings:
     """A copy with validated changes (raises ValueError with one sentence)."""
-    checked = {k: (v if k in ("keys", "remote") else check_value(k, v)) for k, v in changes.items()}
+    checked: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in ("keys", "remote"):
+            checked[name] = value
+        elif name == "hf_token_mirrors":
+            checked[name] = check_mirrors(value)
+        else:
+            checked[name] = check_value(name, value)
     return replace(settings, **checked)

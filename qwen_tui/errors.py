@@ -74,3 +74,7 @@ class Cancelled(QwenTuiError):
 
 class EngineError(QwenTuiError):
     pass
+
+
+class OutsideStore(QwenTuiError):
+    """A path the store was about to write or remove lies outside the folder it belongs to."""

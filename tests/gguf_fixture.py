@@ -118,7 +118,7 @@ def random_k_blocks(kind: T, blocks: int, rng: np.random.Generator, scale: float
 # -- the file -------------------------------------------------------------------------------
 
 
-def _tokenizer_metadata(writer: GGUFWriter, src: Path) -> None:
+def _tokenizer_metadata(writer: GGUFWriter, src: Path, keep: int | None = None) -> None:
     tj = json.loads((src / "tokenizer.json").read_text(encoding="utf-8"))
     cfg = json.loads((src / "tokenizer_config.json").read_text(encoding="utf-8"))
     vocab = dict(tj["model"]["vocab"])
@@ -131,6 +131,7 @@ def _tokenizer_metadata(writer: GGUFWriter, src: Path) -> None:
         tokens[i] = text
     for text, (i, is_special) in added.items():  # llama.cpp: control, or user-defined (<think>)
         tokens[i], types[i] = text, 3 if is_special else 4
+    tokens, types = tokens[:keep], types[:keep]  # keep: a vocabulary cut short (hostile)
     merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("qwen2")
@@ -144,10 +145,19 @@ def _tokenizer_metadata(writer: GGUFWriter, src: Path) -> None:
     writer.add_chat_template(cfg["chat_template"])
 
 
-def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str | None = None, seed: int = 0):
+def write_gguf(
+    src: Path,
+    out: Path,
+    types: dict[str, T],
+    arch: str | None = None,
+    seed: int = 0,
+    lie: dict[str, int] | None = None,
+):
     """Write the HF folder ``src`` as ``out``; ``types`` maps a GGUF name's suffix (``ffn_up``,
     ``token_embd`` ...) to its tensor type (F32 otherwise). Returns {hf name: float32 weight
-    as the file holds it}, for the test to load into the same model."""
+    as the file holds it}, for the test to load into the same model. ``lie`` makes a hostile
+    file: ``block_count``, ``context_length`` or ``embedding_length`` written as given, or only
+    the first ``tokens`` tokens of the vocabulary."""
     from safetensors.torch import load_file
 
     config = json.loads((src / "config.json").read_text(encoding="utf-8"))
@@ -156,9 +166,10 @@ def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str | None = Non
         state.update(load_file(str(f)))
     arch = arch or config["model_type"]
     writer = GGUFWriter(str(out), arch)
-    writer.add_block_count(config["num_hidden_layers"])
-    writer.add_context_length(config["max_position_embeddings"])
-    writer.add_embedding_length(config["hidden_size"])
+    lie = lie or {}
+    writer.add_block_count(lie.get("block_count", config["num_hidden_layers"]))
+    writer.add_context_length(lie.get("context_length", config["max_position_embeddings"]))
+    writer.add_embedding_length(lie.get("embedding_length", config["hidden_size"]))
     writer.add_feed_forward_length(config["intermediate_size"])
     writer.add_head_count(config["num_attention_heads"])
     writer.add_head_count_kv(config["num_key_value_heads"])
@@ -167,7 +178,7 @@ def write_gguf(src: Path, out: Path, types: dict[str, T], arch: str | None = Non
     if config.get("head_dim"):  # Qwen3, as convert_hf_to_gguf.py writes it
         writer.add_key_length(config["head_dim"])
         writer.add_value_length(config["head_dim"])
-    _tokenizer_metadata(writer, src)
+    _tokenizer_metadata(writer, src, lie.get("tokens"))
     rng = np.random.default_rng(seed)
     held: dict[str, torch.Tensor] = {}
     for hf, tensor in state.items():

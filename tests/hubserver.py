@@ -23,6 +23,14 @@ Test knobs: ``cut_after_bytes[filename] = N`` (the next GET of that file announc
 Content-Length, sends N bytes and closes the connection; consumed once), ``throttle[filename]
 = bytes_per_second``, and the logs ``bytes_served`` (Counter per file name), ``range_headers``
 (``(filename, Range header or None)`` per GET) and ``requests`` (``(method, path)``).
+
+A hostile hub (the server is "a mirror" to the app): ``extra_names[repo_id]`` are file names
+added to the repo's listing (``../x``, ``/etc/x`` ...), and ``claimed_sha[repo_id]`` is the
+commit id the listing reports instead of the real one (``../../x``, 39 hex digits ...), which
+the file URLs then accept as a name of the real commit. ``separate_cdn = True`` redirects LFS
+files to a second loopback port (``cdn_endpoint``: another host to the client, as the real
+CDN is), and ``authorization`` logs ``(server, method, path, Authorization header or None)``
+for every request, ``server`` being ``"hub"`` or ``"cdn"``.
 """
 
 from __future__ import annotations
@@ -73,23 +81,35 @@ class HubServer:
         self.bytes_served: collections.Counter[str] = collections.Counter()
         self.range_headers: list[tuple[str, str | None]] = []
         self.requests: list[tuple[str, str]] = []
+        self.extra_names: dict[str, list[str]] = {}
+        self.claimed_sha: dict[str, str] = {}
+        self.separate_cdn = False
+        self.authorization: list[tuple[str, str, str, str | None]] = []
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self.endpoint = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._servers = [ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self, where))
+                         for where in ("hub", "cdn")]  # fmt: skip
+        for httpd in self._servers:
+            httpd.daemon_threads = True
+            httpd.block_on_close = False
+        self.endpoint = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
+        self.cdn_endpoint = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+        self._threads = [
+            threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            for httpd in self._servers
+        ]
 
     def start(self) -> HubServer:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        for httpd, thread in zip(self._servers, self._threads, strict=True):
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join(timeout=5)
 
     def add_repo(
         self,
@@ -127,12 +147,13 @@ class HubServer:
         with self.lock:
             return self.bytes_served[filename]
 
-    def _log(self, method: str, path: str) -> None:
+    def _log(self, where: str, method: str, path: str, authorization: str | None) -> None:
         with self.lock:
             self.requests.append((method, path))
+            self.authorization.append((where, method, path, authorization))
 
 
-def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
+def _make_handler(hub: HubServer, where: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         timeout = 10  # a stuck client cannot hold a thread for ever
         server_version = "fakehub/1.0"
@@ -149,7 +170,7 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, method: str) -> None:
             path = urlsplit(self.path).path
-            hub._log(method, self.path)
+            hub._log(where, method, self.path, self.headers.get("Authorization"))
             try:
                 if path.startswith("/api/models/") and method == "GET":
                     self._model_info(path[len("/api/models/") :])
@@ -191,12 +212,14 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 if f.lfs:
                     s["lfs"] = {"size": f.size, "sha256": f.sha256, "pointerSize": 130}
                 siblings.append(s)
+            for name in hub.extra_names.get(repo.repo_id, []):
+                siblings.append({"rfilename": name, "size": 10, "blobId": "0" * 40})
             body = json.dumps(
                 {
                     "_id": "0" * 24,
                     "id": repo.repo_id,
                     "modelId": repo.repo_id,
-                    "sha": commit,
+                    "sha": hub.claimed_sha.get(repo.repo_id, commit),
                     "private": False,
                     "gated": False,
                     "disabled": False,
@@ -217,6 +240,8 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
         def _commit(self, repo: _Repo, rev: str) -> str | None:
             if rev in repo.commits:
                 return rev
+            if rev == hub.claimed_sha.get(repo.repo_id):
+                return repo.refs["main"]
             return repo.refs.get(rev)
 
         def _resolve(self, method: str, path: str) -> None:
@@ -236,8 +261,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return self._error(404, "EntryNotFound", "Entry not found", commit=commit)
             extra = {"X-Repo-Commit": commit}
             if f.lfs:
-                where = quote(f"{repo.repo_id}::{commit}::{f.name}", safe="")
-                cdn = f"{hub.endpoint}/__cdn__/{where}"
+                blob = quote(f"{repo.repo_id}::{commit}::{f.name}", safe="")
+                host = hub.cdn_endpoint if hub.separate_cdn else hub.endpoint
+                cdn = f"{host}/__cdn__/{blob}"
                 self.send_response(302)
                 for k, v in {
                     **extra,

@@ -47,9 +47,9 @@ def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
     from ..store.quantize import quantize_folder
 
     model = quantize_folder(source, f"synthetic-{entry.key}", low_bit, root=root)
-    import shutil
+    from ..store.removal import remove_tree
 
-    shutil.rmtree(source, ignore_errors=True)  # the fp32 source is large; the int4 copy is kept
+    remove_tree(source, root)  # the fp32 source is large; the int4 copy is kept
     return model
 
 

@@ -6,13 +6,10 @@ Layout: ``dest_root/<org>--<name>/<commit>/`` holds the repo files; ``.qwen-tui-
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import importlib
 import json
 import os
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,18 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import huggingface_hub
-import requests
 from huggingface_hub import constants as hf_constants
-from huggingface_hub import errors as hf_errors
 
-from qwen_tui.errors import (
-    Cancelled,
-    DownloadFailed,
-    HubUnreachable,
-    QwenTuiError,
-    RevisionNotFound,
+from qwen_tui.errors import Cancelled, DownloadFailed
+from qwen_tui.store.hub_errors import map_error
+from qwen_tui.store.hub_trust import (
+    OFFICIAL_ENDPOINT,
+    check_commit,
+    check_file_name,
+    check_size,
+    is_commit,
+    token_argument,
 )
 from qwen_tui.store.progress import Progress, ProgressCallback, RateMeter, ignore_progress
+from qwen_tui.store.removal import check_inside, remove_file, remove_tree
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # for anything started from here
 hf_constants.HF_HUB_DISABLE_TELEMETRY = True  # in case huggingface_hub was imported before us
@@ -43,11 +42,6 @@ SKIPPED_PATTERNS = ("*.h5", "*.msgpack", "*.ot", "*.onnx", "*.gguf")
 TORCH_WEIGHTS = ("*.bin", "*.pt")  # skipped when the repo has *.safetensors
 REPORT_INTERVAL = 0.1  # seconds: at most ~10 progress reports a second
 _CHUNK = 1 << 20  # read size of huggingface_hub's http_get while we download (default 10 MiB)
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_UNREACHABLE_HINT = (
-    "Set HF_ENDPOINT (or hf_endpoint in config.toml) to a reachable mirror, or download the "
-    "model elsewhere and run `qwen-tui quantize PATH --name NAME`."
-)
 
 
 @dataclass(frozen=True)
@@ -71,19 +65,32 @@ def resolve_endpoint(config_endpoint: str | None) -> str | None:
 
 
 def list_remote_files(
-    repo_id: str, revision: str | None, endpoint: str | None
+    repo_id: str,
+    revision: str | None,
+    endpoint: str | None,
+    token_mirrors: tuple[str, ...] = (),
 ) -> tuple[str, tuple[RemoteFile, ...]]:
-    """Resolve ``revision`` to a commit sha and list the repo's files with their sizes."""
+    """Resolve ``revision`` to a commit sha and list the repo's files with their sizes.
+
+    The answer is checked (``hub_trust``): a commit id that is not one, or a file name that
+    is not a plain relative path, refuses the whole listing."""
+    site = endpoint or OFFICIAL_ENDPOINT
     try:
-        info = huggingface_hub.HfApi(endpoint=endpoint).model_info(
-            repo_id, revision=revision, files_metadata=True, timeout=20
-        )
-        files = tuple(RemoteFile(s.rfilename, int(s.size or 0)) for s in info.siblings or ())
+        info = huggingface_hub.HfApi(endpoint=site).model_info(
+            repo_id, revision=revision, files_metadata=True, timeout=20,
+            token=token_argument(site, token_mirrors),
+        )  # fmt: skip
         if not info.sha:
             raise DownloadFailed(f"The hub did not say which commit {repo_id} is at.")
-        return info.sha, files
+        commit = check_commit(repo_id, info.sha, revision)
+        reserved = (COMPLETE_MARKER, COMPLETE_MARKER + ".tmp")
+        files = []
+        for s in info.siblings or ():
+            name = check_file_name(repo_id, s.rfilename, reserved)
+            files.append(RemoteFile(name, check_size(repo_id, name, s.size)))
+        return commit, tuple(files)
     except Exception as e:
-        raise _map_error(e, repo_id, revision, endpoint) from e
+        raise map_error(e, repo_id, revision, endpoint) from e
 
 
 def select_files(
@@ -99,7 +106,12 @@ def select_files(
 
 
 def snapshot_dir(dest_root: Path, repo_id: str, commit: str) -> Path:
-    return Path(dest_root) / repo_id.replace("/", "--") / commit
+    """``dest_root/<org>--<name>/<commit>``; a commit that is not one is refused."""
+    if not is_commit(commit):
+        raise DownloadFailed(f"'{commit}' is not a commit id (40 hex digits).")
+    folder = Path(dest_root) / repo_id.replace("/", "--") / commit
+    check_inside(folder.parent, dest_root)
+    return folder
 
 
 def download_snapshot(
@@ -108,6 +120,7 @@ def download_snapshot(
     dest_root: Path,
     *,
     endpoint: str | None = None,
+    token_mirrors: tuple[str, ...] = (),
     progress: ProgressCallback = ignore_progress,
     cancel: threading.Event | None = None,
     allow_patterns: list[str] | None = None,
@@ -115,14 +128,16 @@ def download_snapshot(
     """Download ``repo_id`` at ``revision`` (a branch, tag or commit) file by file.
 
     A call after a failure or cancellation continues where the last one stopped: finished
-    files are skipped and a partial file is resumed with an HTTP Range request.
+    files are skipped and a partial file is resumed with an HTTP Range request. The hub token
+    goes to ``endpoint`` only if it is the official hub or one of ``token_mirrors``.
     """
     full = allow_patterns is None  # only a full snapshot is marked complete
-    if full and revision and _COMMIT_RE.match(revision):  # pinned and complete: no network
-        done = _read_marker(snapshot_dir(dest_root, repo_id, revision), repo_id)
+    if full and is_commit(revision):  # pinned and complete: no network
+        done = _read_marker(snapshot_dir(dest_root, repo_id, str(revision)), repo_id)
         if done is not None:
             return done
-    commit, remote = list_remote_files(repo_id, revision, endpoint)
+    site = endpoint or OFFICIAL_ENDPOINT
+    commit, remote = list_remote_files(repo_id, revision, endpoint, token_mirrors)
     files = tuple(sorted(select_files(remote, allow_patterns), key=lambda f: (f.size, f.name)))
     folder = snapshot_dir(dest_root, repo_id, commit)
     report = _Reporter(progress, cancel, sum(f.size for f in files))
@@ -134,12 +149,13 @@ def download_snapshot(
                 report.detail = f.name
                 target = folder / f.name
                 if not (target.is_file() and target.stat().st_size == f.size):
-                    target.unlink(missing_ok=True)  # damaged: hf would trust it, so fetch again
+                    remove_file(target, folder)  # damaged: hf would trust it, so fetch again
                     _local.sink = report.file_bytes
                     try:  # cache_dir: an empty folder, so ~/.cache/huggingface is never read
                         huggingface_hub.hf_hub_download(
                             repo_id, f.name, revision=commit, local_dir=folder,
-                            cache_dir=folder / ".no-global-cache", endpoint=endpoint,
+                            cache_dir=folder / ".no-global-cache", endpoint=site,
+                            token=token_argument(site, token_mirrors),
                         )  # fmt: skip
                     finally:
                         _local.sink = None
@@ -147,9 +163,9 @@ def download_snapshot(
         snapshot = Snapshot(repo_id, commit, folder, files)
         if full:  # partial downloads of other files live in .cache: keep them until then
             _write_marker(snapshot)
-            shutil.rmtree(folder / ".cache", ignore_errors=True)  # hf's per-file download state
+            remove_tree(folder / ".cache", folder)  # hf's per-file download state
     except Exception as e:
-        raise _map_error(e, repo_id, revision, endpoint, report.detail) from e
+        raise map_error(e, repo_id, revision, endpoint, report.detail) from e
     return snapshot
 
 
@@ -261,48 +277,3 @@ def _read_marker(folder: Path, repo_id: str) -> Snapshot | None:
         return Snapshot(repo_id, str(data["commit"]), folder, files)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-# -- errors ----------------------------------------------------------------------------------
-# requests wraps refused connections and DNS failures; OfflineModeIsEnabled is a ConnectionError
-_CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
-_LOGIN = "Accept the licence on the model page and set HF_TOKEN to a token of that account."
-_AGAIN = "Run the same command again to resume."
-
-
-def _map_error(
-    e: BaseException, repo_id: str, revision: str | None, endpoint: str | None, filename: str = ""
-) -> QwenTuiError:
-    """One typed error with a next step for anything huggingface_hub, requests or the OS raise."""
-    if isinstance(e, QwenTuiError):
-        return e
-    rev, what = revision or "main", f"{filename} of {repo_id}" if filename else repo_id
-    status = getattr(getattr(e, "response", None), "status_code", None)
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        hint = "Free some space (or set QWEN_TUI_CACHE_DIR to a bigger disk), then run again."
-        return DownloadFailed(f"The disk is full while downloading {what}.", hint)
-    if isinstance(e, hf_errors.GatedRepoError):
-        return DownloadFailed(f"{repo_id} is gated and this account may not download it.", _LOGIN)
-    if isinstance(e, hf_errors.LocalEntryNotFoundError) and e.__cause__ is not None:
-        return _map_error(e.__cause__, repo_id, revision, endpoint, filename)  # hf's HEAD wrapper
-    if isinstance(e, hf_errors.RevisionNotFoundError):
-        hint = "Check the branch, tag or commit name."
-        return RevisionNotFound(f"Revision {rev} of {repo_id} does not exist on the hub.", hint)
-    if isinstance(e, hf_errors.RepositoryNotFoundError) or status == 404:
-        hint = "Check the name; for a private model, set HF_TOKEN."
-        return DownloadFailed(f"Model {repo_id} (revision {rev}) was not found on the hub.", hint)
-    if isinstance(e, _CONNECTION_ERRORS + (hf_errors.LocalEntryNotFoundError,)):
-        where = endpoint or "huggingface.co"
-        return HubUnreachable(f"Cannot reach the model hub at {where}.", _UNREACHABLE_HINT)
-    if status in (401, 403):
-        return DownloadFailed(f"The hub refused access to {what} (HTTP {status}).", _LOGIN)
-    if status is not None:
-        return DownloadFailed(f"The hub answered HTTP {status} for {what}.", "Try again later.")
-    if isinstance(e, requests.RequestException):  # e.g. ChunkedEncodingError: cut mid-file
-        return DownloadFailed(f"The download of {what} was interrupted.", _AGAIN)
-    if isinstance(e, hf_errors.HFValidationError):
-        return DownloadFailed(f"'{repo_id}' is not a valid model name.", "Use the form ORG/NAME.")
-    if isinstance(e, OSError):
-        reason = e.strerror or str(e)
-        return DownloadFailed(f"Could not save {what}: {reason}.", "Check the download folder.")
-    return DownloadFailed(f"Downloading {what} failed: {type(e).__name__}: {e}", _AGAIN)

@@ -8,7 +8,6 @@ which are never listed and are swept when their process is gone.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import psutil
 from .. import paths
 from ..errors import ModelNotFound, UsageError
 from ..manifest import Manifest, read_manifest
+from .removal import remove_tree
 
 TMP_PREFIX = ".tmp-"
 
@@ -131,7 +131,7 @@ def remove(name: str, root: Path | None = None) -> LocalModel | Leftover:
     # Rename first so a half-deleted folder never looks like a model.
     doomed = model.path.with_name(f"{TMP_PREFIX}rm-{model.folder_name}-{os.getpid()}")
     os.replace(model.path, doomed)
-    shutil.rmtree(doomed, ignore_errors=True)
+    remove_tree(doomed, root or paths.models_dir())
     return model
 
 
@@ -146,7 +146,7 @@ def sweep_stale(root: Path | None = None) -> None:
         pid = child.name.rsplit("-", 1)[-1]
         if pid.isdigit() and psutil.pid_exists(int(pid)):
             continue
-        shutil.rmtree(child, ignore_errors=True)
+        remove_tree(child, root)
 
 
 def disk_size(path: Path) -> int:

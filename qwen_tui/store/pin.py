@@ -33,12 +33,17 @@ def resolve(
     endpoint: str | None,
     notice: Notice = ignore_notice,
     name: str | None = None,
+    token_mirrors: tuple[str, ...] = (),
 ) -> tuple[str, tuple[RemoteFile, ...]]:
     """(commit, files) to download. ``name`` is what the user typed (for the next step)."""
+
+    def listing(rev: str | None) -> tuple[str, tuple[RemoteFile, ...]]:
+        return list_remote_files(repo_id, rev, endpoint, token_mirrors)
+
     if revision:  # explicit: the user's choice, whatever the catalog pins
-        return list_remote_files(repo_id, revision, endpoint)
+        return listing(revision)
     if entry is None:
-        commit, files = list_remote_files(repo_id, None, endpoint)
+        commit, files = listing(None)
         notice(
             f"{repo_id} is not in the catalog, so no commit is pinned: taking main, "
             f"now at {short(commit)} (recorded with the model)."
@@ -46,7 +51,7 @@ def resolve(
         return commit, files
     pin = entry.revision
     try:
-        commit, files = list_remote_files(repo_id, pin, endpoint)
+        commit, files = listing(pin)
     except RevisionNotFound:
         raise RevisionNotFound(
             f"The hub no longer has commit {short(pin)} of {repo_id}, the one the catalog pins.",
@@ -54,7 +59,7 @@ def resolve(
             "(its commit is recorded), or update qwen-tui for a newer pin.",
         ) from None
     try:
-        main, _ = list_remote_files(repo_id, "main", endpoint)
+        main, _ = listing("main")
     except DownloadFailed:  # only a note is lost: the pinned files are known
         main = pin
     if main != pin:

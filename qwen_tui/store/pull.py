@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import shutil
 import threading
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from . import local, pin
 from .download import RemoteFile, download_snapshot, resolve_endpoint, select_files
 from .progress import Progress, ProgressCallback, human_bytes, ignore_progress
 from .quantize import quantize_folder
+from .removal import remove_tree
 from .resources import check_disk, check_memory
 
 
@@ -46,6 +46,7 @@ def pull(
     name: str | None = None,
     gguf_file: str | None = None,
     endpoint: str | None = None,
+    token_mirrors: tuple[str, ...] = (),
     trust_remote_code: bool = False,
     progress: ProgressCallback = ignore_progress,
     notice: pin.Notice = pin.ignore_notice,
@@ -55,7 +56,8 @@ def pull(
 ) -> local.LocalModel:
     """Download ``model`` (catalog key or repo id) and quantize it; return the stored model.
 
-    ``gguf_file`` picks one file of a GGUF repo (a GGUF catalog key implies its own)."""
+    ``gguf_file`` picks one file of a GGUF repo (a GGUF catalog key implies its own). The hub
+    token goes to ``endpoint`` only if it is the official hub or one of ``token_mirrors``."""
     repo_id, entry = repo_for(model)
     if name is not None:  # a bad name is said before asking the hub anything
         local.validate_name(name)
@@ -63,7 +65,7 @@ def pull(
         gguf_file = entry.gguf_file
     endpoint = resolve_endpoint(endpoint)
     progress(Progress("check", 0, None, detail=f"asking the hub about {repo_id}"))
-    commit, remote = pin.resolve(repo_id, entry, revision, endpoint, notice, model)
+    commit, remote = pin.resolve(repo_id, entry, revision, endpoint, notice, model, token_mirrors)
     ggufs = [f for f in remote if f.name.lower().endswith(".gguf")]
     if gguf_file is not None:
         wanted = next((f for f in ggufs if f.name == gguf_file), None)
@@ -75,7 +77,8 @@ def pull(
             )
         return _pull_gguf(
             repo_id, entry, wanted, commit, low_bit=low_bit, name=name, endpoint=endpoint,
-            progress=progress, cancel=cancel, keep_download=keep_download, force=force,
+            token_mirrors=token_mirrors, progress=progress, cancel=cancel,
+            keep_download=keep_download, force=force,
         )  # fmt: skip
     if ggufs and not any(f.name == "config.json" for f in remote):
         raise UsageError(
@@ -94,13 +97,15 @@ def pull(
     root = paths.downloads_dir()
     if not trust_remote_code:  # refuse unknown remote code before the big download, not after
         head = download_snapshot(
-            repo_id, commit, root, endpoint=endpoint, allow_patterns=["config.json"]
-        )
+            repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
+            allow_patterns=["config.json"],
+        )  # fmt: skip
         config = json.loads((head.path / "config.json").read_text(encoding="utf-8"))
         check_remote_code(config, head.path, trusted=False)
     snapshot = download_snapshot(
-        repo_id, commit, root, endpoint=endpoint, progress=progress, cancel=cancel
-    )
+        repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
+        progress=progress, cancel=cancel,
+    )  # fmt: skip
     stored = quantize_folder(
         snapshot.path,
         name,
@@ -113,7 +118,7 @@ def pull(
         force=force,
     )
     if not keep_download:  # the store holds everything needed
-        shutil.rmtree(snapshot.path, ignore_errors=True)
+        remove_tree(snapshot.path, root)
     return stored
 
 
@@ -126,6 +131,7 @@ def _pull_gguf(
     low_bit: str,
     name: str | None,
     endpoint: str | None,
+    token_mirrors: tuple[str, ...],
     progress: ProgressCallback,
     cancel: threading.Event | None,
     keep_download: bool,
@@ -139,9 +145,10 @@ def _pull_gguf(
     check_disk(paths.cache_dir(), wanted.size + stored, f"download and import {wanted.name}")
     if entry:
         check_memory(entry.ram_to_quantize(), f"quantize {wanted.name}")
+    root = paths.downloads_dir()
     snapshot = download_snapshot(
-        repo_id, commit, paths.downloads_dir(), endpoint=endpoint, progress=progress,
-        cancel=cancel, allow_patterns=[glob.escape(wanted.name)],
+        repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
+        progress=progress, cancel=cancel, allow_patterns=[glob.escape(wanted.name)],
     )  # fmt: skip
     model = quantize_folder(
         snapshot.path / wanted.name,
@@ -154,7 +161,7 @@ def _pull_gguf(
         force=force,
     )
     if not keep_download:
-        shutil.rmtree(snapshot.path, ignore_errors=True)
+        remove_tree(snapshot.path, root)
     return model
 
 

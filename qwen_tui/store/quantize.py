@@ -10,7 +10,6 @@ interrupted run never leaves anything that looks ready.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from ..remote_code import check_remote_code
 from ..sizes import MB
 from . import local
 from .progress import Progress, ProgressCallback, ignore_progress
+from .removal import remove_tree
 from .resources import check_disk, check_memory
 from .source import (
     copy_support_files,
@@ -95,7 +95,7 @@ def quantize_folder(
     # Stage under the final folder name: transformers names remote-code modules after it.
     staging = root / f"{local.TMP_PREFIX}staging-{os.getpid()}"
     tmp = staging / target.name
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_tree(staging, root)
     tmp.mkdir(parents=True)
     try:
         _raise_if(cancel)
@@ -150,7 +150,7 @@ def quantize_folder(
             "Check that the folder holds a complete Qwen chat model.",
         ) from exc
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging, root)
     progress(Progress("done", STEPS, STEPS, detail=str(target)))
     return local.LocalModel(target.name, target, manifest)
 
@@ -180,11 +180,11 @@ def _quantize_gguf(
             "Point at a Hugging Face folder (with config.json) or a .gguf file.",
         )
     gf = open_gguf(src)  # refuses other architectures before any work
-    floats = sum(int(t.n_elements) for t in gf.reader.tensors) * 4
+    floats = sum(t.n_elements for t in gf.header.tensors) * 4
     root.mkdir(parents=True, exist_ok=True)
     check_disk(root, floats + 64 * MB, f"unpack {src.name}")
     staging = root / f"{local.TMP_PREFIX}gguf-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_tree(staging, root)
     try:
 
         def on_tensor(done: int, total: int) -> None:
@@ -208,7 +208,7 @@ def _quantize_gguf(
             f"Could not unpack {src.name}: {exc.strerror or exc}.", "Check free disk."
         ) from exc
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging, root)
 
 
 def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
@@ -286,6 +286,6 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
         old = target.with_name(f"{local.TMP_PREFIX}old-{target.name}-{os.getpid()}")
         os.replace(target, old)
         os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old, target.parent)
     else:
         os.replace(tmp, target)

@@ -84,7 +84,7 @@ def estimate_gguf_needs(path: Path, low_bit: str) -> tuple[int, int]:
 
     gf = open_gguf(path)
     config = hf_config(gf)
-    floats = sum(int(t.n_elements) for t in gf.reader.tensors) * 4
+    floats = sum(t.n_elements for t in gf.header.tensors) * 4
     stored, ram = estimate_needs(config, path, low_bit)
     return floats + stored + 64 * MB, ram
 

@@ -296,9 +296,9 @@ class QwenApp(App[None]):
                 self.call_later(self.chat.action_new_chat)
 
         first = not self.local_models()
-        self.push_screen(
-            WizardScreen(self.settings.hf_endpoint, self.settings.low_bit, first), done
-        )
+        s = self.settings
+        wizard = WizardScreen(s.hf_endpoint, s.low_bit, first, s.hf_token_mirrors)
+        self.push_screen(wizard, done)
 
     def add_remote(self, entry: RemoteEntry) -> None:
         """Save a [[remote]] entry (the wizard's "Connect to a server"), connect, open a chat."""

@@ -104,3 +104,30 @@ def test_saving_over_a_broken_file_keeps_it_beside_the_new_one():
     assert config.load() == (config.Settings(top_p=0.5), [])
     (kept,) = paths.config_file().parent.glob("config.toml.broken-*")
     assert kept.read_bytes() == b"temperature = = 1\n\xff"
+
+
+def test_hf_token_mirrors_is_a_list_of_urls_and_anything_else_gives_no_mirror_the_token():
+    paths.config_file().parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file().write_text(
+        '# mine\nhf_token_mirrors = ["https://hf-mirror.example/", "http://10.0.0.2:8080"]\n'
+    )
+    settings, warnings = config.load()
+    assert warnings == []
+    assert settings.hf_token_mirrors == ("https://hf-mirror.example", "http://10.0.0.2:8080")
+    config.save(config.updated(settings, hf_token_mirrors=["https://other.example"]))
+    assert "# mine" in paths.config_file().read_text()
+    assert config.load() == (config.Settings(hf_token_mirrors=("https://other.example",)), [])
+    config.save(config.updated(settings, hf_token_mirrors=[]))
+    assert "hf_token_mirrors" not in paths.config_file().read_text()
+    for value, wrong in (
+        ('"https://one.example"', "'https://one.example'"),
+        ('["mirror.example"]', "'mirror.example'"),
+        ("[1]", "1"),
+    ):
+        paths.config_file().write_text(f"hf_token_mirrors = {value}\n")
+        settings, warnings = config.load()
+        assert settings.hf_token_mirrors == ()
+        assert len(warnings) == 1 and warnings[0].startswith("hf_token_mirrors must ")
+        assert warnings[0].endswith(f", not {wrong}. No mirror gets the token.")
+    with pytest.raises(ValueError, match="hf_token_mirrors must list http"):
+        config.updated(config.Settings(), hf_token_mirrors=["ftp://x"])

@@ -18,6 +18,7 @@ from hubserver import HubServer  # tests/ is on sys.path; the fixture comes from
 from qwen_tui.errors import Cancelled, DownloadFailed, HubUnreachable
 from qwen_tui.store import download as dl
 from qwen_tui.store.download import RemoteFile, download_snapshot, resolve_endpoint, select_files
+from qwen_tui.store.hub_errors import map_error
 from qwen_tui.store.progress import Progress
 
 REPO = "org/tiny-qwen"
@@ -198,7 +199,7 @@ def test_unknown_repo_revision_and_gated(hub: HubServer, repo_dir: Path, tmp_pat
 
 
 def test_disk_full_maps_to_download_failed() -> None:
-    err = dl._map_error(
+    err = map_error(
         OSError(errno.ENOSPC, "No space left on device"), REPO, None, None, "model.safetensors"
     )
     assert type(err) is DownloadFailed and "disk is full" in err.message

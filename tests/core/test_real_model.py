@@ -54,7 +54,7 @@ def real_unpacked_bytes(manifest):
     from qwen_tui.store.gguf_import.read import open_gguf
 
     gf = open_gguf(Path(manifest.source))
-    return sum(int(t.n_elements) for t in gf.reader.tensors) * 4 + 64 * MB
+    return sum(t.n_elements for t in gf.header.tensors) * 4 + 64 * MB
 
 
 def ask(model, messages, params=GREEDY):

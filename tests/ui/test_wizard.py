@@ -8,6 +8,7 @@ import pytest
 from textual.app import App
 from textual.widgets import Button, Input, OptionList, Static
 
+from qwen_tui import config
 from qwen_tui.catalog import find_entry, wizard_entries
 from qwen_tui.store import resources
 from qwen_tui.store.local import LocalModel
@@ -66,9 +67,10 @@ async def finish(app: App, pilot) -> None:
     await pilot.pause()
 
 
-async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source):
+async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source, monkeypatch):
     hub_server.add_repo(REPO, tiny_source, commit=COMMIT)
-    app = Host(endpoint=hub_server.endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_for_the_trusted_mirror")
+    app = Host(endpoint=hub_server.endpoint, token_mirrors=(hub_server.endpoint,))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.focused.id == "models"
@@ -89,6 +91,20 @@ async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source):
     assert any(
         f"/ {human_bytes(total)}" in line and "/s" in line and "ETA" in line for line in app.shown
     ), app.shown
+    # the mirror was named as trusted: every request to it carried the token
+    assert {auth for *_, auth in hub_server.authorization} == {"Bearer hf_for_the_trusted_mirror"}
+
+
+async def test_the_app_gives_the_wizard_its_mirror_and_the_mirrors_trusted_with_the_token(
+    make_app,
+):
+    mirror = "https://hf-mirror.example"
+    app = make_app(config.Settings(hf_endpoint=mirror, hf_token_mirrors=(mirror,)))
+    async with app.run_test(size=(110, 32)) as pilot:
+        await pilot.press("f10")
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        assert (wizard.endpoint, wizard.token_mirrors) == (mirror, (mirror,))
 
 
 async def test_local_folder_route(tiny_source):

@@ -10,6 +10,7 @@ from typing import Any
 
 from ...errors import Cancelled, UsageError
 from . import weights
+from .checks import MAX_CONTEXT, MAX_LAYERS, MAX_WIDTH
 from .read import GgufFile, open_gguf
 from .tokenizer import special_token, write_tokenizer
 
@@ -28,8 +29,7 @@ def is_gguf(path: Path) -> bool:
 
 
 def _token_id(gf: GgufFile, key: str) -> int | None:
-    value = gf.field(f"tokenizer.ggml.{key}_token_id")
-    return None if value is None else int(value)
+    return gf.whole(f"tokenizer.ggml.{key}_token_id", 0, len(gf.strings("tokenizer.ggml.tokens")))
 
 
 def hf_config(gf: GgufFile) -> dict:
@@ -38,25 +38,26 @@ def hf_config(gf: GgufFile) -> dict:
     embed = weights.tensor_shape(gf, "token_embd.weight")
     if embed is None:
         raise UsageError(f"{gf.path.name} has no token_embd.weight tensor.", "Use a complete file.")
-    context = int(gf.require("context_length"))
-    if gf.arch_field("rope.scaling.type") not in (None, "none"):
+    context = gf.require("context_length", below=MAX_CONTEXT)
+    if gf.text(f"{gf.arch}.rope.scaling.type") not in (None, "none"):
         # transformers 4.37's Qwen2 has no YaRN: stay inside the window the model was trained on
-        context = int(gf.arch_field("rope.scaling.original_context_length", context))
-    layers = int(gf.require("block_count"))
+        original = f"{gf.arch}.rope.scaling.original_context_length"
+        context = gf.whole(original, 1, MAX_CONTEXT) or context
+    layers = gf.require("block_count", below=MAX_LAYERS)
     eos = _token_id(gf, "eos")
+    heads = gf.require("attention.head_count", below=MAX_WIDTH)
     config: dict[str, Any] = {
         "architectures": [architecture],
         "model_type": model_type,
-        "hidden_size": int(gf.require("embedding_length")),
-        "intermediate_size": int(gf.require("feed_forward_length")),
+        "hidden_size": gf.require("embedding_length", below=MAX_WIDTH),
+        "intermediate_size": gf.require("feed_forward_length", below=MAX_WIDTH),
         "num_hidden_layers": layers,
-        "num_attention_heads": int(gf.require("attention.head_count")),
-        "num_key_value_heads": int(
-            gf.arch_field("attention.head_count_kv", gf.require("attention.head_count"))
-        ),
+        "num_attention_heads": heads,
+        "num_key_value_heads": gf.whole(f"{gf.arch}.attention.head_count_kv", 1, MAX_WIDTH)
+        or heads,
         "max_position_embeddings": context,
-        "rms_norm_eps": float(f"{float(gf.require('attention.layer_norm_rms_epsilon')):.6g}"),
-        "rope_theta": float(gf.arch_field("rope.freq_base", 10000.0)),
+        "rms_norm_eps": float(f"{gf.require_number('attention.layer_norm_rms_epsilon'):.6g}"),
+        "rope_theta": gf.number(f"{gf.arch}.rope.freq_base") or 10000.0,
         "vocab_size": int(embed[0]),
         "tie_word_embeddings": not weights.has_output(gf),
         "hidden_act": "silu",
@@ -72,7 +73,7 @@ def hf_config(gf: GgufFile) -> dict:
         "transformers_version": "4.37.2",
     }
     if gf.arch == "qwen3":  # an explicit head width (128), no q/k/v bias
-        config["head_dim"] = int(gf.require("attention.key_length"))
+        config["head_dim"] = gf.require("attention.key_length", below=MAX_WIDTH)
         config["attention_bias"] = False
     return config
 
@@ -88,7 +89,8 @@ def generation_config(gf: GgufFile) -> dict:
     if im_end is None:
         data.pop("eos_token_id")
     for ours, theirs in (("temperature", "temp"), ("top_p", "top_p"), ("top_k", "top_k")):
-        value = gf.field(f"general.sampling.{theirs}")
+        key = f"general.sampling.{theirs}"
+        value: float | int | None = gf.whole(key) if ours == "top_k" else gf.number(key)
         if value is not None:
             data[ours] = value
             data["do_sample"] = True
@@ -99,10 +101,10 @@ def _shards(gf: GgufFile) -> list[list[str]]:
     """GGUF tensor names grouped into shards of about SHARD_BYTES of float32."""
     groups: list[list[str]] = [[]]
     size = 0
-    for tensor in gf.reader.tensors:
+    for tensor in gf.header.tensors:
         if weights.hf_name(tensor.name) is None:
             continue
-        nbytes = int(tensor.n_elements) * 4
+        nbytes = tensor.n_elements * 4
         if groups[-1] and size + nbytes > SHARD_BYTES:
             groups.append([])
             size = 0
@@ -124,8 +126,7 @@ def convert_gguf(
     import torch
     from safetensors.torch import save_file
 
-    gf = open_gguf(path)
-    weights.check_types(gf)
+    gf = open_gguf(path)  # checked: types, metadata against the tensors, tokenizer
     config = hf_config(gf)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,7 @@ def convert_gguf(
     (dest / "generation_config.json").write_text(
         json.dumps(generation_config(gf), indent=2), encoding="utf-8"
     )
-    by_name = {t.name: t for t in gf.reader.tensors}
+    by_name = {t.name: t for t in gf.header.tensors}
     groups = _shards(gf)
     total = sum(len(g) for g in groups)
     done = 0
@@ -147,7 +148,7 @@ def convert_gguf(
                 raise Cancelled("Import cancelled; nothing was kept.", "Start it again any time.")
             hf = weights.hf_name(name)
             assert hf is not None
-            tensors[hf] = torch.from_numpy(weights.dequantize(by_name[name]))
+            tensors[hf] = torch.from_numpy(weights.dequantize(gf, by_name[name]))
             index[hf] = shard
             done += 1
             if on_tensor:
@@ -171,7 +172,6 @@ def load_float_model(path: Path) -> tuple[Any, Any]:
 
     register()
     gf = open_gguf(path)
-    weights.check_types(gf)
     config_data = hf_config(gf)
     with tempfile.TemporaryDirectory(prefix="qwen-tui-gguf-") as tmp:
         write_tokenizer(gf, Path(tmp), config_data["max_position_embeddings"])

@@ -24,33 +24,33 @@ PRE_TOKENIZERS = {"qwen2": QWEN2_SPLIT}
 NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5
 
 
-def _strings(gf: GgufFile, key: str) -> list[str]:
-    found = gf.reader.fields.get(key)
-    if found is None:
-        raise UsageError(
-            f"{gf.path.name} has no '{key}' in its metadata.",
-            "Use a GGUF file that carries its tokenizer (llama.cpp's converter writes it).",
-        )
-    return [bytes(found.parts[i]).decode("utf-8") for i in found.data]
-
-
-def _ints(gf: GgufFile, key: str) -> list[int]:
-    found = gf.reader.fields.get(key)
-    return [] if found is None else [int(found.parts[i][0]) for i in found.data]
-
-
-def tokenizer_json(gf: GgufFile) -> dict:
-    model = gf.field("tokenizer.ggml.model")
-    pre = gf.field("tokenizer.ggml.pre", "qwen2")
+def check(gf: GgufFile) -> str:
+    """Refuse a tokenizer qwen-tui cannot rebuild, or a file without a chat template; the name
+    of its pre-tokenizer otherwise. (The vocabulary is checked against the model in checks.py.)"""
+    model = gf.text("tokenizer.ggml.model")
+    pre = gf.text("tokenizer.ggml.pre") or "qwen2"
     if model != "gpt2" or pre not in PRE_TOKENIZERS:
         raise UsageError(
             f"{gf.path.name} has a '{model}' tokenizer with the '{pre}' pre-tokenizer; "
             "qwen-tui rebuilds Qwen's byte-level BPE ('gpt2', 'qwen2') only.",
             "Use a Qwen GGUF file.",
         )
-    tokens = _strings(gf, "tokenizer.ggml.tokens")
-    types = _ints(gf, "tokenizer.ggml.token_type") or [NORMAL] * len(tokens)
-    merges = _strings(gf, "tokenizer.ggml.merges")
+    gf.strings("tokenizer.ggml.merges")
+    if not gf.text("tokenizer.chat_template"):
+        raise UsageError(
+            f"{gf.path.name} has no chat template in its metadata.",
+            "Use the chat (instruct) version of the model.",
+        )
+    gf.flag("tokenizer.ggml.add_bos_token")
+    return pre
+
+
+def tokenizer_json(gf: GgufFile) -> dict:
+    pre = check(gf)
+    tokens = list(gf.strings("tokenizer.ggml.tokens"))
+    stored_types = gf.field("tokenizer.ggml.token_type")
+    types = [NORMAL] * len(tokens) if stored_types is None else stored_types.tolist()
+    merges = list(gf.strings("tokenizer.ggml.merges"))
     # every token keeps its id in the model's vocabulary (special ones are also added tokens):
     # with gaps, the tokenizer would give tokens transformers adds later ids already taken
     vocab = {t: i for i, t in enumerate(tokens)}
@@ -108,19 +108,15 @@ def tokenizer_json(gf: GgufFile) -> dict:
 
 
 def special_token(gf: GgufFile, key: str) -> str | None:
-    tokens = _strings(gf, "tokenizer.ggml.tokens")
-    index = gf.field(f"tokenizer.ggml.{key}_token_id")
-    return tokens[int(index)] if index is not None and 0 <= int(index) < len(tokens) else None
+    tokens = gf.strings("tokenizer.ggml.tokens")
+    index = gf.whole(f"tokenizer.ggml.{key}_token_id", 0, len(tokens))
+    return None if index is None else tokens[index]
 
 
 def tokenizer_config(gf: GgufFile, context: int) -> dict:
-    template = gf.field("tokenizer.chat_template")
-    if not template:
-        raise UsageError(
-            f"{gf.path.name} has no chat template in its metadata.",
-            "Use the chat (instruct) version of the model.",
-        )
-    add_bos = bool(gf.field("tokenizer.ggml.add_bos_token", False))
+    check(gf)
+    template = gf.text("tokenizer.chat_template")
+    add_bos = bool(gf.flag("tokenizer.ggml.add_bos_token"))
     return {
         "tokenizer_class": "Qwen2Tokenizer",
         "chat_template": template,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
 from ...errors import UsageError
+from .header import TensorInfo, tensor_bytes
 from .read import GgufFile
 
 # What gguf.quants dequantizes (every type llama.cpp writes for Qwen models).
@@ -61,8 +61,8 @@ def hf_name(name: str) -> str | None:
 
 def check_types(gf: GgufFile) -> None:
     """Refuse, before any work, a file with a tensor type we cannot dequantize."""
-    for tensor in gf.reader.tensors:
-        kind = tensor.tensor_type.name
+    for tensor in gf.header.tensors:
+        kind = tensor.type.name
         if hf_name(tensor.name) and kind not in FLOAT_TYPES + QUANT_TYPES:
             raise UsageError(
                 f"{gf.path.name}: tensor {tensor.name} is stored as {kind}, which qwen-tui "
@@ -72,40 +72,44 @@ def check_types(gf: GgufFile) -> None:
             )
 
 
-def dequantize(tensor: Any) -> np.ndarray:
-    """One tensor as float32, in its Hugging Face shape."""
+def dequantize(gf: GgufFile, tensor: TensorInfo) -> np.ndarray:
+    """One tensor as float32, in its Hugging Face shape (read from the mapped file)."""
     from gguf import quants
 
-    kind = tensor.tensor_type.name
+    raw = tensor_bytes(gf.header, tensor)
+    kind = tensor.type.name
     if kind == "F32":
-        out = np.array(tensor.data, dtype=np.float32)  # a copy: the reader maps the file
-    elif kind in ("F16", "F64"):
-        out = np.asarray(tensor.data).astype(np.float32)
-    elif kind == "BF16":  # the top half of a float32 (the reader gives it as bytes or uint16)
-        bits = np.ascontiguousarray(tensor.data).view(np.uint16).astype(np.uint32) << 16
-        out = bits.view(np.float32)
-    else:  # the quantized types: raw bytes
-        out = quants.dequantize(np.asarray(tensor.data), tensor.tensor_type)
-    shape = tuple(int(d) for d in reversed(tensor.shape))
-    return np.ascontiguousarray(out.reshape(shape), dtype=np.float32)
+        out = np.array(raw.view(np.float32))  # a copy: the bytes are the mapped file
+    elif kind == "F16":
+        out = raw.view(np.float16).astype(np.float32)
+    elif kind == "F64":
+        out = raw.view(np.float64).astype(np.float32)
+    elif kind == "BF16":  # the top half of a float32
+        out = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    else:  # the quantized types: rows of whole blocks
+        out = quants.dequantize(np.asarray(raw).reshape(-1, tensor.nbytes // _rows(tensor)),
+                                tensor.type)  # fmt: skip
+    return np.ascontiguousarray(out.reshape(tensor.shape), dtype=np.float32)
+
+
+def _rows(tensor: TensorInfo) -> int:
+    return tensor.n_elements // tensor.dims[0]
 
 
 def tensors(gf: GgufFile) -> Iterator[tuple[str, np.ndarray]]:
     """(Hugging Face name, float32 array) for each tensor the model uses, in file order."""
     check_types(gf)
-    for tensor in gf.reader.tensors:
+    for tensor in gf.header.tensors:
         name = hf_name(tensor.name)
         if name is not None:
-            yield name, dequantize(tensor)
+            yield name, dequantize(gf, tensor)
 
 
 def has_output(gf: GgufFile) -> bool:
     """Whether the file has its own output matrix (else it is tied to the embeddings)."""
-    return any(t.name == "output.weight" for t in gf.reader.tensors)
+    return gf.header.tensor("output.weight") is not None
 
 
 def tensor_shape(gf: GgufFile, name: str) -> tuple[int, ...] | None:
-    for tensor in gf.reader.tensors:
-        if tensor.name == name:
-            return tuple(int(d) for d in reversed(tensor.shape))
-    return None
+    tensor = gf.header.tensor(name)
+    return None if tensor is None else tensor.shape

@@ -62,10 +62,15 @@ class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
     AUTO_FOCUS = "#models"
 
     def __init__(
-        self, endpoint: str | None = None, low_bit: str = "sym_int4", first_run: bool = True
+        self,
+        endpoint: str | None = None,
+        low_bit: str = "sym_int4",
+        first_run: bool = True,
+        token_mirrors: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.endpoint = endpoint
+        self.token_mirrors = token_mirrors
         self.low_bit = low_bit
         self.first_run = first_run
         self.step = "choose"  # "choose" | "progress" | "stopped"
@@ -198,6 +203,7 @@ class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
                     job.source,
                     low_bit=job.low_bit,
                     endpoint=self.endpoint,
+                    token_mirrors=self.token_mirrors,
                     progress=report,
                     cancel=cancel,
                 )
