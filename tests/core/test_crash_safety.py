@@ -55,6 +55,8 @@ def test_a_killed_process_loses_at_most_the_save_interval(installed_model):
     # SAVE_EVERY before the second-to-last announcement (surely added) is on disk
     last_added = pieces[-2][0]
     must_have = "".join(
-        p for (_, p), (t, _) in zip(pieces, pieces[1:]) if t <= last_added - SAVE_EVERY
+        p
+        for (_, p), (t, _) in zip(pieces, pieces[1:], strict=False)
+        if t <= last_added - SAVE_EVERY
     )
     assert must_have and reply.content.startswith(must_have), (len(reply.content), len(must_have))
