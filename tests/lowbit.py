@@ -1,7 +1,9 @@
 """Low-bit layers for the kernel and matmul tests, and the weights as bigdl-llm sees them."""
 
+import pytest
 import torch
 
+from qwen_tui.engine import kernels
 from qwen_tui.engine.kernels.formats import FORMATS
 
 FORMAT_NAMES = tuple(FORMATS)  # sym_int4, asym_int4, sym_int5, asym_int5, sym_int8
@@ -34,3 +36,24 @@ def bigdl_weights(layer) -> torch.Tensor:
 
 def relative_error(a, b):
     return ((a - b).norm() / b.norm()).item()
+
+
+needs_kernels = pytest.mark.skipif(not kernels.available(), reason="kernels not built")
+ALL_ISAS = ("ref", "avx2", "avxvnni", "avx512vl", "avx512")
+
+
+def isa_param(isa):
+    """A variant as a test parameter, skipped (saying why) where this CPU cannot run it."""
+    reason = f"this CPU has no {isa} (it runs {', '.join(kernels.supported_isas()) or 'none'})"
+    return pytest.param(
+        isa, marks=pytest.mark.skipif(isa not in kernels.supported_isas(), reason=reason)
+    )
+
+
+ISAS = [isa_param(isa) for isa in ALL_ISAS]
+
+
+def packed(layer):
+    """A LowBitLinear's weight in our kernels' layout."""
+    fmt = kernels.format_of(layer.qtype)
+    return kernels.pack(fmt, layer.weight.data, layer.out_len, layer.in_len, layer.bias)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .script import teach_chain
+
 QWEN2_CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -92,14 +94,21 @@ def tiny_qwen2_config(vocab_size: int, **overrides: Any) -> Any:
     return Qwen2Config(**values)
 
 
-def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides: Any) -> Path:
-    """Write a complete Hugging Face folder (config, weights, tokenizer, generation config)."""
+SCRIPTED_REPLY = "Paris is the capital."  # what the scripted model answers, then <|im_end|>
+
+
+def build_tiny_qwen2(
+    path: Path, seed: int = 0, *, scripted: bool = False, **config_overrides: Any
+) -> Path:
+    """Write a complete Hugging Face folder (config, weights, tokenizer, generation config).
+    Random weights never end a reply (the ChatML markers' logits are zero); ``scripted``
+    makes the model answer ``SCRIPTED_REPLY`` to anything and end it with <|im_end|>."""
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(corpus=[*CORPUS, SCRIPTED_REPLY] if scripted else None)
     config = tiny_qwen2_config(len(tokenizer), **config_overrides)
     config.bos_token_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -108,11 +117,18 @@ def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides: Any) -> Path
     # Larger random weights than the default init make greedy outputs vary by position.
     with torch.no_grad():
         for p in model.parameters():
-            p.normal_(0.0, 0.5 if p.dim() > 1 else 0.1)
+            if scripted:  # small: the taught chain must win through every layer
+                p.normal_(1.0 if p.dim() == 1 else 0.0, 0.02)
+            else:
+                p.normal_(0.0, 0.5 if p.dim() > 1 else 0.1)
         # A random model would end its reply at random; zero logits for the ChatML markers
         # keep greedy replies going until max_new_tokens, so tests can stop them at will.
         for token in SPECIAL_TOKENS:
             model.lm_head.weight[tokenizer.convert_tokens_to_ids(token)].zero_()
+    if scripted:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}])
+        reply = tokenizer.encode(SCRIPTED_REPLY, add_special_tokens=False)
+        teach_chain(model, [prompt[-1], *reply, tokenizer.convert_tokens_to_ids("<|im_end|>")])
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     gen = GenerationConfig(
@@ -130,5 +146,5 @@ def build_tiny_qwen2(path: Path, seed: int = 0, **config_overrides: Any) -> Path
         max_new_tokens=32,
     )
     gen.save_pretrained(path)
-    (path / "README.md").write_text("tiny random qwen2 model for tests\n")
+    (path / "README.md").write_text(f"tiny {'scripted' if scripted else 'random'} qwen2\n")
     return path

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .script import teach_chain
 from .tiny import CORPUS, build_tokenizer
 
 # Qwen/Qwen3-*'s tokenizer_config.json chat template (April 2025), verbatim.
@@ -118,21 +119,9 @@ def build_tiny_qwen3(
 
 
 def _script(model: Any, tokenizer: Any) -> None:
-    """Embedding rows of the script's tokens made orthogonal; the head maps each to the next."""
-    import torch
-
+    """The reply's tokens after the prompt's last one, then <|im_end|> (testing/script.py)."""
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=True)
     opened = tokenizer.convert_tokens_to_ids("<think>") == prompt[-1]  # a Thinking-2507 template
     script = tokenizer.encode(SCRIPT, add_special_tokens=False)
     chain = [prompt[-1], *(script[1:] if opened else script)]
-    chain.append(tokenizer.convert_tokens_to_ids("<|im_end|>"))
-    inputs = chain[:-1]
-    if len(set(inputs)) != len(inputs):
-        raise ValueError(f"the script repeats a token: {tokenizer.convert_ids_to_tokens(chain)}")
-    hidden = model.config.hidden_size
-    basis, _ = torch.linalg.qr(torch.randn(hidden, len(inputs)))
-    embed, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    head.zero_()
-    for i, token in enumerate(inputs):
-        embed[token] = basis[:, i] * hidden**0.5  # unit RMS: the norms leave it about as is
-        head[chain[i + 1]] += basis[:, i] * 8.0  # a logit of ~64 for the next token, ~0 else
+    teach_chain(model, [*chain, tokenizer.convert_tokens_to_ids("<|im_end|>")])

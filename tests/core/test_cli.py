@@ -65,9 +65,22 @@ def test_quantize_then_ask_json(tiny_source, capsys):
 
 
 def test_ask_reads_stdin_and_streams(installed_model):
-    result = run("ask", "-", "--max-new-tokens", "5", "--temperature", "0", input="你好\n")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.endswith("\n") and len(result.stdout) > 1
+    """`ask -` answers what stdin holds: the same prompt and reply as the text given as an
+    argument, and a longer stdin makes a longer prompt."""
+
+    def ask(prompt, stdin=None):
+        args = ("ask", prompt, "--max-new-tokens", "5", "--temperature", "0", "--json")
+        result = run(*args, input=stdin)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    piped, given = ask("-", "你好，请写一首诗"), ask("你好，请写一首诗")
+    assert piped["stats"]["prompt_tokens"] == given["stats"]["prompt_tokens"]
+    assert piped["reply"] == given["reply"] and piped["reply"]
+    longer = ask("-", "你好，请写一首诗\n" * 20)
+    assert longer["stats"]["prompt_tokens"] > piped["stats"]["prompt_tokens"] + 40
+    plain = run("ask", "-", "--max-new-tokens", "5", "--temperature", "0", input="你好\n")
+    assert plain.returncode == 0 and plain.stdout.endswith("\n") and len(plain.stdout) > 1
 
 
 def long_ask() -> subprocess.Popen:

@@ -1,7 +1,9 @@
 """The real Qwen2.5-Coder-0.5B-Instruct (GGUF): import, answers in every format, and the
-default format's perplexity within 3 % of the float model. Skipped, saying why, where the
-package index that carries the weights cannot be reached."""
+default format's perplexity within what README.md claims of the float model. Skipped, saying
+why, where the package index that carries the weights cannot be reached; with
+QWEN_TUI_REQUIRE_REAL=1 (set by .ci/run) that is a failure instead."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,13 +13,18 @@ from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.recipes import DEFAULT_RECIPE, RECIPES
 
 GREEDY = GenerationParams(temperature=0, max_new_tokens=40, repetition_penalty=1.0)
-APACHE = Path("/usr/share/common-licenses/Apache-2.0")
+LICENCES = Path(__file__).parents[1] / "fixtures" / "licences"  # Debian's common-licenses
+APACHE, GPL3 = LICENCES / "Apache-2.0", LICENCES / "GPL-3"
+# README.md: the default format's perplexity is within +0.8 % of the float model on every text
+CLAIMED_CHANGE_PCT = 0.8
 
 
 @pytest.fixture(scope="session")
 def real_gguf():
     path, why = fetch()
     if path is None:
+        if os.environ.get("QWEN_TUI_REQUIRE_REAL") == "1":
+            pytest.fail(f"no real model: {why} (QWEN_TUI_REQUIRE_REAL=1 makes this a failure)")
         pytest.skip(f"no real model: {why}")
     return path
 
@@ -79,7 +86,7 @@ def test_the_gguf_imports_and_answers_right(real_default):
     assert abs(stored - manifest.size) < 0.1 * manifest.size  # the estimate the wizard shows
     quality = manifest.quality
     assert set(quality["texts"]) == {"english", "code", "chinese"}
-    assert quality["worst_change_pct"] < 3.0
+    assert quality["worst_change_pct"] < CLAIMED_CHANGE_PCT
     reply = ask(real_default, [ChatMessage("user", "What is the capital of France?")])
     assert "Paris" in reply.text
     question = [ChatMessage("user", "Write a Python function that reverses a string.")]
@@ -90,8 +97,6 @@ def test_the_gguf_imports_and_answers_right(real_default):
 
 
 def licence_prompt():
-    if not APACHE.is_file():
-        pytest.skip(f"{APACHE} is not on this machine")
     text = APACHE.read_text(encoding="utf-8")[:1500]
     return [ChatMessage("user", text + "\n\nSummarize the text above in one sentence.")]
 
@@ -115,9 +120,9 @@ def test_every_format_summarizes_a_long_prompt_sensibly(
     assert sum(c.isalpha() for c in reply.text) > len(reply.text) / 2, reply.text
 
 
-def test_the_default_format_is_within_3_percent_of_the_float_model(real_default, real_float):
-    """Perplexity on the two texts the issue measured (CPython's json/decoder.py, the GPL-3)
-    and the default texts, prompt path and decode path."""
+def test_the_default_format_is_within_what_the_readme_claims(real_default, real_float):
+    """Perplexity on the texts of README's table (CPython's json/decoder.py, the GPL-3 and the
+    default texts), prompt path and decode path: every change below CLAIMED_CHANGE_PCT."""
     import json.decoder
 
     from qwen_tui.engine.bigdl.engine import BigdlEngine
@@ -125,10 +130,10 @@ def test_the_default_format_is_within_3_percent_of_the_float_model(real_default,
     from qwen_tui.eval.reference import Reference
     from qwen_tui.eval.run import Text, default_texts, evaluate
 
-    texts = default_texts() + [Text("json-decoder", Path(json.decoder.__file__).read_text())]
-    gpl = Path("/usr/share/common-licenses/GPL-3")
-    if gpl.is_file():
-        texts.append(Text("gpl-3", gpl.read_text()))
+    texts = default_texts() + [
+        Text("json-decoder", Path(json.decoder.__file__).read_text()),
+        Text("gpl-3", GPL3.read_text(encoding="utf-8")),
+    ]
     engine = BigdlEngine(real_default.path, threads=2, kv_cache_mb=0)
     engine.load()
     try:
@@ -140,7 +145,7 @@ def test_the_default_format_is_within_3_percent_of_the_float_model(real_default,
     finally:
         engine.unload()
     for text in result["texts"]:
-        assert text["prompt"]["change_pct"] < 3.0, json.dumps(text)
+        assert text["prompt"]["change_pct"] < CLAIMED_CHANGE_PCT, json.dumps(text)
         assert text["prompt"]["top1"] > 0.85, json.dumps(text)
         if "decode" in text:
             assert abs(text["decode"]["ppl"] - text["prompt"]["ppl"]) < 1e-3 * text["prompt"]["ppl"]

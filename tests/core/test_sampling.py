@@ -49,6 +49,13 @@ def test_greedy_takes_the_penalized_argmax_and_seeds_repeat():
         Sampler(GenerationParams(temperature=0, repetition_penalty=1.2)).next_token(seen, logits)
         == 1
     )  # 5.0 / 1.2 falls below 4.9
-    params = GenerationParams(temperature=1.0, top_k=3, seed=11)
-    draws = [[Sampler(params).next_token(seen, logits) for _ in range(1)] for _ in range(2)]
-    assert draws[0] == draws[1]
+
+    # a seed repeats a whole sequence of draws, and another seed gives another sequence (from
+    # 200 draws over tokens of about 50/50, the same sequence by chance is 2^-200)
+    def draws(seed):
+        sampler = Sampler(GenerationParams(temperature=1.0, top_k=3, seed=seed))
+        return [sampler.next_token(seen, logits) for _ in range(200)]
+
+    first = draws(11)
+    assert first == draws(11) and first != draws(12)
+    assert 40 < first.count(0) < 160 and 40 < first.count(1) < 160  # both are drawn

@@ -64,8 +64,12 @@ def _f16(raw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(raw).view(np.float16).astype(np.float32)[..., 0]
 
 
-def dequantize(data: torch.Tensor, fmt: Format, rows: int, cols: int) -> torch.Tensor:
-    """bigdl-llm's bytes of a [rows, cols] weight -> float32 [rows, cols]."""
+def codes(
+    data: torch.Tensor, fmt: Format, rows: int, cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """bigdl-llm's bytes of a [rows, cols] weight -> each value's stored integer code
+    [rows, cols // 64, 64] (int32, unsigned for the 4/5-bit formats, as stored), each block's
+    scale d [rows, cols // 64] and, for the asym formats, its minimum m (float32)."""
     if cols % QK:
         raise ValueError(f"{fmt.name}: columns must be a multiple of {QK}, not {cols}")
     raw = data.detach().contiguous().view(torch.uint8).numpy()
@@ -73,10 +77,8 @@ def dequantize(data: torch.Tensor, fmt: Format, rows: int, cols: int) -> torch.T
         raise ValueError(f"{fmt.name}: {raw.size} bytes is not a [{rows}, {cols}] weight")
     raw = raw.reshape(rows, cols // QK, fmt.block_bytes)
     if fmt.bits == 8:
-        d = np.ascontiguousarray(raw[..., :4]).view(np.float32)
-        q = np.ascontiguousarray(raw[..., 4:]).view(np.int8).astype(np.float32)
-        return torch.from_numpy((q * d).reshape(rows, cols))
-    d = _f16(raw[..., 0:2])[..., None]
+        d = np.ascontiguousarray(raw[..., :4]).view(np.float32)[..., 0]
+        return np.ascontiguousarray(raw[..., 4:]).view(np.int8).astype(np.int32), d, None
     at = 4 if fmt.asym else 2
     values = np.concatenate([raw[..., at + 8 * (fmt.bits == 5) :] & 0x0F, raw[..., -32:] >> 4], -1)
     values = values.astype(np.int32)
@@ -84,8 +86,14 @@ def dequantize(data: torch.Tensor, fmt: Format, rows: int, cols: int) -> torch.T
         qh = np.ascontiguousarray(raw[..., at : at + 8]).view(np.uint64)
         top = (qh >> np.arange(QK, dtype=np.uint64)) & np.uint64(1)
         values |= top.astype(np.int32) << 4
-    if fmt.asym:
-        out = values.astype(np.float32) * d + _f16(raw[..., 2:4])[..., None]
+    return values, _f16(raw[..., 0:2]), _f16(raw[..., 2:4]) if fmt.asym else None
+
+
+def dequantize(data: torch.Tensor, fmt: Format, rows: int, cols: int) -> torch.Tensor:
+    """bigdl-llm's bytes of a [rows, cols] weight -> float32 [rows, cols]."""
+    values, d, m = codes(data, fmt, rows, cols)
+    if m is not None:
+        out = values.astype(np.float32) * d[..., None] + m[..., None]
     else:
-        out = (values - fmt.offset).astype(np.float32) * d
+        out = (values - fmt.offset).astype(np.float32) * d[..., None]
     return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32).reshape(rows, cols))
