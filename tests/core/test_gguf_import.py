@@ -1,10 +1,8 @@
 """Importing GGUF files: the tokenizer rebuilt from metadata, every tensor type dequantized
 exactly, the same logits as the same weights from safetensors, and clear refusals."""
 
-import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 from gguf import GGMLQuantizationType as T
@@ -149,6 +147,3 @@ def test_other_architectures_types_and_broken_files_are_refused(wide_source, tmp
     write_gguf(wide_source, odd, {"ffn_up": T.TQ2_0})
     with pytest.raises(UsageError, match="TQ2_0, which qwen-tui cannot read"):
         load_float_model(odd)
-    config = json.loads((wide_source / "config.json").read_text())
-    assert config["hidden_size"] == 256  # the fixture really is the wide model
-    assert np.dtype(np.float32).itemsize == 4
