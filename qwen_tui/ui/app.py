@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
+from textual.markup import escape
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
@@ -365,9 +366,8 @@ class QwenApp(App[None]):
             action = action.removeprefix("app.")
             target = self if on_app or chat is None else chat
             key = (self._keymap or {}).get(binding_id, keys).split(",")[0]
-            yield SystemCommand(
-                description, f"{description} ({key})", lambda t=target, a=action: t.run_action(a)
-            )
+            shown = f"{description} ({escape(visible(key))})"  # the palette reads markup
+            yield SystemCommand(description, shown, lambda t=target, a=action: t.run_action(a))
         yield SystemCommand("Keys and help", "Every binding (f1)", self.action_help)
 
     def on_unmount(self) -> None:
