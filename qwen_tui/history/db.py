@@ -294,7 +294,11 @@ def to_json(value: dict[str, Any] | None, what: str) -> str | None:
 
 
 def from_json(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    """A JSON column's value; None when it is empty or not JSON (a damaged row)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def search_tokenizer(conn: sqlite3.Connection) -> str:

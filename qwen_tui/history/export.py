@@ -1,13 +1,16 @@
 """A conversation as a JSON export (read back by ``ConversationStore.import_json``) and as
-Markdown; and the check an export must pass before it is imported."""
+Markdown; and the checks an export goes through before it is imported: ``validate`` refuses
+what cannot be a conversation, ``checked`` drops the values in it that are wrong."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from qwen_tui.history.checked import clean_params, clean_stats
+
 if TYPE_CHECKING:
-    from qwen_tui.history.conversations import Conversation, Message
+    from qwen_tui.history.records import Conversation, Message
 
 FORMAT = "qwen-tui-conversation"
 VERSION = 1
@@ -139,3 +142,16 @@ def validate(data: Any) -> None:
             fail(f"message {i} has reasoning that is not text")
         if not _is_unicode(m.get("reasoning", "")):
             fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
+
+
+def checked(data: Any) -> tuple[dict[str, Any], list[str]]:
+    """``data`` (validated) with its wrong ``params`` and ``stats`` values dropped, and a
+    sentence per value dropped; ``data`` itself is left as it was."""
+    validate(data)
+    params, dropped = clean_params(data.get("params"))
+    messages = []
+    for i, m in enumerate(data["messages"], start=1):
+        stats, notes = clean_stats(m.get("stats"), f"message {i} stats")
+        messages.append({**m, "stats": stats})
+        dropped += notes
+    return {**data, "params": params or None, "messages": messages}, dropped

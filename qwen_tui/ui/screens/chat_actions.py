@@ -155,12 +155,23 @@ class ChatActions(ThinkingActions):
                 return
             try:
                 data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-                conversation = self.controller.store.import_json(data)
+                imported = self.controller.store.import_json(data)
             except (OSError, ValueError, HistoryError) as exc:
                 self.notify(f"Could not import {path}: {exc}", severity="error")
                 return
-            await self.open(conversation.id)
-            self.notify(f"Imported “{conversation.title}”.")
+            title = imported.conversation.title
+            await self.open(imported.conversation.id)
+            if not imported.dropped:
+                self.notify(f"Imported “{title}”.")
+                return
+            count = len(imported.dropped)
+            rest = "Everything else is imported; a setting left out takes its default."
+            self.notify(
+                "\n".join([*imported.dropped, rest]),
+                title=f"Imported “{title}”, leaving out {count} wrong value{'s' * (count > 1)}",
+                severity="warning",
+                timeout=20,
+            )
 
         hint = str(paths.data_dir() / "exports")
         self.app.push_screen(TextPromptScreen("Import a chat from a JSON export", "", hint), done)

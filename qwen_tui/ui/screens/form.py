@@ -20,12 +20,12 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, TextArea
 
 from ... import config
+from ...engine.types import SEED_MAX
 from ..plain import PlainLabel, plain
 
 Check = Callable[[str], Any]
 """Turns a field's text into its value, or raises ValueError with one sentence."""
 
-SEED_MAX = 2**63 - 1
 ResultT = TypeVar("ResultT")
 
 
