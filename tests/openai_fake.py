@@ -13,8 +13,8 @@ Knobs: ``key`` (answer 401 with ``unauthorized.json`` unless ``Authorization: Be
 ``chat_status`` (answer the chat request with that status and ``chat_error``), ``hold_after``
 (after that many events, send nothing more and wait for the client to go: a long generation),
 ``cut_after`` (after that many events, drop the connection mid-body), ``model_ids`` (list
-these ids instead of the recorded ones), and the event ``disconnected``, set when a client
-closes a stream before its end.
+these ids instead of the recorded ones), ``gate`` (answer no GET until this event is set: a
+slow server), and the event ``disconnected``, set when a client closes a stream before its end.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class FakeServer:
     hold_after: int | None = None
     cut_after: int | None = None
     model_ids: list[str] | None = None
+    gate: threading.Event | None = None
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
     disconnected: threading.Event = field(default_factory=threading.Event)
@@ -114,6 +115,8 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             if name is None:
                 self._json(404, {"error": {"code": 404, "message": "File Not Found"}})
             elif self._authorized():
+                if fake.gate is not None:
+                    fake.gate.wait(30)
                 body = json.loads(fake.recording(name).read_text())
                 if name == "models.json" and fake.model_ids is not None:
                     first = body["data"][0]

@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from .. import config, instance, paths, remotes
 from ..chat import ChatService
+from ..chat.engine_slot import EngineSlot
 from ..engine.bigdl.engine import BigdlEngine
 from ..engine.remote import RemoteEngine
 from ..errors import QwenTuiError, one_line
@@ -78,7 +79,7 @@ class QwenApp(App[None]):
         self.open_wizard = open_wizard
         self.service = ChatService(store, lambda: self.settings)
         self.queue = AppReplyQueue(self)
-        self.engine: ChatEngine | None = None
+        self.slot: EngineSlot[ChatEngine] = EngineSlot()  # the newest load's engine wins
         self.engine_state = "no model"
         self.model: LocalModel | RemoteEntry | None = None  # loaded or loading
         self.controller = ChatController(self)  # what the chat screen uses of the app
@@ -131,31 +132,34 @@ class QwenApp(App[None]):
         return local.list_local()
 
     # -- the engine ----------------------------------------------------------
+    @property
+    def engine(self) -> ChatEngine | None:
+        """The loaded engine (None: no model, or the newest one still loading)."""
+        return self.slot.engine
+
     def load_model(self, model: LocalModel | RemoteEntry) -> None:
-        """Load a local model, or connect to a [[remote]] entry's server, in the background."""
+        """Load a local model, or connect to a [[remote]] entry's server, in the background;
+        a load asked for later wins over this one, however their threads end."""
         self.model = model
         self.engine_state = "loading"
         self._status(model=label_of(model), state="loading")
-        self.run_worker(
-            lambda: self._load(model), thread=True, exclusive=True, group="load", name="load"
-        )
+        ticket = self.slot.request()
+        self.run_worker(lambda: self._load(model, ticket), thread=True, group="load", name="load")
 
-    def _load(self, model: LocalModel | RemoteEntry) -> None:
-        old, self.engine = self.engine, None
-        if old is not None:
-            old.unload()
-        try:
-            engine: ChatEngine
+    def _load(self, model: LocalModel | RemoteEntry, ticket: int) -> None:
+        def make() -> ChatEngine:
             if isinstance(model, RemoteEntry):  # no torch: the server writes the replies
-                engine = self.remote_factory(model, self.settings)
-            else:
-                engine = self.engine_factory(model, self.settings)
-            info = engine.load()
+                return self.remote_factory(model, self.settings)
+            return self.engine_factory(model, self.settings)
+
+        try:  # local models load one at a time; a server holds no model, it need not wait
+            info = self.slot.load(ticket, make, exclusive=isinstance(model, LocalModel))
         except Exception as exc:
-            self.post_message(EngineFailed(one_line(exc)))
+            if self.slot.is_newest(ticket):  # an older load's failure is no news
+                self.post_message(EngineFailed(one_line(exc), ticket))
             return
-        self.engine = engine
-        self.post_message(EngineLoaded(info))
+        if info is not None:
+            self.post_message(EngineLoaded(info, ticket))
 
     def switch_model(self, choice: str) -> None:
         """Load a local model (its folder name) or a [[remote]] entry ("remote:<name>", or
@@ -176,12 +180,16 @@ class QwenApp(App[None]):
         self.load_model(model)
 
     def on_engine_loaded(self, message: EngineLoaded) -> None:
+        if not self.slot.is_newest(message.ticket):
+            return  # another model was picked since: it is loading
         self.engine_state = "ready"
         self._status(state="ready", context_window=message.info.context_window)
         self.chat.update_context()
         self.queue.kick()
 
     def on_engine_failed(self, message: EngineFailed) -> None:
+        if not self.slot.is_newest(message.ticket):
+            return
         self.engine_state = "error"
         self._status(state="error")
         title = "Could not use the server" if isinstance(self.model, RemoteEntry) else ""
