@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from .messages import (
 from .plain import visible
 from .reply_queue import AppReplyQueue
 from .screens.chat import ChatScreen
+
+QUIT_WAIT = 10.0  # seconds quitting waits for the reply being written to stop and save
 
 EngineFactory = Callable[[LocalModel, config.Settings], BigdlEngine]
 RemoteFactory = Callable[[RemoteEntry, config.Settings], RemoteEngine]
@@ -378,9 +381,12 @@ class QwenApp(App[None]):
             yield SystemCommand(description, shown, lambda t=target, a=action: t.run_action(a))
         yield SystemCommand("Keys and help", "Every binding (f1)", self.action_help)
 
-    def on_unmount(self) -> None:
-        self.queue.stop_current()
-        self.store.close()
+    async def on_unmount(self) -> None:
+        """Stop the reply being written and let it save its last piece, then close the store.
+        A reply that does not stop within QUIT_WAIT seconds (a long prompt still being read)
+        keeps the store open: Python waits for its thread at exit, and it saves then."""
+        if await asyncio.to_thread(self.queue.shut_down, QUIT_WAIT):
+            self.store.close()
 
 
 def open_history() -> tuple[ConversationStore, str | None, list[str], InstanceLock | None]:
