@@ -272,6 +272,12 @@ class ConversationStore:
                 )
             return Imported(self.get(new_id), dropped)
 
+    def export_files(self, conversation_id: int, folder: Path) -> tuple[Path, Path]:
+        """The chat as Markdown and JSON files in ``folder`` (see ``export.write_files``)."""
+        with self._db.lock:
+            c, messages = self.get(conversation_id), self.messages(conversation_id)
+        return export.write_files(c, messages, folder)
+
     def export_markdown(self, conversation_id: int) -> str:
         with self._db.lock:
             c, messages = self.get(conversation_id), self.messages(conversation_id)

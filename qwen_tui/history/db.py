@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qwen_tui import paths
 from qwen_tui.errors import QwenTuiError
 
 SEARCH_TABLE = "search_index"
@@ -187,7 +188,9 @@ def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     The connection is in autocommit mode (``isolation_level=None``): callers
     open explicit transactions, and a lone UPDATE commits by itself.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only and str(path) != ":memory:":  # the chats are the user's alone
+        paths.private_dir(path.parent)
+        paths.private_file(path)  # SQLite gives its -wal and -shm files the same mode
     target: Any = f"file:{path}?mode=ro" if read_only else path
     conn = sqlite3.connect(
         target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=read_only

@@ -4,9 +4,13 @@ what cannot be a conversation, ``checked`` drops the values in it that are wrong
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from qwen_tui import paths
 from qwen_tui.history.checked import clean_params, clean_stats
 
 if TYPE_CHECKING:
@@ -52,6 +56,18 @@ def to_markdown(c: Conversation, messages: list[Message]) -> str:
         body = (_thought(m.reasoning) + m.content).rstrip("\n") if m.reasoning else m.content
         parts.append(f"{heading}\n\n{about}{body}{mark}")
     return "\n\n".join(parts) + "\n"
+
+
+def write_files(c: Conversation, messages: list[Message], folder: Path) -> tuple[Path, Path]:
+    """Write the Markdown and the JSON export into ``folder`` (created if missing, readable
+    by the user alone; an existing one is left as it is) as ``<title>-<id>.md`` and
+    ``.json``, each readable by the user alone. Returns their paths."""
+    paths.private_dir(folder)
+    slug = re.sub(r"[^\w-]+", "-", c.title.lower()).strip("-")[:40] or "chat"
+    md, js = folder / f"{slug}-{c.id}.md", folder / f"{slug}-{c.id}.json"
+    paths.write_private(md, to_markdown(c, messages))
+    paths.write_private(js, json.dumps(to_json(c, messages), ensure_ascii=False, indent=2))
+    return md, js
 
 
 def _when(timestamp: float) -> str:
