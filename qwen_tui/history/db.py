@@ -190,11 +190,20 @@ def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     """
     if not read_only and str(path) != ":memory:":  # the chats are the user's alone
         paths.private_dir(path.parent)
-        paths.private_file(path)  # SQLite gives its -wal and -shm files the same mode
+        try:
+            paths.private_file(path)  # SQLite gives its -wal and -shm files the same mode
+        except OSError:
+            pass  # cannot be created: SQLite's open below says why, as one sentence
     target: Any = f"file:{path}?mode=ro" if read_only else path
-    conn = sqlite3.connect(
-        target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=read_only
-    )
+    try:
+        conn = sqlite3.connect(
+            target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=read_only
+        )
+    except sqlite3.DatabaseError as exc:  # the file cannot be opened, or made
+        raise HistoryError(
+            f"Cannot open the conversation history at {path}: {exc}.",
+            "Check that its folder can be written, or point QWEN_TUI_DATA_DIR at another one.",
+        ) from exc
     try:
         if read_only:
             if user_version(conn) > LATEST_VERSION:

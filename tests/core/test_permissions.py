@@ -103,3 +103,11 @@ def test_the_window_lock_is_the_users_alone(deep) -> None:
         assert mode(paths.instance_lock()) == 0o600 and mode(paths.data_dir()) == 0o700
     finally:
         lock.release()
+
+
+def test_a_history_that_cannot_be_created_is_still_one_sentence(tmp_path) -> None:
+    from qwen_tui.history import HistoryError
+
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(HistoryError, match="Cannot open the conversation history"):
+        ConversationStore(tmp_path / "a-file" / "conversations.db")
