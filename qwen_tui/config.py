@@ -123,6 +123,7 @@ def load(path: Path | None = None) -> tuple[Settings, list[str]]:
     path = path or paths.config_file()
     try:
         text = path.read_text(encoding="utf-8")
+        paths.tighten(path)  # an older version's file may be readable by all
     except FileNotFoundError:
         return Settings(), []
     except OSError as exc:
@@ -192,7 +193,7 @@ def save(settings: Settings, path: Path | None = None) -> None:
     import tomlkit
 
     path = path or paths.config_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
     text = None
     try:
         old = path.read_bytes()
@@ -203,9 +204,10 @@ def save(settings: Settings, path: Path | None = None) -> None:
             text = tomlkit.dumps(_edited(tomlkit.parse(old.decode("utf-8")), settings))
         except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, ValueError):
             keep = path.with_name(f"{path.name}.broken-{int(time.time())}")
-            keep.write_bytes(old)
+            paths.write_private(keep, old)
     if text is None:
         text = tomli_w.dumps(to_mapping(settings))
+    # mkstemp's file is the user's alone (0600), and os.replace keeps that
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -31,8 +31,8 @@ class InstanceLock:
 
 
 def _open(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    paths.private_dir(path.parent)
+    return os.open(path, os.O_RDWR | os.O_CREAT, paths.PRIVATE_FILE)
 
 
 def acquire() -> InstanceLock | None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import traceback
+from io import TextIOWrapper
 from pathlib import Path
 
 from . import paths
 
 _logger: logging.Logger | None = None
+
+
+class _PrivateFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens (the first, and each after a rollover) is the user's alone:
+    the tracebacks quote chats, paths and settings."""
+
+    def _open(self) -> TextIOWrapper:
+        paths.private_file(Path(self.baseFilename))
+        return super()._open()
 
 
 def logger() -> logging.Logger:
@@ -25,8 +35,8 @@ def logger() -> logging.Logger:
         log.setLevel(logging.INFO)
         log.propagate = False  # never onto the terminal the UI draws on
         try:
-            paths.log_dir().mkdir(parents=True, exist_ok=True)
-            handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            paths.private_dir(paths.log_dir())
+            handler: logging.Handler = _PrivateFileHandler(
                 paths.log_file(), maxBytes=1 << 20, backupCount=2, encoding="utf-8"
             )
         except OSError:  # an unwritable log dir must not stop the app

@@ -12,8 +12,9 @@ server-sent events, as those servers do:
 Knobs: ``key`` (answer 401 with ``unauthorized.json`` unless ``Authorization: Bearer <key>``),
 ``chat_status`` (answer the chat request with that status and ``chat_error``), ``hold_after``
 (after that many events, send nothing more and wait for the client to go: a long generation),
-``cut_after`` (after that many events, drop the connection mid-body), and the event
-``disconnected``, set when a client closes a stream before its end.
+``cut_after`` (after that many events, drop the connection mid-body), ``model_ids`` (list
+these ids instead of the recorded ones), ``gate`` (answer no GET until this event is set: a
+slow server), and the event ``disconnected``, set when a client closes a stream before its end.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class FakeServer:
     chat_error: dict | None = None
     hold_after: int | None = None
     cut_after: int | None = None
+    model_ids: list[str] | None = None
+    gate: threading.Event | None = None
     requests: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
     disconnected: threading.Event = field(default_factory=threading.Event)
@@ -112,7 +115,13 @@ def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             if name is None:
                 self._json(404, {"error": {"code": 404, "message": "File Not Found"}})
             elif self._authorized():
-                self._json(200, json.loads(fake.recording(name).read_text()))
+                if fake.gate is not None:
+                    fake.gate.wait(30)
+                body = json.loads(fake.recording(name).read_text())
+                if name == "models.json" and fake.model_ids is not None:
+                    first = body["data"][0]
+                    body["data"] = [{**first, "id": m} for m in fake.model_ids]
+                self._json(200, body)
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -60,6 +60,9 @@ class ReplyQueue:
         self.cancel = threading.Event()
         self.lock = threading.Lock()
         self.running = False
+        self.closed = False  # shut down: nothing starts any more
+        self._idle = threading.Event()  # set while no worker runs
+        self._idle.set()
         # The text streamed so far, per conversation: kept by ``follow`` on the thread that
         # reads it (the UI's), so it always matches the chunks that thread has seen.
         self.live: dict[int, str] = {}
@@ -104,10 +107,21 @@ class ReplyQueue:
         if self._engine() is None:
             return
         with self.lock:
-            if self.running or not self.pending:
+            if self.running or not self.pending or self.closed:
                 return
             self.running = True
+            self._idle.clear()
         self._run(self._work)
+
+    def shut_down(self, timeout: float) -> bool:
+        """Stop for good (the app is closing): nothing queued starts (the messages stay
+        saved, unanswered), the reply being written stops and saves what it wrote. True once
+        the worker has ended, False if it still runs after ``timeout`` seconds."""
+        with self.lock:
+            self.closed = True
+            self.pending.clear()
+            self.cancel.set()
+        return self._idle.wait(timeout)
 
     def follow(self, event: ReplyEvent) -> None:
         """Keep ``live`` up to date with an event; call it where the events are shown."""
@@ -136,12 +150,13 @@ class ReplyQueue:
                 if not self.pending or engine is None:
                     self.current = None
                     self.running = False
+                    self._idle.set()  # the last reply is saved: the store may close
                     break
                 conversation_id = self.pending.popleft()
                 self.current = conversation_id
                 continuing = conversation_id in self.continuing
                 self.continuing.discard(conversation_id)
-            self.cancel.clear()
+                self.cancel.clear()  # under the lock: a shut_down from now on stops this reply
             self._emit(QueueChanged())
             self._emit(self._reply(conversation_id, engine, continuing))
         self._emit(QueueChanged())

@@ -20,6 +20,9 @@ class ChatMessage:
     reasoning: str = ""
 
 
+SEED_MAX = 2**63 - 1  # the largest seed a chat may set (torch takes a 64-bit signed one)
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Sampling settings; None means "the model's generation_config.json default"."""

@@ -4,45 +4,24 @@ from __future__ import annotations
 
 import builtins
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qwen_tui.history import db, export
-from qwen_tui.history.db import from_json, to_json
+from qwen_tui.history.db import to_json
+from qwen_tui.history.records import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    Conversation,
+    Imported,
+    Message,
+    conversation_from_row,
+    message_from_row,
+)
 
 DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 60
 ROLES, STATES = export.ROLES, export.STATES
-
-_CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
-_MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, state, stats, created_at, token_ids, reasoning"
-)
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str
-    created_at: float  # Unix seconds
-    updated_at: float
-    system_prompt: str | None
-    params: dict[str, Any] = field(hash=False)  # {} when none were set
-    model: str | None
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    conversation_id: int
-    role: str  # "system" | "user" | "assistant"
-    content: str
-    state: str  # "complete" | "streaming" | "stopped" | "error"
-    stats: dict[str, Any] | None = field(hash=False)
-    created_at: float
-    token_ids: tuple[int, ...] | None = None  # a reply's tokens as the model generated them
-    reasoning: str = ""  # a reply's thinking (its <think> block), apart from its answer
 
 
 def title_from_message(content: str) -> str | None:
@@ -63,28 +42,6 @@ def _clean_title(title: str | None) -> str:
 def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(allowed)}, not {value!r}.")
-
-
-def _conversation(row: tuple[Any, ...]) -> Conversation:
-    cid, title, created, updated, system = row[:5]
-    return Conversation(cid, title, created, updated, system, from_json(row[5]) or {}, row[6])
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    mid, cid, role, content, state = row[:5]
-    stats, created, ids, reasoning = from_json(row[5]), row[6], _token_ids(row[7]), row[8]
-    return Message(mid, cid, role, content, state, stats, created, ids, reasoning or "")
-
-
-def _token_ids(text: str | None) -> tuple[int, ...] | None:
-    """A stored id list; anything else (absent, damaged) is None: the text is re-tokenized."""
-    try:
-        ids = json.loads(text) if text else None
-    except ValueError:
-        return None
-    if isinstance(ids, list) and all(type(i) is int for i in ids):
-        return tuple(ids)
-    return None
 
 
 def _missing(conversation_id: int) -> KeyError:
@@ -152,19 +109,19 @@ class ConversationStore:
 
     def get(self, conversation_id: int) -> Conversation:
         rows = self._db.rows(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
         )
         if not rows:
             raise _missing(conversation_id)
-        return _conversation(rows[0])
+        return conversation_from_row(rows[0])
 
     def list(self, query: str | None = None, limit: int = 500) -> builtins.list[Conversation]:
         """Most recently updated first; a query keeps matches only (see db.search_filter)."""
         where, params = db.search_filter(query, self._db.tokenizer)
-        sql = f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c"
+        sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations c"
         sql += f" WHERE {where}" if where else ""
         sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
-        return [_conversation(row) for row in self._db.rows(sql, (*params, limit))]
+        return [conversation_from_row(row) for row in self._db.rows(sql, (*params, limit))]
 
     def rename(self, conversation_id: int, title: str) -> None:
         """Whitespace is collapsed; a blank title becomes "New chat"."""
@@ -257,10 +214,10 @@ class ConversationStore:
         with self._db.lock:
             self.get(conversation_id)
             rows = self._db.rows(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
                 (conversation_id,),
             )
-        return [_message(row) for row in rows]
+        return [message_from_row(row) for row in rows]
 
     def delete_messages_from(self, conversation_id: int, message_id: int) -> None:
         """Delete ``message_id`` and every later message of the conversation."""
@@ -284,9 +241,11 @@ class ConversationStore:
             c, messages = self.get(conversation_id), self.messages(conversation_id)
         return export.to_json(c, messages)
 
-    def import_json(self, data: dict[str, Any]) -> Conversation:
-        """Add an export as a new conversation; ``ValueError`` (one sentence) on bad input."""
-        export.validate(data)
+    def import_json(self, data: dict[str, Any]) -> Imported:
+        """Add an export as a new conversation; ``ValueError`` (one sentence) when it cannot
+        be one. Values of the wrong type or range in its params and stats are left out and
+        listed in ``Imported.dropped``."""
+        data, dropped = export.checked(data)
         with self._db.transaction() as conn:
             new_id = self._insert_conversation(
                 data["title"],
@@ -311,7 +270,13 @@ class ConversationStore:
                         m.get("reasoning") or "",
                     ),
                 )
-            return self.get(new_id)
+            return Imported(self.get(new_id), dropped)
+
+    def export_files(self, conversation_id: int, folder: Path) -> tuple[Path, Path]:
+        """The chat as Markdown and JSON files in ``folder`` (see ``export.write_files``)."""
+        with self._db.lock:
+            c, messages = self.get(conversation_id), self.messages(conversation_id)
+        return export.write_files(c, messages, folder)
 
     def export_markdown(self, conversation_id: int) -> str:
         with self._db.lock:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qwen_tui import paths
 from qwen_tui.errors import QwenTuiError
 
 SEARCH_TABLE = "search_index"
@@ -187,11 +188,22 @@ def connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     The connection is in autocommit mode (``isolation_level=None``): callers
     open explicit transactions, and a lone UPDATE commits by itself.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only and str(path) != ":memory:":  # the chats are the user's alone
+        paths.private_dir(path.parent)
+        try:
+            paths.private_file(path)  # SQLite gives its -wal and -shm files the same mode
+        except OSError:
+            pass  # cannot be created: SQLite's open below says why, as one sentence
     target: Any = f"file:{path}?mode=ro" if read_only else path
-    conn = sqlite3.connect(
-        target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=read_only
-    )
+    try:
+        conn = sqlite3.connect(
+            target, timeout=10.0, isolation_level=None, check_same_thread=False, uri=read_only
+        )
+    except sqlite3.DatabaseError as exc:  # the file cannot be opened, or made
+        raise HistoryError(
+            f"Cannot open the conversation history at {path}: {exc}.",
+            "Check that its folder can be written, or point QWEN_TUI_DATA_DIR at another one.",
+        ) from exc
     try:
         if read_only:
             if user_version(conn) > LATEST_VERSION:
@@ -294,7 +306,11 @@ def to_json(value: dict[str, Any] | None, what: str) -> str | None:
 
 
 def from_json(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    """A JSON column's value; None when it is empty or not JSON (a damaged row)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def search_tokenizer(conn: sqlite3.Connection) -> str:

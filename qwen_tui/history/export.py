@@ -1,13 +1,20 @@
 """A conversation as a JSON export (read back by ``ConversationStore.import_json``) and as
-Markdown; and the check an export must pass before it is imported."""
+Markdown; and the checks an export goes through before it is imported: ``validate`` refuses
+what cannot be a conversation, ``checked`` drops the values in it that are wrong."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from qwen_tui import paths
+from qwen_tui.history.checked import clean_params, clean_stats
+
 if TYPE_CHECKING:
-    from qwen_tui.history.conversations import Conversation, Message
+    from qwen_tui.history.records import Conversation, Message
 
 FORMAT = "qwen-tui-conversation"
 VERSION = 1
@@ -49,6 +56,18 @@ def to_markdown(c: Conversation, messages: list[Message]) -> str:
         body = (_thought(m.reasoning) + m.content).rstrip("\n") if m.reasoning else m.content
         parts.append(f"{heading}\n\n{about}{body}{mark}")
     return "\n\n".join(parts) + "\n"
+
+
+def write_files(c: Conversation, messages: list[Message], folder: Path) -> tuple[Path, Path]:
+    """Write the Markdown and the JSON export into ``folder`` (created if missing, readable
+    by the user alone; an existing one is left as it is) as ``<title>-<id>.md`` and
+    ``.json``, each readable by the user alone. Returns their paths."""
+    paths.private_dir(folder)
+    slug = re.sub(r"[^\w-]+", "-", c.title.lower()).strip("-")[:40] or "chat"
+    md, js = folder / f"{slug}-{c.id}.md", folder / f"{slug}-{c.id}.json"
+    paths.write_private(md, to_markdown(c, messages))
+    paths.write_private(js, json.dumps(to_json(c, messages), ensure_ascii=False, indent=2))
+    return md, js
 
 
 def _when(timestamp: float) -> str:
@@ -139,3 +158,16 @@ def validate(data: Any) -> None:
             fail(f"message {i} has reasoning that is not text")
         if not _is_unicode(m.get("reasoning", "")):
             fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
+
+
+def checked(data: Any) -> tuple[dict[str, Any], list[str]]:
+    """``data`` (validated) with its wrong ``params`` and ``stats`` values dropped, and a
+    sentence per value dropped; ``data`` itself is left as it was."""
+    validate(data)
+    params, dropped = clean_params(data.get("params"))
+    messages = []
+    for i, m in enumerate(data["messages"], start=1):
+        stats, notes = clean_stats(m.get("stats"), f"message {i} stats")
+        messages.append({**m, "stats": stats})
+        dropped += notes
+    return {**data, "params": params or None, "messages": messages}, dropped

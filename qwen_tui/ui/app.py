@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
+from textual.markup import escape
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from .. import config, instance, paths, remotes
 from ..chat import ChatService
+from ..chat.engine_slot import EngineSlot
 from ..engine.bigdl.engine import BigdlEngine
 from ..engine.remote import RemoteEngine
 from ..errors import QwenTuiError, one_line
@@ -34,6 +37,8 @@ from .messages import (
 from .plain import visible
 from .reply_queue import AppReplyQueue
 from .screens.chat import ChatScreen
+
+QUIT_WAIT = 10.0  # seconds quitting waits for the reply being written to stop and save
 
 EngineFactory = Callable[[LocalModel, config.Settings], BigdlEngine]
 RemoteFactory = Callable[[RemoteEntry, config.Settings], RemoteEngine]
@@ -77,7 +82,7 @@ class QwenApp(App[None]):
         self.open_wizard = open_wizard
         self.service = ChatService(store, lambda: self.settings)
         self.queue = AppReplyQueue(self)
-        self.engine: ChatEngine | None = None
+        self.slot: EngineSlot[ChatEngine] = EngineSlot()  # the newest load's engine wins
         self.engine_state = "no model"
         self.model: LocalModel | RemoteEntry | None = None  # loaded or loading
         self.controller = ChatController(self)  # what the chat screen uses of the app
@@ -130,31 +135,34 @@ class QwenApp(App[None]):
         return local.list_local()
 
     # -- the engine ----------------------------------------------------------
+    @property
+    def engine(self) -> ChatEngine | None:
+        """The loaded engine (None: no model, or the newest one still loading)."""
+        return self.slot.engine
+
     def load_model(self, model: LocalModel | RemoteEntry) -> None:
-        """Load a local model, or connect to a [[remote]] entry's server, in the background."""
+        """Load a local model, or connect to a [[remote]] entry's server, in the background;
+        a load asked for later wins over this one, however their threads end."""
         self.model = model
         self.engine_state = "loading"
         self._status(model=label_of(model), state="loading")
-        self.run_worker(
-            lambda: self._load(model), thread=True, exclusive=True, group="load", name="load"
-        )
+        ticket = self.slot.request()
+        self.run_worker(lambda: self._load(model, ticket), thread=True, group="load", name="load")
 
-    def _load(self, model: LocalModel | RemoteEntry) -> None:
-        old, self.engine = self.engine, None
-        if old is not None:
-            old.unload()
-        try:
-            engine: ChatEngine
+    def _load(self, model: LocalModel | RemoteEntry, ticket: int) -> None:
+        def make() -> ChatEngine:
             if isinstance(model, RemoteEntry):  # no torch: the server writes the replies
-                engine = self.remote_factory(model, self.settings)
-            else:
-                engine = self.engine_factory(model, self.settings)
-            info = engine.load()
+                return self.remote_factory(model, self.settings)
+            return self.engine_factory(model, self.settings)
+
+        try:  # local models load one at a time; a server holds no model, it need not wait
+            info = self.slot.load(ticket, make, exclusive=isinstance(model, LocalModel))
         except Exception as exc:
-            self.post_message(EngineFailed(one_line(exc)))
+            if self.slot.is_newest(ticket):  # an older load's failure is no news
+                self.post_message(EngineFailed(one_line(exc), ticket))
             return
-        self.engine = engine
-        self.post_message(EngineLoaded(info))
+        if info is not None:
+            self.post_message(EngineLoaded(info, ticket))
 
     def switch_model(self, choice: str) -> None:
         """Load a local model (its folder name) or a [[remote]] entry ("remote:<name>", or
@@ -175,12 +183,16 @@ class QwenApp(App[None]):
         self.load_model(model)
 
     def on_engine_loaded(self, message: EngineLoaded) -> None:
+        if not self.slot.is_newest(message.ticket):
+            return  # another model was picked since: it is loading
         self.engine_state = "ready"
         self._status(state="ready", context_window=message.info.context_window)
         self.chat.update_context()
         self.queue.kick()
 
     def on_engine_failed(self, message: EngineFailed) -> None:
+        if not self.slot.is_newest(message.ticket):
+            return
         self.engine_state = "error"
         self._status(state="error")
         title = "Could not use the server" if isinstance(self.model, RemoteEntry) else ""
@@ -365,14 +377,16 @@ class QwenApp(App[None]):
             action = action.removeprefix("app.")
             target = self if on_app or chat is None else chat
             key = (self._keymap or {}).get(binding_id, keys).split(",")[0]
-            yield SystemCommand(
-                description, f"{description} ({key})", lambda t=target, a=action: t.run_action(a)
-            )
+            shown = f"{description} ({escape(visible(key))})"  # the palette reads markup
+            yield SystemCommand(description, shown, lambda t=target, a=action: t.run_action(a))
         yield SystemCommand("Keys and help", "Every binding (f1)", self.action_help)
 
-    def on_unmount(self) -> None:
-        self.queue.stop_current()
-        self.store.close()
+    async def on_unmount(self) -> None:
+        """Stop the reply being written and let it save its last piece, then close the store.
+        A reply that does not stop within QUIT_WAIT seconds (a long prompt still being read)
+        keeps the store open: Python waits for its thread at exit, and it saves then."""
+        if await asyncio.to_thread(self.queue.shut_down, QUIT_WAIT):
+            self.store.close()
 
 
 def open_history() -> tuple[ConversationStore, str | None, list[str], InstanceLock | None]:

@@ -61,12 +61,14 @@ def message_for(event: events.ReplyEvent) -> Message:
 
 
 class EngineLoaded(Message):
-    def __init__(self, info: ModelInfo) -> None:
+    def __init__(self, info: ModelInfo, ticket: int) -> None:
         super().__init__()
         self.info = info
+        self.ticket = ticket  # the load's (``EngineSlot.request``): a newer one makes it stale
 
 
 class EngineFailed(Message):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, ticket: int) -> None:
         super().__init__()
         self.error = error
+        self.ticket = ticket

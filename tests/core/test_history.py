@@ -339,7 +339,7 @@ def test_export_import_json_round_trip(store: ConversationStore) -> None:
     exported = store.export_json(conv.id)
     assert exported["format"] == "qwen-tui-conversation" and exported["version"] == 1
     assert [m["role"] for m in exported["messages"]] == ["user", "assistant"] * 2
-    imported = store.import_json(json.loads(json.dumps(exported)))
+    imported = store.import_json(json.loads(json.dumps(exported))).conversation
     assert imported.id != conv.id
     assert (imported.title, imported.system_prompt, imported.params, imported.model) == (
         "Sample chat",
@@ -367,7 +367,7 @@ def export_with(**changes) -> dict:
 
 
 def test_minimal_export_imports(store: ConversationStore) -> None:
-    conv = store.import_json(export_with())
+    conv = store.import_json(export_with()).conversation
     assert conv.title == "t" and [m.content for m in store.messages(conv.id)] == ["x"]
 
 

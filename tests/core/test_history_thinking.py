@@ -81,7 +81,7 @@ def test_json_export_carries_thinking_apart_and_imports_it_back(store) -> None:
         "stopped",
     )
     assert "reasoning" not in exported["messages"][0]  # only where there was thinking
-    imported = store.import_json(json.loads(json.dumps(exported)))
+    imported = store.import_json(json.loads(json.dumps(exported))).conversation
     assert [m.reasoning for m in store.messages(imported.id)] == ["", THOUGHT, "", "Three and thr"]
     assert store.export_json(imported.id) == exported
 
@@ -97,7 +97,7 @@ def test_import_refuses_reasoning_that_is_not_text(store) -> None:
             store.import_json({**base, "messages": [message]})
     assert store.list() == []
     ok = store.import_json({**base, "messages": [{"role": "assistant", "content": "x"}]})
-    assert store.messages(ok.id)[0].reasoning == ""  # an export from before thinking
+    assert store.messages(ok.conversation.id)[0].reasoning == ""  # an export from before thinking
 
 
 def test_markdown_export_quotes_thinking_before_the_answer(store, monkeypatch) -> None:

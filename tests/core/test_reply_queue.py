@@ -353,3 +353,24 @@ def test_by_default_the_work_runs_on_a_daemon_thread(engine):
             if thread.name == "generate":
                 thread.join(10)
         store.close()
+
+
+def test_shut_down_stops_the_reply_lets_it_save_and_starts_nothing_after(setup):
+    s = setup(max_new_tokens=200)
+    first, second = s.chat("one"), s.chat("two")
+    answers: list[bool] = []
+
+    def on_event(event: ReplyEvent) -> None:
+        if isinstance(event, ReplyChunk) and not answers:  # mid-reply, on the worker's thread
+            answers.append(s.queue.shut_down(timeout=0))  # it still runs: False at once
+
+    s.on_event = on_event
+    s.queue.enqueue(first)
+    s.queue.enqueue(second)
+    s.later.run()
+    saved = s.store.messages(first)[-1]
+    assert answers == [False] and s.queue.shut_down(timeout=0)  # the worker has ended
+    assert saved.state == "stopped" and saved.content == "".join(s.chunks(first))
+    assert [m.role for m in s.store.messages(second)] == ["user"]  # kept, not answered
+    s.queue.enqueue(second)  # after shut_down nothing starts
+    assert s.later.works == [] and not s.queue.running

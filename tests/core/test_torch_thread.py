@@ -1,6 +1,7 @@
 """Every torch call of every engine runs on one thread (one OpenMP pool)."""
 
 import threading
+import weakref
 
 import pytest
 
@@ -23,6 +24,22 @@ def test_errors_reach_the_caller_and_nested_calls_run_inline():
     with pytest.raises(ZeroDivisionError):
         runner.run(lambda: 1 / 0)
     assert runner.run(lambda: runner.run(lambda: 42)) == 42  # no deadlock
+
+
+def test_the_thread_keeps_nothing_of_a_call_once_it_is_done():
+    """An unloaded engine's last call (its ``_unload``) must not keep the engine alive."""
+
+    class Engine:
+        def unload(self) -> None:
+            pass
+
+    runner = TorchThread()
+    engine = Engine()
+    collected = threading.Event()
+    weakref.finalize(engine, collected.set)
+    runner.run(engine.unload)
+    del engine
+    assert collected.wait(10), "the torch thread still holds the engine"
 
 
 def test_engine_loads_and_replies_on_the_torch_thread(engine):

@@ -55,6 +55,8 @@ class TorchThread:
                 future.set_result(fn())
             except BaseException as exc:  # handed to the caller, who re-raises it
                 future.set_exception(exc)
+            # not kept until the next job: fn is a bound method (an unloaded engine's, say)
+            del future, fn
 
 
 torch_thread = TorchThread()

@@ -7,7 +7,6 @@ they import neither the screen nor the app."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from ... import paths
@@ -138,15 +137,7 @@ class ChatActions(ThinkingActions):
         cid = self.conversation_id
         if cid is None:
             return
-        store = self.controller.store
-        folder = paths.data_dir() / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        slug = re.sub(r"[^\w-]+", "-", store.get(cid).title.lower()).strip("-")[:40] or "chat"
-        md, js = folder / f"{slug}-{cid}.md", folder / f"{slug}-{cid}.json"
-        md.write_text(store.export_markdown(cid), encoding="utf-8")
-        js.write_text(
-            json.dumps(store.export_json(cid), ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        md, js = self.controller.store.export_files(cid, paths.data_dir() / "exports")
         self.notify(f"{md}\n{js}", title="Exported to Markdown and JSON")
 
     def action_import_chat(self) -> None:
@@ -155,12 +146,23 @@ class ChatActions(ThinkingActions):
                 return
             try:
                 data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-                conversation = self.controller.store.import_json(data)
+                imported = self.controller.store.import_json(data)
             except (OSError, ValueError, HistoryError) as exc:
                 self.notify(f"Could not import {path}: {exc}", severity="error")
                 return
-            await self.open(conversation.id)
-            self.notify(f"Imported “{conversation.title}”.")
+            title = imported.conversation.title
+            await self.open(imported.conversation.id)
+            if not imported.dropped:
+                self.notify(f"Imported “{title}”.")
+                return
+            count = len(imported.dropped)
+            rest = "Everything else is imported; a setting left out takes its default."
+            self.notify(
+                "\n".join([*imported.dropped, rest]),
+                title=f"Imported “{title}”, leaving out {count} wrong value{'s' * (count > 1)}",
+                severity="warning",
+                timeout=20,
+            )
 
         hint = str(paths.data_dir() / "exports")
         self.app.push_screen(TextPromptScreen("Import a chat from a JSON export", "", hint), done)

@@ -17,15 +17,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, TextArea
+from textual.widgets import Button, Footer, Input, TextArea
 
 from ... import config
-from ..plain import plain
+from ...engine.types import SEED_MAX
+from ..plain import PlainLabel, plain
 
 Check = Callable[[str], Any]
 """Turns a field's text into its value, or raises ValueError with one sentence."""
 
-SEED_MAX = 2**63 - 1
 ResultT = TypeVar("ResultT")
 
 
@@ -95,14 +95,14 @@ class FormField(Widget):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field--row"):
-            yield Label(self.caption, classes="field--caption")
+            yield PlainLabel(self.caption, classes="field--caption")
             yield self.control
-        yield Label("", classes="error")
+        yield PlainLabel("", classes="error")  # the message quotes what was typed
 
     def show_error(self, message: str | None) -> None:
         """Show ``message`` under the control, or hide the error line for None."""
         self.error = message
-        label = self.query_one("Label.error", Label)
+        label = self.query_one("Label.error", PlainLabel)
         label.update(message or "")
         label.set_class(bool(message), "-shown")
         self.control.set_class(bool(message), "-invalid")

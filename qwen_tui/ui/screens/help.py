@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -10,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from ... import paths
 from ..bindings import describe_keys
+from ..plain import visible
 
 
 class HelpScreen(ModalScreen[None]):
@@ -43,7 +45,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_columns("Keys", "Action", "Id (for \\[keys])")
         for keys, description, binding_id in describe_keys(self.keymap):
             shown = keys.replace("question_mark", "?").replace(",", " / ")
-            table.add_row(shown, description, binding_id)
+            # the keys come from the config file: text, never markup
+            table.add_row(Text(visible(shown)), description, binding_id)
         table.focus()
 
     def action_close(self) -> None:

@@ -9,21 +9,24 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import Select
 
 from ... import config
 from ...catalog import LOW_BIT_FORMATS
 from ...config import Settings
+from ..plain import plain
 from .form import FormDialog, FormField, ValidatedInput, ValidatedTextArea
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
-def _choices(names: list[str], current: str | None, missing: str) -> list[tuple[str, str]]:
-    """(label, value) pairs, keeping ``current`` choosable even when it is not listed."""
-    choices = [(name, name) for name in names]
+def _choices(names: list[str], current: str | None, missing: str) -> list[tuple[Content, str]]:
+    """(label, value) pairs, keeping ``current`` choosable even when it is not listed. The
+    labels are plain text: folder names, and the config file's values, are data."""
+    choices = [(plain(name), name) for name in names]
     if current is not None and current not in names:
-        choices.insert(0, (f"{current} ({missing})", current))
+        choices.insert(0, (plain(f"{current} ({missing})"), current))
     return choices
 
 

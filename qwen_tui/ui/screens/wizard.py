@@ -20,6 +20,7 @@ from ...store.local import LocalModel
 from ...store.progress import Progress
 from ...store.pull import pull
 from ...store.quantize import quantize_folder
+from ..plain import PlainStatic
 from ..widgets.model_choice import HUB, SERVER, Job, ModelChoice
 from ..widgets.setup_progress import HUB_STAGES, LOCAL_STAGES, SetupProgress
 
@@ -87,14 +88,14 @@ class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
             with ContentSwitcher(initial="choose", id="steps"):
                 yield ModelChoice(self.low_bit, id="choose")
                 with Vertical(id="progress"):
-                    yield Static(id="what", markup=False)
+                    yield PlainStatic(id="what")
                     yield SetupProgress(id="setup")
                     with Horizontal(classes="buttons"):
                         yield Button("Cancel", variant="error", id="cancel")
                 with Vertical(id="stopped"):
                     yield Static(id="stopped-title")
-                    yield Static(id="message", markup=False)
-                    yield Static(id="hint", markup=False)
+                    yield PlainStatic(id="message")
+                    yield PlainStatic(id="hint")
                     with Horizontal(classes="buttons"):
                         yield Button("Retry", variant="primary", id="again")
                         yield Button("Back", id="back")
@@ -184,7 +185,7 @@ class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
         self._show_step("progress")
         self.query_one(SetupProgress).reset(HUB_STAGES if job.route == HUB else LOCAL_STAGES)
         verb = "Downloading and quantizing" if job.route == HUB else "Quantizing"
-        self.query_one("#what", Static).update(f"{verb} {job.source} to {job.low_bit}")
+        self.query_one("#what", PlainStatic).update(f"{verb} {job.source} to {job.low_bit}")
         cancel = self.query_one("#cancel", Button)
         cancel.label, cancel.disabled = "Cancel", False
         cancel.focus()
@@ -260,8 +261,8 @@ class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
             hint = "This was unexpected: Retry, or go Back and choose another route."
         title.update(heading)
         title.set_class(not cancelled, "failed")
-        self.query_one("#message", Static).update(message)
-        self.query_one("#hint", Static).update(hint)
+        self.query_one("#message", PlainStatic).update(message)
+        self.query_one("#hint", PlainStatic).update(hint)
         self._show_step("stopped")
         again.focus()
 

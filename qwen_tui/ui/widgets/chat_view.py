@@ -17,7 +17,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from ...chat import LiveThought
 from ...history import Message
-from ..plain import visible
+from ..plain import PlainStatic
 from .thought import Thought
 
 # a streaming reply's (answer, thinking) so far
@@ -26,7 +26,7 @@ LiveText = Callable[[], tuple[str, LiveThought | None]]
 STATE_NOTES = {"stopped": "⏹ stopped", "error": "⚠ failed", "streaming": "… interrupted"}
 
 
-class UserMessage(Static):
+class UserMessage(PlainStatic):
     DEFAULT_CSS = """
     UserMessage { background: $boost; border-left: thick $primary; padding: 0 1; margin: 1 0 0 0; }
     """
@@ -41,7 +41,7 @@ class AssistantMessage(Markdown):
     """
 
 
-class Note(Static):
+class Note(PlainStatic):
     DEFAULT_CSS = """
     Note { color: $text-muted; padding: 0 1; }
     Note.error { color: $error; }
@@ -74,7 +74,7 @@ class ChatView(VerticalScroll):
         widgets = []
         for m in messages:
             if m.role == "user":
-                widgets.append(UserMessage(visible(m.content), markup=False))
+                widgets.append(UserMessage(m.content))
             elif m.role == "assistant" and not (live is not None and m.state == "streaming"):
                 widgets.extend(self._reply_widgets(m.content, m.state, m.stats, m.reasoning))
         if not messages:
@@ -115,13 +115,13 @@ class ChatView(VerticalScroll):
                 )
             note = f"{note} · {info}" if note else info
         if note:
-            out.append(Note(note, classes=state, markup=False))
+            out.append(Note(note, classes=state))
         return out
 
     async def add_user(self, text: str) -> None:
         for empty in self.query("#empty"):
             await empty.remove()
-        await self.mount(UserMessage(visible(text), markup=False))
+        await self.mount(UserMessage(text))
         self.anchor()
 
     async def start_reply(self, live: LiveText | None = None) -> None:
@@ -178,7 +178,7 @@ class ChatView(VerticalScroll):
         shown = text or reasoning or state != "error"
         widgets = self._reply_widgets(text, state, stats, reasoning) if shown else []
         if error:
-            widgets.append(Note(error, classes="error", markup=False))
+            widgets.append(Note(error, classes="error"))
         live, self.live = self.live, None
         thought, self.live_thought = self.live_thought, None
         if live is not None and live.parent is self:

@@ -35,6 +35,7 @@ from ...store.source import (
     read_source_config,
     weights_size,
 )
+from ..plain import PlainStatic
 from .server_choice import ServerChoice
 
 HUB, FOLDER, SERVER = "hub", "folder", "server"
@@ -96,7 +97,7 @@ class ModelChoice(Vertical):
             with TabPane("From the hub", id=HUB):
                 yield Static(header_row(low_bit), id="columns")
                 yield OptionList(*(model_row(e, low_bit) for e in self.entries), id="models")
-                yield Static(id="about", markup=False)
+                yield PlainStatic(id="about")
             with TabPane("Use a local folder", id=FOLDER):
                 yield Input(
                     placeholder="A Hugging Face model folder (with config.json) or a .gguf file",
@@ -106,7 +107,7 @@ class ModelChoice(Vertical):
                 yield Checkbox("Trust remote code (only needed for non-Qwen-1 code)", id="trust")
             with TabPane("Connect to a server", id=SERVER):
                 yield ServerChoice(id="server-choice")
-        yield Static(id="check", markup=False)
+        yield PlainStatic(id="check")  # quotes typed paths
         with Horizontal(id="actions"):
             yield Label("Low-bit", id="low-bit-label")
             yield Select(
@@ -185,7 +186,7 @@ class ModelChoice(Vertical):
 
     def refresh_check(self) -> bool:
         """Update the disk and memory line and the Start button; True when it can start."""
-        check = self.query_one("#check", Static)
+        check = self.query_one("#check", PlainStatic)
         for widget in self.query("#low-bit, #low-bit-label"):
             widget.display = self.route != SERVER  # nothing is quantized for a server
         if self.route == SERVER:
@@ -223,7 +224,9 @@ class ModelChoice(Vertical):
 
     def _refresh_about(self) -> None:
         entry = self.selected_entry()
-        self.query_one("#about", Static).update(f"{entry.good_for} · pinned {entry.revision[:7]}")
+        self.query_one("#about", PlainStatic).update(
+            f"{entry.good_for} · pinned {entry.revision[:7]}"
+        )
 
     def on_option_list_option_highlighted(self, _: OptionList.OptionHighlighted) -> None:
         self._refresh_about()

@@ -13,6 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from ...engine.remote import RemoteError, ServerInfo, client, probe
 from ...remotes import RemoteEntry, check_base_url, check_env_name
+from ..plain import plain
 
 ASK_AFTER = 0.6  # seconds of no typing before the server is asked for its models
 FLAVORS = {
@@ -152,7 +153,7 @@ class ServerChoice(Vertical):
         if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, ServerInfo):
             self.info = event.worker.result
             select = self.query_one("#server-model", Select)
-            select.set_options([(m, m) for m in self.info.models])
+            select.set_options([(plain(m), m) for m in self.info.models])  # ids: the server's
             if len(self.info.models) == 1:
                 select.value = self.info.models[0]
         else:

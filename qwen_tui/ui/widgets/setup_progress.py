@@ -7,6 +7,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from ...store.progress import Progress, human_bytes, human_seconds
+from ..plain import PlainStatic
 
 # Where each reported stage sits in the sequence; "check" is the start of whichever step
 # reports it (the hub query before a download, the disk/memory check before quantizing).
@@ -49,8 +50,8 @@ class SetupProgress(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="stages")
         yield ProgressBar(total=None, show_eta=False, id="bar")
-        yield Static("Starting…", id="info")
-        yield Static("", id="detail")
+        yield PlainStatic("Starting…", id="info")  # file and folder names: data
+        yield PlainStatic("", id="detail")
 
     def on_mount(self) -> None:
         self._draw_stages()
@@ -58,8 +59,8 @@ class SetupProgress(Vertical):
     def reset(self, stages: tuple[str, ...]) -> None:
         self.stages, self.current, self.last = stages, 0, None
         self.query_one(ProgressBar).update(total=None, progress=0)
-        self.query_one("#info", Static).update("Starting…")
-        self.query_one("#detail", Static).update("")
+        self.query_one("#info", PlainStatic).update("Starting…")
+        self.query_one("#detail", PlainStatic).update("")
         self._draw_stages()
 
     def update_progress(self, p: Progress) -> None:
@@ -73,9 +74,9 @@ class SetupProgress(Vertical):
             bar.update(total=p.total, progress=min(p.done, p.total))
         else:
             bar.update(total=None, progress=0)
-        self.query_one("#info", Static).update(describe(p))
+        self.query_one("#info", PlainStatic).update(describe(p))
         detail = p.detail if p.stage == "download" else ""
-        self.query_one("#detail", Static).update(detail)
+        self.query_one("#detail", PlainStatic).update(detail)
         self._draw_stages()
 
     def _draw_stages(self) -> None:

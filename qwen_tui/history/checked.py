@@ -1,0 +1,111 @@
+"""What a chat's ``params`` and a reply's ``stats`` may hold, checked value by value.
+
+Both are JSON objects that came from our own code, but also from an export a user imports or
+a database an older version wrote: a value of the wrong type (``"decode_tokens_per_s": "x"``,
+``"enable_thinking": "x"``) must not reach the code that formats or samples with it. So every
+read and every import goes through here: what is right is kept, what is wrong is dropped, with
+one sentence per dropped value (an import reports them; a read drops them quietly). Keys we
+do not know are kept as they are: nothing reads them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, get_args, get_type_hints
+
+from ..config import check_value
+from ..engine.types import SEED_MAX, GenerationParams, ReplyStats
+
+FINISH_REASONS = ("stop", "length", "cancelled", "")
+_STATS = get_type_hints(ReplyStats)
+_WHOLE_STATS = {name for name, kind in _STATS.items() if kind is int}
+_NUMBER_STATS = {name for name, kind in _STATS.items() if kind is float} | {"thinking_seconds"}
+_TEXT_STATS = {"model", "format"}  # which model wrote the reply, in which low-bit format
+_PARAMS = {name: get_args(kind)[0] for name, kind in get_type_hints(GenerationParams).items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def param_problem(name: str, value: Any, ranges: bool = True) -> str | None:
+    """Why ``value`` cannot be the ``GenerationParams`` field ``name``, as "<name> must ...,
+    not <value>" (None: it can); ``ranges=False`` checks the type only."""
+    kind, rule = _PARAMS[name], None
+    if kind is bool:
+        rule = None if isinstance(value, bool) else "must be true or false"
+    elif name == "seed":
+        ok = type(value) is int and 0 <= value <= SEED_MAX
+        rule = None if ok else f"must be a whole number from 0 to {SEED_MAX}"
+    elif not _is_number(value) or (kind is int and type(value) is not int):
+        rule = "must be a whole number" if kind is int else "must be a number"
+    elif ranges:
+        try:
+            check_value(name, value)  # the ranges the settings have
+        except ValueError as exc:
+            return str(exc).rstrip(".")
+    return None if rule is None else f"{name} {rule}, not {_shown(value)}"
+
+
+def stat_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the reply statistic ``name``, as "<name> must ..., not <value>"
+    (None: it can, or the name is not one we read)."""
+    if name in _WHOLE_STATS:
+        ok = type(value) is int and value >= 0
+        rule = None if ok else "must be a whole number of 0 or more"
+    elif name in _NUMBER_STATS:
+        ok = _is_number(value) and value >= 0
+        rule = None if ok else "must be a number of 0 or more"
+    elif name in _TEXT_STATS:
+        rule = None if isinstance(value, str) else "must be text"
+    elif name == "params":  # what the reply was sampled with
+        rule = None if value is None or isinstance(value, dict) else "must be an object"
+    elif name == "finish_reason":
+        ok = value in FINISH_REASONS
+        rule = None if ok else "must be one of " + ", ".join(map(repr, FINISH_REASONS))
+    else:
+        rule = None
+    return None if rule is None else f"{name} {rule}, not {_shown(value)}"
+
+
+def clean_params(
+    params: Any, where: str = "params", ranges: bool = True
+) -> tuple[dict[str, Any], list[str]]:
+    """(the usable values of a chat's ``params``, a sentence per value dropped)."""
+    if not isinstance(params, dict):
+        return {}, ([] if params is None else [f"{where} is not an object; dropped."])
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in params.items():
+        if name in GenerationParams.__dataclass_fields__ and value is not None:
+            problem = param_problem(name, value, ranges)
+            if problem is not None:
+                dropped.append(f"{where}: {problem}; dropped.")
+                continue
+        kept[name] = value
+    return kept, dropped
+
+
+def clean_stats(stats: Any, where: str = "stats") -> tuple[dict[str, Any] | None, list[str]]:
+    """(the usable values of a reply's ``stats``, or None; a sentence per value dropped).
+    The parameters a reply was sampled with (``stats["params"]``) are checked for their
+    types only: a model's own defaults may lie outside the ranges the settings allow."""
+    if not isinstance(stats, dict):
+        return None, ([] if stats is None else [f"{where} is not an object; dropped."])
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in stats.items():
+        problem = stat_problem(name, value)
+        if problem is not None:
+            dropped.append(f"{where}: {problem}; dropped.")
+            continue
+        if name == "params" and value is not None:
+            value, notes = clean_params(value, f"{where}: params", ranges=False)
+            dropped += notes
+        kept[name] = value
+    return kept, dropped
