@@ -16,6 +16,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from ..errors import QwenTuiError, UsageError
+from .connections import guarded_protocol
+from .limits import Limits
 from .scheduler import Scheduler
 
 
@@ -65,18 +67,22 @@ def url_of(sock: socket.socket) -> str:
 
 
 class ServeServer(uvicorn.Server):
-    """uvicorn, quiet, that stops the replies under way when it is told to stop (Ctrl+C):
-    otherwise it would wait for them to finish."""
+    """uvicorn, quiet, with the app's limits on connections (``connections.py``), that stops
+    the replies under way when it is told to stop (Ctrl+C): otherwise it would wait for them
+    to finish."""
 
     def __init__(self, app: Starlette) -> None:
+        limits: Limits = app.state.limits
         config = uvicorn.Config(
             app,
             log_level="warning",
             access_log=False,
-            http="h11",
+            http=guarded_protocol(limits),  # h11, with a deadline for headers and a cap
             ws="none",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=limits.keep_alive_seconds,
+            h11_max_incomplete_event_size=limits.max_head,
         )
         super().__init__(config)
         self.scheduler: Scheduler = app.state.scheduler
