@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,14 +40,7 @@ class ApiError(Exception):
         }
 
     def response(self) -> JSONResponse:
-        return ErrorResponse(self.body(), status_code=self.status, headers=self.headers)
-
-
-class ErrorResponse(JSONResponse):
-    """JSON escaped to ASCII: an error may quote what a client sent, lone surrogates too."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":")).encode()
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:

@@ -131,8 +131,9 @@ def test_a_client_that_leaves_the_queue_frees_its_place(engine, tiny_quantized):
             served.client(timeout=0.5).chat.completions.create(
                 model=served.model, messages=hi, max_tokens=2
             )
-        wait_until(lambda: served.scheduler.waiting == 0)  # while the first is being written
+        wait_until(lambda: served.scheduler.waiting == 0)
         assert served.scheduler.finished[-1].why == "client"
+        assert not any(f.stats.generated_tokens for f in served.scheduler.finished)  # yet
         running.close()
 
 
