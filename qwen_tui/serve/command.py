@@ -43,12 +43,12 @@ def run_serve(args: Namespace, settings: config.Settings) -> int:
         info = engine.load()
         served = ServedModel(model.folder_name, (model.name,), info.context_window)
         app = create_app(engine, served, api_key=key, log=_say, limits=limits, access=access)
-        server = ServeServer(app)
-        _say(
+        ready = (
             f"serving {served.id} ({info.family}, {info.low_bit}) at {url_of(sock)}/v1"
             + (", API key required" if key else "")
             + "; Ctrl+C stops."
         )
+        server = ServeServer(app, on_ready=lambda: _say(ready))  # once the port listens
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             server.run(sockets=[sock])

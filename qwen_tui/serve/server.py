@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -71,7 +72,8 @@ class ServeServer(uvicorn.Server):
     the replies under way when it is told to stop (Ctrl+C): otherwise it would wait for them
     to finish."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, on_ready: Callable[[], None] = lambda: None) -> None:
+        self.on_ready = on_ready  # called once the socket listens
         limits: Limits = app.state.limits
         config = uvicorn.Config(
             app,
@@ -86,6 +88,11 @@ class ServeServer(uvicorn.Server):
         )
         super().__init__(config)
         self.scheduler: Scheduler = app.state.scheduler
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.on_ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.scheduler.shutdown()
