@@ -3,7 +3,10 @@ all bodies being read hold together.
 
 The size is counted as the body arrives (a ``Content-Length`` over the limit is refused before
 a byte of it is read; a chunked body when it passes the limit), so a body over the limit is
-never held whole. The bytes of the bodies being read at once are counted too: past
+never held whole. The bodies being read at once are counted together too, beyond a first
+``Limits.small_body`` bytes each (small requests are never turned away by large ones): a
+``Content-Length`` is reserved before the body is read, so that the bodies let in are read
+whole rather than all cut short together; a chunked body counts as it comes. Past
 ``Limits.body_budget`` a request is told to come back later (503), rather than the server
 holding many large bodies at a time.
 """
@@ -52,14 +55,33 @@ class BodyReader:
         """The body as JSON, or ApiError: 415 not JSON, 413 too big, 408 too slow, 503 busy,
         400 not valid JSON."""
         check_json_type(request.headers.get("content-type"))
-        self._check_length(request.headers.get("content-length"))
+        length = self._length(request.headers.get("content-length"))
         raw = bytearray()
+        held = 0  # bytes of this body counted against the budget
+
+        def hold(size: int) -> None:
+            nonlocal held
+            more = max(0, size - self.limits.small_body) - held
+            if more > 0:
+                if not self.budget.take(more):
+                    raise server_error(
+                        "The server is receiving too many large requests at once; try again "
+                        "shortly.",
+                        503,
+                        {"Retry-After": str(self.limits.retry_after), **CLOSE},
+                    )
+                held += more
 
         async def read() -> None:
             async for chunk in request.stream():
-                self._add(raw, chunk)
+                if len(raw) + len(chunk) > self.limits.max_body:
+                    raise self._too_big()
+                hold(len(raw) + len(chunk))
+                raw.extend(chunk)
 
         try:
+            if length is not None:
+                hold(length)  # before a byte is read: a body let in is read whole
             try:
                 await asyncio.wait_for(read(), self.limits.body_seconds)
             except asyncio.TimeoutError:
@@ -73,26 +95,17 @@ class BodyReader:
                 raise ApiError(499, "The client closed the connection.", code="cancelled") from None
             return parse_json(raw)
         finally:
-            self.budget.give(len(raw))
+            self.budget.give(held)
 
-    def _check_length(self, header: str | None) -> None:
+    def _length(self, header: str | None) -> int | None:
+        """The Content-Length, if there is one (else the body is chunked); 413 past the limit."""
         if header is None:
-            return  # chunked: counted as it comes
+            return None
         if not header.strip().isdigit():
             raise bad_request("The Content-Length header is not a number.")
         if int(header) > self.limits.max_body:
             raise self._too_big()
-
-    def _add(self, raw: bytearray, chunk: bytes) -> None:
-        if len(raw) + len(chunk) > self.limits.max_body:
-            raise self._too_big()
-        if not self.budget.take(len(chunk)):
-            raise server_error(
-                "The server is receiving too many large requests at once; try again shortly.",
-                503,
-                {"Retry-After": str(self.limits.retry_after), **CLOSE},
-            )
-        raw += chunk
+        return int(header)
 
     def _too_big(self) -> ApiError:
         return ApiError(

@@ -19,6 +19,7 @@ class Limits:
     max_queue: int = 8  # replies waiting their turn, the one being written aside (429 past it)
     max_connections: int = 256  # open connections; past it the longest idle one is closed
     bodies_at_once: int = 4  # bodies being read hold at most this many max_body in all (503)
+    small_body: int = 64 << 10  # bytes of each body that this total does not count
     body_seconds: float = 60  # a body arrives whole within this (408)
     head_seconds: float = 10  # a request's line and headers arrive within this, or it closes
     keep_alive_seconds: int = 5  # a connection idle between two requests closes after this

@@ -32,7 +32,7 @@ def chunk(data: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def small(engine, tiny_quantized):
     """A server that takes bodies of 4 KiB at most, two at a time, each within 1 s."""
-    limits = Limits(max_body=4096, bodies_at_once=2, body_seconds=1, head_seconds=60)
+    limits = Limits(max_body=4096, bodies_at_once=2, small_body=1000, body_seconds=1)
     with serving(engine, tiny_quantized.folder_name, limits=limits) as s:
         yield s
 
@@ -69,17 +69,19 @@ def test_a_body_within_the_limit_is_read_whole_in_chunks(small):
 
 
 def test_the_bodies_read_at_once_hold_at_most_their_budget(small):
+    """8192 bytes in all, each body's first 1000 aside."""
     budget = small.server.config.app.state.bodies.budget
     slow = [small.connect(head()) for _ in range(2)]
     try:
         for sock in slow:
-            sock.sendall(chunk(b" " * 4000))  # 8000 of the 8192 bytes all bodies may hold
-        wait_until(lambda: budget.held == 8000)
-        with small.connect(head()) as third:
-            third.sendall(chunk(b" " * 500))
+            sock.sendall(chunk(b" " * 4000))  # chunked: 3000 bytes each count as they come
+        wait_until(lambda: budget.held == 6000)
+        with small.connect(head(4000)) as third:  # reserved before it is read: no room
             status, headers, body = response_on(third)
         assert status == 503 and int(headers["retry-after"]) > 0
         assert "too many large requests" in json.loads(body)["error"]["message"]
+        with small.connect(head(900) + b"[" * 900) as small_one:  # never turned away
+            assert response_on(small_one)[0] == 400
     finally:
         for sock in slow:
             sock.close()
