@@ -96,9 +96,8 @@ class Scheduler:
             try:
                 await asyncio.to_thread(self._generate, job)
             except Exception as exc:  # a bug of ours around the reply: its client hears
-                self._end(job, Finished(ReplyStats(finish_reason="failed"), job.why, repr(exc)))
-                job.send(Failed(internal_error()))
                 self._log_exception(exc)
+                self._fail(job, repr(exc), internal_error())
             finally:
                 with self._lock:
                     self._running = None
@@ -131,6 +130,8 @@ class Scheduler:
 
     async def _count(self, job: Job) -> None:
         """Count the job's prompt off the worker, then let it run; or fail it."""
+        if job.cancel.is_set():
+            return  # it left the queue (or the server is shutting down) before its turn
         try:
             await asyncio.get_running_loop().run_in_executor(self._counter, self._measure, job)
         except ApiError as exc:
