@@ -12,6 +12,7 @@ from . import __version__
 from .catalog import DEFAULT_MODEL, LOW_BIT_FORMATS
 from .errors import QwenTuiError
 from .serve import API_KEY_ENV, DEFAULT_PORT
+from .serve.limits import Limits
 
 
 class Parser(argparse.ArgumentParser):
@@ -116,6 +117,38 @@ def build_parser() -> Parser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve.add_argument(
         "--api-key", help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})"
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests sent to this name (addresses and localhost always are); "
+        "'*': any (needs a key)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages at scheme://host[:port] use the server; '*': any (needs a key)",
+    )
+    serve.add_argument(
+        "--max-body", default="8M", metavar="SIZE", help="largest request body (default 8M)"
+    )
+    serve.add_argument(
+        "--max-queue",
+        type=int,
+        default=Limits.max_queue,
+        metavar="N",
+        help=f"requests that may wait for the model; more get 429 (default {Limits.max_queue})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=Limits.max_connections,
+        metavar="N",
+        help=f"open connections (default {Limits.max_connections})",
     )
     serve.add_argument("--threads", type=int)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,14 +45,29 @@ class Served:
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
     ) -> tuple[int, str]:
         """(status, body text) of a plain HTTP request, as curl would make it."""
+        status, _, text = self.request(method, path, body, headers)
+        return status, text
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> tuple[int, Any, str]:
+        """(status, headers, body text) of a plain HTTP request."""
         request = urllib.request.Request(
             self.url + path, data=body, method=method, headers=headers or {}
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, response.read().decode()
+                return response.status, response.headers, response.read().decode()
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            return error.code, error.headers, error.read().decode()
+
+    def connect(self, head: bytes = b"") -> socket.socket:
+        """A raw connection to the server that has sent ``head`` (and may send more)."""
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        if head:
+            sock.sendall(head)
+        return sock
 
     def error(self, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple:
         """(status, the error object) of a request that fails."""
@@ -60,13 +77,42 @@ class Served:
         return status, data["error"]
 
 
+def response_on(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of the response that comes on a raw connection."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed the connection without a word (read until it does)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def wait_until(condition: Callable[[], Any], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.01)
+
+
 @contextmanager
-def serving(engine: Any, model_id: str, aliases: tuple[str, ...] = (), **kwargs: Any) -> Iterator:
-    """The app on a free port of 127.0.0.1, until the block ends."""
-    log: list[str] = []
+def serving(
+    engine: Any,
+    model_id: str,
+    aliases: tuple[str, ...] = (),
+    log: Callable[[str], None] | None = None,
+    **kwargs: Any,
+) -> Iterator:
+    """The app on a free port of 127.0.0.1, until the block ends; its log lines go to
+    ``Served.log`` unless ``log`` takes them."""
+    lines: list[str] = []
     assert engine.info is not None
     model = ServedModel(model_id, aliases, engine.info.context_window)
-    app = create_app(engine, model, log=log.append, **kwargs)
+    app = create_app(engine, model, log=log or lines.append, **kwargs)
     sock = bind("127.0.0.1", 0)
     server = ServeServer(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -76,7 +122,7 @@ def serving(engine: Any, model_id: str, aliases: tuple[str, ...] = (), **kwargs:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.01)
     try:
-        yield Served(url_of(sock), model_id, app.state.scheduler, server, log)
+        yield Served(url_of(sock), model_id, app.state.scheduler, server, lines)
     finally:
         server.stop()
         thread.join(30)

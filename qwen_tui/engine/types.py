@@ -97,6 +97,8 @@ class ModelInfo:
     # "none": the model does not think; "switch": it thinks unless enable_thinking is False
     # (Qwen3); "always": its template opens the <think> block itself (Qwen3 Thinking-2507)
     thinking: str = "none"
+    # the most characters one token can stand for (the longest entry of the vocabulary); 0: unknown
+    longest_token: int = 0
 
 
 TextCallback = Callable[[str], None]

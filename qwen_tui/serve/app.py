@@ -1,14 +1,14 @@
 """The Starlette app: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``.
 
-Every error is JSON in OpenAI's shape, unknown routes and methods too. With an API key, the
-``/v1`` routes want ``Authorization: Bearer KEY``; ``/health`` never does.
+Every error is JSON in OpenAI's shape, unknown routes and methods too, and a 500 says only
+that the log has the details. Requests pass ``access.py``'s checks (Host, Origin) first. With
+an API key, the ``/v1`` routes want ``Authorization: Bearer KEY``; ``/health`` never does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,15 +17,21 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine.types import Engine
+from .access import Access, AccessGuard
+from .body import BodyReader
 from .chunks import DONE, Completion, sse
-from .errors import ApiError, bad_request
+from .errors import ApiError, internal_error
+from .jobs import Done, Failed, Job, Piece
+from .limits import Limits
 from .request import ChatRequest, check_model, parse_chat_request
-from .scheduler import Done, Failed, Job, Piece, Scheduler
+from .scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,14 @@ def create_app(
     *,
     api_key: str | None = None,
     log: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
+    access: Access | None = None,
 ) -> Starlette:
-    """The app for a loaded ``engine``; ``app.state.scheduler`` is its queue of replies."""
-    scheduler = Scheduler(engine, log)
+    """The app for a loaded ``engine``; ``app.state.scheduler`` is its queue of replies,
+    ``app.state.limits`` what uvicorn is told too."""
+    limits = limits or Limits()
+    scheduler = Scheduler(engine, log, limits)
+    bodies = BodyReader(limits)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -99,7 +110,7 @@ def create_app(
 
     async def chat(request: Request) -> Response:
         authorize(request)
-        chat_request = parse_chat_request(await _json(request))
+        chat_request = parse_chat_request(await bodies.json(request))
         check_model(chat_request, model.ids)
         job = scheduler.submit(chat_request)
         watcher = asyncio.create_task(_watch_disconnect(request, job))
@@ -131,18 +142,47 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[
+            Middleware(AccessGuard, access=access or Access()),
+            Middleware(LastResort),
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},  # type: ignore[dict-item]
     )
     app.state.scheduler = scheduler
+    app.state.limits = limits
+    app.state.bodies = bodies
     return app
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise bad_request(f"The request body is not valid JSON ({exc}).") from None
+class LastResort:
+    """ASGI middleware: an exception no handler expected is logged with its traceback, and the
+    client gets a 500 that says only that (no exception text, no path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if scope["type"] != "http":
+                raise
+            from ..log import log_error
+
+            try:
+                log_error(exc, f"qwen-tui serve: {scope['method']} {scope['path']}")
+            except Exception:  # an unwritable log loses the traceback, not the answer
+                pass
+            if started:  # too late for a status: the client sees the connection close
+                raise
+            await internal_error().response()(scope, receive, send)
 
 
 async def _watch_disconnect(request: Request, job: Job) -> None:
@@ -190,7 +230,7 @@ async def _stream(
 
 
 async def _api_error(request: Request, exc: ApiError) -> Response:
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return exc.response()
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -204,5 +244,10 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
         message = f"{request.method} is not allowed on {request.url.path}."
     else:
         message = str(exc.detail)
-    error = ApiError(exc.status_code, message, code="not_found" if exc.status_code == 404 else None)
-    return JSONResponse(error.body(), status_code=exc.status_code, headers=exc.headers)
+    error = ApiError(
+        exc.status_code,
+        message,
+        code="not_found" if exc.status_code == 404 else None,
+        headers=exc.headers,
+    )
+    return error.response()

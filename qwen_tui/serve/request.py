@@ -8,6 +8,7 @@ silently dropped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,13 @@ from ..engine.types import ChatMessage, GenerationParams
 from .errors import ApiError, bad_request
 
 MAX_STOPS = 4
+MAX_STOP_CHARS = 256  # each stop string is matched against every piece of the reply
+MAX_MESSAGES = 2048  # OpenAI's own limit
+MAX_TOKENS = 2**31 - 1  # a count beyond any window; bigger ones are refused, not compared
+# Below this a temperature divides the logits into infinities (1e-40) or is greedy in all but
+# name: 0 asks for greedy. vLLM raises smaller temperatures to the same 0.01.
+MIN_TEMPERATURE = 0.01
+MIN_PENALTY = 0.01  # a penalty divides positive logits: 1e-40 would make them infinite
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
@@ -50,15 +58,22 @@ def parse_chat_request(body: Any) -> ChatRequest:
     kwargs = body.get("chat_template_kwargs")
     if kwargs is not None and not isinstance(kwargs, dict):
         raise bad_request("'chat_template_kwargs' must be an object.", "chat_template_kwargs")
-    max_tokens = _number(body, "max_completion_tokens", int, 1, None)
+    max_tokens = _number(body, "max_completion_tokens", int, 1, MAX_TOKENS)
     if max_tokens is None:
-        max_tokens = _number(body, "max_tokens", int, 1, None)
-    top_k = _number(body, "top_k", int, -1, None)  # vLLM's and llama-server's extension
+        max_tokens = _number(body, "max_tokens", int, 1, MAX_TOKENS)
+    top_k = _number(body, "top_k", int, -1, MAX_TOKENS)  # vLLM's and llama-server's extension
+    temperature = _number(body, "temperature", float, 0, 2)
+    if temperature is not None and 0 < temperature < MIN_TEMPERATURE:
+        raise bad_request(
+            f"'temperature' must be 0 (greedy) or from {MIN_TEMPERATURE} to 2, "
+            f"not {_shown(temperature)}.",
+            "temperature",
+        )
     params = GenerationParams(
-        temperature=_number(body, "temperature", float, 0, 2),
+        temperature=temperature,
         top_p=_number(body, "top_p", float, 0, 1),
         top_k=None if top_k == -1 else top_k,  # -1: off, as in vLLM
-        repetition_penalty=_number(body, "repetition_penalty", float, 0, None, low_open=True),
+        repetition_penalty=_number(body, "repetition_penalty", float, MIN_PENALTY, 100),
         max_new_tokens=max_tokens,
         seed=_number(body, "seed", int, -(2**63), 2**64 - 1),
         enable_thinking=_flag(kwargs or {}, "enable_thinking", "chat_template_kwargs."),
@@ -77,6 +92,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
 def _messages(raw: Any) -> list[ChatMessage]:
     if not isinstance(raw, list) or not raw:
         raise bad_request("'messages' must be a non-empty list of messages.", "messages")
+    if len(raw) > MAX_MESSAGES:
+        raise bad_request(
+            f"'messages' takes at most {MAX_MESSAGES} messages, not {len(raw)}.", "messages"
+        )
     out: list[ChatMessage] = []
     for i, item in enumerate(raw):
         where = f"messages[{i}]"
@@ -90,14 +109,14 @@ def _messages(raw: Any) -> list[ChatMessage]:
             )
         if role not in ROLES:
             raise bad_request(
-                f"{where}.role must be system, developer, user or assistant, not {role!r}.",
+                f"{where}.role must be system, developer, user or assistant, not {_shown(role)}.",
                 f"{where}.role",
             )
         content = _text(item.get("content"), f"{where}.content", role == "assistant")
         reasoning = ""
         if role == "assistant":
             given = item.get("reasoning_content", item.get("reasoning"))
-            if given is not None and not isinstance(given, str):
+            if given is not None and not _is_text(given):
                 raise bad_request(f"{where}.reasoning_content must be a string.", where)
             if given:
                 reasoning = given
@@ -111,19 +130,32 @@ def _text(content: Any, where: str, may_be_empty: bool) -> str:
     """A message's text: a string, or a list of text parts (as editors send it)."""
     if content is None and may_be_empty:
         return ""
-    if isinstance(content, str):
-        return content
     if isinstance(content, list):
         pieces = []
         for part in content:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind != "text" or not isinstance(part.get("text"), str):
                 raise bad_request(
-                    f"{where}: only text parts are supported, not {kind or part!r}.", where
+                    f"{where}: only text parts are supported, not {_shown(kind or part)}.", where
                 )
             pieces.append(part["text"])
-        return "".join(pieces)
-    raise bad_request(f"{where} must be a string or a list of text parts.", where)
+        content = "".join(pieces)
+    if not isinstance(content, str):
+        raise bad_request(f"{where} must be a string or a list of text parts.", where)
+    if not _is_text(content):
+        raise bad_request(f"{where} is not valid Unicode (it has a lone surrogate).", where)
+    return content
+
+
+def _is_text(value: Any) -> bool:
+    """A string the tokenizer can take: JSON's "\\ud800" escapes make strings that are not."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
@@ -147,26 +179,31 @@ def _number(
     body: dict[str, Any],
     name: str,
     kind: type,
-    low: float | None,
+    low: float,
     high: float | None,
-    low_open: bool = False,
 ) -> Any:
+    """``body[name]`` if it is a number of ``kind`` from ``low`` to ``high``; None if absent.
+
+    JSON's NaN and Infinity (which Python's json reads) and numbers too big for a float are
+    refused like any other out of range: the bounds are compared before any conversion."""
     value = body.get(name)
     if value is None:
         return None
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    finite = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    whole = isinstance(value, int) or (finite and float(value).is_integer())
     if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not whole):
         noun = "a whole number" if kind is int else "a number"
-        raise bad_request(f"'{name}' must be {noun}, not {value!r}.", name)
-    value = kind(value)
-    below = low is not None and (value <= low if low_open else value < low)
-    if below or (high is not None and value > high):
-        if high is None:
-            bound = f"above {low}" if low_open else f"at least {low}"
-        else:
-            bound = f"from {low} to {high}"
-        raise bad_request(f"'{name}' must be {bound}, not {value!r}.", name)
-    return value
+        raise bad_request(f"'{name}' must be {noun}, not {_shown(value)}.", name)
+    if not finite or value < low or (high is not None and value > high):
+        bound = f"at least {low}" if high is None else f"from {low} to {high}"
+        raise bad_request(f"'{name}' must be {bound}, not {_shown(value)}.", name)
+    return kind(value)
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: short, whatever the client sent."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _flag(body: dict[str, Any], name: str, prefix: str = "") -> bool | None:
@@ -184,6 +221,8 @@ def _stops(raw: Any) -> tuple[str, ...]:
         raise bad_request("'stop' must be a string or a list of strings.", "stop")
     if len(stops) > MAX_STOPS:
         raise bad_request(f"'stop' takes at most {MAX_STOPS} strings.", "stop")
+    if any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise bad_request(f"Each 'stop' string takes at most {MAX_STOP_CHARS} characters.", "stop")
     return tuple(s for s in stops if s)
 
 
@@ -192,7 +231,7 @@ def check_model(request: ChatRequest, ids: tuple[str, ...]) -> None:
     if request.model not in ids:
         raise ApiError(
             404,
-            f"The model '{request.model}' does not exist here; this server has '{ids[0]}'.",
+            f"The model {_shown(request.model)} does not exist here; this server has '{ids[0]}'.",
             param="model",
             code="model_not_found",
         )

@@ -1,10 +1,14 @@
 """One engine, one reply at a time: requests wait their turn and can leave the queue.
 
-The engine's ``chat`` blocks, so a worker task runs it in a thread, one job after another in
-the order they came (FIFO). The engine's callbacks come from its torch thread; they reach the
-request's coroutine through ``loop.call_soon_threadsafe`` into the job's asyncio queue. A
-client that goes away sets the job's ``cancel`` event: a waiting job is skipped, a running one
-stops within a token and the next job starts.
+A request is admitted when its messages' characters could fit the context window (else 400
+at once) and the queue has room (else 429). Its prompt is then counted in tokens on a thread of
+its own, one request at a time, so that a long prompt never holds up the worker; a prompt that
+does not fit fails there (400). Counted jobs run on the worker, in the order they came (FIFO):
+the engine's ``chat`` blocks, so each runs in a thread. The engine's callbacks come from its
+torch thread; they reach the request's coroutine through ``loop.call_soon_threadsafe`` into the
+job's asyncio queue. A client that goes away drops its job: a waiting one leaves the queue at
+once, a running one stops within a token and the next job starts. The worker outlives any
+exception, its log function's too.
 
 KV reuse: a conversation's cache key is made of its first messages (the system prompt and the
 first user message), so a client's next turn finds the cache of the last one. The engine
@@ -21,180 +25,197 @@ import json
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
-from ..engine.types import ChatMessage, Engine, ReplyStats
+from ..engine.types import ChatMessage, Engine, ModelInfo, ReplyStats
 from ..errors import QwenTuiError
-from .errors import ApiError, server_error
+from .errors import ApiError, internal_error, server_error
+from .jobs import Done, Failed, Finished, Job, Piece, Started, cancelled
+from .limits import Limits
 from .request import ChatRequest
 from .stops import StopMatcher
+from .window import check_characters, room_for_reply
 
 KEPT_REPLIES = 32  # replies whose tokens are kept, to be fed back as generated
-SMALLEST_PROMPT_ROOM = 16  # the engine wants this many tokens of the window for the prompt
-
-
-@dataclass(frozen=True)
-class Started:
-    prompt_tokens: int
-
-
-@dataclass(frozen=True)
-class Piece:
-    text: str
-    reasoning: bool
-
-
-@dataclass(frozen=True)
-class Done:
-    text: str
-    reasoning: str
-    finish_reason: str  # "stop" | "length"
-    stats: ReplyStats
-
-
-@dataclass(frozen=True)
-class Failed:
-    error: ApiError
-
-
-Event = Started | Piece | Done | Failed
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A job's end, as the server's log and tests see it."""
-
-    stats: ReplyStats
-    why: str  # "": it ran its course; "client", "stop" or "shutdown": what cut it short
-    error: str = ""
-
-
-class Job:
-    def __init__(self, request: ChatRequest, loop: asyncio.AbstractEventLoop) -> None:
-        self.request = request
-        self.cancel = threading.Event()
-        self.why = ""  # who cancelled: "client" | "stop" | "shutdown"
-        self.answered = False  # the client has had the reply's end (Done or Failed)
-        self._loop = loop
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
-
-    def send(self, event: Event) -> None:
-        """From any thread."""
-        try:
-            self._loop.call_soon_threadsafe(self._events.put_nowait, event)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            pass
-
-    async def next(self) -> Event:
-        event = await self._events.get()
-        self.answered = self.answered or isinstance(event, Done | Failed)
-        return event
-
-    def leave(self) -> None:
-        """The client is gone or has all it wants: stop the job unless it is over."""
-        if not self.answered:
-            self.drop("client")
-
-    def drop(self, why: str = "client") -> None:
-        """Stop this job (from any thread): it never starts, or stops within a token."""
-        if not self.why:
-            self.why = why
-        self.cancel.set()
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        log: Callable[[str], None] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.engine = engine
         self.log = log or (lambda line: None)
+        self.limits = limits or Limits()
         self.finished: deque[Finished] = deque(maxlen=64)
-        self._queue: asyncio.Queue[Job] | None = None
         self._lock = threading.Lock()
-        self._pending: set[Job] = set()
+        self._queued: list[Job] = []  # being counted or waiting, in the order they came
+        self._running: Job | None = None
+        self._ready = asyncio.Event()  # a counted job may be waiting
         self._closing = False
+        self._counter = ThreadPoolExecutor(1, thread_name_prefix="serve-count")
+        self._counting: set[asyncio.Task[None]] = set()
         self._tokens: OrderedDict[tuple[str, str], tuple[int, ...]] = OrderedDict()
+
+    @property
+    def waiting(self) -> int:
+        """Jobs in the queue (being counted or waiting), the running one aside."""
+        with self._lock:
+            return len(self._queued)
 
     def submit(self, request: ChatRequest) -> Job:
         """Queue a request (on the event loop); its events come through ``job.next()``."""
-        job = Job(request, asyncio.get_running_loop())
+        check_characters(request, self._info())
+        loop = asyncio.get_running_loop()
+        job = Job(request, loop, self._withdraw)
         with self._lock:
             if self._closing:
                 raise server_error("The server is shutting down.", 503)
-            self._pending.add(job)
-        self._jobs().put_nowait(job)
+            if len(self._queued) >= self.limits.max_queue:
+                raise ApiError(
+                    429,
+                    f"{len(self._queued)} requests are already waiting for the model; "
+                    "try again shortly.",
+                    type="server_error",  # OpenAI's type for its own overload
+                    code="queue_full",
+                    headers={"Retry-After": str(self.limits.retry_after)},
+                )
+            self._queued.append(job)
+        task = loop.create_task(self._count(job))
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
         return job
 
     async def run(self) -> None:
-        """The worker: one job at a time, in order, each in a thread."""
+        """The worker: one counted job at a time, in order, each in a thread."""
         while True:
-            job = await self._jobs().get()
-            if job.cancel.is_set():
-                self._finish(job, Finished(ReplyStats(finish_reason="cancelled"), job.why))
-                job.send(Failed(_cancelled(job)))
-                continue
-            await asyncio.to_thread(self._generate, job)
+            job = await self._next()
+            try:
+                await asyncio.to_thread(self._generate, job)
+            except Exception as exc:  # a bug of ours around the reply: its client hears
+                self._log_exception(exc)
+                self._fail(job, repr(exc), internal_error())
+            finally:
+                with self._lock:
+                    self._running = None
 
     def shutdown(self) -> None:
         """Refuse new requests and stop every job (from any thread)."""
         with self._lock:
             self._closing = True
-            jobs = list(self._pending)
+            jobs = [*self._queued, *([self._running] if self._running else [])]
         for job in jobs:
             job.drop("shutdown")
+        self._counter.shutdown(wait=False, cancel_futures=True)
 
-    def _jobs(self) -> asyncio.Queue[Job]:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        return self._queue
+    def _info(self) -> ModelInfo:
+        info = self.engine.info
+        if info is None:
+            raise server_error("No model is loaded.", 503)
+        return info
 
-    def _finish(self, job: Job, record: Finished) -> None:
+    async def _next(self) -> Job:
+        while True:
+            self._ready.clear()
+            with self._lock:
+                job = next((j for j in self._queued if j.counted), None)
+                if job is not None:
+                    self._queued.remove(job)
+                    self._running = job
+                    return job
+            await self._ready.wait()
+
+    async def _count(self, job: Job) -> None:
+        """Count the job's prompt off the worker, then let it run; or fail it."""
+        if job.cancel.is_set():
+            return  # it left the queue (or the server is shutting down) before its turn
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._counter, self._measure, job)
+        except ApiError as exc:
+            self._fail(job, exc.message, exc)
+        except Exception as exc:  # the tokenizer failed, or the counter is shut down
+            self._log_exception(exc)
+            self._fail(job, repr(exc), internal_error())
+        else:
+            job.counted = True
+            self._ready.set()
+
+    def _withdraw(self, job: Job) -> None:
+        """A job dropped before it runs leaves the queue at once (from any thread)."""
         with self._lock:
-            self._pending.discard(job)
-        self.finished.append(record)
+            if job not in self._queued:
+                return  # it runs (and stops within a token), or it is over
+            self._queued.remove(job)
+        self.finished.append(Finished(ReplyStats(finish_reason="cancelled"), job.why))
+        job.send(Failed(cancelled(job)))
+
+    def _fail(self, job: Job, why: str, error: ApiError) -> None:
+        if self._end(job, Finished(ReplyStats(finish_reason="failed"), job.why, why)):
+            job.send(Failed(error))
+
+    def _end(self, job: Job, record: Finished) -> bool:
+        """Record the end of a job; False if it had already left the queue."""
+        with self._lock:
+            queued = job in self._queued
+            if queued:
+                self._queued.remove(job)
+        if queued or job is self._running:
+            self.finished.append(record)
+            self._say(_log_line(record))
+        return queued or job is self._running
+
+    def _say(self, line: str) -> None:
+        """The server's log line; a log that fails (stderr closed) loses the line, not the
+        server."""
+        try:
+            self.log(line)
+        except Exception:
+            pass
+
+    def _log_exception(self, exc: Exception) -> None:
+        try:
+            from ..log import log_error
+
+            log_error(exc, "qwen-tui serve")
+        except Exception:
+            pass
+
+    # -- on the counting thread ----------------------------------------
+    def _measure(self, job: Job) -> None:
+        if job.cancel.is_set():
+            return  # it has left the queue: nothing to count
+        request = job.request
+        job.key = cache_key(request.messages)
+        job.messages = self._as_generated(request.messages, job.key)
+        job.prompt_tokens = self.engine.count_tokens(job.messages)
+        job.max_new_tokens = room_for_reply(request, job.prompt_tokens, self._info().context_window)
 
     # -- on the worker thread ------------------------------------------
     def _generate(self, job: Job) -> None:
         stats, error = ReplyStats(finish_reason="failed"), ""
-        try:
-            stats, last = self._reply(job)
-        except ApiError as exc:
-            error, last = exc.message, Failed(exc)
-        except QwenTuiError as exc:
-            error = exc.one_line()
-            last = Failed(server_error(f"The engine failed: {error}"))
-        except Exception as exc:  # a bug of ours: the server stays up, the log has it all
-            from ..log import log_error
-
-            where = log_error(exc, "qwen-tui serve")
-            error = f"{type(exc).__name__}: {exc}"
-            last = Failed(server_error(f"The engine failed ({error}); details in {where}."))
+        last: Done | Failed
+        if job.cancel.is_set():  # dropped between the queue and here
+            stats, last = ReplyStats(finish_reason="cancelled"), Failed(cancelled(job))
+        else:
+            try:
+                stats, last = self._reply(job)
+            except ApiError as exc:
+                error, last = exc.message, Failed(exc)
+            except Exception as exc:  # the engine's failure or a bug of ours: the log has it
+                error = exc.one_line() if isinstance(exc, QwenTuiError) else repr(exc)
+                self._log_exception(exc)
+                last = Failed(internal_error())
         record = Finished(stats, job.why, error)
-        self._finish(job, record)  # before the client hears the end: the record is there
-        self.log(_log_line(record))
+        self.finished.append(record)  # before the client hears the end: the record is there
         job.send(last)  # the request's coroutine ends on it, even if its client has gone
+        self._say(_log_line(record))
 
     def _reply(self, job: Job) -> tuple[ReplyStats, Done | Failed]:
         request = job.request
-        info = self.engine.info
-        if info is None:
-            raise server_error("No model is loaded.", 503)
-        key = cache_key(request.messages)
-        messages = self._as_generated(request.messages, key)
-        window = info.context_window
-        prompt = self.engine.count_tokens(messages)
-        # the template's thinking switch may add a few tokens count_tokens does not see
-        slack = SMALLEST_PROMPT_ROOM if request.params.enable_thinking is not None else 0
-        room = window - max(prompt + slack, SMALLEST_PROMPT_ROOM)
-        wanted = request.params.max_new_tokens
-        if room < 1 or (wanted is not None and wanted > room):
-            asked = f" and max_tokens asks for {wanted}" if wanted is not None else ""
-            raise ApiError(
-                400,
-                f"This model's maximum context length is {window} tokens, but the messages "
-                f"take {prompt}{asked}. Shorten the messages or lower max_tokens.",
-                param="messages",
-                code="context_length_exceeded",
-            )
-        job.send(Started(prompt))
+        job.send(Started(job.prompt_tokens))
         stops = StopMatcher(request.stops)
         answer: list[str] = []
         thinking: list[str] = []
@@ -213,12 +234,12 @@ class Scheduler:
                 job.send(Piece(piece, True))
 
         reply = self.engine.chat(
-            messages,
-            replace(request.params, max_new_tokens=wanted or room),
+            job.messages,
+            replace(request.params, max_new_tokens=job.max_new_tokens),
             on_text=on_text,
             on_reasoning=on_reasoning,
             cancel=job.cancel,
-            cache_key=key,
+            cache_key=job.key,
             continue_reply=request.continue_reply,
         )
         tail = stops.flush()
@@ -227,10 +248,10 @@ class Scheduler:
             job.send(Piece(tail, False))
         finish = "stop" if stops.hit else reply.stats.finish_reason
         if finish == "cancelled":
-            return reply.stats, Failed(_cancelled(job))
+            return reply.stats, Failed(cancelled(job))
         text = "".join(answer)
         if not stops.hit:
-            self._keep_tokens(key, text, reply.token_ids)
+            self._keep_tokens(job.key, text, reply.token_ids)
         return reply.stats, Done(text, "".join(thinking), finish, reply.stats)
 
     def _as_generated(self, messages: list[ChatMessage], key: str) -> list[ChatMessage]:
@@ -252,13 +273,6 @@ class Scheduler:
             self._tokens.move_to_end((key, text))
             while len(self._tokens) > KEPT_REPLIES:
                 self._tokens.popitem(last=False)
-
-
-def _cancelled(job: Job) -> ApiError:
-    if job.why == "shutdown":
-        return server_error("The server is shutting down.", 503)
-    # nobody reads this: the client has gone (499 is nginx's "client closed request")
-    return ApiError(499, "The client closed the connection.", code="cancelled")
 
 
 def cache_key(messages: list[ChatMessage]) -> str:

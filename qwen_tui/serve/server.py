@@ -10,12 +10,15 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
 
 from ..errors import QwenTuiError, UsageError
+from .connections import guarded_protocol
+from .limits import Limits
 from .scheduler import Scheduler
 
 
@@ -65,21 +68,31 @@ def url_of(sock: socket.socket) -> str:
 
 
 class ServeServer(uvicorn.Server):
-    """uvicorn, quiet, that stops the replies under way when it is told to stop (Ctrl+C):
-    otherwise it would wait for them to finish."""
+    """uvicorn, quiet, with the app's limits on connections (``connections.py``), that stops
+    the replies under way when it is told to stop (Ctrl+C): otherwise it would wait for them
+    to finish."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, on_ready: Callable[[], None] = lambda: None) -> None:
+        self.on_ready = on_ready  # called once the socket listens
+        limits: Limits = app.state.limits
         config = uvicorn.Config(
             app,
             log_level="warning",
             access_log=False,
-            http="h11",
+            http=guarded_protocol(limits),  # h11, with a deadline for headers and a cap
             ws="none",
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=limits.keep_alive_seconds,
+            h11_max_incomplete_event_size=limits.max_head,
         )
         super().__init__(config)
         self.scheduler: Scheduler = app.state.scheduler
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.on_ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.scheduler.shutdown()

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 
 import openai
 
@@ -20,6 +22,15 @@ def run_cli(*args, env=None, timeout=60):
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def status_of(url, headers):
+    request = urllib.request.Request(f"{url}/v1/models", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def one_line(result, code):
@@ -35,6 +46,19 @@ def test_another_address_than_loopback_needs_an_api_key():
     assert "--port must be" in one_line(run_cli("--port", "70000"), 2)
 
 
+def test_bad_access_and_limit_flags_are_one_sentence():
+    for flags, words in [
+        (["--cors-origin", "*"], "needs an API key"),
+        (["--allowed-host", "*"], "needs an API key"),
+        (["--cors-origin", "localhost:3000"], "not a web origin"),
+        (["--allowed-host", "a/b"], "not a host name"),
+        (["--max-body", "lots"], "--max-body: 'lots' is not a size"),
+        (["--max-queue", "0"], "--max-queue must be at least 1"),
+        (["--max-connections", "0"], "--max-connections must be at least 1"),
+    ]:
+        assert words in one_line(run_cli(*flags), 2), flags
+
+
 def test_a_busy_port_is_one_sentence():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -45,8 +69,9 @@ def test_a_busy_port_is_one_sentence():
 
 
 def test_the_command_serves_a_model_and_ctrl_c_stops_it_with_0(installed_model):
+    flags = ["--allowed-host", "my.box", "--cors-origin", "http://localhost:3000"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "qwen_tui", "serve", "--port", "0", "--model", "tiny"],
+        [sys.executable, "-m", "qwen_tui", "serve", "--port", "0", "--model", "tiny", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -56,6 +81,11 @@ def test_the_command_serves_a_model_and_ctrl_c_stops_it_with_0(installed_model):
         line = process.stderr.readline()  # written once the model is loaded
         assert "serving tiny-sym_int4" in line and "Ctrl+C" in line, line
         url = line.split(" at ", 1)[1].split("/v1")[0]
+        port = url.rsplit(":", 1)[1]
+        assert status_of(url, {"Host": f"my.box:{port}"}) == 200
+        assert status_of(url, {"Host": f"evil.example:{port}"}) == 403
+        assert status_of(url, {"Origin": "http://localhost:3000"}) == 200
+        assert status_of(url, {"Origin": "http://localhost:3001"}) == 403
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
         stream = client.chat.completions.create(
             model="tiny-sym_int4",

@@ -18,11 +18,12 @@ def served(engine, tiny_quantized):
 
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
+JSON = {"Content-Type": "application/json"}
 
 
 def post(served, body, **headers):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return served.error("POST", "/v1/chat/completions", raw, **{**AUTH, **headers})
+    return served.error("POST", "/v1/chat/completions", raw, **{**AUTH, **JSON, **headers})
 
 
 def hi(served, **fields):
@@ -68,13 +69,14 @@ def test_a_prompt_too_long_for_the_window_is_a_400(served, stream):
     assert reply.usage.completion_tokens == 2
 
 
-def test_an_engine_failure_is_a_500_and_the_server_goes_on(served, engine, monkeypatch):
+def test_an_engine_failure_is_a_500_that_keeps_its_details_in_the_log(served, engine, monkeypatch):
     from qwen_tui import paths
     from qwen_tui.errors import EngineError
 
-    for failure, words in [
-        (RuntimeError("boom"), "RuntimeError: boom"),
-        (EngineError("The kernel fell over.", "Run qwen-tui doctor."), "The kernel fell over."),
+    secret = "/home/someone/secret/file.py"
+    for failure in [
+        RuntimeError(f"boom in {secret}"),
+        EngineError(f"The kernel fell over in {secret}.", "Run qwen-tui doctor."),
     ]:
 
         def broken(*args, failure=failure, **kwargs):
@@ -84,10 +86,46 @@ def test_an_engine_failure_is_a_500_and_the_server_goes_on(served, engine, monke
             patch.setattr(engine, "chat", broken)
             with pytest.raises(openai.InternalServerError) as caught:
                 served.client().chat.completions.create(**hi(served, max_tokens=2))
-        assert caught.value.status_code == 500 and words in caught.value.message
-        assert caught.value.type == "server_error"
-    assert "RuntimeError: boom" in paths.log_file().read_text()  # with its traceback
+        assert caught.value.status_code == 500 and caught.value.type == "server_error"
+        body = json.dumps(caught.value.body)
+        assert "log has the details" in body
+        assert "boom" not in body and "kernel" not in body and "/home" not in body
+        assert str(paths.log_file()) not in body
+    log = paths.log_file().read_text()
+    assert f"RuntimeError: boom in {secret}" in log and "Traceback" in log
+    assert "The kernel fell over" in log and "The kernel fell over" in served.log[-1]
     assert served.client().chat.completions.create(**hi(served, max_tokens=2)).choices
+
+
+def test_the_worker_survives_a_log_that_raises(engine, tiny_quantized, monkeypatch):
+    def closed_stderr(line):
+        raise ValueError("I/O operation on closed file.")
+
+    with serving(engine, tiny_quantized.folder_name, log=closed_stderr) as served:
+        client = served.client(timeout=60)
+        for _ in range(2):  # the first reply's log line raised on the worker
+            assert client.chat.completions.create(**hi(served, max_tokens=2)).choices
+        with monkeypatch.context() as patch:
+            patch.setattr(engine, "chat", lambda *args, **kwargs: 1 / 0)
+            with pytest.raises(openai.InternalServerError):
+                client.chat.completions.create(**hi(served, max_tokens=2))
+        status, error = post(served, hi(served, max_tokens=4096))  # fails before the worker
+        assert status == 400 and error["code"] == "context_length_exceeded"
+        assert client.chat.completions.create(**hi(served, max_tokens=2)).choices
+
+
+def test_a_bug_in_a_handler_is_a_500_without_its_text(served, monkeypatch):
+    from qwen_tui import paths
+    from qwen_tui.serve import app
+
+    def broken(body):
+        raise KeyError("/srv/qwen/handler.py")
+
+    monkeypatch.setattr(app, "parse_chat_request", broken)
+    status, error = post(served, hi(served))
+    assert status == 500 and error["type"] == "server_error"
+    assert "handler.py" not in json.dumps(error) and "KeyError" not in json.dumps(error)
+    assert "KeyError: '/srv/qwen/handler.py'" in paths.log_file().read_text()
 
 
 def test_the_api_key_is_required(served):
@@ -105,7 +143,7 @@ def test_the_api_key_is_required(served):
     "fields, param, words",
     [
         ({"temperature": 5}, "temperature", "from 0 to 2"),
-        ({"max_tokens": 0}, "max_tokens", "at least 1"),
+        ({"max_tokens": 0}, "max_tokens", "from 1 to"),
         ({"max_tokens": 2.5}, "max_tokens", "whole number"),
         ({"seed": "7"}, "seed", "whole number"),
         ({"n": 2}, "n", "one reply"),
@@ -124,6 +162,65 @@ def test_a_bad_field_is_a_400_naming_it(served, fields, param, words):
     assert words in error["message"]
     if param:
         assert error["param"] == param
+
+
+BIG = "1" + "0" * 400
+NUMBERS = ["temperature", "top_p", "top_k", "repetition_penalty", "max_tokens", "seed"]
+NOT_NUMBERS = ["NaN", "Infinity", "-Infinity", BIG, "-" + BIG, BIG + ".5", "1e400", '"1"', "[1]"]
+NOT_NUMBERS += ["true", "{}"]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [(f, v) for f in NUMBERS for v in NOT_NUMBERS]
+    + [(f, "1e-40") for f in NUMBERS if f != "top_p"]
+    + [("max_completion_tokens", v) for v in ("NaN", BIG, "1e-40", '"2"')],
+)
+def test_a_number_out_of_reason_is_a_400_naming_its_field(served, field, value):
+    text = json.dumps(hi(served))[:-1] + f', "{field}": {value}}}'
+    status, error = post(served, text.encode())
+    assert status == 400 and error["param"] == field, error
+    assert len(error["message"]) < 200  # the 400 digits are not echoed whole
+
+
+def test_numbers_at_their_edges_are_taken(served):
+    fields = {"temperature": 0.01, "top_p": 1e-40, "seed": 2**64 - 1, "max_tokens": 2}
+    extra = {"repetition_penalty": 100, "top_k": 2**31 - 1}
+    reply = served.client().chat.completions.create(**hi(served, **fields), extra_body=extra)
+    assert reply.usage.completion_tokens == 2
+    status, error = post(served, hi(served, temperature=0.001))
+    assert status == 400 and "0 (greedy) or from 0.01" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"seed": ' + b"9" * 5000 + b"}", "not valid JSON"),  # past Python's 4300 digits
+        (b'{"model": "\xff"}', "not valid JSON"),  # not UTF-8
+    ],
+)
+def test_json_that_python_cannot_read_is_a_400(served, raw, words):
+    status, error = post(served, raw)
+    assert status == 400 and words in error["message"]
+
+
+def test_lone_surrogates_are_refused_or_quoted_not_500(served):
+    text = json.dumps(hi(served)).replace('"hi"', '"hi \\ud800"')
+    status, error = post(served, text.encode())
+    assert status == 400 and error["param"] == "messages[0].content"
+    status, error = post(served, json.dumps(hi(served, model="\ud800")).encode())
+    assert status == 404 and error["code"] == "model_not_found"
+
+
+def test_too_many_messages_or_too_long_stop_strings_are_400(served):
+    many = [{"role": "user", "content": "hi"}] * 2049
+    status, error = post(served, hi(served, messages=many))
+    assert status == 400 and error["param"] == "messages" and "2048" in error["message"]
+    status, error = post(served, hi(served, stop=["x" * 257]))
+    assert status == 400 and error["param"] == "stop" and "256" in error["message"]
+    reply = served.client().chat.completions.create(**hi(served, max_tokens=2, stop=["x" * 256]))
+    assert reply.usage.completion_tokens == 2
 
 
 def test_unknown_fields_are_ignored(served):

@@ -154,6 +154,7 @@ class BigdlEngine:
             context_window=context_window(self.model_dir),
             defaults=read_defaults(self.model_dir, self._builder.thinking != "none"),
             thinking=self._builder.thinking,
+            longest_token=self._builder.longest_token(),
         )
         return self.info
 

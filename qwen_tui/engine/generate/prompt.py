@@ -79,6 +79,11 @@ class PromptBuilder:
             return "always"
         return "none"
 
+    def longest_token(self) -> int:
+        """The length of the longest vocabulary entry, special tokens included. Byte-level BPE
+        spells an entry one character per byte, so no token stands for more characters."""
+        return max((len(entry) for entry in self.tokenizer.get_vocab()), default=0)
+
     @property
     def may_think(self) -> bool:
         """Whether replies may start with a <think> block (to be split off)."""
