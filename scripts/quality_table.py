@@ -153,7 +153,7 @@ def quality_table(rows: dict) -> str:
             ppl, ref = row["ppl"][name], rows["float32"]["ppl"][name]
             change = "" if label == "float32" else f" ({100 * (ppl / ref - 1):+.1f} %)"
             cells.append(f"{ppl:.4g}{change}")
-        size = f"{row['bytes'] / 1e6:,.0f} MB" if "bytes" in row else "—"
+        size = f"{row['bytes'] / 2**20:,.0f} MB" if "bytes" in row else "—"  # MiB, as the store
         kl = f"{row['kl']:.2g}" if "kl" in row else ""
         lines.append(f"| {label} | {size} | " + " | ".join(cells) + f" | {kl} |")
     return "\n".join(lines)
