@@ -405,6 +405,22 @@ async def test_copy_code_without_a_code_block_warns(make_app):
 
 
 # -- export / import ------------------------------------------------------------
+async def test_an_export_that_cannot_be_written_is_one_sentence(make_app):
+    app = make_app()
+    add_chat(app.store, "Plans", "hi", "hello")
+    folder = paths.data_dir() / "exports"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the folder should be")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)  # the app goes on
+        (failed,) = [n for n in notifications(app) if n.severity == "error"]
+        assert f"Could not write the export into {folder}" in failed.message
+        assert "press f5 again" in failed.message
+
+
 async def test_export_writes_markdown_and_json_and_import_reads_it_back(make_app):
     app = make_app()
     cid = add_chat(

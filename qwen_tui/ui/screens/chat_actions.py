@@ -137,7 +137,17 @@ class ChatActions(ThinkingActions):
         cid = self.conversation_id
         if cid is None:
             return
-        md, js = self.controller.store.export_files(cid, paths.data_dir() / "exports")
+        folder = paths.data_dir() / "exports"
+        try:
+            md, js = self.controller.store.export_files(cid, folder)
+        except OSError as exc:
+            self.notify(
+                f"Could not write the export into {folder} ({exc.strerror or exc}). "
+                "Free some disk or make that folder writable, then press f5 again.",
+                title="Export failed",
+                severity="error",
+            )
+            return
         self.notify(f"{md}\n{js}", title="Exported to Markdown and JSON")
 
     def action_import_chat(self) -> None:
