@@ -305,3 +305,21 @@ def test_a_long_chat_leaves_its_oldest_turns_out_to_fit_the_servers_window(fake_
     engine_wide.load()
     assert engine_wide.chat(history).stats.dropped_turns == 0  # it all fits: nothing is left out
     assert len(fake.requests[-1]["messages"]) == len(history)
+
+
+def test_unload_closes_the_connection_pool_now_or_when_the_reply_ends(fake_openai):
+    engine = engine_for(fake_openai("llama_server"))
+    engine.load()
+    pool = engine._http
+    engine.unload()
+    assert pool.is_closed and engine._http is None
+
+    engine = engine_for(fake_openai("llama_server", pace=0.2))
+    engine.load()
+    pool = engine._http
+    started = threading.Event()
+    unloader = threading.Thread(target=lambda: started.wait(10) and engine.unload())
+    unloader.start()
+    reply = engine.chat(HI, on_text=lambda _: started.set())
+    unloader.join(10)
+    assert reply.stopped and reply.text and pool.is_closed  # closed by the reply, as it ended

@@ -37,6 +37,7 @@ class RemoteEngine:
         self._http: httpx.Client | None = None
         self._cancel = threading.Event()  # the reply being written (a new one per reply)
         self._closed = threading.Event()  # set by unload: nothing runs after
+        self._streaming = threading.Lock()  # held while a reply uses the connection pool
 
     # -- lifecycle -----------------------------------------------------
     def load(self) -> ModelInfo:
@@ -66,6 +67,16 @@ class RemoteEngine:
         self._closed.set()  # a reply being written stops, its connection closes
         self.cancel()
         self.info = None
+        if self._streaming.acquire(blocking=False):  # else the reply closes the pool as it ends
+            try:
+                self._close_pool()
+            finally:
+                self._streaming.release()
+
+    def _close_pool(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     def cancel(self) -> None:
         """Stop the reply being written (a reply that starts later is not affected)."""
@@ -92,6 +103,22 @@ class RemoteEngine:
         """Stream a reply; ``on_text`` and ``on_reasoning`` are called on this thread. A stop
         (``cancel``, ``cancel()``, ``unload()``) returns what came so far as a stopped reply;
         a failure raises RemoteError (the caller keeps what ``on_text`` was given)."""
+        with self._streaming:
+            try:
+                return self._chat(messages, params, on_text, cancel, continue_reply, on_reasoning)
+            finally:
+                if self._closed.is_set():  # unloaded meanwhile: the pool is this reply's to close
+                    self._close_pool()
+
+    def _chat(
+        self,
+        messages: list[ChatMessage],
+        params: GenerationParams | None,
+        on_text: TextCallback | None,
+        cancel: threading.Event | None,
+        continue_reply: bool,
+        on_reasoning: TextCallback | None,
+    ) -> Reply:
         info, server, http = self.info, self.server, self._http
         if info is None or server is None or http is None:
             raise EngineError("No model is loaded.", "Load a model first.")
