@@ -307,3 +307,11 @@ def test_trusted_code_runs_only_as_quantized_and_only_from_the_store(custom, tmp
     (stored / "extra.py").write_text("x = 1\n")
     assert main(["ask", "hi", "--model", "c", "--max-new-tokens", "2"]) == 1
     assert "extra.py is not the one" in capsys.readouterr().err
+
+
+def test_the_longest_token_is_the_longest_entry_in_bytes(source):
+    from qwen_tui.engine.generate.prompt import PromptBuilder
+
+    ours = Qwen1Tokenizer.from_folder(source)
+    longest = max(len(t) for t in ours._ranks)
+    assert PromptBuilder(ours).longest_token() == max(longest, len("<|extra_204|>"))

@@ -82,6 +82,8 @@ class PromptBuilder:
     def longest_token(self) -> int:
         """The length of the longest vocabulary entry, special tokens included. Byte-level BPE
         spells an entry one character per byte, so no token stands for more characters."""
+        if self.qwen1:  # tiktoken's ranks are bytes
+            return int(self.tokenizer.longest_token())
         return max((len(entry) for entry in self.tokenizer.get_vocab()), default=0)
 
     @property

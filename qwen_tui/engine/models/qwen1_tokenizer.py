@@ -72,6 +72,7 @@ class Qwen1Tokenizer:
             "qwen-tui-qwen1", pat_str=PATTERN, mergeable_ranks=ranks,
             special_tokens=self.special_tokens,
         )  # fmt: skip
+        self._ranks = ranks
         self._known = set(ranks.values()) | set(self.special_tokens.values())
         self.eod_id = self.special_tokens[ENDOFTEXT]
         self.im_start_id = self.special_tokens[IM_START]
@@ -83,6 +84,10 @@ class Qwen1Tokenizer:
         if not path.is_file():
             raise TokenizerFileError(f"{folder} has no {VOCAB_FILE}")
         return cls(read_ranks(path))
+
+    def longest_token(self) -> int:
+        """The most bytes one token stands for (a special token: its characters)."""
+        return max(max(map(len, self._ranks)), max(map(len, self.special_tokens)))
 
     def __len__(self) -> int:
         return self._encoding.n_vocab
