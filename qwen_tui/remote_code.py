@@ -31,6 +31,8 @@ def needs_remote_code(config: dict) -> bool:
     auto_map = config.get("auto_map")
     if not auto_map:
         return False
+    if not isinstance(auto_map, dict):
+        return True  # an auto_map of another shape than transformers writes: not ours either
     target = str(auto_map.get("AutoModelForCausalLM", "")).split("--")[-1]
     return target not in OWN_CLASSES.get(str(config.get("model_type")), ())
 
@@ -41,9 +43,11 @@ def check_remote_code(config: dict, src: Path, trusted: bool) -> bool:
         return False
     if trusted:
         return True
+    auto_map = config["auto_map"]
+    named = auto_map.get("AutoModelForCausalLM") if isinstance(auto_map, dict) else None
     raise RemoteCodeRefused(
         f"{src} needs to run its own Python code (auto_map in config.json names "
-        f"{config['auto_map'].get('AutoModelForCausalLM', 'a class')}).",
+        f"{named or 'code of its own'}).",
         "Read that code, then pass --trust-remote-code if you trust it.",
     )
 
@@ -54,6 +58,8 @@ def code_runs_at_load(folder: Path, manifest: Manifest, store: Path) -> bool:
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict):
         config = {}
     if not (manifest.remote_code and needs_remote_code(config)):
         return False  # our own code (Qwen-1 folders of earlier versions say remote_code too)

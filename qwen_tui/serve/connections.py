@@ -12,6 +12,9 @@ with a plain-text 503 but still accepts the connections themselves. This protoco
   make room, as nginx reuses idle keep-alive connections; if every one has a request under way,
   the new connection is closed at once.
 
+A request answered before its body was read has its connection closed: the rest of its body,
+dripped a byte at a time, would otherwise keep it open and never idle.
+
 What it does not bound: a request whose headers are in is the app's (``body.py`` times its body,
 the reply takes as long as it takes); uvicorn holds at most 64 KiB of a body the app has not
 read yet, then stops reading the socket.
@@ -50,6 +53,10 @@ class GuardedH11Protocol(H11Protocol):
     def on_response_complete(self) -> None:
         self.idle_since = time.monotonic()
         super().on_response_complete()  # uvicorn's keep-alive timer runs until the next byte
+        if self.conn.their_state is h11.SEND_BODY:
+            # answered before its body was read (/health, 401, 403, 415 ...): the rest of the
+            # body would keep the connection from ever being idle, a byte at a time
+            self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()

@@ -9,7 +9,6 @@ download is removed once the model is stored, unless it is to be kept.
 from __future__ import annotations
 
 import glob
-import json
 import threading
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .progress import Progress, ProgressCallback, human_bytes, ignore_progress
 from .quantize import quantize_folder
 from .removal import remove_tree
 from .resources import check_disk, check_memory
+from .source import read_source_config
 
 
 def repo_for(model: str) -> tuple[str, CatalogEntry | None]:
@@ -100,8 +100,7 @@ def pull(
             repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
             allow_patterns=["config.json"],
         )  # fmt: skip
-        config = json.loads((head.path / "config.json").read_text(encoding="utf-8"))
-        check_remote_code(config, head.path, trusted=False)
+        check_remote_code(read_source_config(head.path), head.path, trusted=False)
     snapshot = download_snapshot(
         repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,
         progress=progress, cancel=cancel,

@@ -39,11 +39,17 @@ def read_source_config(src: Path) -> dict:
             "Point at the folder that holds config.json and the weights.",
         )
     try:
-        return json.loads(config_path.read_text(encoding="utf-8"))
+        config = json.loads(config_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise UsageError(
             f"{config_path} is not valid JSON ({exc}).", "Re-download the model."
         ) from None
+    if not isinstance(config, dict):
+        raise UsageError(
+            f"{config_path} is not a model configuration (not a JSON object).",
+            "Re-download the model.",
+        )
+    return config
 
 
 def family_of(config: dict, src: Path) -> str:

@@ -185,3 +185,32 @@ def test_sizes(text, size):
 def test_a_size_that_is_not_one():
     with pytest.raises(ValueError, match="not a size"):
         parse_size("lots")
+
+
+def test_a_body_dripped_after_the_answer_does_not_keep_the_connection(engine, tiny_quantized):
+    """/health answers without reading a body; the body's bytes, a few at a time, would
+    otherwise cancel the keep-alive timer for ever and hold one of the connections."""
+    import threading
+
+    limits = Limits(keep_alive_seconds=0.3, head_seconds=600)
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+    with serving(engine, tiny_quantized.folder_name, limits=limits) as served:
+        with served.connect(request) as sock:
+            sock.settimeout(10)
+            assert response_on(sock)[0] == 200
+            done = threading.Event()
+
+            def drip() -> None:
+                while not done.wait(0.05):
+                    try:
+                        sock.sendall(b"x")
+                    except OSError:
+                        return
+
+            dripping = threading.Thread(target=drip)
+            dripping.start()
+            try:
+                assert closed_by_server(sock)
+            finally:
+                done.set()
+                dripping.join()

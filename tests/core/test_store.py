@@ -193,3 +193,18 @@ def test_not_enough_disk_or_memory_is_refused_with_numbers(tiny_source, monkeypa
     with pytest.raises(NotEnoughMemory, match=r"2.0 KB available"):
         quantize.quantize_folder(tiny_source, "x")
     assert _leftovers() == []
+
+
+@pytest.mark.parametrize(
+    "body", ['["a list"]', '"text"', '{"model_type": "qwen2", "auto_map": "x"}']
+)
+def test_a_config_of_another_shape_is_one_sentence(tmp_path, tiny_source, body, capsys):
+    from qwen_tui.cli import main
+
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_source, folder)
+    (folder / "config.json").write_text(body)
+    assert main(["quantize", str(folder), "--name", "odd"]) in (1, 2)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qwen-tui: ") and "Traceback" not in err[0]
+    assert "bug" not in err[0]
