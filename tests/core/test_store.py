@@ -196,9 +196,14 @@ def test_not_enough_disk_or_memory_is_refused_with_numbers(tiny_source, monkeypa
 
 
 @pytest.mark.parametrize(
-    "body", ['["a list"]', '"text"', '{"model_type": "qwen2", "auto_map": "x"}']
+    "body, said",
+    [
+        ('["a list"]', "is not a model configuration"),
+        ('"text"', "is not a model configuration"),
+        ('{"model_type": "qwen2", "auto_map": "x"}', "needs to run its own Python code"),
+    ],
 )
-def test_a_config_of_another_shape_is_one_sentence(tmp_path, tiny_source, body, capsys):
+def test_a_config_of_another_shape_is_one_sentence(tmp_path, tiny_source, body, said, capsys):
     from qwen_tui.cli import main
 
     folder = tmp_path / "odd"
