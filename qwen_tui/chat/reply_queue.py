@@ -121,6 +121,8 @@ class ReplyQueue:
             self.closed = True
             self.pending.clear()
             self.cancel.set()
+            if self.current is None:  # no reply is being written (a worker yet to start
+                return True  # will find nothing to do)
         return self._idle.wait(timeout)
 
     def follow(self, event: ReplyEvent) -> None:
@@ -144,13 +146,22 @@ class ReplyQueue:
             self.live_thought.pop(event.conversation_id, None)
 
     def _work(self) -> None:
+        try:
+            self._answer_queue()
+        finally:  # however it ended (an event that could not be sent, say), it has ended
+            with self.lock:
+                self.current = None
+                self.running = False
+                self._idle.set()  # the last reply is saved: the store may close
+
+    def _answer_queue(self) -> None:
         while True:
             with self.lock:
                 engine = self._engine()  # read once: a model load may set it to None meanwhile
                 if not self.pending or engine is None:
                     self.current = None
                     self.running = False
-                    self._idle.set()  # the last reply is saved: the store may close
+                    self._idle.set()
                     break
                 conversation_id = self.pending.popleft()
                 self.current = conversation_id

@@ -374,3 +374,23 @@ def test_shut_down_stops_the_reply_lets_it_save_and_starts_nothing_after(setup):
     assert [m.role for m in s.store.messages(second)] == ["user"]  # kept, not answered
     s.queue.enqueue(second)  # after shut_down nothing starts
     assert s.later.works == [] and not s.queue.running
+
+
+def test_shut_down_waits_for_nothing_when_the_worker_never_ran_or_failed(setup):
+    """A worker that was started but never ran (the app closed first) writes nothing, and one
+    that failed mid-way has ended: the store may close at once in both cases."""
+    s = setup()
+    s.queue.enqueue(s.chat("one"))  # the worker is handed to the runner, and never runs
+    assert s.later.works and s.queue.shut_down(timeout=0)
+
+    s = setup()
+    s.queue.enqueue(s.chat("two"))
+
+    def broken(event: ReplyEvent) -> None:
+        if isinstance(event, ReplyFinished):
+            raise RuntimeError("the app is gone")
+
+    s.on_event = broken
+    with pytest.raises(RuntimeError):
+        s.later.run()
+    assert not s.queue.running and s.queue.shut_down(timeout=0)
