@@ -15,6 +15,7 @@ from typing import Any, get_args, get_type_hints
 
 from ..config import check_value
 from ..engine.types import SEED_MAX, GenerationParams, ReplyStats
+from ..text import quoted
 
 FINISH_REASONS = ("stop", "length", "cancelled", "")
 _STATS = get_type_hints(ReplyStats)
@@ -26,11 +27,6 @@ _PARAMS = {name: get_args(kind)[0] for name, kind in get_type_hints(GenerationPa
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def param_problem(name: str, value: Any, ranges: bool = True) -> str | None:
@@ -49,7 +45,7 @@ def param_problem(name: str, value: Any, ranges: bool = True) -> str | None:
             check_value(name, value)  # the ranges the settings have
         except ValueError as exc:
             return str(exc).rstrip(".")
-    return None if rule is None else f"{name} {rule}, not {_shown(value)}"
+    return None if rule is None else f"{name} {rule}, not {quoted(value)}"
 
 
 def stat_problem(name: str, value: Any) -> str | None:
@@ -70,7 +66,7 @@ def stat_problem(name: str, value: Any) -> str | None:
         rule = None if ok else "must be one of " + ", ".join(map(repr, FINISH_REASONS))
     else:
         rule = None
-    return None if rule is None else f"{name} {rule}, not {_shown(value)}"
+    return None if rule is None else f"{name} {rule}, not {quoted(value)}"
 
 
 def clean_params(

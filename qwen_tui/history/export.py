@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from qwen_tui import paths
 from qwen_tui.history.checked import clean_params, clean_stats
+from qwen_tui.text import is_utf8
 
 if TYPE_CHECKING:
     from qwen_tui.history.records import Conversation, Message
@@ -110,16 +111,6 @@ def number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-def _is_unicode(text: str) -> bool:
-    """Whether the text can be stored as UTF-8 (JSON's "\\udcff" escapes can make lone
-    surrogates, which SQLite refuses)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def validate(data: Any) -> None:
     """Raise ``ValueError`` unless ``data`` is a version-1 conversation export."""
 
@@ -141,14 +132,14 @@ def validate(data: Any) -> None:
     for key, (kinds, description) in expected.items():
         if not isinstance(data.get(key), kinds):
             fail(f'"{key}" must be {description}')
-        if isinstance(data.get(key), str) and not _is_unicode(data[key]):
+        if isinstance(data.get(key), str) and not is_utf8(data[key]):
             fail(f'"{key}" holds a character that is not valid Unicode (a lone surrogate)')
     for i, m in enumerate(data["messages"], start=1):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             fail(f"message {i} must have a role of {', '.join(ROLES)}")
         if not isinstance(m.get("content"), str):
             fail(f"message {i} has no text content")
-        if not _is_unicode(m["content"]):
+        if not is_utf8(m["content"]):
             fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
         if m.get("state", "complete") not in STATES:
             fail(f"message {i} has an unknown state {m.get('state')!r}")
@@ -156,7 +147,7 @@ def validate(data: Any) -> None:
             fail(f"message {i} has stats that are not an object")
         if not isinstance(m.get("reasoning", ""), str):
             fail(f"message {i} has reasoning that is not text")
-        if not _is_unicode(m.get("reasoning", "")):
+        if not is_utf8(m.get("reasoning", "")):
             fail(f"message {i} holds a character that is not valid Unicode (a lone surrogate)")
 
 

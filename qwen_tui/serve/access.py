@@ -32,6 +32,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..text import quoted
 from .errors import ApiError
 
 ANY = "*"
@@ -126,7 +127,7 @@ class AccessGuard:
         host = headers.get("host")
         if host is not None and not self.access.host_allowed(host):
             refusal = _forbidden(
-                f"This server does not answer requests sent to {_quoted(host)}; start it with "
+                f"This server does not answer requests sent to {quoted(host)}; start it with "
                 "--allowed-host NAME to accept that name.",
                 "host_not_allowed",
             )
@@ -138,7 +139,7 @@ class AccessGuard:
             return
         if not self.access.origin_allowed(origin):
             refusal = _forbidden(
-                f"Requests from web pages at {_quoted(origin)} are refused; start the server "
+                f"Requests from web pages at {quoted(origin)} are refused; start the server "
                 "with --cors-origin ORIGIN to allow that page.",
                 "origin_not_allowed",
             )
@@ -184,7 +185,3 @@ def _is_address(name: str) -> bool:
 
 def _forbidden(message: str, code: str) -> Response:
     return ApiError(403, message, code=code).response()
-
-
-def _quoted(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:80] + "...")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..engine.generate.thinking import OPEN, split_reply
 from ..engine.types import ChatMessage, GenerationParams
+from ..text import is_utf8, quoted
 from .errors import ApiError, bad_request
 
 MAX_STOPS = 4
@@ -66,7 +67,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if temperature is not None and 0 < temperature < MIN_TEMPERATURE:
         raise bad_request(
             f"'temperature' must be 0 (greedy) or from {MIN_TEMPERATURE} to 2, "
-            f"not {_shown(temperature)}.",
+            f"not {quoted(temperature)}.",
             "temperature",
         )
     params = GenerationParams(
@@ -109,14 +110,14 @@ def _messages(raw: Any) -> list[ChatMessage]:
             )
         if role not in ROLES:
             raise bad_request(
-                f"{where}.role must be system, developer, user or assistant, not {_shown(role)}.",
+                f"{where}.role must be system, developer, user or assistant, not {quoted(role)}.",
                 f"{where}.role",
             )
         content = _text(item.get("content"), f"{where}.content", role == "assistant")
         reasoning = ""
         if role == "assistant":
             given = item.get("reasoning_content", item.get("reasoning"))
-            if given is not None and not _is_text(given):
+            if given is not None and not is_utf8(given):
                 raise bad_request(f"{where}.reasoning_content must be a string.", where)
             if given:
                 reasoning = given
@@ -136,26 +137,15 @@ def _text(content: Any, where: str, may_be_empty: bool) -> str:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind != "text" or not isinstance(part.get("text"), str):
                 raise bad_request(
-                    f"{where}: only text parts are supported, not {_shown(kind or part)}.", where
+                    f"{where}: only text parts are supported, not {quoted(kind or part)}.", where
                 )
             pieces.append(part["text"])
         content = "".join(pieces)
     if not isinstance(content, str):
         raise bad_request(f"{where} must be a string or a list of text parts.", where)
-    if not _is_text(content):
+    if not is_utf8(content):
         raise bad_request(f"{where} is not valid Unicode (it has a lone surrogate).", where)
     return content
-
-
-def _is_text(value: Any) -> bool:
-    """A string the tokenizer can take: JSON's "\\ud800" escapes make strings that are not."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _refuse_unsupported(body: dict[str, Any]) -> None:
@@ -193,17 +183,11 @@ def _number(
     whole = isinstance(value, int) or (finite and float(value).is_integer())
     if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not whole):
         noun = "a whole number" if kind is int else "a number"
-        raise bad_request(f"'{name}' must be {noun}, not {_shown(value)}.", name)
+        raise bad_request(f"'{name}' must be {noun}, not {quoted(value)}.", name)
     if not finite or value < low or (high is not None and value > high):
         bound = f"at least {low}" if high is None else f"from {low} to {high}"
-        raise bad_request(f"'{name}' must be {bound}, not {_shown(value)}.", name)
+        raise bad_request(f"'{name}' must be {bound}, not {quoted(value)}.", name)
     return kind(value)
-
-
-def _shown(value: Any) -> str:
-    """A value as an error message quotes it: short, whatever the client sent."""
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _flag(body: dict[str, Any], name: str, prefix: str = "") -> bool | None:
@@ -231,7 +215,7 @@ def check_model(request: ChatRequest, ids: tuple[str, ...]) -> None:
     if request.model not in ids:
         raise ApiError(
             404,
-            f"The model {_shown(request.model)} does not exist here; this server has '{ids[0]}'.",
+            f"The model {quoted(request.model)} does not exist here; this server has '{ids[0]}'.",
             param="model",
             code="model_not_found",
         )
