@@ -10,7 +10,8 @@ PEERS=${QWEN_TUI_PEERS:-$HOME/.cache/qwen-tui-peers}
 VENV=$PEERS/llama-server-avx2
 WHEELS=$PEERS/wheels-avx2
 PY=${PYTHON:-python3}
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import llama_cpp.server" 2>/dev/null; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c \
+    "import llama_cpp, llama_cpp.server; assert llama_cpp.__version__ == '$VERSION'" 2>/dev/null; then
   echo "$VENV/bin/python"; exit 0
 fi
 mkdir -p "$WHEELS"

@@ -1,7 +1,7 @@
 """Regenerate README.md's *Quality and speed* tables on the real Qwen2.5-Coder-0.5B-Instruct.
 
     .venv/bin/python scripts/quality_table.py                          # qwen-tui's formats
-    .venv/bin/python scripts/quality_table.py --llama-python ~/.cache/qwen-tui-peers/llama-cpp/bin/python
+    .venv/bin/python scripts/quality_table.py --llama-python "$(./scripts/peers.sh)"
     .venv/bin/python scripts/quality_table.py --llama-python PY --speed --rounds 3
 
 - The model: the GGUF file of ``../shared/real-model/fetch.sh``, fetched as the tests fetch it

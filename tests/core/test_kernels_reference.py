@@ -18,6 +18,7 @@ COLS, OUT = 320, 40
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("rows", [1, 3, 9, 33, 100])
 def test_activations_quantize_as_numpy_does(isa, rows):
+    torch.manual_seed(rows)
     x = torch.randn(rows, COLS) * torch.logspace(-3, 2, rows)[:, None]
     x[0, :64] = 0.0  # an all-zero block: scale 0, codes 0
     q, d, sums = parse_blocks(kernels.quantize_activations(x, isa=isa).numpy(), rows, COLS)
@@ -31,7 +32,7 @@ def test_activations_quantize_as_numpy_does(isa, rows):
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)
 @pytest.mark.parametrize("rows", [1, 2, 3, 5, 8, 9, 31, 32, 100])
 def test_every_variant_computes_what_numpy_does(isa, fmt, rows):
-    layer = low_bit_layer(fmt, OUT, COLS, bias=True, seed=rows)
+    layer = low_bit_layer(fmt, OUT, COLS, bias=True, seed=rows)  # seeds torch too
     x = torch.randn(rows, COLS)
     expected = matmul(
         *quantize_blocks(x.numpy()), layer.weight.data, FORMATS[fmt], OUT, layer.bias.numpy()
@@ -46,7 +47,7 @@ def test_every_variant_computes_what_numpy_does(isa, fmt, rows):
 def test_a_gated_input_is_silu_times_up_then_the_same_matmul(isa, fmt):
     """silu(g)·u is formed in the kernel (a polynomial e^x, so within a code of numpy's float64
     silu), then multiplied exactly as numpy does with those blocks."""
-    layer = low_bit_layer(fmt, OUT, COLS, bias=True, seed=7)
+    layer = low_bit_layer(fmt, OUT, COLS, bias=True, seed=7)  # seeds torch too
     g, u = torch.randn(9, COLS), torch.randn(9, COLS)
     q, d, sums = parse_blocks(kernels.quantize_activations(g, u, isa=isa).numpy(), 9, COLS)
     g64, u64 = g.double().numpy(), u.double().numpy()
