@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from textual.app import App
-from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets import Button, Input, OptionList, Select, Static
 
 from qwen_tui import config
-from qwen_tui.catalog import find_entry, wizard_entries
+from qwen_tui.catalog import DEFAULT_LOW_BIT, find_entry, wizard_entries
 from qwen_tui.store import resources
 from qwen_tui.store.local import LocalModel
 from qwen_tui.store.progress import human_bytes
@@ -188,6 +188,22 @@ async def test_too_little_disk_disables_start(monkeypatch):
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]
+
+
+async def test_the_wizard_preselects_the_default_format_as_the_app_does(make_app):
+    """Opened on its own (the snapshot below) and by the app with default settings, the
+    wizard offers the catalog's default format (it once offered sym_int4 on its own)."""
+    host = Host()
+    async with host.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert host.screen.query_one("#low-bit", Select).value == DEFAULT_LOW_BIT
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("f10")
+        await pilot.pause()
+        assert isinstance(app.screen, WizardScreen)
+        assert app.screen.query_one("#low-bit", Select).value == DEFAULT_LOW_BIT
 
 
 def test_choose_step_snapshot(snap_compare, monkeypatch):

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ContentSwitcher, Input, OptionList, Static
 from textual.worker import Worker, WorkerState
 
+from ...catalog import DEFAULT_LOW_BIT
 from ...errors import Cancelled, QwenTuiError
 from ...remotes import RemoteEntry
 from ...store.local import LocalModel
@@ -65,7 +66,7 @@ class WizardScreen(ModalScreen[LocalModel | RemoteEntry | None]):
     def __init__(
         self,
         endpoint: str | None = None,
-        low_bit: str = "sym_int4",
+        low_bit: str = DEFAULT_LOW_BIT,
         first_run: bool = True,
         token_mirrors: tuple[str, ...] = (),
     ) -> None:
