@@ -89,9 +89,14 @@ class QwenApp(App[None]):
 
     # -- start-up ----------------------------------------------------------
     def on_mount(self) -> None:
-        self.theme = (
-            self.settings.theme if self.settings.theme in self.available_themes else "textual-dark"
-        )
+        self.theme = "textual-dark"
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        else:
+            self.startup_warnings.append(
+                f"theme {self.settings.theme!r} is not one of the themes here; textual-dark is "
+                "used (ctrl+s lists them)."
+            )
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         self.push_screen(ChatScreen(self.controller))

@@ -109,14 +109,39 @@ async def test_hostile_text_everywhere_a_user_can_type(make_app, text):
         assert isinstance(chat(app), ChatScreen)
 
 
-def test_hostile_config_values_are_reported_not_fatal(isolated_dirs):
+def hostile_config(text: str) -> None:
+    body = 'system_prompt = """' + text.replace("\\", "\\\\").replace('"', '\\"') + '"""\n'
+    body += f'model = "{text[:40]}"\ntheme = "[b]x[/b]"\n'
     paths.config_file().parent.mkdir(parents=True, exist_ok=True)
-    for text in HOSTILE:
-        body = 'system_prompt = """' + text.replace("\\", "\\\\").replace('"', '\\"') + '"""\n'
-        body += f'model = "{text[:40]}"\ntheme = "[b]x[/b]"\n'
-        paths.config_file().write_text(body.replace("\x00", ""), encoding="utf-8")
-        settings, warnings = config.load()
-        assert isinstance(settings, config.Settings)
+    paths.config_file().write_text(body.replace("\x00", ""), encoding="utf-8")
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_config_values_come_through_or_are_reported(isolated_dirs, text):
+    """TOML takes every character but the control ones: the values come through exactly (the
+    theme is judged by the app, which has the themes), or the whole file is refused in a
+    warning naming it and the defaults apply."""
+    hostile_config(text)
+    settings, warnings = config.load()
+    if any(c < " " and c not in "\t\x00" for c in text):  # TOML's strings forbid these
+        (warning,) = warnings
+        assert f"{paths.config_file()} is not valid TOML" in warning
+        assert settings == config.Settings()
+    else:
+        assert warnings == []
+        assert settings.system_prompt == text.replace("\x00", "")
+        assert settings.model == text[:40].replace("\x00", "")
+
+
+async def test_the_app_reports_an_unknown_theme_as_typed(make_app, isolated_dirs):
+    hostile_config(HOSTILE[1])
+    settings, warnings = config.load()
+    app = make_app(settings, warnings=warnings)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+        shown = [str(n.message) for n in app._notifications]
+        assert any("theme '[b]x[/b]' is not one of the themes here" in m for m in shown), shown
 
 
 PROMPTS = [*HOSTILE, "y" * 100_000]  # and a 100k-character paste
