@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..families import family_for
 from ..recipes import RECIPES
 from ..sizes import MB, dims_from_config, quantize_ram, stored_bytes
 
@@ -53,18 +54,22 @@ def read_source_config(src: Path) -> dict:
 
 
 def family_of(config: dict, src: Path) -> str:
-    model_type = config.get("model_type", "")
-    if model_type == "qwen" and config.get("visual"):
+    """The family of the model in ``src`` (its FamilySpec's name), or one sentence why not."""
+    model_type = str(config.get("model_type", ""))
+    family = family_for(model_type)
+    if family is None:
         raise UsageError(
-            f"{src} holds Qwen-VL, a vision model; qwen-tui runs Qwen chat models only.",
-            "Use Qwen-1_8B-Chat or another text chat model.",
+            f"{src} holds a '{model_type or 'unknown'}' model; qwen-tui runs Qwen chat models "
+            "only.",
+            "Use a Qwen-1, Qwen1.5, Qwen2, Qwen2.5 or Qwen3 (dense) chat model.",
         )
-    if model_type in ("qwen", "qwen2", "qwen3"):
-        return model_type
-    raise UsageError(
-        f"{src} holds a '{model_type or 'unknown'}' model; qwen-tui runs Qwen chat models only.",
-        "Use a Qwen-1, Qwen1.5, Qwen2, Qwen2.5 or Qwen3 (dense) chat model.",
-    )
+    reason = family.refuse(config)
+    if reason:
+        raise UsageError(
+            f"{src} holds a model qwen-tui cannot run: {reason}.",
+            "Use a Qwen chat model of a supported shape (Qwen-1_8B-Chat, Qwen2.5, Qwen3 ...).",
+        )
+    return family.name
 
 
 def weights_size(src: Path) -> int:

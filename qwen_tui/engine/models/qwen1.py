@@ -36,6 +36,8 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
+from ...families.qwen1 import unsupported
+
 # bigdl-llm finds these in this module (the model class's): they must be names here
 from .qwen1_layers import Past, QWenAttention, QWenBlock, QWenMLP, RMSNorm, RotaryEmbedding
 
@@ -104,19 +106,6 @@ class QWenConfig(PretrainedConfig):
         super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
 
 
-def unsupported(config: Any) -> str | None:
-    """Why this Qwen-1 config is one this code cannot run, or None."""
-    if getattr(config, "visual", None):
-        return "it is Qwen-VL, a vision model"
-    if float(getattr(config, "rotary_pct", 1.0)) != 1.0:
-        return "its rotary_pct is not 1.0"
-    if getattr(config, "use_cache_quantization", False):
-        return "it asks for a quantized KV cache (use_cache_quantization)"
-    if config.kv_channels * config.num_attention_heads != config.hidden_size:
-        return "its heads (kv_channels x num_attention_heads) do not add up to hidden_size"
-    return None
-
-
 class QWenPreTrainedModel(PreTrainedModel):
     config_class = QWenConfig
     base_model_prefix = "transformer"
@@ -139,7 +128,7 @@ class QWenPreTrainedModel(PreTrainedModel):
 class QWenModel(QWenPreTrainedModel):
     def __init__(self, config: QWenConfig) -> None:
         super().__init__(config)
-        reason = unsupported(config)
+        reason = unsupported(config.to_dict())
         if reason:
             raise ValueError(f"This Qwen-1 model cannot run here: {reason}")
         self.vocab_size = config.vocab_size
