@@ -1,27 +1,29 @@
 """Quantize a Hugging Face folder (or a GGUF file) into the model store, by a recipe.
 
-A GGUF file is first written out as a float Hugging Face folder (``gguf_import``). The float
-model is loaded with transformers, quantized layer by layer into bigdl-llm's formats
-(``engine/bigdl/lowbit``), and saved with its layout. Everything is written into a ``.tmp-*``
-folder, sealed with a manifest and renamed into place only when complete, so an
-interrupted run never leaves anything that looks ready.
+Both are read one tensor at a time (``stream.py``: no model is ever built, a GGUF is never
+unpacked to disk); a folder that runs its own code or holds only ``.bin`` files goes through
+the whole float model instead (``whole_model.py``). Everything is written into a ``.tmp-*``
+folder, sealed with a manifest and renamed into place only when complete, so an interrupted
+run never leaves anything that looks ready.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from .. import paths
 from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
-from ..errors import Cancelled, QuantizeFailed, UsageError
+from ..engine.runtime.cpus import default_threads
+from ..errors import Cancelled, QuantizeFailed, QwenTuiError, UsageError
+from ..families import BY_NAME
 from ..manifest import Manifest, now, package_versions, scan_files, write_manifest
 from ..recipes import RECIPES
 from ..remote_code import check_remote_code
-from ..sizes import MB
 from . import local
 from .progress import Progress, ProgressCallback, ignore_progress
 from .removal import remove_tree
@@ -30,9 +32,13 @@ from .source import (
     copy_support_files,
     estimate_needs,
     family_of,
+    has_safetensors,
     read_source_config,
     weights_size,
 )
+from .sources.safetensors import SafetensorsSource
+from .stream import stream_folder
+from .whole_model import quantize_and_save
 
 STEPS = 5
 
@@ -69,8 +75,8 @@ def quantize_folder(
         )
     if src.is_file():
         return _quantize_gguf(
-            src, name, low_bit, root=root, progress=progress, cancel=cancel, force=force,
-            measure=measure, source=source, commit=commit,
+            src, name, low_bit, target, source=source, commit=commit, progress=progress,
+            cancel=cancel, measure=measure,
         )  # fmt: skip
     if not src.is_dir():
         raise UsageError(f"{src} does not exist.", "Check the path.")
@@ -84,14 +90,94 @@ def quantize_folder(
         )
     if not weights_size(src):
         raise UsageError(f"{src} has no weight files.", "Download the model completely first.")
-
     progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
-    root.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     disk, ram = estimate_needs(config, src, low_bit)
-    check_disk(root, disk, f"store {name}")
+    check_disk(target.parent, disk, f"store {name}")
     check_memory(ram, f"quantize {name}")
-    local.sweep_stale(root)
 
+    def fill(tmp: Path, on_tensor: Callable[[int, int], None]) -> dict:
+        if remote_code or not has_safetensors(src):  # code of its own, or .bin files
+            layout = quantize_and_save(src, tmp, low_bit, remote_code, family, on_tensor, progress)
+        else:  # tensor by tensor: no model is built
+            layout = stream_folder(
+                SafetensorsSource(src), config, BY_NAME[family], RECIPES[low_bit], tmp,
+                threads=default_threads(), on_tensor=on_tensor, cancel=cancel,
+            )  # fmt: skip
+        copy_support_files(src, tmp, code=remote_code)
+        return layout
+
+    stored = Manifest(
+        name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
+        remote_code=remote_code, files=(),
+    )  # fmt: skip
+    return _store(stored, target, fill, src if measure else None, progress, cancel)
+
+
+def _quantize_gguf(
+    src: Path,
+    name: str,
+    low_bit: str,
+    target: Path,
+    *,
+    source: str | None,
+    commit: str | None,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    measure: bool,
+) -> local.LocalModel:
+    """A GGUF file: its tensors quantized one at a time straight from the file (nothing is
+    unpacked to disk), its tokenizer and chat template from its metadata."""
+    from .gguf_import import is_gguf
+    from .gguf_import.convert import generation_config, hf_config
+    from .gguf_import.read import open_gguf
+    from .gguf_import.tokenizer import write_tokenizer
+    from .sources.gguf import GgufSource
+
+    if not is_gguf(src):
+        raise UsageError(
+            f"{src} is neither a model folder nor a GGUF file.",
+            "Point at a Hugging Face folder (with config.json) or a .gguf file.",
+        )
+    gf = open_gguf(src)  # refuses other architectures, and hostile files, before any work
+    config = hf_config(gf)
+    family = family_of(config, src)
+    progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    disk, ram = estimate_needs(config, src, low_bit)
+    check_disk(target.parent, disk, f"store {name}")
+    check_memory(ram, f"quantize {name}")
+
+    def fill(tmp: Path, on_tensor: Callable[[int, int], None]) -> dict:
+        write_tokenizer(gf, tmp, config["max_position_embeddings"])
+        (tmp / "generation_config.json").write_text(
+            json.dumps(generation_config(gf), indent=2), encoding="utf-8"
+        )
+        return stream_folder(
+            GgufSource(src, gf), config, BY_NAME[family], RECIPES[low_bit], tmp,
+            threads=default_threads(), on_tensor=on_tensor, cancel=cancel,
+        )  # fmt: skip
+
+    stored = Manifest(
+        name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
+        remote_code=False, files=(),
+    )  # fmt: skip
+    return _store(stored, target, fill, src if measure else None, progress, cancel)
+
+
+def _store(
+    stored: Manifest,
+    target: Path,
+    fill: Callable[[Path, Callable[[int, int], None]], dict],
+    reference: Path | None,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> local.LocalModel:
+    """Fill a staging folder (``fill``), check its tokenizer, seal it with a manifest and
+    rename it into place; then, against ``reference``, measure its quality. An interrupted or
+    failed run leaves nothing that looks ready."""
+    root, name = target.parent, stored.name
+    local.sweep_stale(root)
     # Stage under the final folder name: transformers names remote-code modules after it.
     staging = root / f"{local.TMP_PREFIX}staging-{os.getpid()}"
     tmp = staging / target.name
@@ -100,41 +186,31 @@ def quantize_folder(
     try:
         _raise_if(cancel)
 
-        def on_layer(done: int, total: int) -> None:
+        def on_tensor(done: int, total: int) -> None:
             _raise_if(cancel)
-            progress(Progress("quantize", 1, STEPS, detail=f"layer {done} of {total} to {low_bit}"))
+            detail = f"tensor {done} of {total} to {stored.low_bit}"
+            progress(Progress("quantize", 1, STEPS, detail=detail))
 
-        progress(Progress("quantize", 1, STEPS, detail=f"loading {src.name}"))
+        progress(Progress("quantize", 1, STEPS, detail="reading the weights"))
         from ..engine.runtime.torch_thread import torch_thread
 
-        # on the one thread every torch call uses (engine/runtime/torch_thread.py): a second thread
-        # starting OpenMP work would slow every later reply of the app
-        layout = torch_thread.run(
-            lambda: _quantize_and_save(src, tmp, low_bit, remote_code, family, on_layer, progress)
-        )
-        copy_support_files(src, tmp, code=remote_code)
+        # on the one thread every compute call uses (engine/runtime/torch_thread.py): a second
+        # thread starting OpenMP work would slow every later reply of the app
+        layout = torch_thread.run(lambda: fill(tmp, on_tensor))
         _raise_if(cancel)
         progress(Progress("verify", 3, STEPS, detail="checking the tokenizer and hashing files"))
-        _check_tokenizer(tmp, family, remote_code)
-        manifest = Manifest(
-            name=name,
-            low_bit=low_bit,
-            family=family,
-            source=source or str(src),
-            commit=commit,
-            remote_code=remote_code,
-            files=scan_files(tmp),
-            versions=package_versions(),
-            created_at=now(),
+        _check_tokenizer(tmp, stored.family, stored.remote_code)
+        manifest = replace(
+            stored, files=scan_files(tmp), versions=package_versions(), created_at=now(),
             recipe=layout["recipe"],
-        )
+        )  # fmt: skip
         write_manifest(tmp, manifest)
         _raise_if(cancel)
         _swap_into_place(tmp, target)
-        if measure:
+        if reference is not None:
             progress(Progress("verify", 4, STEPS, detail="measuring quality against the source"))
-            manifest = _record_quality(target, src, manifest)
-    except (Cancelled, QuantizeFailed):
+            manifest = _record_quality(target, reference, manifest)
+    except QwenTuiError:  # a sentence already (a bad source, a cancel, ...)
         raise
     except MemoryError:
         raise QuantizeFailed(
@@ -147,68 +223,12 @@ def quantize_folder(
     except Exception as exc:  # bigdl-llm and transformers raise many kinds
         raise QuantizeFailed(
             f"Quantizing {name} failed: {type(exc).__name__}: {exc}.",
-            "Check that the folder holds a complete Qwen chat model.",
+            "Check that the source holds a complete Qwen chat model.",
         ) from exc
     finally:
         remove_tree(staging, root)
     progress(Progress("done", STEPS, STEPS, detail=str(target)))
     return local.LocalModel(target.name, target, manifest)
-
-
-def _quantize_gguf(
-    src: Path,
-    name: str,
-    low_bit: str,
-    *,
-    root: Path,
-    progress: ProgressCallback,
-    cancel: threading.Event | None,
-    force: bool,
-    measure: bool,
-    source: str | None = None,
-    commit: str | None = None,
-) -> local.LocalModel:
-    """A GGUF file: written out as a float folder beside the store, quantized (its quality
-    measured against that folder, the GGUF's own weights), removed. ``source`` and ``commit``
-    say where the file came from (default: its path)."""
-    from .gguf_import import convert_gguf, is_gguf
-    from .gguf_import.read import open_gguf
-
-    if not is_gguf(src):
-        raise UsageError(
-            f"{src} is neither a model folder nor a GGUF file.",
-            "Point at a Hugging Face folder (with config.json) or a .gguf file.",
-        )
-    gf = open_gguf(src)  # refuses other architectures before any work
-    floats = sum(t.n_elements for t in gf.header.tensors) * 4
-    root.mkdir(parents=True, exist_ok=True)
-    check_disk(root, floats + 64 * MB, f"unpack {src.name}")
-    staging = root / f"{local.TMP_PREFIX}gguf-{os.getpid()}"
-    remove_tree(staging, root)
-    try:
-
-        def on_tensor(done: int, total: int) -> None:
-            progress(Progress("check", 0, STEPS, detail=f"unpacking {src.name}: {done}/{total}"))
-
-        convert_gguf(src, staging, on_tensor=on_tensor, cancel=cancel)
-        return quantize_folder(
-            staging,
-            name,
-            low_bit,
-            source=source or str(src),
-            commit=commit,
-            root=root,
-            progress=progress,
-            cancel=cancel,
-            force=force,
-            measure=measure,
-        )
-    except OSError as exc:
-        raise QuantizeFailed(
-            f"Could not unpack {src.name}: {exc.strerror or exc}.", "Check free disk."
-        ) from exc
-    finally:
-        remove_tree(staging, root)
 
 
 def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
@@ -232,47 +252,6 @@ def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
 def _raise_if(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
-
-
-def _quantize_and_save(
-    src: Path,
-    tmp: Path,
-    low_bit: str,
-    remote_code: bool,
-    family: str,
-    on_layer: Callable[[int, int], None],
-    progress: ProgressCallback,
-) -> dict:
-    from ..engine.bigdl.lowbit import io as lowbit_io
-
-    model, layout = _load_and_quantize(src, low_bit, remote_code, family, on_layer)
-    progress(Progress("save", 2, STEPS, detail="saving"))
-    lowbit_io.save(model, layout, tmp)
-    return layout
-
-
-def _load_and_quantize(
-    src: Path, low_bit: str, remote_code: bool, family: str, on_layer: Callable[[int, int], None]
-) -> tuple[Any, dict]:
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from ..engine.bigdl.lowbit.build import quantize_model
-    from ..engine.runtime.quiet import bigdl_auto_model
-
-    bigdl_auto_model()  # imports bigdl-llm once, without its logging side effects
-    model = AutoModelForCausalLM.from_pretrained(
-        str(src),
-        trust_remote_code=remote_code,
-        torch_dtype=torch.float32,
-        local_files_only=True,
-        # Qwen-1 code on CPU: flash-attn, which bf16 configs switch on, is not for us.
-        **({"use_flash_attn": False} if family == "qwen" else {}),
-    )
-    model.eval()
-    with torch.inference_mode():
-        layout = quantize_model(model, RECIPES[low_bit], on_layer)
-    return model, layout
 
 
 def _check_tokenizer(folder: Path, family: str, remote_code: bool) -> None:

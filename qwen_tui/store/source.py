@@ -151,3 +151,9 @@ def fold_chat_template(src: Path, tokenizer_config: Path) -> None:
     if template:
         data["chat_template"] = template
         tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False), "utf-8")
+
+
+def has_safetensors(src: Path) -> bool:
+    """Whether the folder's weights are safetensors files (the streaming quantizer reads them);
+    a folder of .bin files only goes through torch."""
+    return any(src.glob("*.safetensors"))

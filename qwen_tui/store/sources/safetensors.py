@@ -1,0 +1,168 @@
+"""A Hugging Face folder's weights, one tensor at a time, straight from its safetensors files.
+
+A safetensors file is an 8-byte little-endian header length, a JSON header (each tensor's
+dtype, shape and byte range in the data that follows) and the data. The header is read and
+checked here without trusting it (its length within the file, every range inside the data
+and of the size its dtype and shape make, no tensor in two shards); then a tensor is read by
+mapping just its bytes, so the memory a tensor takes is held only while it is used, and a
+bfloat16 or float16 tensor stays in that width until the quantizer widens one block at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import UsageError
+from .base import SourceTensor, TensorData
+
+MAX_HEADER = 100 << 20  # safetensors' own limit
+DTYPES = {"F32": (np.float32, "f32"), "F16": (np.float16, "f16"), "BF16": (np.uint16, "bf16"),
+          "F64": (np.float64, "f64")}  # fmt: skip
+ITEMSIZE = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+    "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1,
+}  # fmt: skip
+_HINT = "Download the model again (a file may be cut short or not a safetensors file)."
+
+
+@dataclass(frozen=True)
+class _Entry:
+    file: Path
+    start: int  # absolute offset of the tensor's bytes in its file
+    info: SourceTensor
+
+
+class SafetensorsSource:
+    """The tensors of every ``*.safetensors`` file of a folder (or those its index names)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.where = Path(folder)
+        self._entries: dict[str, _Entry] = {}
+        for path in _shards(self.where):
+            for name, entry in _read_header(path).items():
+                if name in self._entries:
+                    raise UsageError(
+                        f"{self.where}: tensor {name} is in both {self._entries[name].file.name} "
+                        f"and {path.name}.",
+                        _HINT,
+                    )
+                self._entries[name] = entry
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def info(self, name: str) -> SourceTensor | None:
+        entry = self._entries.get(name)
+        return entry.info if entry else None
+
+    @contextmanager
+    def read(self, name: str, rows: tuple[int, int] | None = None) -> Iterator[TensorData]:
+        """The tensor (or rows ``[start, end)`` of it) as a read-only array of its own dtype,
+        mapped from the file while the block runs."""
+        entry = self._entries[name]
+        info = entry.info
+        numpy_type, kind = DTYPES[info.dtype]
+        shape = info.shape if len(info.shape) > 1 else (*info.shape, 1)
+        row_bytes = info.nbytes // shape[0] if shape[0] else 0
+        first, last = rows if rows else (0, shape[0])
+        start = entry.start + first * row_bytes
+        length = (last - first) * row_bytes
+        if length == 0:
+            yield TensorData(np.zeros((0, int(np.prod(shape[1:]))), numpy_type), kind)
+            return
+        with open(entry.file, "rb") as fh:
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            mapped = mmap.mmap(fh.fileno(), length + start - base, access=mmap.ACCESS_READ,
+                               offset=base)  # fmt: skip
+        view: np.ndarray | None = None
+        try:
+            view = np.frombuffer(mapped, numpy_type, count=length // np.dtype(numpy_type).itemsize,
+                                 offset=start - base)  # fmt: skip
+            cols = int(np.prod(shape[1:]))
+            yield TensorData(view.reshape(last - first, cols), kind)
+        finally:
+            del view
+            try:
+                mapped.close()  # its pages leave the process's memory now
+            except BufferError:  # a caller kept a view: the mapping goes with it
+                pass
+
+    def close(self) -> None:
+        pass
+
+
+def _shards(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            names = sorted(set(weight_map.values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise UsageError(f"{index} is not a safetensors index.", _HINT) from None
+        shards = [folder / n for n in names]
+        for shard in shards:
+            if "/" in str(Path(shard).relative_to(folder)) or not shard.is_file():
+                raise UsageError(f"{index} names {shard.name}, which is not in {folder}.", _HINT)
+        return shards
+    return sorted(folder.glob("*.safetensors"))
+
+
+def _read_header(path: Path) -> dict[str, _Entry]:
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            raise UsageError(f"{path} is too short to be a safetensors file.", _HINT)
+        (length,) = struct.unpack("<Q", head)
+        if length > min(MAX_HEADER, size - 8):
+            raise UsageError(f"{path} claims a header of {length} bytes, past its end.", _HINT)
+        try:
+            header = json.loads(fh.read(length))
+        except (ValueError, UnicodeDecodeError):
+            raise UsageError(f"{path}'s header is not JSON.", _HINT) from None
+    if not isinstance(header, dict):
+        raise UsageError(f"{path}'s header is not a JSON object.", _HINT)
+    data_start, data_size = 8 + length, size - 8 - length
+    entries = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        entries[name] = _Entry(path, data_start, _tensor(path, name, spec, data_size))
+    for name, entry in entries.items():
+        entries[name] = _Entry(path, data_start + entry.info.offset, entry.info)
+    return entries
+
+
+def _tensor(path: Path, name: str, spec: object, data_size: int) -> SourceTensor:
+    def bad(what: str) -> UsageError:
+        return UsageError(f"{path.name}: tensor {name} {what}.", _HINT)
+
+    if not isinstance(spec, dict):
+        raise bad("has no description")
+    dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+    if dtype not in ITEMSIZE:
+        raise bad(f"has an unknown dtype {str(dtype)[:20]!r}")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise bad("has a shape that is not a list of sizes")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) for o in offsets)
+        or not 0 <= offsets[0] <= offsets[1] <= data_size
+    ):
+        raise bad("lies outside the file (it may be cut short)")
+    count = 1
+    for d in shape:
+        count *= d
+    if offsets[1] - offsets[0] != count * ITEMSIZE[dtype]:
+        raise bad(f"holds {offsets[1] - offsets[0]} bytes, not the {count * ITEMSIZE[dtype]} its "
+                  "shape needs")  # fmt: skip
+    return SourceTensor(name, dtype, tuple(shape), offsets[1] - offsets[0], offsets[0])
