@@ -88,21 +88,31 @@ def quantize_stream(
     cancel: threading.Event | None = None,
 ) -> str:
     """Write ``folder/model.safetensors`` from ``source`` by ``plan``; its sha256."""
-    from ..engine.kernels.weights import quantize_weight
+    from ..engine.kernels.weights import quantize_weight_into
 
     writer = StoreWriter(folder / WEIGHTS, plan)
+    out = np.empty(max((t.nbytes for t in plan if t.store != "f32"), default=0), np.uint8)
     try:
         for done, t in enumerate(plan, 1):
             with source.read(t.source, t.rows) as data:
                 if t.store == "f32":
                     payload = as_float32(data).reshape(-1)
+                    bad = int(np.count_nonzero(~np.isfinite(payload)))
                 else:
                     rows, cols = t.shape
-                    payload = quantize_weight(
-                        t.store, data.array, rows, cols, packed=False, threads=threads,
-                        src_dtype=data.kind,
+                    kind = "f32" if data.kind == "f64" else data.kind
+                    values = as_float32(data) if data.kind == "f64" else data.array
+                    bad = quantize_weight_into(
+                        t.store, np.ascontiguousarray(values), rows, cols, out, packed=False,
+                        threads=threads, src_dtype=kind,
                     )  # fmt: skip
-                _refuse_non_finite(t, payload if t.store == "f32" else None, source)
+                    payload = out[: t.nbytes]
+                if bad:
+                    raise UsageError(
+                        f"{t.source} in {source.where} holds {bad} values that are not numbers "
+                        "(NaN or infinity).",
+                        "Download the model again; the file may be damaged.",
+                    )
                 writer.write(t, payload)
             if on_tensor:
                 on_tensor(done, len(plan))
@@ -119,14 +129,6 @@ def as_float32(data: TensorData) -> np.ndarray:
     if data.kind == "bf16":
         return (a.astype(np.uint32) << 16).view(np.float32)
     return np.ascontiguousarray(a, dtype=np.float32)
-
-
-def _refuse_non_finite(t: Planned, values: np.ndarray | None, source: TensorSource) -> None:
-    if values is not None and not np.isfinite(values).all():
-        raise UsageError(
-            f"{t.source} in {source.where} holds values that are not numbers (NaN or infinity).",
-            "Download the model again; the file may be damaged.",
-        )
 
 
 class StoreWriter:
