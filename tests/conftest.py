@@ -61,6 +61,18 @@ def tiny_source(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def wide_source(tmp_path_factory) -> Path:
+    """A tiny Qwen2 whose widths are multiples of 256, as GGUF's k-quants need."""
+    return build_tiny_qwen2(
+        tmp_path_factory.mktemp("wide"),
+        hidden_size=256,
+        intermediate_size=512,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+
+
+@pytest.fixture(scope="session")
 def tiny_quantized(tiny_source, tmp_path_factory):
     """The tiny model quantized to sym_int4 through the real store path, once per session."""
     from qwen_tui.store.quantize import quantize_folder

@@ -23,18 +23,6 @@ WEIGHTS = ["token_embd", "output", "attn_q", "attn_k", "attn_v", "attn_output",
            "ffn_gate", "ffn_up", "ffn_down"]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def wide_source(tmp_path_factory):
-    """A tiny Qwen2 whose widths are multiples of 256, as the k-quants need."""
-    return build_tiny_qwen2(
-        tmp_path_factory.mktemp("wide"),
-        hidden_size=256,
-        intermediate_size=512,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-    )
-
-
 def hf_model_with(src, weights):
     """The source model from safetensors, with ``weights`` put in (what the GGUF holds)."""
     from transformers import AutoModelForCausalLM

@@ -89,7 +89,7 @@ def test_a_folder_streams_to_the_bytes_of_the_whole_model_path(
 
 
 @pytest.mark.parametrize("kind", [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_K, T.Q6_K])
-def test_a_gguf_streams_to_the_bytes_of_its_unpacked_float_folder(tiny_source, tmp_path, kind):
+def test_a_gguf_streams_to_the_bytes_of_its_unpacked_float_folder(wide_source, tmp_path, kind):
     """Today's import unpacked the file to a float32 folder and quantized that: the stream
     reads the same values from the file itself."""
     from qwen_tui.store.gguf_import import convert_gguf
@@ -97,7 +97,7 @@ def test_a_gguf_streams_to_the_bytes_of_its_unpacked_float_folder(tiny_source, t
     gguf = tmp_path / "m.gguf"
     weights = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
                "token_embd", "output")  # fmt: skip
-    write_gguf(tiny_source, gguf, {name: kind for name in weights})
+    write_gguf(wide_source, gguf, {name: kind for name in weights})
     unpacked, old, new = tmp_path / "float", tmp_path / "old", tmp_path / "new"
     old.mkdir(), new.mkdir()
     config = convert_gguf(gguf, unpacked)
