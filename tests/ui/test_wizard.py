@@ -20,7 +20,7 @@ REPO = "Qwen/Qwen2.5-0.5B-Instruct"
 COMMIT = find_entry(REPO).revision  # pulls take the catalog's pinned commit
 GB = 1024**3
 # where REPO is in the wizard's list with the RAM `roomy` reports: presses of "down" from the top
-DOWNS = ["down"] * [e.repo_id for e in wizard_entries(16 * GB, "sym_int4")].index(REPO)
+DOWNS = ["down"] * [e.repo_id for e in wizard_entries(16 * GB, DEFAULT_LOW_BIT)].index(REPO)
 
 
 class Host(App[None]):
@@ -81,7 +81,7 @@ async def test_pull_from_the_hub_with_the_keyboard(hub_server, tiny_source, monk
     (model,) = app.results
     assert isinstance(model, LocalModel)
     assert (model.manifest.source, model.manifest.commit) == (REPO, COMMIT)
-    assert model.low_bit == "sym_int4"
+    assert model.low_bit == DEFAULT_LOW_BIT
     downloads = [p for p in app.progress if p.stage == "download"]
     assert downloads and downloads[-1].done == downloads[-1].total > 0
     stages = [p.stage for p in app.progress]
@@ -123,7 +123,7 @@ async def test_local_folder_route(tiny_source):
         await finish(app, pilot)
     (model,) = app.results
     assert isinstance(model, LocalModel)
-    assert model.folder_name == "tiny-sym_int4"
+    assert model.folder_name == f"tiny-{DEFAULT_LOW_BIT}"
     assert model.manifest.source == str(tiny_source.resolve())
     assert [p.stage for p in app.progress][-1] == "done"
 
@@ -237,8 +237,8 @@ async def test_qwen3_1_7b_is_offered_first_where_the_ram_holds_it():
 
 
 async def test_with_less_ram_the_biggest_model_that_fits_is_first(monkeypatch):
-    qwen3 = find_entry("qwen3-1.7b").ram_to_chat("sym_int4")
-    small = find_entry("qwen2-1.5b-instruct").ram_to_chat("sym_int4")
+    qwen3 = find_entry("qwen3-1.7b").ram_to_chat(DEFAULT_LOW_BIT)
+    small = find_entry("qwen2-1.5b-instruct").ram_to_chat(DEFAULT_LOW_BIT)
     assert small < qwen3
     monkeypatch.setattr(resources, "available_ram", lambda: (small + qwen3) // 2)
     app = Host()
