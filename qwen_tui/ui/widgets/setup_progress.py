@@ -11,9 +11,11 @@ from ..plain import PlainStatic
 
 # Where each reported stage sits in the sequence; "check" is the start of whichever step
 # reports it (the hub query before a download, the disk/memory check before quantizing).
-ORDER = {"download": 1, "quantize": 2, "save": 3, "verify": 4, "done": 5}
-HUB_STAGES = ("download", "quantize", "save", "verify")
-LOCAL_STAGES = ("quantize", "save", "verify")
+# (Tensors are written as they are quantized: "save" is a stage only of the whole-model path
+# that remote code and .bin folders take, and is shown as part of "quantize".)
+ORDER = {"download": 1, "quantize": 2, "save": 2, "verify": 3, "done": 4}
+HUB_STAGES = ("download", "quantize", "verify")
+LOCAL_STAGES = ("quantize", "verify")
 
 
 def describe(p: Progress) -> str:
