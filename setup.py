@@ -15,6 +15,7 @@ SOURCES = [
     "cpu.c",
     "repack.c",
     "quantize_ref.c",
+    "quantize_w.c",
     "matmul.c",
     "tiles_ref.c",
     "decoder.c",

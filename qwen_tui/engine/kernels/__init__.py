@@ -13,14 +13,16 @@ import os
 import time
 from dataclasses import dataclass
 from types import ModuleType
-
-import torch
+from typing import TYPE_CHECKING
 
 from .formats import BY_QTYPE, FORMATS, QK, Format
 
 PREFERENCE = ("avx512", "avxvnni", "avx2", "ref")  # best first
 ISA_ENV = "QWEN_TUI_ISA"
 FORMAT_IDS = {name: i for i, name in enumerate(FORMATS)}  # the C enum's order
+
+if TYPE_CHECKING:  # imported where used, so that weights.py and its callers run without torch
+    import torch
 
 
 class KernelError(ValueError):
@@ -98,6 +100,8 @@ def _isa_index(isa: str | None) -> int:
 
 
 def _require(t: torch.Tensor, name: str, dtype: torch.dtype, dims: int | None = None) -> None:
+    import torch
+
     if not isinstance(t, torch.Tensor):
         raise KernelError(f"{name} must be a tensor, not {type(t).__name__}")
     if t.dtype != dtype:
@@ -152,6 +156,8 @@ def pack(
 ) -> PackedWeight:
     """bigdl-llm's bytes of a [rows, cols] weight -> a PackedWeight, in ``out`` (uint8, exactly
     ``packed_bytes`` long, 64-byte aligned) or a new buffer."""
+    import torch
+
     mod = native()
     if mod is None:
         raise KernelError("the kernels are not built")
@@ -177,6 +183,8 @@ def pack(
 
 def dequantize(weight: PackedWeight) -> torch.Tensor:
     """A packed weight as float32 [rows, cols] (the exact values the kernels multiply)."""
+    import torch
+
     out = torch.empty(weight.rows, weight.cols)
     library().dequantize(
         FORMAT_IDS[weight.fmt.name], weight.data.data_ptr(), weight.rows, weight.cols,
@@ -186,6 +194,8 @@ def dequantize(weight: PackedWeight) -> torch.Tensor:
 
 
 def _rows_of(x: torch.Tensor, cols: int, name: str) -> torch.Tensor:
+    import torch
+
     if x.dtype != torch.float32 or not x.is_contiguous():
         x = x.float().contiguous()
     if x.dim() < 1 or x.shape[-1] != cols:
@@ -204,6 +214,8 @@ def matmul(
     """``x @ W.T + bias`` for each weight (all reading the same x, one parallel pass).
 
     With ``up``, the input is ``silu(x) * up`` (the gated MLP), formed as it is quantized."""
+    import torch
+
     if not weights or len(weights) > 4:
         raise KernelError("matmul takes 1 to 4 weights")
     cols = weights[0].cols
@@ -234,6 +246,8 @@ def quantize_activations(
 ) -> torch.Tensor:
     """The int8 blocks a variant makes of [rows, cols] activations, as raw bytes (tests
     compare variants with it)."""
+    import torch
+
     mod = library()
     _require(x, "x", torch.float32, 2)
     rows, cols = x.shape
@@ -259,6 +273,8 @@ def float_kernels() -> bool:
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, threads: int) -> torch.Tensor:
     """``weight * x / sqrt(mean(x^2) + eps)`` over the last dimension."""
+    import torch
+
     n = x.shape[-1]
     _require(x, "x", torch.float32)
     _require(weight, "weight", torch.float32, 1)
@@ -280,6 +296,8 @@ def attend(
 
     ``query`` is [1, heads, rows, dim]; ``key``/``value`` are the cache's [1, kv_heads,
     length, dim] views (float32 or float16, rows contiguous, room after them allowed)."""
+    import torch
+
     if query.dim() != 4 or key.dim() != 4 or query.shape[0] != 1:
         raise KernelError("attend: query [1, heads, rows, dim], cache [1, kv_heads, length, dim]")
     _, heads, rows, dim = query.shape
@@ -312,6 +330,8 @@ def rotary(
 ) -> torch.Tensor:
     """Rotary embedding of x ([1, heads, rows, dim], rows x.stride(2) floats apart, heads dim
     apart) at ``positions``; returns a contiguous [1, heads, rows, dim]."""
+    import torch
+
     _, heads, rows, dim = x.shape
     if (
         x.shape[0] != 1
@@ -338,6 +358,8 @@ def rotary(
 
 def dequantize_rows(weight: PackedWeight, ids: torch.Tensor) -> torch.Tensor:
     """Rows ``ids`` of a packed weight as float32 [*ids.shape, cols] (embedding lookups)."""
+    import torch
+
     flat = ids.reshape(-1)
     if flat.dtype != torch.int64 or not flat.is_contiguous():
         flat = flat.to(torch.int64).contiguous()
@@ -354,6 +376,8 @@ def dequantize_rows(weight: PackedWeight, ids: torch.Tensor) -> torch.Tensor:
 
 def read_all(buffer: torch.Tensor, threads: int) -> int:
     """The XOR of a buffer's 64-bit words, read by ``threads`` threads (``read_bandwidth``)."""
+    import torch
+
     _require(buffer, "buffer", torch.int64, 1)
     if buffer.numel() % 8:
         raise KernelError("the buffer needs a multiple of 8 words")
@@ -367,6 +391,8 @@ def read_bandwidth(
     """Bytes per second ``threads`` threads read from memory: the best of ``rounds`` passes
     over a buffer far larger than any cache (the first pass touches its pages); ``buffer``
     (bytes, a multiple of 64) to read memory the caller allocated (on huge pages, say)."""
+    import torch
+
     if buffer is None:
         buffer = torch.ones(megabytes << 17, dtype=torch.int64)  # 8-byte words
     else:

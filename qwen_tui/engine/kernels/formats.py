@@ -26,9 +26,12 @@ is tested against.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # imported where used: the formats are read by torch-free code too
+    import torch
 
 QK = 64
 
@@ -70,6 +73,8 @@ def codes(
     """bigdl-llm's bytes of a [rows, cols] weight -> each value's stored integer code
     [rows, cols // 64, 64] (int32, unsigned for the 4/5-bit formats, as stored), each block's
     scale d [rows, cols // 64] and, for the asym formats, its minimum m (float32)."""
+    import torch
+
     if cols % QK:
         raise ValueError(f"{fmt.name}: columns must be a multiple of {QK}, not {cols}")
     raw = data.detach().contiguous().view(torch.uint8).numpy()
@@ -91,6 +96,8 @@ def codes(
 
 def dequantize(data: torch.Tensor, fmt: Format, rows: int, cols: int) -> torch.Tensor:
     """bigdl-llm's bytes of a [rows, cols] weight -> float32 [rows, cols]."""
+    import torch
+
     values, d, m = codes(data, fmt, rows, cols)
     if m is not None:
         out = values.astype(np.float32) * d[..., None] + m[..., None]

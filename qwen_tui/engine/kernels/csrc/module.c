@@ -1,7 +1,9 @@
 /*
  * The Python module qwen_tui.engine.kernels._native: bindings only. Pointers arrive as
  * integers from qwen_tui/engine/kernels/__init__.py, which checks every tensor's dtype, shape
- * and contiguity first; here only the numbers are checked.
+ * and contiguity first; here only the numbers are checked. The weight quantizer and unpack
+ * take buffer objects instead (numpy arrays, read-only file mappings), whose lengths are
+ * checked here against the shape.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -74,6 +76,107 @@ static PyObject *py_repack(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     qk_repack((qk_format)f, (const uint8_t *)src, (uint8_t *)dst, n, k);
     Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* A C-contiguous buffer of exactly `len` bytes (writable if asked); 0 with an exception set. */
+static int exact_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t len,
+                        const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return 0;
+    if (view->len != len) {
+        PyErr_Format(PyExc_ValueError, "kernels: %s holds %zd bytes, the shape needs %zd", what,
+                     view->len, len);
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
+static int overlap(const Py_buffer *a, const Py_buffer *b)
+{
+    const char *x = a->buf, *y = b->buf;
+    return x < y + b->len && y < x + a->len;
+}
+
+/* quantize_weight(fmt, src, src_dtype, rows, cols, dst, packed, fused, threads) -> how many
+ * values were not finite */
+static PyObject *py_quantize_weight(PyObject *self, PyObject *args)
+{
+    PyObject *src_obj, *dst_obj;
+    int f, dtype, n, k, packed, fused, threads;
+    if (!PyArg_ParseTuple(args, "iOiiiOppi", &f, &src_obj, &dtype, &n, &k, &dst_obj, &packed,
+                          &fused, &threads) ||
+        !parse_format(f) || !check_shape(n, k))
+        return NULL;
+    if (dtype < 0 || dtype > 2 || threads <= 0) {
+        PyErr_SetString(PyExc_ValueError, "kernels.quantize_weight: dtype 0, 1 or 2, 1+ threads");
+        return NULL;
+    }
+    const Py_ssize_t in = (Py_ssize_t)n * k * (dtype == 0 ? 4 : 2);
+    const Py_ssize_t out = packed ? (Py_ssize_t)qk_packed_bytes((qk_format)f, n, k)
+                                  : (Py_ssize_t)n * (k / QK) * QK_BLOCK_BYTES[f];
+    Py_buffer src, dst;
+    if (!exact_buffer(src_obj, &src, 0, in, "the source"))
+        return NULL;
+    if (!exact_buffer(dst_obj, &dst, 1, out, "the output")) {
+        PyBuffer_Release(&src);
+        return NULL;
+    }
+    size_t bad = 0;
+    const int ok = !overlap(&src, &dst);
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        bad = qk_quantize_weight((qk_format)f, src.buf, dtype, n, k, dst.buf, packed, fused,
+                                 threads);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "kernels.quantize_weight: source and output overlap");
+        return NULL;
+    }
+    if (bad == SIZE_MAX)
+        return PyErr_NoMemory();
+    return PyLong_FromSize_t(bad);
+}
+
+static PyObject *py_bigdl_fuses(PyObject *self, PyObject *args)
+{
+    return PyBool_FromLong(qk_bigdl_fuses());
+}
+
+/* unpack(fmt, packed, dst, rows, cols): qk_repack undone */
+static PyObject *py_unpack(PyObject *self, PyObject *args)
+{
+    PyObject *src_obj, *dst_obj;
+    int f, n, k;
+    if (!PyArg_ParseTuple(args, "iOOii", &f, &src_obj, &dst_obj, &n, &k) || !parse_format(f) ||
+        !check_shape(n, k))
+        return NULL;
+    Py_buffer src, dst;
+    if (!exact_buffer(src_obj, &src, 0, (Py_ssize_t)qk_packed_bytes((qk_format)f, n, k),
+                      "the packed weight"))
+        return NULL;
+    if (!exact_buffer(dst_obj, &dst, 1, (Py_ssize_t)n * (k / QK) * QK_BLOCK_BYTES[f],
+                      "the output")) {
+        PyBuffer_Release(&src);
+        return NULL;
+    }
+    const int ok = !overlap(&src, &dst);
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        qk_unpack((qk_format)f, src.buf, dst.buf, n, k);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "kernels.unpack: source and output overlap");
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -417,6 +520,12 @@ static PyMethodDef methods[] = {
     {"isa_supported", py_isa_supported, METH_VARARGS, "isa_supported(id): can this CPU run it"},
     {"packed_bytes", py_packed_bytes, METH_VARARGS, "packed_bytes(fmt, n, k)"},
     {"repack", py_repack, METH_VARARGS, "repack(fmt, src, dst, n, k): bigdl blocks -> groups"},
+    {"quantize_weight", py_quantize_weight, METH_VARARGS,
+     "quantize_weight(fmt, src, src_dtype, rows, cols, dst, packed, fused, threads): -> how many "
+     "values were not finite"},
+    {"bigdl_fuses", py_bigdl_fuses, METH_NOARGS,
+     "whether bigdl-llm's quantizer runs an FMA build on this CPU"},
+    {"unpack", py_unpack, METH_VARARGS, "unpack(fmt, packed, dst, n, k): groups -> bigdl blocks"},
     {"dequantize", py_dequantize, METH_VARARGS, "dequantize(fmt, packed, n, k, out): -> float32"},
     {"dequantize_rows", py_dequantize_rows, METH_VARARGS,
      "dequantize_rows(fmt, packed, n, k, ids, count, out): rows ids of a packed weight"},

@@ -97,6 +97,9 @@ typedef struct {
 } qk_variant;
 
 int qk_isa_supported(qk_isa isa);
+/* Whether bigdl-llm's quantizer runs one of its FMA builds on this CPU (its libllama-api.so
+ * picks them on Intel CPUs with AVX2 and up, its AVX build everywhere else) */
+int qk_bigdl_fuses(void);
 const qk_variant *qk_variant_for(qk_isa isa);
 
 /* variants, each in its own file */
@@ -108,9 +111,17 @@ extern const qk_variant qk_avx2, qk_avxvnni, qk_avx512vl, qk_avx512;
 /* repack.c */
 size_t qk_packed_bytes(qk_format f, int n, int k);
 void qk_repack(qk_format f, const uint8_t *src, uint8_t *dst, int n, int k);
+void qk_unpack(qk_format f, const uint8_t *packed, uint8_t *dst, int n, int k);
+float qk_f16(uint16_t h);
 void qk_dequantize(qk_format f, const uint8_t *packed, int n, int k, float *out);
 void qk_dequantize_rows(qk_format f, const uint8_t *packed, int n, int k, const int64_t *ids,
                         int count, float *out);
+
+/* quantize_w.c: rows x cols weights (src_dtype 0 float32, 1 float16, 2 bfloat16) -> bigdl-llm's
+ * blocks, or with `packed` qk_repack's groups; `fused` as bigdl-llm's FMA builds round (see
+ * qk_bigdl_fuses); how many values were not finite (SIZE_MAX: out of memory) */
+size_t qk_quantize_weight(qk_format f, const void *src, int src_dtype, int rows, int cols,
+                          uint8_t *dst, int packed, int fused, int threads);
 
 /* bandwidth.c: read `count` words (a multiple of 8) with `threads` threads; their XOR. */
 uint64_t qk_read_all(const uint64_t *words, size_t count, int threads);

@@ -1,4 +1,4 @@
-/* bigdl-llm's blocks -> the regrouped layout of qk.h, and back to float (the reference the
+/* bigdl-llm's blocks -> the regrouped layout of qk.h and back, and to float (the reference the
  * tests hold every kernel to). Portable C: this runs once per weight at load. */
 #include <string.h>
 
@@ -77,6 +77,45 @@ void qk_repack(qk_format f, const uint8_t *src, uint8_t *dst, int n, int k)
                         }
                     }
             }
+        }
+}
+
+/* The inverse of qk_repack: packed groups -> bigdl-llm's row-major blocks (padding rows dropped).
+ * Every bit moves back where qk_repack took it from. */
+void qk_unpack(qk_format f, const uint8_t *packed, uint8_t *dst, int n, int k)
+{
+    const qk_layout L = QK_LAYOUT[f];
+    const int nb = k / QK, asym = qk_asym(f), five = L.h >= 0;
+    for (int row = 0; row < n; row++)
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *gb = packed + ((size_t)(row / GR) * nb + b) * L.bytes;
+            const int r = row % GR;
+            uint8_t *blk = dst + ((size_t)row * nb + b) * QK_BLOCK_BYTES[f];
+            if (f == FMT_SYM8) {
+                memcpy(blk, gb + L.d + 4 * r, 4);
+                for (int t = 0; t < 16; t++)
+                    memcpy(blk + 4 + 4 * t, gb + L.q + 64 * t + 4 * r, 4);
+                continue;
+            }
+            memcpy(blk, gb + L.d + 2 * r, 2);
+            if (asym)
+                memcpy(blk + 2, gb + L.m + 2 * r, 2);
+            uint8_t *qs = blk + (asym ? 4 : 2) + (five ? 8 : 0);
+            uint64_t qh = 0;
+            for (int t = 0; t < 8; t++) {
+                memcpy(qs + 4 * t, gb + L.q + 64 * t + 4 * r, 4);
+                if (!five)
+                    continue;
+                uint64_t hl, hh;
+                memcpy(&hl, gb + L.h + 8 * (2 * t), 8);
+                memcpy(&hh, gb + L.h + 8 * (2 * t + 1), 8);
+                for (int i = 0; i < 4; i++) {
+                    qh |= ((hl >> (4 * r + i)) & 1) << (4 * t + i);
+                    qh |= ((hh >> (4 * r + i)) & 1) << (32 + 4 * t + i);
+                }
+            }
+            if (five)
+                memcpy(blk + (asym ? 4 : 2), &qh, 8);
         }
 }
 
