@@ -1,5 +1,6 @@
-"""The kernels package imports without torch: its torch functions load on first use, and
-``kernels.arrays`` checks numpy arrays before their addresses reach C."""
+"""The kernels package imports without torch: its torch functions load on first use,
+``kernels.arrays`` checks numpy arrays before their addresses reach C, and the C sampler runs
+on numpy."""
 
 import subprocess
 import sys
@@ -28,6 +29,12 @@ raw[4] = 6
 values = arrays.require(formats.dequantize_array(raw, fmt, 1, 64), "w", np.float32, shape=(1, 64))
 assert values[0, 0] == 3.0 and not values[0, 1:].any(), values
 kernels.chosen_isa(), kernels.float_kernels(), kernels.packed_bytes(fmt, 16, 64)
+
+from qwen_tui.engine.generate.native_sampling import NativeSampler
+from qwen_tui.engine.types import GenerationParams
+
+sampler = NativeSampler(GenerationParams(temperature=0.7, top_k=20, top_p=0.8, seed=1))
+assert sampler.next_token([1, 2], np.arange(100, dtype=np.float32)) >= 80
 print(sorted(name for name in ("torch", "transformers", "bigdl") if name in sys.modules))
 """
 
@@ -40,7 +47,7 @@ def run_child(code: str) -> str:
     return done.stdout.strip()
 
 
-def test_the_kernels_and_their_array_checks_import_without_torch():
+def test_the_kernels_their_array_checks_and_the_sampler_run_without_torch():
     assert run_child(TORCH_FREE) == "[]"
 
 
