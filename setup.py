@@ -27,14 +27,16 @@ SOURCES = [
     "norm.c",
     "rotary.c",
     "bandwidth.c",
+    "sample.c",
 ]
+HEADERS = ["qk.h", "simd256.h", "tiles256.h", "float_kernels.h", "decoder.h", "sample.h"]
 
 setup(
     ext_modules=[
         Extension(
             "qwen_tui.engine.kernels._native",
             sources=[CSRC + name for name in SOURCES],
-            depends=[CSRC + h for h in ("qk.h", "simd256.h", "tiles256.h", "float_kernels.h", "decoder.h")],
+            depends=[CSRC + name for name in HEADERS],
             # fused multiply-adds only where the code asks for them: every variant performs
             # the same float operations, so they agree bit for bit
             extra_compile_args=[

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .conversation_cache import CacheEntry, common_prefix, crop, seq_dim_of
-from .sampling import Sampler
+from .native_sampling import TokenSampler
 
 
 class Cancel(Protocol):
@@ -65,7 +65,7 @@ class CausalLM:
     def run(
         self,
         prompt: list[int],
-        sampler: Sampler,
+        sampler: TokenSampler,
         max_new_tokens: int,
         stop_ids: frozenset[int],
         *,
@@ -79,7 +79,7 @@ class CausalLM:
     def _run(
         self,
         prompt: list[int],
-        sampler: Sampler,
+        sampler: TokenSampler,
         max_new_tokens: int,
         stop_ids: frozenset[int],
         on_token: Callable[[int], None],

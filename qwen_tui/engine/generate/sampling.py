@@ -4,6 +4,9 @@ The same rules as transformers' logits processors in the same order (repetition 
 temperature, top-k, top-p), but top-p and the draw work on the top-k candidates only: sorting
 and sampling all 151,936 logits cost about 8 ms per token, more than a third of a decoded
 token of a 0.5B model. Without top-k, top-p sorts the whole vocabulary as before.
+
+This is the torch sampler of the torch engine; ``native_sampling.NativeSampler`` draws from the
+same distribution in C, on numpy arrays, without torch.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import GenerationParams
+from .native_sampling import SamplingRules
 
 
 class Sampler:
@@ -18,16 +22,15 @@ class Sampler:
         import torch
 
         self.torch = torch
-        self.greedy = not params.temperature or params.temperature <= 0
-        penalty = params.repetition_penalty
-        self.penalty = float(penalty) if penalty and penalty != 1.0 else None
-        self.temperature = float(params.temperature or 1.0)
-        self.top_k = int(params.top_k) if params.top_k and params.top_k > 0 else 0
-        top_p = params.top_p
-        self.top_p = float(top_p) if top_p is not None and 0 < top_p < 1 else None
+        rules = SamplingRules.of(params)
+        self.greedy = rules.greedy
+        self.penalty = rules.penalty
+        self.temperature = rules.temperature
+        self.top_k = rules.top_k
+        self.top_p = rules.top_p
         self.generator = torch.Generator()
-        if params.seed is not None:
-            self.generator.manual_seed(int(params.seed))
+        if rules.seed is not None:
+            self.generator.manual_seed(rules.seed)
         else:
             self.generator.seed()
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # imported where used: the formats are read by torch-free code too
+if TYPE_CHECKING:
     import torch
 
 QK = 64
@@ -67,17 +67,24 @@ def _f16(raw: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(raw).view(np.float16).astype(np.float32)[..., 0]
 
 
-def codes(
-    data: torch.Tensor, fmt: Format, rows: int, cols: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """bigdl-llm's bytes of a [rows, cols] weight -> each value's stored integer code
-    [rows, cols // 64, 64] (int32, unsigned for the 4/5-bit formats, as stored), each block's
-    scale d [rows, cols // 64] and, for the asym formats, its minimum m (float32)."""
-    import torch
+def _as_bytes(data: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).view(np.uint8)
+    import torch  # a tensor was given, so torch is loaded already
 
+    return data.detach().contiguous().view(torch.uint8).numpy()
+
+
+def codes(
+    data: torch.Tensor | np.ndarray, fmt: Format, rows: int, cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """bigdl-llm's bytes of a [rows, cols] weight (a tensor or an array) -> each value's
+    stored integer code [rows, cols // 64, 64] (int32, unsigned for the 4/5-bit formats, as
+    stored), each block's scale d [rows, cols // 64] and, for the asym formats, its minimum m
+    (float32)."""
     if cols % QK:
         raise ValueError(f"{fmt.name}: columns must be a multiple of {QK}, not {cols}")
-    raw = data.detach().contiguous().view(torch.uint8).numpy()
+    raw = _as_bytes(data)
     if raw.size != rows * cols // QK * fmt.block_bytes:
         raise ValueError(f"{fmt.name}: {raw.size} bytes is not a [{rows}, {cols}] weight")
     raw = raw.reshape(rows, cols // QK, fmt.block_bytes)
@@ -94,13 +101,20 @@ def codes(
     return values, _f16(raw[..., 0:2]), _f16(raw[..., 2:4]) if fmt.asym else None
 
 
-def dequantize(data: torch.Tensor, fmt: Format, rows: int, cols: int) -> torch.Tensor:
-    """bigdl-llm's bytes of a [rows, cols] weight -> float32 [rows, cols]."""
-    import torch
-
+def dequantize_array(
+    data: torch.Tensor | np.ndarray, fmt: Format, rows: int, cols: int
+) -> np.ndarray:
+    """bigdl-llm's bytes of a [rows, cols] weight -> a float32 [rows, cols] array."""
     values, d, m = codes(data, fmt, rows, cols)
     if m is not None:
         out = values.astype(np.float32) * d[..., None] + m[..., None]
     else:
         out = (values - fmt.offset).astype(np.float32) * d[..., None]
-    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32).reshape(rows, cols))
+    return np.ascontiguousarray(out, dtype=np.float32).reshape(rows, cols)
+
+
+def dequantize(data: torch.Tensor | np.ndarray, fmt: Format, rows: int, cols: int) -> torch.Tensor:
+    """bigdl-llm's bytes of a [rows, cols] weight -> a float32 [rows, cols] tensor."""
+    import torch
+
+    return torch.from_numpy(dequantize_array(data, fmt, rows, cols))

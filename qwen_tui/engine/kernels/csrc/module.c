@@ -515,6 +515,42 @@ static PyObject *py_decode(PyObject *self, PyObject *args)
 }
 #endif
 
+/* -- sampling: the next token from a vocabulary's logits (sample.c) ----------------------- */
+
+#include <math.h>
+
+#include "sample.h"
+
+/* sample(logits, n, seen, nseen, penalty, temperature, top_k, top_p, u) -> a token id, or
+ * QK_SAMPLE_NAN / QK_SAMPLE_NOT_FINITE (negative) for logits with no distribution */
+static PyObject *py_sample(PyObject *self, PyObject *args)
+{
+    Py_ssize_t logits, seen, nseen;
+    int n, top_k;
+    double penalty, temperature, top_p, u;
+    if (!PyArg_ParseTuple(args, "ninnddidd", &logits, &n, &seen, &nseen, &penalty, &temperature,
+                          &top_k, &top_p, &u))
+        return NULL;
+    if (n <= 0 || nseen < 0 || (nseen > 0 && seen == 0) || !(penalty > 0) || !isfinite(penalty) ||
+        !(temperature >= 0) || !isfinite(temperature) || top_k < 0 || !(top_p > 0 && top_p <= 1) ||
+        !(u >= 0 && u < 1)) {
+        PyErr_SetString(PyExc_ValueError, "kernels.sample: an argument is out of its range");
+        return NULL;
+    }
+    long token;
+    Py_BEGIN_ALLOW_THREADS
+    token = qk_sample((const float *)logits, n, (const int64_t *)seen, (long)nseen, (float)penalty,
+                      (float)temperature, top_k, top_p, u);
+    Py_END_ALLOW_THREADS
+    if (token == QK_SAMPLE_NO_MEMORY)
+        return PyErr_NoMemory();
+    if (token == QK_SAMPLE_BAD_ID) {
+        PyErr_SetString(PyExc_ValueError, "kernels.sample: a seen id is outside the vocabulary");
+        return NULL;
+    }
+    return PyLong_FromLong(token);
+}
+
 static PyMethodDef methods[] = {
     {"isa_names", py_isa_names, METH_NOARGS, "names of the instruction-set variants, by id"},
     {"isa_supported", py_isa_supported, METH_VARARGS, "isa_supported(id): can this CPU run it"},
@@ -542,6 +578,8 @@ static PyMethodDef methods[] = {
     {"decode_scratch", py_decode_scratch, METH_VARARGS, "floats of scratch for rows"},
     {"decode", py_decode, METH_VARARGS, "every layer of a step, in one call"},
 #endif
+    {"sample", py_sample, METH_VARARGS,
+     "sample(logits, n, seen, nseen, penalty, temperature, top_k, top_p, u): the next token"},
     {NULL, NULL, 0, NULL},
 };
 
