@@ -78,6 +78,9 @@ def layout_of(plan: list[Planned], dims: ModelDims, recipe: Recipe) -> dict[str,
     return {"recipe": recipe.to_dict(), "modules": modules, "embedding": embedding}
 
 
+CHUNK_VALUES = 4 << 20  # values read, widened and quantized at a time (16 MB as float32)
+
+
 def quantize_stream(
     source: TensorSource,
     plan: list[Planned],
@@ -87,33 +90,20 @@ def quantize_stream(
     on_tensor: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> str:
-    """Write ``folder/model.safetensors`` from ``source`` by ``plan``; its sha256."""
-    from ..engine.kernels.weights import quantize_weight_into
-
+    """Write ``folder/model.safetensors`` from ``source`` by ``plan``; its sha256. A tensor is
+    read, quantized and written a chunk of rows at a time (quantized blocks never cross a row),
+    so no tensor is ever whole in memory, however large."""
     writer = StoreWriter(folder / WEIGHTS, plan)
-    out = np.empty(max((t.nbytes for t in plan if t.store != "f32"), default=0), np.uint8)
     try:
         for done, t in enumerate(plan, 1):
-            with source.read(t.source, t.rows) as data:
-                if t.store == "f32":
-                    payload = as_float32(data).reshape(-1)
-                    bad = int(np.count_nonzero(~np.isfinite(payload)))
-                else:
-                    rows, cols = t.shape
-                    kind = "f32" if data.kind == "f64" else data.kind
-                    values = as_float32(data) if data.kind == "f64" else data.array
-                    bad = quantize_weight_into(
-                        t.store, np.ascontiguousarray(values), rows, cols, out, packed=False,
-                        threads=threads, src_dtype=kind,
-                    )  # fmt: skip
-                    payload = out[: t.nbytes]
-                if bad:
-                    raise UsageError(
-                        f"{t.source} in {source.where} holds {bad} values that are not numbers "
-                        "(NaN or infinity).",
-                        "Download the model again; the file may be damaged.",
-                    )
-                writer.write(t, payload)
+            first, last = t.rows or (0, t.shape[0])
+            width = int(np.prod(t.shape[1:])) if len(t.shape) > 1 else 1
+            step = max(1, CHUNK_VALUES // width)
+            writer.begin(t)
+            for start in range(first, last, step):
+                with source.read(t.source, (start, min(start + step, last))) as data:
+                    writer.part(_stored(t, data, threads, source))
+            writer.end(t)
             if on_tensor:
                 on_tensor(done, len(plan))
             if cancel is not None and cancel.is_set():
@@ -121,6 +111,36 @@ def quantize_stream(
         return writer.finish()
     finally:
         writer.close()
+
+
+def _stored(t: Planned, data: TensorData, threads: int, source: TensorSource) -> np.ndarray:
+    """Rows of ``t`` as the store keeps them: float32, or quantized blocks; a value that is not
+    a number is refused (it would make a model that writes garbage)."""
+    from ..engine.kernels.weights import quantize_weight
+
+    rows = data.array.shape[0]
+    if t.store == "f32":
+        payload = as_float32(data).reshape(-1)
+        bad = int(np.count_nonzero(~np.isfinite(payload)))
+    else:
+        values = as_float32(data) if data.kind == "f64" else np.ascontiguousarray(data.array)
+        kind = "f32" if data.kind == "f64" else data.kind
+        payload = quantize_weight(t.store, values, rows, t.shape[1], packed=False,
+                                  threads=threads, src_dtype=kind)  # fmt: skip
+        bad = _not_finite(values, kind)
+    if bad:
+        raise UsageError(
+            f"{t.source} in {source.where} holds {bad} values that are not numbers (NaN or "
+            "infinity).",
+            "Download the model again; the file may be damaged.",
+        )
+    return payload
+
+
+def _not_finite(values: np.ndarray, kind: str) -> int:
+    if kind == "bf16":  # exponent all ones: infinity or NaN
+        return int(np.count_nonzero((values & 0x7F80) == 0x7F80))
+    return int(np.count_nonzero(~np.isfinite(values)))
 
 
 def as_float32(data: TensorData) -> np.ndarray:
@@ -149,6 +169,7 @@ class StoreWriter:
         self.size = 8 + len(text) + offset
         self.sha = hashlib.sha256()
         self.next = 0
+        self.written = 0
         self.fh: BinaryIO = open(path, "wb")
         _reserve(self.fh, self.size)
         self._put(len(text).to_bytes(8, "little") + text)
@@ -157,12 +178,19 @@ class StoreWriter:
         self.fh.write(data)
         self.sha.update(data)
 
-    def write(self, t: Planned, payload: np.ndarray) -> None:
-        expected = self.plan[self.next]
+    def begin(self, t: Planned) -> None:
+        if t is not self.plan[self.next]:
+            raise RuntimeError(f"{t.name}: written out of the plan's order")
+        self.written = 0
+
+    def part(self, payload: np.ndarray) -> None:
         data = np.ascontiguousarray(payload).view(np.uint8).reshape(-1).data
-        if t is not expected or data.nbytes != t.nbytes:
-            raise RuntimeError(f"{t.name}: written out of order or of the wrong size")
         self._put(data)
+        self.written += data.nbytes
+
+    def end(self, t: Planned) -> None:
+        if self.written != t.nbytes:
+            raise RuntimeError(f"{t.name}: {self.written} bytes written, not {t.nbytes}")
         self.next += 1
 
     def finish(self) -> str:

@@ -109,3 +109,40 @@ def test_a_gguf_streams_to_the_bytes_of_its_unpacked_float_folder(wide_source, t
     source = GgufSource(gguf)
     stream_folder(source, config, BY_NAME["qwen2"], RECIPES["mixed_int5"], new, threads=1)
     assert_same_store(old, new)
+
+
+@pytest.mark.parametrize("model", ["qwen1", "qwen2-tied", "qwen3"])
+def test_a_tensor_streamed_a_few_rows_at_a_time_is_the_same(sources, tmp_path, model, monkeypatch):
+    """Large tensors go a chunk of rows at a time (never whole in memory); here every tensor
+    is cut into chunks of 3 rows or so, Qwen-1's c_attn slices included."""
+    from qwen_tui.store import stream
+
+    src = sources[model, "bf16"]
+    config = json.loads((src / "config.json").read_text())
+    family = family_for(config["model_type"])
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    whole.mkdir(), chunked.mkdir()
+    stream_folder(SafetensorsSource(src), config, family, RECIPES["mixed_int5"], whole, threads=1)
+    monkeypatch.setattr(stream, "CHUNK_VALUES", 200)
+    stream_folder(SafetensorsSource(src), config, family, RECIPES["mixed_int5"], chunked, threads=1)
+    assert (whole / "model.safetensors").read_bytes() == (
+        chunked / "model.safetensors"
+    ).read_bytes()
+
+
+def test_a_gguf_tensor_dequantized_a_few_rows_at_a_time_is_the_same(wide_source, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    from qwen_tui.store import stream
+
+    gguf = tmp_path / "m.gguf"
+    write_gguf(wide_source, gguf, {name: T.Q4_K for name in ("ffn_up", "ffn_down", "token_embd")})
+    config = json.loads((wide_source / "config.json").read_text())
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    whole.mkdir(), chunked.mkdir()
+    family, recipe = BY_NAME["qwen2"], RECIPES["sym_int5"]
+    stream_folder(GgufSource(gguf), config, family, recipe, whole, threads=1)
+    monkeypatch.setattr(stream, "CHUNK_VALUES", 1000)
+    stream_folder(GgufSource(gguf), config, family, recipe, chunked, threads=1)
+    assert (whole / "model.safetensors").read_bytes() == (
+        chunked / "model.safetensors"
+    ).read_bytes()

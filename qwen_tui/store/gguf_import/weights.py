@@ -74,22 +74,28 @@ def check_types(gf: GgufFile) -> None:
 
 def dequantize(gf: GgufFile, tensor: TensorInfo) -> np.ndarray:
     """One tensor as float32, in its Hugging Face shape (read from the mapped file)."""
+    raw = tensor_bytes(gf.header, tensor)
+    out = dequantize_rows(tensor, raw.reshape(tensor.shape[0], -1))
+    return np.ascontiguousarray(out.reshape(tensor.shape), dtype=np.float32)
+
+
+def dequantize_rows(tensor: TensorInfo, raw: np.ndarray) -> np.ndarray:
+    """Rows of a tensor, given as their bytes ``[rows, row bytes]``, as float32
+    ``[rows, values per row]`` (a new array: the bytes are the mapped file)."""
     from gguf import quants
 
-    raw = tensor_bytes(gf.header, tensor)
     kind = tensor.type.name
     if kind == "F32":
-        out = np.array(raw.view(np.float32))  # a copy: the bytes are the mapped file
+        out = np.array(raw.reshape(-1).view(np.float32))
     elif kind == "F16":
-        out = raw.view(np.float16).astype(np.float32)
+        out = raw.reshape(-1).view(np.float16).astype(np.float32)
     elif kind == "F64":
-        out = raw.view(np.float64).astype(np.float32)
+        out = raw.reshape(-1).view(np.float64).astype(np.float32)
     elif kind == "BF16":  # the top half of a float32
-        out = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        out = (raw.reshape(-1).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
     else:  # the quantized types: rows of whole blocks
-        out = quants.dequantize(np.asarray(raw).reshape(-1, tensor.nbytes // _rows(tensor)),
-                                tensor.type)  # fmt: skip
-    return np.ascontiguousarray(out.reshape(tensor.shape), dtype=np.float32)
+        out = quants.dequantize(np.ascontiguousarray(raw), tensor.type)
+    return out.reshape(raw.shape[0], -1)
 
 
 def _rows(tensor: TensorInfo) -> int:

@@ -42,19 +42,20 @@ class GgufSource:
 
     @contextmanager
     def read(self, name: str, rows: tuple[int, int] | None = None) -> Iterator[TensorData]:
+        """The tensor's rows ``[start, end)`` (all by default): float16/bfloat16 as they are
+        (widened one block at a time by the quantizer), other types dequantized, just those
+        rows (a row is whole blocks of every GGUF type)."""
         tensor = self._by_hf[name]
         kind = tensor.type.name
-        if kind in ("F16", "BF16"):  # handed over as they are: widened one block at a time
-            raw = tensor_bytes(self.gf.header, tensor)
-            values = raw.view(np.float16 if kind == "F16" else np.uint16)
-            values = values.reshape(tensor.shape[0], -1)
-            tag = "f16" if kind == "F16" else "bf16"
+        count = tensor.shape[0]
+        first, last = rows or (0, count)
+        raw = tensor_bytes(self.gf.header, tensor).reshape(count, -1)[first:last]
+        if kind in ("F16", "BF16"):
+            values = raw.reshape(-1).view(np.float16 if kind == "F16" else np.uint16)
+            yield TensorData(values.reshape(last - first, -1), kind.lower())
         else:
-            values = weights.dequantize(self.gf, tensor).reshape(tensor.shape[0], -1)
-            tag = "f32"
-        if rows is not None:
-            values = values[rows[0] : rows[1]]
-        yield TensorData(values, tag)
+            values = weights.dequantize_rows(tensor, raw)
+            yield TensorData(values.reshape(last - first, -1), "f32")
 
     def close(self) -> None:
         pass
