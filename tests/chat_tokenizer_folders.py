@@ -51,12 +51,14 @@ def _save(dest: Path, name: str, data: dict) -> None:
 
 def config_flags(src: Path, dest: Path) -> Path:
     """<|im_end|> strips the spaces around it and is no longer special (skip_special_tokens
-    keeps it): tokenizer_config.json says so, tokenizer.json does not."""
+    keeps it): tokenizer_config.json says so, tokenizer.json does not. As Qwen2Tokenizer, whose
+    eos <|im_end|>, given as text, is that added token, not one of its class's own making."""
     config, dest = _copy(src, dest)
     for entry in config["added_tokens_decoder"].values():
         if entry["content"] == "<|im_end|>":
             entry.update(lstrip=True, rstrip=True, special=False)
     config["additional_special_tokens"] = ["<|im_start|>"]
+    config |= {"tokenizer_class": "Qwen2Tokenizer", "unk_token": None}
     _save(dest, "tokenizer_config.json", config)
     return dest
 
@@ -118,18 +120,24 @@ def hand_written_template(src: Path, dest: Path) -> Path:
     return dest
 
 
-def tokenizer_json_pads_and_truncates(src: Path, dest: Path) -> Path:
-    """tokenizer.json pads and truncates to 4 tokens, which transformers' encode turns off; and
-    with no pad token in tokenizer_config.json, its padding's is the pad token."""
+def tokenizer_json_settings(src: Path, dest: Path) -> Path:
+    """tokenizer.json pads and truncates to 4 tokens, which transformers' encode turns off, and
+    puts <|endoftext|> first unless told not to add special tokens; with no pad token in
+    tokenizer_config.json, its padding's is the pad token."""
+    from tokenizers import Tokenizer, processors
+
     config, dest = _copy(src, dest)
     config.pop("pad_token")
     _save(dest, "tokenizer_config.json", config)
-    data = json.loads((dest / "tokenizer.json").read_text("utf-8"))
-    data["truncation"] = {"direction": "Right", "max_length": 4, "strategy": "LongestFirst"}
-    data["truncation"]["stride"] = 0
-    data["padding"] = {"strategy": {"Fixed": 4}, "direction": "Left", "pad_to_multiple_of": None}
-    data["padding"] |= {"pad_id": 1, "pad_type_id": 0, "pad_token": "<|im_start|>"}
-    _save(dest, "tokenizer.json", data)
+    tok = Tokenizer.from_file(str(dest / "tokenizer.json"))
+    first = tok.token_to_id("<|endoftext|>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", first)]
+    )
+    tok.enable_truncation(4)
+    pad = "<|im_start|>"
+    tok.enable_padding(length=4, direction="left", pad_id=tok.token_to_id(pad), pad_token=pad)
+    tok.save(str(dest / "tokenizer.json"))
     return dest
 
 
@@ -140,7 +148,7 @@ VARIANTS = {
     "qwen2-defaults": qwen2_defaults,
     "class-from-model-type": class_from_model_type,
     "hand-written-template": hand_written_template,
-    "tokenizer-json-pads-and-truncates": tokenizer_json_pads_and_truncates,
+    "tokenizer-json-settings": tokenizer_json_settings,
 }
 
 
