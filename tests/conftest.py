@@ -103,6 +103,8 @@ def engine(tiny_quantized):
 
 @pytest.fixture(scope="session")
 def tokenizer(tiny_source):
-    from transformers import AutoTokenizer
+    """The tiny model's tokenizer as the chat path loads it (our ChatTokenizer: no transformers;
+    tests/core/test_chat_tokenizer.py holds it to transformers' AutoTokenizer)."""
+    from qwen_tui.engine.models import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(str(tiny_source))
+    return load_tokenizer(tiny_source, "qwen2")

@@ -45,7 +45,7 @@ def test_messages_with_too_many_characters_are_refused_before_tokenizing(
 
 def test_a_prompt_that_fits_is_never_refused_by_its_characters(served, engine, tokenizer):
     """The most characters a token stands for, in the tiny vocabulary: a special token."""
-    longest = max((tokenizer.convert_tokens_to_string([t]) for t in tokenizer.get_vocab()), key=len)
+    longest = max((tokenizer.decode([i]) for i in tokenizer.get_vocab().values()), key=len)
     window = engine.info.context_window
     content = longest * (window - 64)
     tokens = engine.count_tokens([ChatMessage("user", content)])

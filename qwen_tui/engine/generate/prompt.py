@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import EngineError
+from ..tokenizer import ChatTokenizer
 from ..types import ChatMessage
 from .thinking import CLOSE, opens_thinking
 
@@ -125,18 +126,20 @@ class PromptBuilder:
             as_dicts.append({"role": m.role, "content": m.content})
             if m.reasoning:  # the template decides where thinking goes back (Qwen3: not past turns)
                 as_dicts[-1]["reasoning_content"] = m.reasoning
-        if enable_thinking is None:
+        variables = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+        if isinstance(tok, ChatTokenizer) or not variables:
             return list(
                 tok.apply_chat_template(
-                    as_dicts, add_generation_prompt=generation_prompt, tokenize=True
+                    as_dicts, add_generation_prompt=generation_prompt, tokenize=True, **variables
                 )
             )
         # transformers 4.37's apply_chat_template passes no extra variables to the template
+        # (its tokenizers are left for folders ChatTokenizer does not read: models/__init__.py)
         template = tok._compile_jinja_template(tok.chat_template)
         text = template.render(
             messages=as_dicts,
             add_generation_prompt=generation_prompt,
-            enable_thinking=enable_thinking,
+            **variables,
             **tok.special_tokens_map,
         )
         return list(tok.encode(text, add_special_tokens=False))

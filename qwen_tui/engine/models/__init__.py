@@ -4,7 +4,8 @@ transformers 4.37.2 (the version bigdl-llm 2.5 is verified with) lacks (Qwen3).
 ``register()`` makes ``AutoConfig`` and ``AutoModelForCausalLM`` know these architectures, so
 quantizing, saving and loading low-bit models goes through the same paths as for Qwen2. It is
 idempotent and cheap; every place that builds a model from a folder calls it first.
-``load_tokenizer`` gives each family its tokenizer (Qwen-1's is ours as well).
+``load_tokenizer`` gives each family its tokenizer: ours for Qwen-1 (tiktoken) and, without
+transformers, for Qwen2 and Qwen3 (``engine/tokenizer``).
 """
 
 from __future__ import annotations
@@ -41,13 +42,20 @@ def register() -> None:
 
 
 def load_tokenizer(folder: Path, family: str, trust_remote_code: bool = False) -> Any:
-    """The tokenizer of a model folder: our own for Qwen-1 (from ``qwen.tiktoken``), else
-    transformers' from the folder's files. Code in the folder runs only with
-    ``trust_remote_code`` (remote_code.py decides)."""
-    if family == "qwen" and not trust_remote_code:
-        from .qwen1_tokenizer import Qwen1Tokenizer
+    """The tokenizer of a model folder. Ours for Qwen-1 (from ``qwen.tiktoken``) and for Qwen2
+    and Qwen3 (``tokenizers`` over ``tokenizer.json``, as transformers reads it); transformers'
+    for a folder with no ``tokenizer.json`` (a slow tokenizer, which it converts), one naming a
+    tokenizer class of its own, or one whose code runs (``trust_remote_code``, which
+    remote_code.py decides: only then does code in the folder run)."""
+    if not trust_remote_code:
+        if family == "qwen":
+            from .qwen1_tokenizer import Qwen1Tokenizer
 
-        return Qwen1Tokenizer.from_folder(folder)
+            return Qwen1Tokenizer.from_folder(folder)
+        from ..tokenizer import ChatTokenizer, reads_folder
+
+        if family in ("qwen2", "qwen3") and reads_folder(folder):
+            return ChatTokenizer.from_folder(folder)
     from transformers import AutoTokenizer
 
     register()
