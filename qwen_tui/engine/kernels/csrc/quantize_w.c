@@ -216,7 +216,8 @@ size_t qk_quantize_weight(qk_format f, const void *src, int src_dtype, int rows,
         uint8_t *tmp = scratch + (size_t)omp_get_thread_num() * GR * row_bytes;
         const int n = rows - g * GR < GR ? rows - g * GR : GR;
         for (int r = 0; r < n; r++)
-            bad += quantize_row(f, src, src_dtype, (size_t)g * GR + r, cols, fused, tmp + r * row_bytes);
+            bad += quantize_row(f, src, src_dtype, (size_t)g * GR + r, cols, fused,
+                                tmp + (size_t)r * row_bytes);
         qk_repack(f, tmp, dst + (size_t)g * group_bytes, n, cols);
     }
     free(scratch);
