@@ -111,7 +111,7 @@ def quantize_folder(
         name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
         remote_code=remote_code, files=(),
     )  # fmt: skip
-    return _store(stored, target, fill, src if measure else None, progress, cancel)
+    return store(stored, target, fill, src if measure else None, progress, cancel)
 
 
 def _quantize_gguf(
@@ -162,10 +162,10 @@ def _quantize_gguf(
         name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
         remote_code=False, files=(),
     )  # fmt: skip
-    return _store(stored, target, fill, src if measure else None, progress, cancel)
+    return store(stored, target, fill, src if measure else None, progress, cancel)
 
 
-def _store(
+def store(
     stored: Manifest,
     target: Path,
     fill: Callable[[Path, Callable[[int, int], None]], dict],
