@@ -1,18 +1,10 @@
 """Scratch memory kept for the next prompt: freed tensors come back without page faults."""
 
-import resource
 
 import pytest
 import torch
 
 from qwen_tui.engine.runtime import memory
-
-
-def page_faults(fn) -> int:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    fn()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
 
 SCRATCH_PROBE = """
 import json, resource, torch
