@@ -191,7 +191,7 @@ def store(
             detail = f"tensor {done} of {total} to {stored.low_bit}"
             progress(Progress("quantize", 1, STEPS, detail=detail))
 
-        progress(Progress("quantize", 1, STEPS, detail="reading the weights"))
+        progress(Progress("quantize", 1, STEPS, detail=f"reading {Path(stored.source).name}"))
         from ..engine.runtime.torch_thread import torch_thread
 
         # on the one thread every compute call uses (engine/runtime/torch_thread.py): a second

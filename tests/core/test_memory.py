@@ -1,6 +1,5 @@
 """Scratch memory kept for the next prompt: freed tensors come back without page faults."""
 
-
 import pytest
 import torch
 
