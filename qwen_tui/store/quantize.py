@@ -239,7 +239,7 @@ def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
     from ..eval.gate import measure_quality
 
     try:
-        quality = measure_quality(target, src, trust_remote_code=manifest.remote_code)
+        quality = measure_quality(target, src)
     except MemoryError:
         return manifest
     except Exception as exc:  # the model is stored and whole; say what failed, keep it

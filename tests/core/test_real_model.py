@@ -126,8 +126,7 @@ def test_the_default_format_is_within_what_the_readme_claims(real_default, real_
     import json.decoder
 
     from qwen_tui.engine.bigdl.engine import BigdlEngine
-    from qwen_tui.eval.gate import _OnTorchThread
-    from qwen_tui.eval.reference import Reference
+    from qwen_tui.eval.float_reference import open_reference
     from qwen_tui.eval.run import Text, default_texts, evaluate
 
     texts = default_texts() + [
@@ -137,9 +136,7 @@ def test_the_default_format_is_within_what_the_readme_claims(real_default, real_
     engine = BigdlEngine(real_default.path, threads=2, kv_cache_mb=0)
     engine.load()
     try:
-        from qwen_tui.engine.runtime.torch_thread import torch_thread
-
-        reference = _OnTorchThread(torch_thread.run(lambda: Reference(real_float)))
+        reference = open_reference(real_float)
         result = evaluate(engine, texts[:3], 512, reference, ("prompt", "decode"))
         result["texts"] += evaluate(engine, texts[3:], 512, reference, ("prompt",))["texts"]
     finally:
