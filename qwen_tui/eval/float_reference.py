@@ -18,12 +18,11 @@ import numpy as np
 
 from ..errors import UsageError
 from ..families import BY_NAME, FamilySpec, ModelDims, TensorSpec
+from ..sizes import CHECK_ROWS as ROWS  # positions whose logits are computed at a time
+from ..sizes import CHUNK_VALUES  # weight values read and multiplied at a time
 from ..store.sources.base import TensorData, TensorSource
 from ..store.stream import as_float32
 from .float_layers import causal_attention, rms_norm, rotary_tables, rotate, silu
-
-CHUNK_VALUES = 4 << 20  # weight values read and multiplied at a time (16 MB as float32)
-ROWS = 64  # positions whose logits are computed at a time
 
 
 class FloatReference:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..sizes import CHECK_TOKENS
 from .run import default_texts, evaluate, worst_change
 
-TOKENS = 512
+TOKENS = CHECK_TOKENS
 
 
 def measure_quality(model_dir: Path, reference: Path, threads: int | None = None) -> dict:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-ROWS = 64  # positions scored at a time
+from ..sizes import CHECK_ROWS as ROWS  # positions scored at a time
+
 _BLOCK = 16  # positions reduced at a time inside a chunk (bounds the temporaries)
 
 
