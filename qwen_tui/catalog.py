@@ -1,7 +1,8 @@
 """The known models: repo id, pinned commit, family, licence, dimensions, download size.
 
 Every entry is pinned to a hub commit: ``pull`` downloads exactly that commit and records it
-(``store/pin.py`` says when the repo has moved on, or lost it). The dimensions give the
+(``store/pin.py`` says when the repo has moved on, or lost it). The dimensions are the model's
+config.json values, read by its family (``families``) as quantizing reads them; they give the
 stored size of each recipe and the RAM needed (``sizes.py``); the download size is the weight
 files' bytes. Where each value was read is in ``catalog_sources.md`` beside this file.
 """
@@ -9,9 +10,11 @@ files' bytes. Where each value was read is in ``catalog_sources.md`` beside this
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from .families import BY_NAME, FamilySpec, ModelDims
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
-from .sizes import Dims, chat_ram, quantize_ram, stored_bytes
+from .sizes import chat_ram, quantize_ram, stored_bytes, unique_params
 
 GB = 1024**3
 LOW_BIT_FORMATS = tuple(RECIPES)  # the default first
@@ -26,7 +29,7 @@ class CatalogEntry:
     revision: str  # the pinned hub commit (40 hex digits)
     licence: str
     good_for: str  # one line
-    dims: Dims
+    dims: ModelDims  # from the config.json values below, as the family reads them
     download_bytes: int  # the weight files at the pinned commit
     download_measured: bool = True  # False: computed from the config's tensor shapes and dtype
     gguf_file: str | None = None  # a GGUF repo: the file this entry pulls
@@ -40,39 +43,65 @@ class CatalogEntry:
         return "Tongyi Qianwen" if self.licence == TONGYI else self.licence[:14]
 
     @property
+    def spec(self) -> FamilySpec:
+        return BY_NAME[self.family]
+
+    @property
+    def params(self) -> int:
+        return unique_params(self.spec, self.dims)
+
+    @property
     def params_b(self) -> float:
-        return round(self.dims.unique / 1e9, 2)
+        return round(self.params / 1e9, 2)
 
     @property
     def download_gb(self) -> float:
         return round(self.download_bytes / GB, 2)
 
     def stored_bytes(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
-        return stored_bytes(self.dims, self.recipe(low_bit))
+        return stored_bytes(self.spec, self.dims, self.recipe(low_bit))
 
     def stored_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
         """The quantized model's size in GB (1024^3 bytes, as the store reports sizes)."""
         return round(self.stored_bytes(low_bit) / GB, 2)
 
     def ram_to_chat(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
-        return chat_ram(self.dims, self.recipe(low_bit))
+        return chat_ram(self.spec, self.dims, self.recipe(low_bit))
 
-    def ram_to_quantize(self) -> int:
-        return quantize_ram(self.dims)
+    def ram_to_quantize(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
+        """Quantizing (from safetensors or the GGUF file, never unpacked) and the quality check."""
+        return quantize_ram(self.spec, self.dims, self.recipe(low_bit))
 
-    def ram_to_quantize_gb(self) -> float:
-        return round(self.ram_to_quantize() / GB, 1)
-
-    def unpacked_bytes(self) -> int:
-        """A GGUF entry's float32 unpacking, beside the store while it is quantized."""
-        return self.dims.unique * 4 if self.gguf_file else 0
+    def ram_to_quantize_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
+        return round(self.ram_to_quantize(low_bit) / GB, 1)
 
 
-QWEN1_8B = Dims(hidden=2048, layers=24, intermediate=5504, vocab=151936, kv=2048)
-QWEN2_1_5B = Dims(hidden=1536, layers=28, intermediate=8960, vocab=151936, kv=256, tied=True)
-QWEN3_0_6B = Dims(1024, 28, 3072, 151936, kv=1024, q=2048, tied=True)
-QWEN3_1_7B = Dims(2048, 28, 6144, 151936, kv=1024, q=2048, tied=True)
-QWEN3_4B = Dims(2560, 36, 9728, 151936, kv=1024, q=4096, tied=True)
+def dims(family: str, **config: Any) -> ModelDims:
+    """A model's dimensions from its config.json values, read as its family reads them."""
+    return BY_NAME[family].dims({"vocab_size": 151936, **config})
+
+
+QWEN1_8B = dims("qwen", hidden_size=2048, num_hidden_layers=24, intermediate_size=11008,
+                num_attention_heads=16, kv_channels=128)  # fmt: skip
+QWEN1_5_1_8B = dims("qwen2", hidden_size=2048, num_hidden_layers=24, intermediate_size=5504,
+                    num_attention_heads=16, num_key_value_heads=16)  # fmt: skip
+QWEN2_1_5B = dims("qwen2", hidden_size=1536, num_hidden_layers=28, intermediate_size=8960,
+                  num_attention_heads=12, num_key_value_heads=2,
+                  tie_word_embeddings=True)  # fmt: skip
+QWEN2_5_0_5B = dims("qwen2", hidden_size=896, num_hidden_layers=24, intermediate_size=4864,
+                    num_attention_heads=14, num_key_value_heads=2,
+                    tie_word_embeddings=True)  # fmt: skip
+
+
+def _qwen3(hidden: int, layers: int, inter: int, heads: int) -> ModelDims:
+    return dims("qwen3", hidden_size=hidden, num_hidden_layers=layers, intermediate_size=inter,
+                num_attention_heads=heads, num_key_value_heads=8, head_dim=128,
+                tie_word_embeddings=True)  # fmt: skip
+
+
+QWEN3_0_6B = _qwen3(1024, 28, 3072, 16)
+QWEN3_1_7B = _qwen3(2048, 28, 6144, 16)
+QWEN3_4B = _qwen3(2560, 36, 9728, 32)
 TONGYI = "Tongyi Qianwen Research License"
 APACHE = "Apache-2.0"
 QWEN3_4B_SHARDS = 3_957_900_840 + 3_987_450_520 + 99_630_640
@@ -88,7 +117,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "qwen1.5-1.8b-chat", "Qwen/Qwen1.5-1.8B-Chat", "qwen2",
         "e482ee3f73c375a627a16fdf66fd0c8279743ca6", TONGYI,
         "Qwen-1's size and languages on the newer Qwen2 architecture",
-        QWEN1_8B, 3_673_657_344, download_measured=False,
+        QWEN1_5_1_8B, 3_673_657_344, download_measured=False,
     ),
     CatalogEntry(
         "qwen2-1.5b-instruct", "Qwen/Qwen2-1.5B-Instruct", "qwen2",
@@ -100,7 +129,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", "qwen2",
         "7ae557604adf67be50417f59c2c2f167def9a775", APACHE,
         "the smallest and fastest: machines with little memory",
-        Dims(896, 24, 4864, 151936, kv=128, tied=True), 988_097_824,
+        QWEN2_5_0_5B, 988_097_824,
     ),
     CatalogEntry(
         "qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct", "qwen2",
@@ -123,7 +152,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         "qwen3-4b", "Qwen/Qwen3-4B", "qwen3",
         "1cfa9a7208912126459214e8b04321603b3df60c", APACHE,
-        "stronger reasoning and code; slower, 17 GB to quantize",
+        "stronger reasoning and code; slower, 7 GB of RAM",
         QWEN3_4B, QWEN3_4B_SHARDS,
     ),
     CatalogEntry(
@@ -185,7 +214,7 @@ def wizard_entries(available_ram: int, low_bit: str = DEFAULT_LOW_BIT) -> list[C
     if preferred in fits:
         first = preferred
     elif fits:
-        first = max(fits, key=lambda e: e.dims.unique)  # max keeps the first of a tie
+        first = max(fits, key=lambda e: e.params)  # max keeps the first of a tie
     else:
         first = min(entries, key=lambda e: e.ram_to_chat(low_bit))
     return [first] + [e for e in entries if e is not first]

@@ -173,7 +173,7 @@ def _catalog_json(e: CatalogEntry) -> dict:
         "download_gb": e.download_gb,
         "stored_bytes": {f: e.stored_bytes(f) for f in LOW_BIT_FORMATS},
         "ram_to_chat_bytes": {f: e.ram_to_chat(f) for f in LOW_BIT_FORMATS},
-        "ram_to_quantize_bytes": e.ram_to_quantize(),
+        "ram_to_quantize_bytes": {f: e.ram_to_quantize(f) for f in LOW_BIT_FORMATS},
     }
 
 

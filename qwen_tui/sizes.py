@@ -1,110 +1,114 @@
-"""How big a model is, by kind of weight, and what a recipe makes of it on disk and in RAM.
+"""What a model takes on disk and in RAM, from what qwen-tui's code paths measurably need.
 
-The wizard and ``pull`` estimate before anything is downloaded (from the catalog's dimensions),
-``quantize`` from the folder's config.json; both count every weight of every kind, so the
-estimate is what the quantizer will write, give or take the config and tokenizer files.
+Disk: the weights file the streaming quantizer writes, to the byte, from the family's plan
+(``families``: every tensor at its recipe's format, the header included), plus the tokenizer
+and config files beside it.
+
+RAM, phase by phase. Each constant below was set by a measurement, written beside it: the peak
+RSS (``ru_maxrss``) of a child process running ``qwen-tui quantize`` or ``qwen-tui ask`` on the
+real Qwen2.5-Coder-0.5B-Instruct GGUF (stored ``mixed_int5``: 529.5 MB) and on the scaled Qwen2
+of ``tests/scaled_model.py`` (113.9 MB stored); ``tests/core/test_honest_numbers.py`` holds the
+estimates to such peaks (never below, at most 25 % + 64 MB above).
+
+- Quantizing streams the source a chunk of rows at a time: the runtime, the tokenizer (read to
+  check it) and a chunk widened to float32. The float model is never built.
+- Loading the store (the quality check after quantizing, and every chat) holds the stored
+  bytes twice at its peak: bigdl-llm's layers as read from the file, and the copy regrouped for
+  our kernels, while each layer is regrouped; then once.
+- The quality check runs the float reference beside the loaded model: one chunk of one float32
+  weight, the activations of CHECK_TOKENS positions, and the logits of CHECK_ROWS of them from
+  each side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from .recipes import BLOCK_BYTES, Recipe
+from .families import FamilySpec, ModelDims
+from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
+from .store.weights_header import weights_file_bytes
 
 MB = 1000**2
+F32 = 4
+
+CHUNK_VALUES = 4 << 20  # source values read, widened and used at a time (quantizer, reference)
+CHECK_TOKENS = 512  # positions of each text the quality check scores (eval/gate.py)
+CHECK_ROWS = 64  # positions whose logits are in memory at a time (eval/metrics.py)
+CHAT_CONTEXT = 4096  # the conversation the KV cache is counted for
+
+# Python, torch, transformers, bigdl-llm, numpy and our kernels, with a model loaded: `ask` on
+# the Coder peaked at 1450.5 MB and on the scaled model at 563.7 MB; less LOAD_COPIES x stored
+# and the tokenizer, that is 343 and 334 MB. Rounded up for what varies from run to run.
+ENGINE_RUNTIME = 360 * MB
+LOAD_COPIES = 2  # the stored bytes held at once while loading (the fit of the two peaks: 2.02)
+# Python, numpy, gguf and our kernels, streaming: `quantize --no-quality` peaked at 68.5 MB on
+# the scaled model (a 512-token tokenizer) and at 168 MB on the Coder (its tokenizer read: 89 MB)
+QUANT_RUNTIME = 70 * MB
+# Qwen's tokenizer.json (151,646 tokens) took 89 MB while read and kept 48 MB once loaded
+TOKENIZER_PEAK = 590  # bytes per token of the vocabulary
+TOKENIZER_KEPT = 320
+# What the quantizing process still holds when its check loads the model (the source's
+# vocabulary, a GGUF's token list): `quantize` peaked 19.9 MB above `ask` for the Coder GGUF
+# (151,936 tokens) and 2.9 MB above it for the scaled model (32,768): 131 and 89 bytes a token
+QUANT_KEPT = 160  # bytes per token of the vocabulary
 
 
-@dataclass(frozen=True)
-class Dims:
-    hidden: int
-    layers: int
-    intermediate: int  # width of the MLP's gate/up outputs
-    vocab: int
-    kv: int  # width of the k and v projections (kv heads x head dim)
-    q: int = 0  # width of the q projection (0: hidden)
-    tied: bool = False  # the output head is the embedding table
-
-    def params(self) -> dict[str, int]:
-        """Weights of each kind (norms and biases are a rounding error and left out)."""
-        q = self.q or self.hidden
-        per_layer = {
-            "attn_q": self.hidden * q,
-            "attn_k": self.hidden * self.kv,
-            "attn_v": self.hidden * self.kv,
-            "attn_o": q * self.hidden,
-            "mlp_gate": self.hidden * self.intermediate,
-            "mlp_up": self.hidden * self.intermediate,
-            "mlp_down": self.intermediate * self.hidden,
-        }
-        out = {kind: n * self.layers for kind, n in per_layer.items()}
-        out["head"] = self.vocab * self.hidden
-        out["embedding"] = 0 if self.tied else self.vocab * self.hidden
-        return out
-
-    @property
-    def total(self) -> int:
-        return sum(self.params().values()) + (self.vocab * self.hidden if self.tied else 0)
-
-    @property
-    def unique(self) -> int:
-        """Distinct weights (a tied table counted once): the model's parameter count."""
-        return sum(self.params().values())
-
-    def kv_bytes_per_token(self) -> int:
-        """The decoder's KV cache per position: keys and values of every layer, float16."""
-        return 2 * self.layers * self.kv * 2
+def stored_bytes(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
+    """The store's weights file, to the byte."""
+    return weights_file_bytes(family.plan(dims, recipe))
 
 
-def dims_from_config(config: dict) -> Dims | None:
-    """Dimensions from a Hugging Face config.json (Qwen2 family or Qwen-1), None if unknown."""
-    try:
-        hidden = int(config["hidden_size"])
-        layers = int(config["num_hidden_layers"])
-        vocab = int(config["vocab_size"])
-        if config.get("model_type") == "qwen":  # Qwen-1: intermediate_size counts w1 and w2
-            return Dims(hidden, layers, int(config["intermediate_size"]) // 2, vocab, hidden)
-        heads = int(config["num_attention_heads"])
-        head_dim = int(config.get("head_dim") or hidden // heads)
-        kv = int(config.get("num_key_value_heads") or heads) * head_dim
-        tied = bool(config.get("tie_word_embeddings", False))
-        return Dims(
-            hidden, layers, int(config["intermediate_size"]), vocab, kv, heads * head_dim, tied
-        )
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return None
+def kv_bytes_per_token(dims: ModelDims) -> int:
+    """The decoder's KV cache per position: keys and values of every layer, float16."""
+    return 2 * dims.layers * dims.kv_dim * 2
 
 
-def stored_bytes(dims: Dims, recipe: Recipe) -> int:
-    """Bytes of the quantized weights (the model folder, less a few MB of config/tokenizer)."""
-    total = 0
-    for kind, n in dims.params().items():
-        fmt = recipe.embedding if kind == "embedding" else recipe.by_kind.get(kind, recipe.default)
-        total += n // 64 * BLOCK_BYTES[fmt]
-    return total
+def loading_ram(dims: ModelDims, stored: int) -> int:
+    """The peak of loading a store of ``stored`` bytes (a chat, or the quality check)."""
+    return ENGINE_RUNTIME + dims.vocab * TOKENIZER_KEPT + LOAD_COPIES * stored
 
 
-def decode_bytes(dims: Dims, recipe: Recipe) -> int:
-    """Weight bytes read for each generated token (everything but the embedding table)."""
-    params = dims.params()
-    params.pop("embedding")
-    return sum(
-        n // 64 * BLOCK_BYTES[recipe.by_kind.get(kind, recipe.default)]
-        for kind, n in params.items()
-    )
+def reference_ram(dims: ModelDims) -> int:
+    """The float reference's working set: a chunk of a weight (read and widened), the
+    activations and attention scores of CHECK_TOKENS positions, and CHECK_ROWS positions'
+    logits from the reference and the model with their log-softmax."""
+    widest = max(dims.hidden, dims.q_dim + 2 * dims.kv_dim, 2 * dims.inter)
+    activations = CHECK_TOKENS * (3 * dims.hidden + widest) * F32
+    scores = 3 * CHECK_TOKENS * CHECK_TOKENS * F32
+    return 2 * CHUNK_VALUES * F32 + activations + scores + 4 * CHECK_ROWS * dims.vocab * F32
 
 
-def quantize_ram(dims: Dims) -> int:
-    """Peak RAM while quantizing: the float32 model, plus one layer's work and Python."""
-    return dims.total * 4 + 800 * MB
+def quantize_ram(family: FamilySpec, dims: ModelDims, recipe: Recipe, check: bool = True) -> int:
+    """Peak RAM of ``quantize`` from safetensors or GGUF, with the quality check or without."""
+    stream = QUANT_RUNTIME + dims.vocab * TOKENIZER_PEAK + 2 * CHUNK_VALUES * F32
+    if not check:
+        return stream
+    stored = stored_bytes(family, dims, recipe)
+    loaded = ENGINE_RUNTIME + dims.vocab * TOKENIZER_KEPT + stored
+    measuring = max(loading_ram(dims, stored), loaded + reference_ram(dims))
+    return max(stream, measuring + dims.vocab * QUANT_KEPT)
 
 
-# What chatting needs beyond the weights: the Python, PyTorch and transformers runtime and the
-# prompt's scratch memory kept warm (README "Speed": 970 MB resident for a 0.41 GB model, so
-# about 560 MB; rounded up), and the KV cache of a conversation of CHAT_CONTEXT positions.
-CHAT_RUNTIME = 600 * MB
-CHAT_CONTEXT = 4096
+def whole_model_ram(family: FamilySpec, dims: ModelDims) -> int:
+    """Peak RAM of quantizing through the whole float model (a folder of .bin files): the
+    float32 model plus 800 MB, as measured when every quantization went that way."""
+    return unique_params(family, dims) * F32 + 800 * MB
 
 
-def chat_ram(dims: Dims, recipe: Recipe) -> int:
-    """RAM to chat: the stored weights (loaded as they are), the KV cache, the runtime."""
-    return stored_bytes(dims, recipe) + dims.kv_bytes_per_token() * CHAT_CONTEXT + CHAT_RUNTIME
+def chat_ram(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
+    """RAM to chat: loading the store, or after it the stored weights, the runtime and the KV
+    cache of a CHAT_CONTEXT-position conversation, whichever is more."""
+    stored = stored_bytes(family, dims, recipe)
+    kept = ENGINE_RUNTIME + dims.vocab * TOKENIZER_KEPT + stored
+    return max(loading_ram(dims, stored), kept + kv_bytes_per_token(dims) * CHAT_CONTEXT)
+
+
+def unique_params(family: FamilySpec, dims: ModelDims) -> int:
+    """The model's parameter count (a tied table counted once)."""
+    shapes = [t.shape for t in family.plan(dims, RECIPES[DEFAULT_RECIPE])]  # any recipe
+    return sum(_count(shape) for shape in shapes)
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n

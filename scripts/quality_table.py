@@ -81,13 +81,11 @@ def score_ours(work: Path, source: Path, formats: tuple[str, ...]) -> tuple[dict
     """({format: row}, {text: token ids}); a row holds each text's perplexity, the mean KL and
     the folder's size; the float32 reference is the row "float32"."""
     from qwen_tui.engine.bigdl.engine import BigdlEngine
-    from qwen_tui.engine.runtime.torch_thread import torch_thread
-    from qwen_tui.eval.gate import _OnTorchThread
-    from qwen_tui.eval.reference import Reference
+    from qwen_tui.eval.float_reference import open_reference
     from qwen_tui.eval.run import evaluate
     from qwen_tui.manifest import read_manifest
 
-    reference = _OnTorchThread(torch_thread.run(lambda: Reference(source)))
+    reference = open_reference(source)
     rows: dict = {}
     ids: dict = {}
     for fmt in formats:

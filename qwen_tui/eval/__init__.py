@@ -3,5 +3,6 @@ agreement, through the prompt path and the decode path; and the quality check ``
 records in the manifest.
 
 ``texts/`` holds the default texts (see ``texts/SOURCES.md``), ``metrics.py`` the arithmetic,
-``reference.py`` the float model a quantized one is compared with, ``run.py`` the whole.
+``float_reference.py`` the float model a quantized one is compared with (computed in numpy from
+its source, one weight at a time, by ``float_layers.py``), ``run.py`` the whole.
 """

@@ -26,9 +26,7 @@ def reference_for(args: Namespace, model: local.LocalModel) -> Path | None:
 
 def run_eval(args: Namespace, settings: Settings) -> int:
     from ..engine.bigdl.engine import BigdlEngine
-    from ..engine.runtime.torch_thread import torch_thread
-    from .gate import _OnTorchThread
-    from .reference import Reference
+    from .float_reference import open_reference
 
     if args.tokens < 2:
         raise UsageError("--tokens must be at least 2.", "Score 512 tokens of each text, say.")
@@ -38,12 +36,12 @@ def run_eval(args: Namespace, settings: Settings) -> int:
         model = local.choose(args.model, settings.model, settings.low_bit)
     texts = read_texts(args.text) if args.text else default_texts()
     ref_path = reference_for(args, model)
-    engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=0)
-    engine.load()
     reference = None
     if ref_path is not None:
-        print(f"qwen-tui: loading the reference {ref_path}", file=sys.stderr)
-        reference = _OnTorchThread(torch_thread.run(lambda: Reference(ref_path)))
+        print(f"qwen-tui: reading the reference {ref_path}", file=sys.stderr)
+        reference = open_reference(ref_path)
+    engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=0)
+    engine.load()
     paths = ("prompt",) if args.no_decode else PATHS
     result = evaluate(
         engine,

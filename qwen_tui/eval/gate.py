@@ -4,30 +4,29 @@ through the prompt path, against the float source; the result goes into the mani
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from ..sizes import CHECK_TOKENS
 from .run import default_texts, evaluate, worst_change
 
-TOKENS = 512
+TOKENS = CHECK_TOKENS
 
 
-def measure_quality(
-    model_dir: Path, reference: Path, threads: int | None = None, trust_remote_code: bool = False
-) -> dict:
+def measure_quality(model_dir: Path, reference: Path, threads: int | None = None) -> dict:
+    """The stored model in ``model_dir`` against the float model it came from (a folder or a
+    GGUF file), computed from the source one weight at a time (``float_reference.py``)."""
     from ..engine.bigdl.engine import BigdlEngine
-    from ..engine.runtime.torch_thread import torch_thread
-    from .reference import Reference
+    from .float_reference import open_reference
 
-    engine = BigdlEngine(model_dir, threads=threads, kv_cache_mb=0)
-    engine.load()
+    ref = open_reference(reference)  # a bad reference is said before the model is loaded
     try:
-        ref = torch_thread.run(lambda: Reference(reference, trust_remote_code))
+        engine = BigdlEngine(model_dir, threads=threads, kv_cache_mb=0)
+        engine.load()
         try:
-            result = evaluate(engine, default_texts(), TOKENS, _OnTorchThread(ref), ("prompt",))
+            result = evaluate(engine, default_texts(), TOKENS, ref, ("prompt",))
         finally:
-            torch_thread.run(ref.close)
+            engine.unload()
     finally:
-        engine.unload()
+        ref.close()
     return {
         "reference": str(reference),
         "tokens": TOKENS,
@@ -43,18 +42,6 @@ def measure_quality(
         },
         "worst_change_pct": worst_change(result),
     }
-
-
-class _OnTorchThread:
-    """A reference whose forward runs on the torch thread, like the engine's."""
-
-    def __init__(self, ref: Any) -> None:
-        self.ref = ref
-
-    def logits(self, ids: list[int]) -> Any:
-        from ..engine.runtime.torch_thread import torch_thread
-
-        return torch_thread.run(lambda: self.ref.logits(ids))
 
 
 def describe(quality: dict | None) -> str:

@@ -38,6 +38,9 @@ def _dims(config: dict) -> ModelDims:
         qkv_bias=True,
         qk_norm=False,
         out_bias=not config.get("no_bias", True),
+        eps=float(config.get("layer_norm_epsilon", 1e-6)),
+        rope_base=float(config.get("rotary_emb_base", 10000)),
+        positions=int(config.get("seq_length", 8192)),
     )
 
 

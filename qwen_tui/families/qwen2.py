@@ -22,6 +22,9 @@ def dims_of(config: dict, family: str = "qwen2") -> ModelDims:
         # transformers' Qwen2 always has q/k/v biases; Qwen3's attention_bias is off by default
         qkv_bias=family == "qwen2" or bool(config.get("attention_bias", False)),
         qk_norm=family == "qwen3",
+        eps=float(config.get("rms_norm_eps", 1e-6)),
+        rope_base=float(config.get("rope_theta", 10000.0)),
+        positions=int(config.get("max_position_embeddings", 32768)),
     )
 
 

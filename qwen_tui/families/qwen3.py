@@ -3,7 +3,7 @@ k before rotary, and an explicit head width (heads x head_dim need not be the hi
 
 from __future__ import annotations
 
-from .qwen2 import ATTENTION, MLP, MODEL, dims_of, vector
+from .qwen2 import ATTENTION, MLP, MODEL, dims_of, has_bias, vector
 from .spec import FamilySpec, ModelDims
 
 
@@ -30,11 +30,14 @@ QK_NORMS = (
            has_qk_norm),
 )  # fmt: skip
 
+# attention_bias (off in every released Qwen3) puts a bias on o_proj too, not only on q/k/v
+O_BIAS = vector("attn_o.bias", "self_attn.o_proj.bias", "attn_output.bias", ("hidden",), has_bias)
+
 QWEN3 = FamilySpec(
     name="qwen3",
     model_types=("qwen3",),
     dims=_dims,
-    layer_tensors=ATTENTION + QK_NORMS + MLP,
+    layer_tensors=ATTENTION + (O_BIAS,) + QK_NORMS + MLP,
     model_tensors=MODEL,
     refuse=_refuse,
 )

@@ -36,6 +36,11 @@ class ModelDims:
     qkv_bias: bool
     qk_norm: bool  # an RMSNorm over each head of q and k (Qwen3)
     out_bias: bool = False  # biases on the attention output and the MLP (Qwen-1 no_bias false)
+    eps: float = 1e-6  # the RMSNorms' epsilon
+    rope_base: float = 10000.0  # the rotary embedding's base (theta)
+    # positions the model is computed for as it is: Qwen-1's seq_length (past it, its dynamic
+    # NTK and logn scaling start), or max_position_embeddings
+    positions: int = 32768
 
     @property
     def q_dim(self) -> int:

@@ -91,7 +91,7 @@ def pull(
     download_bytes = sum(f.size for f in wanted_files)
     stored_size = entry.stored_bytes(low_bit) if entry else download_bytes // 2
     check_disk(paths.cache_dir(), download_bytes + stored_size, f"download and store {repo_id}")
-    ram = entry.ram_to_quantize() if entry else download_bytes * 2 + GB // 2
+    ram = entry.ram_to_quantize(low_bit) if entry else download_bytes * 2 + GB // 2
     check_memory(ram, f"quantize {repo_id}")
 
     root = paths.downloads_dir()
@@ -139,11 +139,11 @@ def _pull_gguf(
     """One .gguf file of ``repo_id`` at ``commit``, downloaded (resumably) and imported."""
     name = local.validate_name(name or Path(wanted.name).stem.lower())
     _refuse_existing(name, low_bit, force)
-    # the unpacking is checked again, exactly, once the file is here (quantize_folder)
-    stored = entry.stored_bytes(low_bit) + entry.unpacked_bytes() if entry else wanted.size
+    # checked again, exactly, once the file is here (quantize_folder)
+    stored = entry.stored_bytes(low_bit) if entry else wanted.size
     check_disk(paths.cache_dir(), wanted.size + stored, f"download and import {wanted.name}")
     if entry:
-        check_memory(entry.ram_to_quantize(), f"quantize {wanted.name}")
+        check_memory(entry.ram_to_quantize(low_bit), f"quantize {wanted.name}")
     root = paths.downloads_dir()
     snapshot = download_snapshot(
         repo_id, commit, root, endpoint=endpoint, token_mirrors=token_mirrors,

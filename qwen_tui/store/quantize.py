@@ -92,12 +92,13 @@ def quantize_folder(
         raise UsageError(f"{src} has no weight files.", "Download the model completely first.")
     progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    disk, ram = estimate_needs(config, src, low_bit)
+    whole_model = remote_code or not has_safetensors(src)  # code of its own, or .bin files
+    disk, ram = estimate_needs(config, src, low_bit, measure=measure, whole_model=whole_model)
     check_disk(target.parent, disk, f"store {name}")
     check_memory(ram, f"quantize {name}")
 
     def fill(tmp: Path, on_tensor: Callable[[int, int], None]) -> dict:
-        if remote_code or not has_safetensors(src):  # code of its own, or .bin files
+        if whole_model:
             layout = quantize_and_save(src, tmp, low_bit, remote_code, family, on_tensor, progress)
         else:  # tensor by tensor: no model is built
             layout = stream_folder(
@@ -144,7 +145,7 @@ def _quantize_gguf(
     family = family_of(config, src)
     progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    disk, ram = estimate_needs(config, src, low_bit)
+    disk, ram = estimate_needs(config, src, low_bit, measure=measure)
     check_disk(target.parent, disk, f"store {name}")
     check_memory(ram, f"quantize {name}")
 
@@ -239,7 +240,7 @@ def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
     from ..eval.gate import measure_quality
 
     try:
-        quality = measure_quality(target, src, trust_remote_code=manifest.remote_code)
+        quality = measure_quality(target, src)
     except MemoryError:
         return manifest
     except Exception as exc:  # the model is stored and whole; say what failed, keep it

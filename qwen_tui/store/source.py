@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import UsageError
 from ..families import family_for
 from ..recipes import RECIPES
-from ..sizes import MB, dims_from_config, quantize_ram, stored_bytes
+from ..sizes import MB, quantize_ram, stored_bytes, whole_model_ram
 
 # Files copied verbatim from the source folder beside bigdl-llm's weights.
 COPIED = (
@@ -76,28 +76,38 @@ def weights_size(src: Path) -> int:
     return sum(p.stat().st_size for p in src.iterdir() if p.suffix in WEIGHT_SUFFIXES)
 
 
-def estimate_needs(config: dict, src: Path, low_bit: str) -> tuple[int, int]:
-    """(disk bytes, RAM bytes) needed to quantize this folder: the store folder the recipe
-    writes (weights counted by kind, plus the tokenizer) and the float model in RAM."""
-    dims = dims_from_config(config)
-    if dims is None:  # an unusual config: from the size of the weight files
+SUPPORT_FILES = 16 * MB  # tokenizer, config and licence files beside the weights (Qwen's: 7 MB)
+
+
+def estimate_needs(
+    config: dict, src: Path, low_bit: str, *, measure: bool = True, whole_model: bool = False
+) -> tuple[int, int]:
+    """(disk bytes, RAM bytes) to quantize ``src`` (a folder or a GGUF file) by ``low_bit``:
+    the store's weights file (exact, from the family's plan) and its support files; and the peak
+    of streaming the tensors (``sizes.quantize_ram``) and, with ``measure``, of the quality
+    check, or with ``whole_model`` of quantizing through the float model (.bin folders)."""
+    family = family_for(str(config.get("model_type", "")))
+    try:
+        if family is None:
+            raise ValueError("an unknown family")
+        dims = family.dims(config)
+    except (KeyError, TypeError, ValueError):  # an unusual config: from the weight files' size
         dtype = str(config.get("torch_dtype", "float32"))
         params = weights_size(src) / (2 if dtype in ("bfloat16", "float16") else 4)
         return int(params * 1.1) + 64 * MB, int(params * 4) + 800 * MB
-    return stored_bytes(dims, RECIPES[low_bit]) + 16 * MB, quantize_ram(dims)
+    recipe = RECIPES[low_bit]
+    disk = stored_bytes(family, dims, recipe) + SUPPORT_FILES
+    if whole_model:
+        return disk, whole_model_ram(family, dims)
+    return disk, quantize_ram(family, dims, recipe, check=measure)
 
 
-def estimate_gguf_needs(path: Path, low_bit: str) -> tuple[int, int]:
-    """(disk, RAM) to quantize a GGUF file: its float32 unpacking beside the store while it is
-    quantized, plus the stored model; the float model in RAM."""
+def estimate_gguf_needs(path: Path, low_bit: str, *, measure: bool = True) -> tuple[int, int]:
+    """(disk, RAM) to quantize a GGUF file: read a tensor at a time, nothing unpacked to disk."""
     from .gguf_import.convert import hf_config
     from .gguf_import.read import open_gguf
 
-    gf = open_gguf(path)
-    config = hf_config(gf)
-    floats = sum(t.n_elements for t in gf.header.tensors) * 4
-    stored, ram = estimate_needs(config, path, low_bit)
-    return floats + stored + 64 * MB, ram
+    return estimate_needs(hf_config(open_gguf(path)), path, low_bit, measure=measure)
 
 
 def strip_hub_prefixes(path: Path) -> None:

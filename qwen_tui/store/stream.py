@@ -23,7 +23,9 @@ import numpy as np
 from ..errors import Cancelled, UsageError
 from ..families import FamilySpec, ModelDims, Planned
 from ..recipes import Recipe
+from ..sizes import CHUNK_VALUES  # values read, widened and quantized at a time
 from .sources.base import TensorData, TensorSource
+from .weights_header import weights_file_bytes, weights_header
 
 WEIGHTS = "model.safetensors"
 LAYOUT = "qwen-tui-lowbit.json"
@@ -76,9 +78,6 @@ def layout_of(plan: list[Planned], dims: ModelDims, recipe: Recipe) -> dict[str,
     else:
         embedding = {"format": recipe.embedding, "shared_with": None}
     return {"recipe": recipe.to_dict(), "modules": modules, "embedding": embedding}
-
-
-CHUNK_VALUES = 4 << 20  # values read, widened and quantized at a time (16 MB as float32)
 
 
 def quantize_stream(
@@ -157,22 +156,13 @@ class StoreWriter:
 
     def __init__(self, path: Path, plan: list[Planned]) -> None:
         self.path, self.plan = path, plan
-        header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
-        offset = 0
-        for t in plan:
-            kind, shape = ("F32", list(t.shape)) if t.store == "f32" else ("U8", [t.nbytes])
-            header[t.name] = {"dtype": kind, "shape": shape,
-                              "data_offsets": [offset, offset + t.nbytes]}  # fmt: skip
-            offset += t.nbytes
-        text = json.dumps(header, separators=(",", ":")).encode()
-        text += b" " * (-len(text) % 8)
-        self.size = 8 + len(text) + offset
+        self.size = weights_file_bytes(plan)
         self.sha = hashlib.sha256()
         self.next = 0
         self.written = 0
         self.fh: BinaryIO = open(path, "wb")
         _reserve(self.fh, self.size)
-        self._put(len(text).to_bytes(8, "little") + text)
+        self._put(weights_header(plan))
 
     def _put(self, data: bytes | memoryview) -> None:
         self.fh.write(data)

@@ -1,12 +1,15 @@
 """The catalog: every entry pinned, sizes from the real architectures, Qwen3's dimensions read
-the way ``sizes.py`` reads a config.json, and the wizard's first offer for a machine's RAM."""
+the way its family reads a config.json, and the wizard's first offer for a machine's RAM.
+(What the RAM estimates are worth is measured in test_honest_numbers.py.)"""
 
 import re
 
 import pytest
 
-from qwen_tui.catalog import CATALOG, DEFAULT_MODEL, GB, find_entry, wizard_entries
-from qwen_tui.sizes import CHAT_CONTEXT, CHAT_RUNTIME, MB, dims_from_config
+from qwen_tui.catalog import CATALOG, DEFAULT_MODEL, GB, LOW_BIT_FORMATS, find_entry, wizard_entries
+from qwen_tui.families import QWEN3
+from qwen_tui.recipes import RECIPES
+from qwen_tui.sizes import MB
 
 # config.json of the pinned Qwen3 commits (the values catalog_sources.md cites)
 QWEN3_CONFIGS = {
@@ -39,13 +42,15 @@ def test_qwen3_dimensions_are_what_sizes_reads_from_its_config(key):
         "tie_word_embeddings": True,
         **QWEN3_CONFIGS[key],
     }
-    dims = dims_from_config(config)
+    dims = QWEN3.dims(config)
     assert dims == find_entry(key).dims
-    params = dims.params()
+    shapes = {t.name: t.shape for t in QWEN3.plan(dims, RECIPES["sym_int4"])}
     q = config["num_attention_heads"] * 128
-    assert params["attn_q"] == params["attn_o"] == dims.hidden * q * dims.layers
-    assert params["attn_k"] == dims.hidden * 8 * 128 * dims.layers
-    assert params["embedding"] == 0  # tied: the head's bytes are shared
+    assert shapes["model.layers.0.self_attn.q_proj.weight"] == (q, dims.hidden)
+    assert shapes["model.layers.0.self_attn.o_proj.weight"] == (dims.hidden, q)
+    assert shapes["model.layers.0.self_attn.k_proj.weight"] == (8 * 128, dims.hidden)
+    assert shapes["model.layers.0.self_attn.q_norm.weight"] == (128,)
+    assert "model.embed_tokens.weight" not in shapes  # tied: the head's bytes are shared
 
 
 def test_computed_download_sizes_are_the_bf16_tensors_transformers_builds():
@@ -56,8 +61,8 @@ def test_computed_download_sizes_are_the_bf16_tensors_transformers_builds():
         entry = find_entry(key)
         d = entry.dims
         config = Qwen2Config(
-            hidden_size=d.hidden, intermediate_size=d.intermediate, num_hidden_layers=d.layers,
-            num_attention_heads=d.hidden // 128, num_key_value_heads=d.kv // 128,
+            hidden_size=d.hidden, intermediate_size=d.inter, num_hidden_layers=d.layers,
+            num_attention_heads=d.heads, num_key_value_heads=d.kv_heads,
             vocab_size=d.vocab, tie_word_embeddings=tied,
         )  # fmt: skip
         with init_empty_weights():
@@ -77,11 +82,15 @@ def test_a_computed_size_is_its_measured_twin_less_the_file_headers():
         assert 0 < b.download_bytes - a.download_bytes < 64 * 1024  # safetensors JSON headers
 
 
-def test_ram_to_chat_is_the_weights_the_kv_cache_and_the_runtime():
-    entry = find_entry("qwen3-1.7b")
-    kv = 2 * 28 * (8 * 128) * 2 * CHAT_CONTEXT  # keys and values, float16, every layer
-    assert entry.ram_to_chat("sym_int4") == entry.stored_bytes("sym_int4") + kv + CHAT_RUNTIME
-    assert entry.ram_to_quantize() == entry.dims.total * 4 + 800 * MB
+def test_no_estimate_counts_a_float32_model_any_more():
+    """Quantizing streams the source and the check computes the float model a weight at a
+    time: every entry's RAM to quantize is below its float32 model (it was that plus 800 MB)."""
+    for entry in CATALOG:
+        for fmt in LOW_BIT_FORMATS:
+            stored = entry.stored_bytes(fmt)
+            assert 2 * stored < entry.ram_to_quantize(fmt) < 4 * entry.params, entry.key
+            assert 2 * stored < entry.ram_to_chat(fmt) < 2 * stored + GB, entry.key
+        assert entry.ram_to_chat("sym_int4") < entry.ram_to_chat("sym_int8")
 
 
 def test_the_wizard_offers_qwen3_1_7b_first_where_it_fits():
@@ -105,5 +114,7 @@ def test_keys_win_over_repo_ids_and_gguf_repos_have_their_own_entries():
     assert find_entry("Qwen/Qwen3-1.7B").key == "qwen3-1.7b"
     gguf = find_entry("qwen/qwen3-1.7b-gguf")
     assert gguf.key == "qwen3-1.7b-q8_0" and gguf.gguf_file == "Qwen3-1.7B-Q8_0.gguf"
-    assert gguf.dims == find_entry("qwen3-1.7b").dims
-    assert gguf.unpacked_bytes() == gguf.dims.unique * 4
+    twin = find_entry("qwen3-1.7b")
+    assert gguf.dims == twin.dims
+    # a GGUF file is read a tensor at a time as a folder is: nothing unpacked to float32
+    assert gguf.ram_to_quantize() == twin.ram_to_quantize()

@@ -3,12 +3,13 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from qwen_tui.cli import main
 from qwen_tui.eval.metrics import change_pct, scores
-from qwen_tui.eval.run import default_texts
+from qwen_tui.eval.run import default_texts, evaluate
 
 
 def test_metrics_are_the_textbook_ones():
@@ -106,3 +107,87 @@ def test_quantize_records_the_quality_and_models_shows_it(tiny_source, tmp_path,
     assert row["recipe"]["default"] == "sym_int8"
     assert main(["models"]) == 0
     assert "quality: perplexity" in capsys.readouterr().out
+
+
+def whole_matrix_scores(logits, ids, reference):
+    """Perplexity, KL(reference || model) and top-1 from whole [n, vocab] matrices, float64."""
+    q = torch.log_softmax(torch.as_tensor(np.asarray(logits)).double(), -1)
+    p = torch.log_softmax(torch.as_tensor(np.asarray(reference)).double(), -1)
+    targets = torch.tensor(ids[1:])
+    n = len(targets)
+    q, p = q[:n], p[:n]
+    ppl = math.exp(-q[torch.arange(n), targets].mean().item())
+    kl = (p.exp() * (p - q)).sum(-1).mean().item()
+    top1 = (p.argmax(-1) == q.argmax(-1)).double().mean().item()
+    return ppl, kl, top1
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_scores_in_chunks_equal_the_whole_matrix(kind):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (150, 1000)).astype(np.float32)  # chunks of 64, 64 and 22
+    reference = logits + rng.normal(0, 1, logits.shape).astype(np.float32)
+    ids = rng.integers(0, 1000, 151).tolist()
+    as_kind = torch.from_numpy if kind == "torch" else np.asarray
+    got = scores(as_kind(logits), ids, as_kind(reference))
+    ppl, kl, top1 = whole_matrix_scores(logits, ids, reference)
+    assert got.ppl == pytest.approx(ppl, rel=1e-6)
+    assert got.kl == pytest.approx(kl, rel=1e-5)
+    assert got.top1 == top1 and 0.2 < top1 < 0.9
+
+
+class WholeMatrixOnly:
+    """An engine or reference seen only through its whole-matrix method."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def encode_text(self, text):
+        return self.inner.encode_text(text)
+
+    def score(self, ids, path):
+        return self.inner.score(ids, path)
+
+    def logits(self, ids):
+        return self.inner.logits(ids)
+
+
+def test_evaluate_in_chunks_equals_evaluate_on_whole_matrices(engine, tiny_source):
+    from qwen_tui.eval.float_reference import open_reference
+
+    texts = default_texts()[:2]
+    reference = open_reference(tiny_source)
+    chunked = evaluate(engine, texts, 150, reference)  # 150 tokens: a last chunk of 21 rows
+    whole = evaluate(WholeMatrixOnly(engine), texts, 150, WholeMatrixOnly(reference))
+    assert chunked == whole
+    assert chunked["texts"][0]["prompt"]["kl"] > 0
+
+
+def test_the_quality_check_gives_the_transformers_numbers(tiny_source, tmp_path):
+    """measure_quality (the numpy reference from the source, scored in chunks) against the
+    check as it was: transformers' float model, both whole [512, vocab] matrices, float64."""
+    from transformers import AutoModelForCausalLM
+
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.eval.gate import TOKENS, measure_quality
+    from qwen_tui.store.quantize import quantize_folder
+
+    stored = quantize_folder(tiny_source, "q", "sym_int4", root=tmp_path, measure=False)
+    quality = measure_quality(stored.path, tiny_source)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_source), torch_dtype=torch.float32)
+    engine = BigdlEngine(stored.path, threads=1, kv_cache_mb=0)
+    engine.load()
+    try:
+        for text in default_texts():
+            ids = engine.encode_text(text.content)[:TOKENS]
+            with torch.inference_mode():
+                want = model(input_ids=torch.tensor([ids])).logits[0]
+            ppl, kl, top1 = whole_matrix_scores(engine.score(ids), ids, want)
+            ref_ppl = whole_matrix_scores(want, ids, want)[0]
+            got = quality["texts"][text.name]
+            assert got["reference_ppl"] == pytest.approx(ref_ppl, rel=1e-3), text.name
+            assert got["ppl"] == pytest.approx(ppl, rel=1e-3), text.name
+            assert got["kl"] == pytest.approx(kl, rel=1e-3), text.name
+            assert got["top1"] == pytest.approx(top1, rel=1e-3), text.name
+    finally:
+        engine.unload()

@@ -55,15 +55,6 @@ def real_default_source(manifest):
     return Path(manifest.source)
 
 
-def real_unpacked_bytes(manifest):
-    """What the GGUF unpacks to while it is quantized (float32), counted by the estimate."""
-    from qwen_tui.sizes import MB
-    from qwen_tui.store.gguf_import.read import open_gguf
-
-    gf = open_gguf(Path(manifest.source))
-    return sum(t.n_elements for t in gf.header.tensors) * 4 + 64 * MB
-
-
 def ask(model, messages, params=GREEDY):
     from qwen_tui.engine.bigdl.engine import BigdlEngine
 
@@ -81,9 +72,13 @@ def test_the_gguf_imports_and_answers_right(real_default):
     manifest = real_default.manifest
     assert manifest.family == "qwen2" and manifest.low_bit == DEFAULT_RECIPE
     assert manifest.size <= 0.55e9  # the whole store folder, embedding table included
+    from qwen_tui.store.source import SUPPORT_FILES
+    from qwen_tui.store.stream import WEIGHTS
+
     disk, _ = estimate_gguf_needs(real_default_source(manifest), DEFAULT_RECIPE)
-    stored = disk - real_unpacked_bytes(manifest)
-    assert abs(stored - manifest.size) < 0.1 * manifest.size  # the estimate the wizard shows
+    weights = next(f.size for f in manifest.files if f.name == WEIGHTS)
+    assert disk - SUPPORT_FILES == weights  # the estimate the wizard shows, to the byte
+    assert disk >= manifest.size  # nothing unpacked beside it any more
     quality = manifest.quality
     assert set(quality["texts"]) == {"english", "code", "chinese"}
     assert quality["worst_change_pct"] < CLAIMED_CHANGE_PCT
@@ -126,8 +121,7 @@ def test_the_default_format_is_within_what_the_readme_claims(real_default, real_
     import json.decoder
 
     from qwen_tui.engine.bigdl.engine import BigdlEngine
-    from qwen_tui.eval.gate import _OnTorchThread
-    from qwen_tui.eval.reference import Reference
+    from qwen_tui.eval.float_reference import open_reference
     from qwen_tui.eval.run import Text, default_texts, evaluate
 
     texts = default_texts() + [
@@ -137,9 +131,7 @@ def test_the_default_format_is_within_what_the_readme_claims(real_default, real_
     engine = BigdlEngine(real_default.path, threads=2, kv_cache_mb=0)
     engine.load()
     try:
-        from qwen_tui.engine.runtime.torch_thread import torch_thread
-
-        reference = _OnTorchThread(torch_thread.run(lambda: Reference(real_float)))
+        reference = open_reference(real_float)
         result = evaluate(engine, texts[:3], 512, reference, ("prompt", "decode"))
         result["texts"] += evaluate(engine, texts[3:], 512, reference, ("prompt",))["texts"]
     finally:

@@ -124,9 +124,17 @@ class CausalLM:
 
     def all_logits(self, ids: list[int]) -> Any:
         """Logits of every position of ``ids`` from an empty cache (perplexity, tests)."""
+        return self.head_logits(self.all_hidden(ids))
+
+    def all_hidden(self, ids: list[int]) -> Any:
+        """The final hidden states [len(ids), hidden] of ``ids`` from an empty cache."""
         with self.every_position():
             out = self.body(input_ids=self.torch.tensor([ids]), use_cache=True, return_dict=True)
-        return self.head(out.last_hidden_state)[0]
+        return out.last_hidden_state[0]
+
+    def head_logits(self, hidden: Any) -> Any:
+        """Logits [rows, vocab] of final hidden states [rows, hidden]."""
+        return self.head(hidden[None])[0]
 
     def _reuse(self, prompt: list[int], cache: CacheEntry | None) -> tuple[Any, int]:
         """The past to start from and how many prompt tokens it covers."""
@@ -154,6 +162,8 @@ class DecoderLM(CausalLM):
         hidden = self.decoder.hidden(ids, past)
         return self.decoder.logits(hidden), past
 
-    def all_logits(self, ids: list[int]) -> Any:
-        hidden = self.decoder.hidden(ids, self.decoder.new_cache(), last_only=False)
+    def all_hidden(self, ids: list[int]) -> Any:
+        return self.decoder.hidden(ids, self.decoder.new_cache(), last_only=False)
+
+    def head_logits(self, hidden: Any) -> Any:
         return self.decoder.logits(hidden)

@@ -32,6 +32,7 @@ from ...store.progress import human_bytes
 from ...store.source import (
     estimate_gguf_needs,
     estimate_needs,
+    has_safetensors,
     read_source_config,
     weights_size,
 )
@@ -156,7 +157,8 @@ class ModelChoice(Vertical):
         """(disk, RAM) bytes the current choice needs, or why it cannot start."""
         if self.route == HUB:
             entry = self.selected_entry()
-            return entry.download_bytes + entry.stored_bytes(self.low_bit), entry.ram_to_quantize()
+            disk = entry.download_bytes + entry.stored_bytes(self.low_bit)
+            return disk, entry.ram_to_quantize(self.low_bit)
         text = self.query_one("#path", Input).value.strip()
         if not text:
             return ""
@@ -174,7 +176,8 @@ class ModelChoice(Vertical):
             config = read_source_config(src)
             if not weights_size(src):
                 return f"No weight files in {src}."
-            needs = estimate_needs(config, src, self.low_bit)
+            whole = not has_safetensors(src)  # .bin files: through the float model
+            needs = estimate_needs(config, src, self.low_bit, whole_model=whole)
         except QwenTuiError as exc:
             return exc.message
         except (OSError, ValueError, TypeError) as exc:
