@@ -8,7 +8,7 @@ from engine_probes import bigdl_forwards
 from qwen_tui.engine import kernels
 from qwen_tui.engine.bigdl.decoder import DecoderCache
 from qwen_tui.engine.bigdl.engine import BigdlEngine
-from qwen_tui.engine.generate.loop import DecoderLM
+from qwen_tui.engine.bigdl.causal_lm import DecoderLM
 from qwen_tui.engine.types import ChatMessage
 
 needs_decoder = pytest.mark.skipif(

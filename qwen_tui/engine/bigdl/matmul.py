@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .. import kernels
+from ..plan import MatmulPlan
 
 MODES = ("auto", "ours", "bigdl", "dequant")
 MODE_ENV = "QWEN_TUI_MATMUL"
@@ -35,19 +35,6 @@ PACKED = "qwen_tui_packed"  # the PackedWeight kept on a layer whose bytes were 
 PATH = "qwen_tui_path"  # "ours" | "bigdl" | "dequant" on every prepared layer
 
 _installed = False
-
-
-@dataclass(frozen=True)
-class MatmulPlan:
-    mode: str
-    isa: str  # the kernel variant (kernels.chosen_isa)
-    layers: dict[str, int] = field(default_factory=dict)  # "format:path" -> how many layers
-    note: str = ""
-    weight_bytes: int = 0  # of the low-bit layers: what every decoded token reads
-    huge_pages: bool = False  # our packed weights are in one buffer advised onto 2 MB pages
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def mode_from_env() -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import FORMAT_IDS, KernelError, library
+from .arrays import address, require
 from .formats import FORMATS, QK, Format
 
 # src_dtype -> (the C id, the numpy dtype that holds it)
@@ -172,4 +173,16 @@ def unpack(fmt: str, packed: np.ndarray, rows: int, cols: int) -> np.ndarray:
         )
     out = np.empty(bigdl_bytes(fmt, rows, cols), np.uint8)
     library().unpack(FORMAT_IDS[fmt], packed.reshape(-1), out, rows, cols)
+    return out
+
+
+def pack_into(fmt: str, raw: np.ndarray, rows: int, cols: int, out: np.ndarray) -> np.ndarray:
+    """bigdl-llm's row-major blocks of a [rows, cols] weight (``raw``, what
+    ``model.safetensors`` holds; a read-only map of the file works) regrouped for our kernels
+    into ``out``: exactly ``packed_bytes`` writable bytes at a 64-byte boundary (a slice of an
+    arena, say). Returns ``out``."""
+    size = packed_bytes(fmt, rows, cols)
+    raw = require(raw, "the weight's bytes", np.uint8, dims=1, size=bigdl_bytes(fmt, rows, cols))
+    out = require(out, "out", np.uint8, dims=1, size=size, writable=True, align=64)
+    library().repack(FORMAT_IDS[fmt], address(raw), address(out), rows, cols)
     return out
