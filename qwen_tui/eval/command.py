@@ -25,7 +25,7 @@ def reference_for(args: Namespace, model: local.LocalModel) -> Path | None:
 
 
 def run_eval(args: Namespace, settings: Settings) -> int:
-    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.open import open_engine
     from ..engine.runtime.torch_thread import torch_thread
     from .gate import _OnTorchThread
     from .reference import Reference
@@ -38,7 +38,7 @@ def run_eval(args: Namespace, settings: Settings) -> int:
         model = local.choose(args.model, settings.model, settings.low_bit)
     texts = read_texts(args.text) if args.text else default_texts()
     ref_path = reference_for(args, model)
-    engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=0)
+    engine = open_engine(model.path, threads=args.threads or settings.threads, kv_cache_mb=0)
     engine.load()
     reference = None
     if ref_path is not None:

@@ -14,11 +14,11 @@ TOKENS = 512
 def measure_quality(
     model_dir: Path, reference: Path, threads: int | None = None, trust_remote_code: bool = False
 ) -> dict:
-    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.open import open_engine
     from ..engine.runtime.torch_thread import torch_thread
     from .reference import Reference
 
-    engine = BigdlEngine(model_dir, threads=threads, kv_cache_mb=0)
+    engine = open_engine(model_dir, threads=threads, kv_cache_mb=0)
     engine.load()
     try:
         ref = torch_thread.run(lambda: Reference(reference, trust_remote_code))
