@@ -206,7 +206,7 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     result: dict[str, Any] = {
         "model": model.folder_name,
         "threads": engine.threads,
-        "load_s": round(time.perf_counter() - started, 2),
+        "load_s": round(time.perf_counter() - started, 3),
     }
     result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
     result["matmul"] = engine.plan.to_dict() if engine.plan else {}

@@ -20,9 +20,9 @@ from . import kernels
 from .local import LocalEngine
 from .native.engine import NativeEngine
 from .native.layout import NativeUnsupported, read_layout
+from .plan import MODE_ENV as MATMUL_ENV
 
 DECODER_ENV = "QWEN_TUI_DECODER"  # "bigdl": bigdl-llm's engine and forwards
-MATMUL_ENV = "QWEN_TUI_MATMUL"  # "bigdl" | "dequant": bigdl-llm's engine on that matmul path
 BIGDL_ENGINE = "qwen_tui.engine.bigdl.engine"
 
 

@@ -4,8 +4,18 @@ one for bigdl-llm's layers, ``engine/native`` for its arena."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+MODES = ("auto", "ours", "bigdl", "dequant")
+MODE_ENV = "QWEN_TUI_MATMUL"
+
+
+def mode_from_env() -> str:
+    """``QWEN_TUI_MATMUL``: auto (ours wherever it fits) | ours | bigdl | dequant."""
+    mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
+    return "ours" if mode == "q4" else mode if mode in MODES else "auto"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ Three paths, chosen per layer when a model is loaded (``prepare``), never by tim
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from typing import Any
 
@@ -27,19 +26,14 @@ import torch
 import torch.nn.functional as F
 
 from .. import kernels
-from ..plan import MatmulPlan
+from ..plan import MODE_ENV as MODE_ENV
+from ..plan import MODES as MODES
+from ..plan import MatmulPlan, mode_from_env
 
-MODES = ("auto", "ours", "bigdl", "dequant")
-MODE_ENV = "QWEN_TUI_MATMUL"
 PACKED = "qwen_tui_packed"  # the PackedWeight kept on a layer whose bytes were regrouped
 PATH = "qwen_tui_path"  # "ours" | "bigdl" | "dequant" on every prepared layer
 
 _installed = False
-
-
-def mode_from_env() -> str:
-    mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
-    return "ours" if mode == "q4" else mode if mode in MODES else "auto"
 
 
 def fits_ours(layer: Any) -> bool:

@@ -13,7 +13,7 @@ from ..generate.native_sampling import NativeSampler, TokenSampler
 from ..kernels import chosen_isa
 from ..local import LocalEngine
 from ..models import load_tokenizer
-from ..plan import MatmulPlan
+from ..plan import MatmulPlan, mode_from_env
 from ..runtime.pages import trim_heap
 from ..types import GenerationParams
 from .layout import NativeUnsupported
@@ -55,7 +55,7 @@ class NativeEngine(LocalEngine):
         layers[f"{model.embed.fmt}:embedding"] = 1
         isa = chosen_isa()
         self.plan = MatmulPlan(
-            "ours", isa.name, dict(sorted(layers.items())), isa.note, model.weight_bytes,
+            mode_from_env(), isa.name, dict(sorted(layers.items())), isa.note, model.weight_bytes,
             model.weights.huge_pages,
         )  # fmt: skip
         self.decoder_note = "ours"
