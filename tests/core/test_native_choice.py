@@ -115,11 +115,15 @@ def test_the_native_engine_refuses_what_it_does_not_run_in_a_sentence(store):
     assert "QWEN_TUI_DECODER=bigdl" in caught.value.hint
 
 
-def test_doctor_says_which_engine_runs(monkeypatch):
+def test_doctor_says_which_engine_runs(installed_model, monkeypatch):
     from qwen_tui import doctor
 
-    (finding,) = doctor.check_engine()
-    assert finding.ok and finding.text.startswith("qwen-tui's own (no torch")
+    found = {f.area: f for f in doctor.run_checks()}
+    assert found["engine"].ok and found["engine"].text.startswith("qwen-tui's own (no torch")
+    assert found["model tiny-sym_int4"].text == "every file has its size"
     monkeypatch.setenv("QWEN_TUI_MATMUL", "dequant")
-    (finding,) = doctor.check_engine()
-    assert finding.text == "bigdl-llm's, with torch: QWEN_TUI_MATMUL=dequant"
+    found = {f.area: f for f in doctor.run_checks()}
+    assert found["engine"].text == "bigdl-llm's, with torch: QWEN_TUI_MATMUL=dequant"
+    assert found["model tiny-sym_int4"].text.endswith(
+        "; it loads on bigdl (QWEN_TUI_MATMUL=dequant)"
+    )
