@@ -111,7 +111,7 @@ def quantize_folder(
         name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
         remote_code=remote_code, files=(),
     )  # fmt: skip
-    return _store(stored, target, fill, src if measure else None, progress, cancel)
+    return store(stored, target, fill, src if measure else None, progress, cancel)
 
 
 def _quantize_gguf(
@@ -162,10 +162,10 @@ def _quantize_gguf(
         name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
         remote_code=False, files=(),
     )  # fmt: skip
-    return _store(stored, target, fill, src if measure else None, progress, cancel)
+    return store(stored, target, fill, src if measure else None, progress, cancel)
 
 
-def _store(
+def store(
     stored: Manifest,
     target: Path,
     fill: Callable[[Path, Callable[[int, int], None]], dict],
@@ -191,7 +191,7 @@ def _store(
             detail = f"tensor {done} of {total} to {stored.low_bit}"
             progress(Progress("quantize", 1, STEPS, detail=detail))
 
-        progress(Progress("quantize", 1, STEPS, detail="reading the weights"))
+        progress(Progress("quantize", 1, STEPS, detail=f"reading {Path(stored.source).name}"))
         from ..engine.runtime.torch_thread import torch_thread
 
         # on the one thread every compute call uses (engine/runtime/torch_thread.py): a second

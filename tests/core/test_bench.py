@@ -87,3 +87,31 @@ def test_bench_table_and_bad_arguments(installed_model, capsys, monkeypatch):
     assert main(["bench", "--prompt-tokens", "many"]) == 2
     assert main(["bench", "--repeat", "0"]) == 2
     assert main(["bench", "--synthetic", "llama-7b"]) == 2
+
+
+def test_a_synthetic_model_is_built_straight_in_low_bit_and_answers(monkeypatch):
+    """No float model: random rows are made as the quantizer asks; the store is whole (its
+    manifest verifies), sized as the family's plan says, and the engine runs it."""
+    from qwen_tui.bench import synthetic
+    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.engine.types import ChatMessage, GenerationParams
+    from qwen_tui.manifest import verify
+    from qwen_tui.recipes import RECIPES
+    from qwen_tui.store.stream import plan_for
+
+    monkeypatch.setitem(synthetic.DIMENSIONS, "tiny-q3", ("qwen3", 128, 256, 2, 2, 1, 1024, False))
+    model = synthetic.synthetic_model("tiny-q3", "sym_int8")
+    manifest = verify(model.path, deep=True)
+    assert manifest.family == "qwen3" and "random weights" in manifest.source
+    config = synthetic.synthetic_config("tiny-q3")
+    _, plan = plan_for(synthetic.BY_NAME["qwen3"], config, RECIPES["sym_int8"])
+    weights = next(f for f in manifest.files if f.name == "model.safetensors")
+    assert sum(t.nbytes for t in plan) < weights.size < sum(t.nbytes for t in plan) + 64 * 1024
+    engine = BigdlEngine(model.path, threads=1)
+    engine.load()
+    try:
+        reply = engine.chat([ChatMessage("user", "hi")], GenerationParams(max_new_tokens=4))
+    finally:
+        engine.unload()
+    assert reply.stats.generated_tokens >= 1
+    assert synthetic.synthetic_model("tiny-q3", "sym_int8").path == model.path  # cached

@@ -1,15 +1,14 @@
 """Our weight quantizer (csrc/quantize_w.c through kernels.weights) writes bigdl-llm 2.5's bytes.
 
 The oracle is bigdl-llm's own compiled quantizer on the float32 values: ``ggml_convert_qtype``
-(the build bigdl-llm picks for this CPU), and its AVX and AVX2 builds called directly, for
+(the build bigdl-llm picks for this CPU), and its AVX and AVX2 builds called directly, one for
 each of our two roundings. Ours reads the values as float32 and, rounded to float16 /
-bfloat16, in those widths. Every
-format, on inputs chosen where the bytes are delicate: the scale's float16 rounding from 1e-5
-to overflow, exact and near ties of the rounding (where the fused multiply-add of bigdl-llm's
-AVX2 build decides), blocks of +0.0 and -0.0 (where "the first |x| larger than amax" decides),
-subnormals, values near FLT_MAX, infinities and NaN; row counts around the 16-row group; one
-and two threads. Packed, the bytes equal kernels.pack of bigdl-llm's (our load-time
-regrouping), and unpack gives bigdl-llm's back.
+bfloat16, in those widths. Every format, on inputs chosen where the bytes are delicate: the
+scale's float16 rounding from subnormal to overflow, exact and near ties (where fusing the
+multiply-add decides), blocks of +0.0 and -0.0 (where "the first |x| larger than amax"
+decides), subnormals, values near FLT_MAX, infinities and NaN (also counted); row counts around
+the 16-row group; one and two threads. Packed, the bytes equal kernels.pack of bigdl-llm's (our
+load-time regrouping), and unpack gives bigdl-llm's back.
 """
 
 import ctypes

@@ -240,7 +240,7 @@ async def test_a_folder_named_with_markup_is_quantized_through_the_wizard(
         await pilot.press("escape")
         assert chat(app)
     assert f"Quantizing {source} to {low}" in shown
-    assert "Loading ]y…" in shown  # the folder's last part: "x[" / "]y"
+    assert "Reading ]y…" in shown  # the folder's last part: "x[" / "]y"
 
 
 async def test_a_hub_file_named_with_markup_shows_in_the_download_progress(

@@ -2,8 +2,10 @@
 
 The same steps as bigdl-llm's ``ggml_convert_low_bit`` (its ``_optimize_pre`` first, which
 for Qwen-1 splits ``c_attn`` into q/k/v), except that each linear layer gets its recipe's
-format and the embedding table is quantized too. The bytes are bigdl-llm's own (its
-quantizer, ``ggml_convert_qtype``) and the layers its ``LowBitLinear``: bigdl-llm's kernel and
+format and the embedding table is quantized too. The bytes are bigdl-llm's own: our quantizer
+(``kernels.weights``) writes exactly what its ``ggml_convert_qtype`` writes, which the tests
+check, and reads a float16 or bfloat16 weight in its own width; bigdl-llm's quantizer runs only
+where our kernels were not built. The layers are bigdl-llm's ``LowBitLinear``: its kernel and
 ours read them alike.
 """
 
@@ -12,18 +14,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from ....recipes import Recipe
+from ... import kernels
+from ...kernels import weights
 from ...kernels.formats import FORMATS, QK
 from .embedding import QuantizedEmbedding
 
 
 def quantized_bytes(weight: torch.Tensor, fmt_name: str) -> torch.Tensor:
-    """bigdl-llm's quantizer: a float [rows, cols] weight -> its bytes in ``fmt_name``."""
-    from bigdl.llm.transformers.low_bit_linear import ggml_convert_qtype
+    """A float [rows, cols] weight -> bigdl-llm's bytes of it in ``fmt_name`` (uint8)."""
+    w = weight.detach()
+    if not kernels.available():
+        from bigdl.llm.transformers.low_bit_linear import ggml_convert_qtype
 
-    return ggml_convert_qtype(weight.detach().float().contiguous(), FORMATS[fmt_name].qtype)
+        return ggml_convert_qtype(w.float().contiguous(), FORMATS[fmt_name].qtype)
+    cols = w.shape[-1]
+    if w.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits, as uint16
+        src, dtype = w.contiguous().view(torch.int16).numpy().view(np.uint16), "bf16"
+    elif w.dtype == torch.float16:
+        src, dtype = w.contiguous().numpy(), "f16"
+    else:
+        src, dtype = w.float().contiguous().numpy(), "f32"
+    out = weights.quantize_weight(
+        fmt_name, src.reshape(-1), w.numel() // cols, cols, packed=False,
+        threads=torch.get_num_threads(), src_dtype=dtype,
+    )  # fmt: skip
+    return torch.from_numpy(out)
 
 
 def low_bit_linear(

@@ -27,15 +27,15 @@
 
 #include "qk.h"
 
-/* float32 -> float16 bits, round to nearest even, as vcvtps2ph $0 does */
+/* float32 -> float16 bits, round to nearest even, as vcvtps2ph $0 does. Never given a NaN: the
+ * scales and minimums are never NaN (max and min never take one, and the asym max - min is
+ * never inf - inf: max starts at -FLT_MAX, min at FLT_MAX). */
 static uint16_t f16_rne(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
     const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
     const uint32_t ax = x & 0x7FFFFFFF;
-    if (ax > 0x7F800000) /* NaN: quieted, the payload's top bits kept */
-        return (uint16_t)(sign | 0x7E00 | (ax >> 13));
     if (ax >= 0x477FF000) /* 65520 and up round to infinity */
         return (uint16_t)(sign | 0x7C00);
     if (ax >= 0x38800000) { /* a normal float16: rebias, then round the 13 dropped bits */
@@ -115,15 +115,8 @@ static void block_asym(const float *x, int bits, int fused, uint8_t *out)
         const float xa = x[j] - min, xb = x[j + QK / 2] - min; /* rounded before either */
         const float a = fused ? fmaf(xa, id, 0.5f) : xa * id + 0.5f;
         const float b = fused ? fmaf(xb, id, 0.5f) : xb * id + 0.5f;
-        uint8_t ua, ub;
-        if (bits == 4) { /* MIN(15, (int8_t)v) */
-            const int ia = to_i8(a), ib = to_i8(b);
-            ua = (uint8_t)(ia < 15 ? ia : 15);
-            ub = (uint8_t)(ib < 15 ? ib : 15);
-        } else { /* (uint8_t)v, no clamp */
-            ua = (uint8_t)to_i8(a);
-            ub = (uint8_t)to_i8(b);
-        }
+        /* (uint8_t)v; ggml clamps the 4-bit one to 15, which (x - min) / d <= 15 never passes */
+        const uint8_t ua = (uint8_t)to_i8(a), ub = (uint8_t)to_i8(b);
         qs[j] = (uint8_t)((ua & 15) | (ub & 15) << 4);
         qh |= (uint64_t)((ua >> 4) & 1) << j | (uint64_t)((ub >> 4) & 1) << (j + QK / 2);
     }
@@ -214,8 +207,6 @@ size_t qk_quantize_weight(qk_format f, const void *src, int src_dtype, int rows,
     }
     /* a group's rows as bigdl blocks in a per-thread buffer, then regrouped into place */
     const int groups = (rows + GR - 1) / GR;
-    if (threads > groups)
-        threads = groups;
     uint8_t *scratch = malloc((size_t)threads * GR * row_bytes);
     if (scratch == NULL)
         return SIZE_MAX;
@@ -225,7 +216,8 @@ size_t qk_quantize_weight(qk_format f, const void *src, int src_dtype, int rows,
         uint8_t *tmp = scratch + (size_t)omp_get_thread_num() * GR * row_bytes;
         const int n = rows - g * GR < GR ? rows - g * GR : GR;
         for (int r = 0; r < n; r++)
-            bad += quantize_row(f, src, src_dtype, (size_t)g * GR + r, cols, fused, tmp + r * row_bytes);
+            bad += quantize_row(f, src, src_dtype, (size_t)g * GR + r, cols, fused,
+                                tmp + (size_t)r * row_bytes);
         qk_repack(f, tmp, dst + (size_t)g * group_bytes, n, cols);
     }
     free(scratch);
