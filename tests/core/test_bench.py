@@ -93,7 +93,7 @@ def test_a_synthetic_model_is_built_straight_in_low_bit_and_answers(monkeypatch)
     """No float model: random rows are made as the quantizer asks; the store is whole (its
     manifest verifies), sized as the family's plan says, and the engine runs it."""
     from qwen_tui.bench import synthetic
-    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.engine.open import open_engine
     from qwen_tui.engine.types import ChatMessage, GenerationParams
     from qwen_tui.manifest import verify
     from qwen_tui.recipes import RECIPES
@@ -107,9 +107,10 @@ def test_a_synthetic_model_is_built_straight_in_low_bit_and_answers(monkeypatch)
     _, plan = plan_for(synthetic.BY_NAME["qwen3"], config, RECIPES["sym_int8"])
     weights = next(f for f in manifest.files if f.name == "model.safetensors")
     assert sum(t.nbytes for t in plan) < weights.size < sum(t.nbytes for t in plan) + 64 * 1024
-    engine = BigdlEngine(model.path, threads=1)
+    engine = open_engine(model.path, threads=1)  # as bench opens it: ours, without torch
     engine.load()
     try:
+        assert engine.name == "native"
         reply = engine.chat([ChatMessage("user", "hi")], GenerationParams(max_new_tokens=4))
     finally:
         engine.unload()
