@@ -180,3 +180,15 @@ def test_eval_scores_the_native_engines_numpy_logits(native, bigdl_engine):
     assert scores(ours, ids, ours) == scores(torch.from_numpy(ours.copy()), ids, torch.tensor(ours))
     theirs = scores(bigdl_engine.score(ids), ids)
     assert scores(ours, ids).ppl == pytest.approx(theirs.ppl, rel=1e-5)
+
+
+def test_unloading_lets_the_weights_go(tiny_quantized):
+    import gc
+    import weakref
+
+    engine = loaded(NativeEngine(tiny_quantized.path, threads=1))
+    engine.chat(MESSAGES, GREEDY, cache_key="kept")
+    weights = weakref.ref(engine.model.weights)
+    engine.unload()
+    gc.collect()
+    assert weights() is None and engine.caches.nbytes == 0

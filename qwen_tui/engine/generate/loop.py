@@ -167,14 +167,25 @@ class TokenLoop:
         return cache.past, shared
 
 
+class Decoder(Protocol):
+    """A model that runs every layer in one call a step (``native.NativeModel``, or the torch
+    engine's ``bigdl/decoder/model.py:Decoder``); its cache keeps positions in dimension 1."""
+
+    def new_cache(self) -> Any: ...
+
+    def hidden(self, ids: list[int], cache: Any, last_only: bool = True) -> Any:
+        """The final (normed) hidden states of ``ids`` fed after ``cache``, which grows."""
+        ...
+
+    def logits(self, hidden: Any) -> Any: ...
+
+
 class DecoderLoop(TokenLoop):
-    """The loop on a decoder that runs every layer in one call a step: ``new_cache()``,
-    ``hidden(ids, cache, last_only)`` and ``logits(hidden)`` (``native.NativeModel``, or the
-    torch engine's ``Decoder``)."""
+    """The loop on a ``Decoder``: one call a step."""
 
-    seq_dim: int | None = 1  # both decoders' caches keep positions in dimension 1
+    seq_dim: int | None = 1
 
-    def __init__(self, decoder: Any) -> None:
+    def __init__(self, decoder: Decoder) -> None:
         self.decoder = decoder
 
     def step(self, ids: list[int], past: Any) -> tuple[Any, Any]:
