@@ -100,6 +100,14 @@ def test_the_numpy_repack_is_the_torch_one(fmt):
         pack_into(fmt, raw, rows, cols, huge_array(len(theirs) + 64)[0][1 : len(theirs) + 1])
     with pytest.raises(KernelError, match="must hold"):
         pack_into(fmt, raw[:-1], rows, cols, out)
+    # a few rows at a time, from a multiple of 16: the same bytes as all at once
+    row_bytes = raw.size // rows
+    pieces, _ = huge_array(out.size)
+    for first in (0, 16, 32):
+        pack_into(fmt, raw[first * row_bytes : (first + 16) * row_bytes], rows, cols, pieces, first)
+    assert np.array_equal(pieces, theirs)
+    with pytest.raises(KernelError, match="not a multiple of 16"):
+        pack_into(fmt, raw[:row_bytes], rows, cols, out, first_row=8)
 
 
 def test_a_huge_array_starts_at_its_boundary():
@@ -109,9 +117,10 @@ def test_a_huge_array_starts_at_its_boundary():
     assert big.size == HUGE_PAGE * 2 and big.ctypes.data % 64 == 0 and not big.any()
 
 
-def test_loading_maps_one_tensor_at_a_time(tiny_quantized, monkeypatch):
-    """The store's pages never all count at once: one tensor's mapping is open at a time,
-    each no larger than the tensor (and its page offset), and all are closed at the end."""
+def test_loading_maps_a_piece_at_a_time(tiny_quantized, monkeypatch):
+    """The store's pages never all count at once: one mapping is open at a time, none larger
+    than a piece of a tensor (and its page offset), all closed at the end; the weights packed
+    a piece at a time are the weights packed whole."""
     opened, sizes, most = [], [], [0]
 
     class Counted(mmap.mmap):
@@ -120,14 +129,16 @@ def test_loading_maps_one_tensor_at_a_time(tiny_quantized, monkeypatch):
             sizes.append(len(self))
             most[0] = max(most[0], sum(not m.closed for m in opened))
 
-    monkeypatch.setattr(arena.mmap, "mmap", Counted)
     layout = read_layout(tiny_quantized.path)
+    whole = load_weights(tiny_quantized.path, layout)
+    monkeypatch.setattr(arena.mmap, "mmap", Counted)
+    piece = 64 * 34  # bytes: the tiny model's sym_int4 rows are 34 bytes, groups of 16 rows
+    monkeypatch.setattr(arena, "PIECE", piece)
     weights = load_weights(tiny_quantized.path, layout)
-    largest = max(t.nbytes for t in layout.tensors)
-    assert len(opened) == len(layout.tensors) and most[0] == 1
+    assert len(opened) > len(layout.tensors) and most[0] == 1
     assert all(m.closed for m in opened)
-    assert max(sizes) <= largest + mmap.ALLOCATIONGRANULARITY
-    assert weights.arena.nbytes >= sum(w.data.nbytes for w in weights.packed.values())
+    assert max(sizes) <= max(piece, 16 * 42 * 2) + mmap.ALLOCATIONGRANULARITY
+    assert np.array_equal(weights.arena, whole.arena)
 
 
 def test_a_long_prompt_in_chunks_is_the_same_prompt(engine, monkeypatch):

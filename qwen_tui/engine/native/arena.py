@@ -1,11 +1,12 @@
 """A store's weights mapped straight into the kernels' layout, without a second copy.
 
 ``model.safetensors`` holds bigdl-llm's row-major blocks for every quantized tensor and float32
-for norms and biases. Each tensor is mapped from the file alone, regrouped by our C repack
-(``kernels.weights.pack_into``) into its slice of one arena on 2 MB pages
-(``runtime/pages.huge_array``: the same buffer the torch engine's ``matmul.prepare`` fills), and
-unmapped before the next one: the file's pages never all count in the process's memory at once,
-so loading peaks at the arena plus the largest tensor. Norms and biases are copied as float32.
+for norms and biases. A few rows of a tensor at a time (``PIECE`` bytes, whole 16-row groups)
+are mapped from the file, regrouped by our C repack (``kernels.weights.pack_into``) into the
+tensor's slice of one arena on 2 MB pages (``runtime/pages.huge_array``: the buffer the torch
+engine's ``matmul.prepare`` fills), and unmapped before the next: the file's pages never count
+in the process's memory more than a piece at a time, so loading peaks at the arena plus one
+piece. Norms and biases are copied as float32.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from ...families import Planned
 from ...store.sources.base import SourceTensor
 from ...store.sources.safetensors import read_header
 from ..kernels.numpy_api import PackedArray
-from ..kernels.weights import bigdl_bytes, pack_into, packed_bytes
+from ..kernels.weights import GROUP, bigdl_bytes, pack_into, packed_bytes
 from ..runtime.pages import huge_array
 from .layout import WEIGHTS, StoreLayout
 
 ALIGN = 64  # each weight's slice of the arena starts at a 64-byte boundary
+PIECE = 16 << 20  # bytes of a quantized tensor mapped at a time (rounded to 16-row groups)
 
 
 class StoreDamaged(ValueError):
@@ -72,10 +74,17 @@ def load_weights(folder: Path, layout: StoreLayout) -> StoreWeights:
             start, info = entries[t.name]
             if t.store == "f32":
                 floats[t.name] = _mapped(fh.fileno(), start, info.nbytes, _floats(t.shape))
-            else:
-                at, size = where[t.name]
-                into = arena[at : at + size]
-                raw[t.name] = _mapped(fh.fileno(), start, info.nbytes, _packer(t, into))
+                continue
+            at, size = where[t.name]
+            into = arena[at : at + size]
+            rows, cols = t.shape
+            row_bytes = bigdl_bytes(t.store, 1, cols)
+            step = max(GROUP, PIECE // row_bytes // GROUP * GROUP)
+            for first in range(0, rows, step):
+                count = min(step, rows - first)
+                use = _packer(t, into, first)
+                _mapped(fh.fileno(), start + first * row_bytes, count * row_bytes, use)
+            raw[t.name] = into
     packed: dict[str, PackedArray] = {}
     counts: dict[str, int] = {}
     for t in layout.tensors:
@@ -110,8 +119,8 @@ def _floats(shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
     return lambda data: np.array(data.view(np.float32).reshape(shape))  # a copy
 
 
-def _packer(t: Planned, into: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda data: pack_into(t.store, data, t.shape[0], t.shape[1], into)
+def _packer(t: Planned, into: np.ndarray, first: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda data: pack_into(t.store, data, t.shape[0], t.shape[1], into, first)
 
 
 def _mapped(
