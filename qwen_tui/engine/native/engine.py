@@ -4,6 +4,7 @@ reply is the shared loop (``engine/local.py``) with C sampling (``NativeSampler`
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...errors import EngineError, NotEnoughMemory
@@ -34,8 +35,11 @@ class NativeEngine(LocalEngine):
                 "Open it with `open_engine` (it picks that engine for such models).",
             )
         try:
-            tokenizer = load_tokenizer(self.model_dir, manifest.family)
-            model = NativeModel(self.model_dir, self.threads)
+            # the weights are packed in C (the GIL released) while the tokenizer is read
+            with ThreadPoolExecutor(1, thread_name_prefix="weights") as pool:
+                weights = pool.submit(NativeModel, self.model_dir, self.threads)
+                tokenizer = load_tokenizer(self.model_dir, manifest.family)
+                model = weights.result()
         except NativeUnsupported as exc:
             raise EngineError(
                 f"qwen-tui's own engine does not run {manifest.name}: {exc}.",
