@@ -8,7 +8,7 @@ import threading
 
 import openai
 import pytest
-from serving import closed_by_server, response_on, serving, wait_until
+from serving import HeldEngine, closed_by_server, response_on, serving, wait_until
 
 from qwen_tui.serve.limits import Limits, parse_size
 
@@ -93,29 +93,6 @@ def test_a_body_that_does_not_arrive_in_time_is_408(small):
         status, headers, body = response_on(sock)
         assert status == 408 and headers["connection"] == "close"
         assert json.loads(body)["error"]["code"] == "request_timeout"
-
-
-class HeldEngine:
-    """The engine, each reply held after its first piece of text until ``release`` is set: a
-    reply still being written for as long as the test needs, however fast the engine is."""
-
-    def __init__(self, engine):
-        self.engine, self.release = engine, threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-    def chat(self, messages, params=None, *, on_text=None, **kwargs):
-        pieces = []
-
-        def held(piece):
-            pieces.append(piece)
-            if len(pieces) > 1:
-                self.release.wait(60)
-            if on_text:
-                on_text(piece)
-
-        return self.engine.chat(messages, params, on_text=held, **kwargs)
 
 
 def test_a_full_queue_is_429_with_retry_after(engine, tiny_quantized):
