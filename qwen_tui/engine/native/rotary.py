@@ -11,8 +11,8 @@ them and rounded: within 1 ulp of torch's. (Bit for bit is out of reach without 
 algorithms, whose results depend on the vector width torch picks for the CPU.) Those last bits
 are enough to flip some activations' int8 codes downstream, so logits differ from the torch
 engine's by rounding and perplexities by a few tenths of a percent: Coder-0.5B's code text
-measures +0.83 % here and +0.50 % on torch's tables; moving 5 % of torch's entries by one ulp
-gives -0.1 to +0.4 %. Tables cover the positions asked for so far (doubling as they grow, up to
+measures +0.83 % against the float model here and +0.50 % on torch's tables; moving 5 % of
+torch's entries by one ulp gives +0.40 to +0.91 %. Tables cover the positions asked for so far (doubling as they grow, up to
 the model's limit) instead of all of them up front.
 """
 
