@@ -240,7 +240,7 @@ def as_typed(text: str) -> str:
 
 
 def ask(args: Namespace) -> int:
-    from .engine.bigdl.engine import BigdlEngine
+    from .engine.open import open_engine
     from .engine.types import ChatMessage, Engine, GenerationParams
 
     interrupt.check()  # a Ctrl+C an import swallowed
@@ -278,7 +278,7 @@ def ask(args: Namespace) -> int:
             model = local.open_folder(args.model_path)
         else:
             model = local.choose(args.model, settings.model, settings.low_bit)
-        engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=0)
+        engine = open_engine(model.path, threads=threads, kv_cache_mb=0)
         name = model.folder_name
     interrupt.check()
     info = engine.load()

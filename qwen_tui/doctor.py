@@ -50,6 +50,7 @@ def check_history() -> list[Finding]:
 
 
 def check_models(deep: bool = False) -> list[Finding]:
+    from .engine.open import choose_engine
     from .manifest import problems
 
     found = []
@@ -60,6 +61,9 @@ def check_models(deep: bool = False) -> list[Finding]:
             found.append(Finding(f"model {model.folder_name}", False, wrong[0], fix))
         else:
             how = "every file matches its sha256" if deep else "every file has its size"
+            engine = choose_engine(model.path)
+            if engine.name != "native":  # say why it needs torch and bigdl-llm
+                how += f"; it loads on {engine.note}"
             found.append(Finding(f"model {model.folder_name}", True, how))
     for left in local.leftovers():
         found.append(
@@ -97,6 +101,18 @@ def check_kernels() -> list[Finding]:
     if choice.note:
         findings.append(Finding("kernels", False, choice.note, f"unset {kernels.ISA_ENV}"))
     return findings
+
+
+def check_engine() -> list[Finding]:
+    """Which engine runs a model qwen-tui quantized: ours without torch, unless a setting or
+    this CPU calls for bigdl-llm's (``engine/open.py``)."""
+    from .engine.open import choose_engine
+
+    choice = choose_engine()
+    if choice.name == "native":
+        text = "qwen-tui's own (no torch, transformers or bigdl-llm on the chat path)"
+        return [Finding("engine", True, text)]
+    return [Finding("engine", True, f"bigdl-llm's, with torch: {choice.why}")]
 
 
 def check_threads() -> list[Finding]:
@@ -146,6 +162,7 @@ def run_checks(deep: bool = False) -> list[Finding]:
         *check_history(),
         *check_models(deep),
         *check_kernels(),
+        *check_engine(),
         *check_threads(),
         *check_patches(),
         *check_instance(),

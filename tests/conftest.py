@@ -93,6 +93,19 @@ def installed_model(tiny_quantized, isolated_dirs):
 
 @pytest.fixture(scope="session")
 def engine(tiny_quantized):
+    """The tiny model on the engine the product picks (ours, without torch)."""
+    from qwen_tui.engine.open import open_engine
+
+    eng = open_engine(tiny_quantized.path, threads=1)
+    eng.load()
+    yield eng
+    eng.unload()
+
+
+@pytest.fixture(scope="session")
+def bigdl_engine(tiny_quantized):
+    """The tiny model on bigdl-llm's engine (our C decoder over its modules): for tests of
+    that engine's own parts, and as the reference the native engine is held to."""
     from qwen_tui.engine.bigdl.engine import BigdlEngine
 
     eng = BigdlEngine(tiny_quantized.path, threads=1)

@@ -10,7 +10,7 @@ import sys
 import time
 
 from qwen_tui import chat, config, paths
-from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.open import open_engine
 from qwen_tui.history import ConversationStore
 
 
@@ -18,7 +18,7 @@ def main(model_dir: str) -> None:
     store = ConversationStore(paths.history_db())
     settings = config.Settings(temperature=0.0, max_new_tokens=4000, repetition_penalty=1.0)
     service = chat.ChatService(store, lambda: settings)
-    engine = BigdlEngine(model_dir, threads=1)
+    engine = open_engine(model_dir, threads=1)  # the engine the app opens
     engine.load()
     cid = store.create().id
     service.add_user_message(cid, "Tell me a long story.")

@@ -127,3 +127,26 @@ def serving(
         server.stop()
         thread.join(30)
         sock.close()
+
+
+class HeldEngine:
+    """The engine, each reply held after its first piece of text until ``release`` is set: a
+    reply still being written for as long as the test needs, however fast the engine is."""
+
+    def __init__(self, engine):
+        self.engine, self.release = engine, threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def chat(self, messages, params=None, *, on_text=None, **kwargs):
+        pieces = []
+
+        def held(piece):
+            pieces.append(piece)
+            if len(pieces) > 1:
+                self.release.wait(60)
+            if on_text:
+                on_text(piece)
+
+        return self.engine.chat(messages, params, on_text=held, **kwargs)

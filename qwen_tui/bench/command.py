@@ -12,7 +12,8 @@ from argparse import Namespace
 from typing import Any
 
 from ..config import Settings
-from ..engine.bigdl.engine import BigdlEngine
+from ..engine.local import LocalEngine
+from ..engine.open import open_engine
 from ..engine.types import ChatMessage, GenerationParams
 from ..errors import UsageError
 from ..store import local
@@ -49,7 +50,7 @@ class RssSampler:
         self.thread.join()
 
 
-def message_of(engine: BigdlEngine, tokens: int, seed: int) -> list[ChatMessage]:
+def message_of(engine: LocalEngine, tokens: int, seed: int) -> list[ChatMessage]:
     """A system prompt and one user message whose prompt is about ``tokens`` long."""
     words = [WORDS[(seed + i * 7) % len(WORDS)] for i in range(tokens * 2)]
     lo, hi = 1, len(words)
@@ -61,7 +62,7 @@ def message_of(engine: BigdlEngine, tokens: int, seed: int) -> list[ChatMessage]
 
 
 def measure_prompts(
-    engine: BigdlEngine, lengths: list[int], new_tokens: int, repeat: int = 1
+    engine: LocalEngine, lengths: list[int], new_tokens: int, repeat: int = 1
 ) -> list[dict]:
     """Each length ``repeat`` times from scratch (no kept cache): the median, and every run."""
     rows = []
@@ -84,16 +85,6 @@ def measure_prompts(
     return rows
 
 
-def kv_bytes_per_position(engine: BigdlEngine) -> int:
-    """What a decoded token reads of the KV cache for each position before it: keys and
-    values of every layer's kv heads, in float16 (our decoder's cache); 0 if unknown."""
-    decoder = getattr(engine._lm, "decoder", None)
-    if decoder is None:
-        return 0
-    shape = decoder.shape
-    return int(decoder.layers * shape.kv_heads * shape.head_dim * 2 * 2)
-
-
 def roofline(memory: dict, context: float) -> float:
     """Decode's memory roofline in tok/s with ``context`` positions in the cache on average:
     every weight and the whole cache read once per token."""
@@ -101,13 +92,14 @@ def roofline(memory: dict, context: float) -> float:
     return memory["read_gb_s"] * 1e9 / per_token
 
 
-def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
+def measure_bandwidth(engine: LocalEngine, before: dict | None = None) -> dict:
     """The machine's read bandwidth with the engine's threads, and what it allows: a decoded
     token reads every low-bit weight and the KV cache once, so bandwidth / those bytes is
     decode's roofline. Measured before and after the runs (``before``): the faster of the two
     counts, since a shared machine's bandwidth drifts too."""
     from ..engine import kernels
-    from ..engine.runtime import memory
+    from ..engine.kernels.numpy_api import read_bandwidth
+    from ..engine.runtime.pages import huge_array
     from ..engine.runtime.torch_thread import torch_thread
 
     weights = engine.plan.weight_bytes if engine.plan else 0
@@ -118,8 +110,8 @@ def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
     huge = bool(engine.plan and engine.plan.huge_pages)
 
     def probe() -> float:  # memory on the pages the weights are on
-        buffer = memory.huge_buffer(512 << 20)[0] if huge else None
-        return kernels.read_bandwidth(engine.threads, buffer=buffer)
+        buffer = huge_array(512 << 20)[0] if huge else None
+        return read_bandwidth(engine.threads, buffer=buffer)
 
     runs.append(round(torch_thread.run(probe) / 1e9, 2))
     bandwidth = max(runs) * 1e9
@@ -128,20 +120,20 @@ def measure_bandwidth(engine: BigdlEngine, before: dict | None = None) -> dict:
         "read_gb_s_runs": runs,
         "weight_mb_per_token": round(weights / 1e6, 1),
         "weight_bytes": weights,
-        "kv_bytes_per_position": kv_bytes_per_position(engine),
+        "kv_bytes_per_position": engine.kv_bytes_per_position(),
         "weights_on_huge_pages": huge,
         "roofline_tok_s": round(bandwidth / weights, 1),  # with an empty cache
     }
 
 
-def measure_first_reply(engine: BigdlEngine) -> dict:
+def measure_first_reply(engine: LocalEngine) -> dict:
     """The first reply after load pages the weights in; measured apart from the rest."""
     params = GenerationParams(temperature=0, max_new_tokens=8, repetition_penalty=1.0)
     s = engine.chat(message_of(engine, 16, 99), params, ignore_stop=True).stats
     return {"prompt_tokens": s.prompt_tokens, "first_token_s": round(s.time_to_first_token, 6)}
 
 
-def measure_turns(engine: BigdlEngine, turns: int, new_tokens: int) -> list[dict]:
+def measure_turns(engine: LocalEngine, turns: int, new_tokens: int) -> list[dict]:
     params = GenerationParams(
         temperature=0, max_new_tokens=min(new_tokens, 30), repetition_penalty=1.0
     )
@@ -163,7 +155,7 @@ def measure_turns(engine: BigdlEngine, turns: int, new_tokens: int) -> list[dict
     return rows
 
 
-def measure_loop_lag(engine: BigdlEngine, new_tokens: int) -> dict:
+def measure_loop_lag(engine: LocalEngine, new_tokens: int) -> dict:
     """Lag of an asyncio loop (as Textual runs) while a reply streams from a worker thread."""
     lags: list[float] = []
     done = threading.Event()
@@ -208,19 +200,22 @@ def run_bench(args: Namespace, settings: Settings) -> int:
         model = local.open_folder(args.model_path)
     else:
         model = local.choose(args.model, settings.model, settings.low_bit)
-    engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=1024)
+    engine = open_engine(model.path, threads=args.threads or settings.threads, kv_cache_mb=1024)
     started = time.perf_counter()
     engine.load()
     result: dict[str, Any] = {
         "model": model.folder_name,
         "threads": engine.threads,
-        "load_s": round(time.perf_counter() - started, 2),
+        "load_s": round(time.perf_counter() - started, 3),
     }
     result["rss_after_load_mb"] = round(RssSampler().process.memory_info().rss / 2**20)
     result["matmul"] = engine.plan.to_dict() if engine.plan else {}
+    result["engine"] = engine.name  # which engine ran: "native" or "bigdl"
+    result["engine_note"] = engine.engine_note  # and why
     result["decoder"] = engine.decoder_note
     result["memory"] = measure_bandwidth(engine)
-    result["patches"] = engine.patches.to_dict() if engine.patches else {}
+    patches = getattr(engine, "patches", None)  # bigdl-llm's engine only
+    result["patches"] = patches.to_dict() if patches else {}
     with RssSampler() as rss:
         result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
@@ -275,7 +270,8 @@ def table(r: dict) -> str:
         f"matmul {_paths(r['matmul'])}  first reply after load: "
         f"{r['first_reply']['first_token_s']:.2f} s to the first token "
         f"({r['first_reply']['prompt_tokens']}-token prompt)",
-        f"decoder {r['decoder']}  patches {_patches(r['patches'])}",
+        f"engine {r['engine_note']}  decoder {r['decoder']}"
+        + (f"  patches {_patches(r['patches'])}" if r["patches"] else ""),
         "",
         *_memory(r["memory"]),
         "prompt tokens  first token  decode tok/s"

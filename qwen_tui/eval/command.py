@@ -25,7 +25,7 @@ def reference_for(args: Namespace, model: local.LocalModel) -> Path | None:
 
 
 def run_eval(args: Namespace, settings: Settings) -> int:
-    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.open import open_engine
     from .float_reference import open_reference
 
     if args.tokens < 2:
@@ -40,7 +40,7 @@ def run_eval(args: Namespace, settings: Settings) -> int:
     if ref_path is not None:
         print(f"qwen-tui: reading the reference {ref_path}", file=sys.stderr)
         reference = open_reference(ref_path)
-    engine = BigdlEngine(model.path, threads=args.threads or settings.threads, kv_cache_mb=0)
+    engine = open_engine(model.path, threads=args.threads or settings.threads, kv_cache_mb=0)
     engine.load()
     paths = ("prompt",) if args.no_decode else PATHS
     result = evaluate(

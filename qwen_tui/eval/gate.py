@@ -14,12 +14,12 @@ TOKENS = CHECK_TOKENS
 def measure_quality(model_dir: Path, reference: Path, threads: int | None = None) -> dict:
     """The stored model in ``model_dir`` against the float model it came from (a folder or a
     GGUF file), computed from the source one weight at a time (``float_reference.py``)."""
-    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.open import open_engine
     from .float_reference import open_reference
 
     ref = open_reference(reference)  # a bad reference is said before the model is loaded
     try:
-        engine = BigdlEngine(model_dir, threads=threads, kv_cache_mb=0)
+        engine = open_engine(model_dir, threads=threads, kv_cache_mb=0)
         engine.load()
         try:
             result = evaluate(engine, default_texts(), TOKENS, ref, ("prompt",))

@@ -16,7 +16,7 @@ from .limits import Limits, parse_size
 
 
 def run_serve(args: Namespace, settings: config.Settings) -> int:
-    from ..engine.bigdl.engine import BigdlEngine
+    from ..engine.open import open_engine
     from .app import ServedModel, create_app
     from .server import ServeServer, bind, is_loopback, url_of
 
@@ -39,14 +39,13 @@ def run_serve(args: Namespace, settings: config.Settings) -> int:
             model = local.open_folder(args.model_path)
         else:
             model = local.choose(args.model, settings.model, settings.low_bit)
-        engine = BigdlEngine(model.path, threads=threads, kv_cache_mb=settings.kv_cache_mb)
+        engine = open_engine(model.path, threads=threads, kv_cache_mb=settings.kv_cache_mb)
         info = engine.load()
         served = ServedModel(model.folder_name, (model.name,), info.context_window)
         app = create_app(engine, served, api_key=key, log=_say, limits=limits, access=access)
         ready = (
-            f"serving {served.id} ({info.family}, {info.low_bit}) at {url_of(sock)}/v1"
-            + (", API key required" if key else "")
-            + "; Ctrl+C stops."
+            f"serving {served.id} ({info.family}, {info.low_bit}; engine {engine.engine_note}) "
+            f"at {url_of(sock)}/v1" + (", API key required" if key else "") + "; Ctrl+C stops."
         )
         server = ServeServer(app, on_ready=lambda: _say(ready))  # once the port listens
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -15,7 +15,8 @@ from textual.screen import Screen
 from .. import config, instance, paths, remotes
 from ..chat import ChatService
 from ..chat.engine_slot import EngineSlot
-from ..engine.bigdl.engine import BigdlEngine
+from ..engine.local import LocalEngine
+from ..engine.open import open_engine
 from ..engine.remote import RemoteEngine
 from ..errors import QwenTuiError, one_line
 from ..history import ConversationStore, HistoryError
@@ -40,12 +41,14 @@ from .screens.chat import ChatScreen
 
 QUIT_WAIT = 10.0  # seconds quitting waits for the reply being written to stop and save
 
-EngineFactory = Callable[[LocalModel, config.Settings], BigdlEngine]
+EngineFactory = Callable[[LocalModel, config.Settings], LocalEngine]
 RemoteFactory = Callable[[RemoteEntry, config.Settings], RemoteEngine]
 
 
-def bigdl_engine(model: LocalModel, settings: config.Settings) -> BigdlEngine:
-    return BigdlEngine(model.path, threads=settings.threads, kv_cache_mb=settings.kv_cache_mb)
+def local_engine(model: LocalModel, settings: config.Settings) -> LocalEngine:
+    """The engine ``open_engine`` picks for a model of the store (ours, without torch, unless
+    the model or the settings need bigdl-llm's)."""
+    return open_engine(model.path, threads=settings.threads, kv_cache_mb=settings.kv_cache_mb)
 
 
 def remote_engine(entry: RemoteEntry, settings: config.Settings) -> RemoteEngine:
@@ -61,7 +64,7 @@ class QwenApp(App[None]):
         *,
         settings: config.Settings,
         store: ConversationStore,
-        engine_factory: EngineFactory = bigdl_engine,
+        engine_factory: EngineFactory = local_engine,
         remote_factory: RemoteFactory = remote_engine,
         warnings: list[str] | None = None,
         save_settings: Callable[[config.Settings], None] = config.save,

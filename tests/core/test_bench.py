@@ -64,21 +64,16 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
             expected = memory["read_gb_s"] * 1e9 / per_token
             assert abs(p["roofline_tok_s"] - expected) <= 0.01 * expected + 0.1
             assert p["roofline_tok_s"] < memory["roofline_tok_s"]
-    installed = {p["name"] for p in data["patches"]["patches"] if p["patched"]}
-    assert installed == {
-        "lowbit_linear",
-        "shared_rotary",
-        "qwen2_attention",
-        "mlp",
-        "norm",
-        "last_layer",
-    }  # all but Qwen-1's attention, on this Qwen2 model
+    # which engine ran, and why: ours (no torch, so no patches of bigdl-llm's code)
+    assert data["engine"] == "native" and data["engine_note"] == "native"
+    assert data["decoder"] == "ours" and data["patches"] == {}
     assert 0 < data["rss_after_load_mb"] <= data["rss_while_chatting_mb"] <= data["peak_rss_mb"] + 1
 
 
-def test_bench_table_and_bad_arguments(installed_model, capsys):
+def test_bench_table_and_bad_arguments(installed_model, capsys, monkeypatch):
     from qwen_tui.engine import kernels
 
+    monkeypatch.setenv("QWEN_TUI_DECODER", "bigdl")  # bigdl-llm's engine: its patches shown
     assert (
         main(["bench", "--prompt-tokens", "16", "--new-tokens", "4", "--turns", "0", "--no-ui"])
         == 0
@@ -87,6 +82,7 @@ def test_bench_table_and_bad_arguments(installed_model, capsys):
     assert "first token" in out and "decode tok/s" in out and "median" in out
     if kernels.available():
         assert "memory: reads" in out and "of roofline" in out
+    assert "engine bigdl (QWEN_TUI_DECODER=bigdl)" in out
     assert "patches 6 of 7 installed; qwen1_attention fell back (nothing in this model" in out
     assert main(["bench", "--prompt-tokens", "many"]) == 2
     assert main(["bench", "--repeat", "0"]) == 2
@@ -97,7 +93,7 @@ def test_a_synthetic_model_is_built_straight_in_low_bit_and_answers(monkeypatch)
     """No float model: random rows are made as the quantizer asks; the store is whole (its
     manifest verifies), sized as the family's plan says, and the engine runs it."""
     from qwen_tui.bench import synthetic
-    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.engine.open import open_engine
     from qwen_tui.engine.types import ChatMessage, GenerationParams
     from qwen_tui.manifest import verify
     from qwen_tui.recipes import RECIPES
@@ -111,9 +107,10 @@ def test_a_synthetic_model_is_built_straight_in_low_bit_and_answers(monkeypatch)
     _, plan = plan_for(synthetic.BY_NAME["qwen3"], config, RECIPES["sym_int8"])
     weights = next(f for f in manifest.files if f.name == "model.safetensors")
     assert sum(t.nbytes for t in plan) < weights.size < sum(t.nbytes for t in plan) + 64 * 1024
-    engine = BigdlEngine(model.path, threads=1)
+    engine = open_engine(model.path, threads=1)  # as bench opens it: ours, without torch
     engine.load()
     try:
+        assert engine.name == "native"
         reply = engine.chat([ChatMessage("user", "hi")], GenerationParams(max_new_tokens=4))
     finally:
         engine.unload()

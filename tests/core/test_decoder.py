@@ -6,10 +6,17 @@ import torch
 from engine_probes import bigdl_forwards
 
 from qwen_tui.engine import kernels
+from qwen_tui.engine.bigdl.causal_lm import DecoderLM
 from qwen_tui.engine.bigdl.decoder import DecoderCache
 from qwen_tui.engine.bigdl.engine import BigdlEngine
-from qwen_tui.engine.generate.loop import DecoderLM
 from qwen_tui.engine.types import ChatMessage
+
+
+@pytest.fixture
+def engine(bigdl_engine):
+    """This file compares our C decoder with bigdl-llm's forwards, inside bigdl-llm's engine."""
+    return bigdl_engine
+
 
 needs_decoder = pytest.mark.skipif(
     not kernels.float_kernels(), reason="the decoder needs AVX2, which this CPU lacks"

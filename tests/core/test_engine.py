@@ -21,6 +21,12 @@ GREEDY = GenerationParams(temperature=0, max_new_tokens=24, repetition_penalty=1
 HELLO = [ChatMessage("system", "You are a helpful assistant."), ChatMessage("user", "Hello!")]
 
 
+@pytest.fixture
+def engine(bigdl_engine):
+    """This file tests bigdl-llm's engine (its modules, patches and torch loop)."""
+    return bigdl_engine
+
+
 def test_engine_loads_the_store_model(engine):
     info = engine.info
     assert info.family == "qwen2" and info.low_bit == "sym_int4"

@@ -17,6 +17,13 @@ from qwen_tui.engine.generate.sampling import Sampler
 from qwen_tui.engine.kernels.sampling import sample
 from qwen_tui.engine.types import GenerationParams
 
+
+@pytest.fixture
+def engine(bigdl_engine):
+    """The token-loop test below drives bigdl-llm's engine (its torch loop)."""
+    return bigdl_engine
+
+
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="our kernels are not built")
 
 

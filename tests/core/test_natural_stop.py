@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from serving import KEY, serving
 
-from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.open import open_engine
 from qwen_tui.engine.remote import RemoteEngine
 from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.remotes import RemoteEntry
@@ -23,7 +23,7 @@ def scripted(tmp_path_factory):
 
     source = build_tiny_qwen2(tmp_path_factory.mktemp("scripted") / "src", scripted=True)
     stored = quantize_folder(source, "scripted", root=tmp_path_factory.mktemp("store"))
-    engine = BigdlEngine(stored.path, threads=1)
+    engine = open_engine(stored.path, threads=1)  # the engine serve opens
     engine.load()
     yield engine
     engine.unload()

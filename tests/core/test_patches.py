@@ -12,6 +12,12 @@ from qwen_tui.engine.bigdl.patches import forwards
 from qwen_tui.engine.types import ChatMessage, GenerationParams
 
 
+@pytest.fixture
+def engine(bigdl_engine):
+    """This file tests bigdl-llm's engine (its modules, patches and torch loop)."""
+    return bigdl_engine
+
+
 def layers_of(model, *names):
     return [m for m in model.modules() if type(m).__name__ in names]
 

@@ -246,7 +246,7 @@ def test_qwen1_runs_on_our_decoder_as_its_forwards_do(qwen1_engine):
     """Qwen-1 (bigdl-llm's q/k/v split, w2/w1/c_proj) on the C decoder: the same logits, bit
     for bit, as the remote code's model with bigdl-llm's forwards and our patches."""
     from qwen_tui.engine import kernels
-    from qwen_tui.engine.generate.loop import DecoderLM
+    from qwen_tui.engine.bigdl.causal_lm import DecoderLM
 
     if not kernels.float_kernels():
         pytest.skip("the decoder needs AVX2, which this CPU lacks")

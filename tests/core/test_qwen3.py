@@ -14,8 +14,8 @@ from gguf import GGMLQuantizationType as T
 from gguf_fixture import write_gguf
 
 from qwen_tui.engine import kernels
+from qwen_tui.engine.bigdl.causal_lm import DecoderLM
 from qwen_tui.engine.bigdl.engine import BigdlEngine
-from qwen_tui.engine.generate.loop import DecoderLM
 from qwen_tui.engine.types import ChatMessage, GenerationParams
 from qwen_tui.recipes import RECIPES
 from qwen_tui.store.quantize import quantize_folder

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from serving import KEY, serving
+from serving import KEY, HeldEngine, serving
 
 from qwen_tui.engine.types import ChatMessage, GenerationParams
 
@@ -191,15 +191,20 @@ def test_the_next_turn_reuses_the_kv_cache_of_the_last(served):
     assert two.model_extra["timings"]["cache_n"] == cached
 
 
-def test_a_client_that_gives_up_on_a_whole_reply_stops_it(served):
+def test_a_client_that_gives_up_on_a_whole_reply_stops_it(engine, tiny_quantized):
     import openai
 
-    impatient = served.client(timeout=0.5)
-    with pytest.raises(openai.APITimeoutError):
-        ask(impatient, served.model, "too slow", max_tokens=4000, temperature=0)
-    quick = ask(served.client(), served.model, "after that", max_tokens=3, temperature=0)
-    assert quick.usage.completion_tokens == 3
-    gave_up = [f for f in served.scheduler.finished if f.stats.prompt_tokens][-2]
-    assert gave_up.why == "client" and gave_up.stats.finish_reason == "cancelled"
-    assert gave_up.stats.generated_tokens < 4000
-    served.wait_idle()  # the handler of the reply nobody waits for has ended too
+    held = HeldEngine(engine)  # the reply lasts until the client has given up, however fast
+    with serving(held, tiny_quantized.folder_name, ("tiny",), api_key=KEY) as served:
+        try:
+            impatient = served.client(timeout=0.5)
+            with pytest.raises(openai.APITimeoutError):
+                ask(impatient, served.model, "too slow", max_tokens=4000, temperature=0)
+        finally:
+            held.release.set()
+        quick = ask(served.client(), served.model, "after that", max_tokens=3, temperature=0)
+        assert quick.usage.completion_tokens == 3
+        gave_up = [f for f in served.scheduler.finished if f.stats.prompt_tokens][-2]
+        assert gave_up.why == "client" and gave_up.stats.finish_reason == "cancelled"
+        assert gave_up.stats.generated_tokens < 4000
+        served.wait_idle()  # the handler of the reply nobody waits for has ended too

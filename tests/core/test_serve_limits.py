@@ -8,7 +8,7 @@ import threading
 
 import openai
 import pytest
-from serving import closed_by_server, response_on, serving, wait_until
+from serving import HeldEngine, closed_by_server, response_on, serving, wait_until
 
 from qwen_tui.serve.limits import Limits, parse_size
 
@@ -96,47 +96,55 @@ def test_a_body_that_does_not_arrive_in_time_is_408(small):
 
 
 def test_a_full_queue_is_429_with_retry_after(engine, tiny_quantized):
-    with serving(engine, tiny_quantized.folder_name, limits=Limits(max_queue=1)) as served:
-        client = served.client()
-        hi = [{"role": "user", "content": "hi"}]
-        running = client.chat.completions.create(
-            model=served.model, messages=hi, max_tokens=3000, stream=True
-        )
-        next(iter(running))  # it is being written: the queue is empty
-        waited: list = []
-        waiting = threading.Thread(
-            target=lambda: waited.append(
-                client.chat.completions.create(model=served.model, messages=hi, max_tokens=2)
+    held = HeldEngine(engine)
+    with serving(held, tiny_quantized.folder_name, limits=Limits(max_queue=1)) as served:
+        try:
+            client = served.client()
+            hi = [{"role": "user", "content": "hi"}]
+            running = client.chat.completions.create(
+                model=served.model, messages=hi, max_tokens=3000, stream=True
             )
-        )
-        waiting.start()
-        wait_until(lambda: served.scheduler.waiting == 1)
-        body = json.dumps({"model": served.model, "messages": hi}).encode()
-        status, headers, text = served.request(
-            "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"}
-        )
-        assert status == 429 and int(headers["Retry-After"]) > 0
-        assert json.loads(text)["error"]["code"] == "queue_full"
+            next(iter(running))  # it is being written: the queue is empty
+            waited: list = []
+            waiting = threading.Thread(
+                target=lambda: waited.append(
+                    client.chat.completions.create(model=served.model, messages=hi, max_tokens=2)
+                )
+            )
+            waiting.start()
+            wait_until(lambda: served.scheduler.waiting == 1)
+            body = json.dumps({"model": served.model, "messages": hi}).encode()
+            status, headers, text = served.request(
+                "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"}
+            )
+            assert status == 429 and int(headers["Retry-After"]) > 0
+            assert json.loads(text)["error"]["code"] == "queue_full"
+        finally:
+            held.release.set()
         running.close()  # the waiting one runs, and has its reply
         waiting.join(60)
         assert waited[0].usage.completion_tokens == 2
 
 
 def test_a_client_that_leaves_the_queue_frees_its_place(engine, tiny_quantized):
-    with serving(engine, tiny_quantized.folder_name, limits=Limits(max_queue=1)) as served:
-        hi = [{"role": "user", "content": "hi"}]
-        running = served.client().chat.completions.create(
-            model=served.model, messages=hi, max_tokens=3000, stream=True
-        )
-        next(iter(running))
-        with pytest.raises(openai.APITimeoutError):
-            served.client(timeout=0.5).chat.completions.create(
-                model=served.model, messages=hi, max_tokens=2
+    held = HeldEngine(engine)
+    with serving(held, tiny_quantized.folder_name, limits=Limits(max_queue=1)) as served:
+        try:
+            hi = [{"role": "user", "content": "hi"}]
+            running = served.client().chat.completions.create(
+                model=served.model, messages=hi, max_tokens=3000, stream=True
             )
-        wait_until(lambda: served.scheduler.waiting == 0)
-        assert served.scheduler.finished[-1].why == "client"
-        assert not any(f.stats.generated_tokens for f in served.scheduler.finished)  # yet
-        running.close()
+            next(iter(running))
+            with pytest.raises(openai.APITimeoutError):
+                served.client(timeout=0.5).chat.completions.create(
+                    model=served.model, messages=hi, max_tokens=2
+                )
+            wait_until(lambda: served.scheduler.waiting == 0)
+            assert served.scheduler.finished[-1].why == "client"
+            assert not any(f.stats.generated_tokens for f in served.scheduler.finished)  # yet
+            running.close()
+        finally:
+            held.release.set()
 
 
 def test_headers_that_do_not_come_close_the_connection(engine, tiny_quantized):

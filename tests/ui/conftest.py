@@ -1,11 +1,12 @@
-"""An app factory: the real app with a real tiny bigdl engine, in temporary dirs."""
+"""An app factory: the real app with a real tiny model on the engine the app picks (ours,
+without torch), in temporary dirs."""
 
 from __future__ import annotations
 
 import pytest
 
 from qwen_tui import config, paths
-from qwen_tui.engine.bigdl.engine import BigdlEngine
+from qwen_tui.engine.open import open_engine
 from qwen_tui.history import ConversationStore
 
 
@@ -21,7 +22,7 @@ def make_app(isolated_dirs):
         )
         store = store or ConversationStore(paths.history_db())
         kwargs.setdefault(
-            "engine_factory", lambda model, s: BigdlEngine(model.path, threads=1, kv_cache_mb=64)
+            "engine_factory", lambda model, s: open_engine(model.path, threads=1, kv_cache_mb=64)
         )
         kwargs.setdefault("open_wizard", False)
         app = QwenApp(settings=settings, store=store, **kwargs)

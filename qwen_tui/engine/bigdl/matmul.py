@@ -19,40 +19,21 @@ Three paths, chosen per layer when a model is loaded (``prepare``), never by tim
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .. import kernels
+from ..plan import MODE_ENV as MODE_ENV
+from ..plan import MODES as MODES
+from ..plan import MatmulPlan, mode_from_env
 
-MODES = ("auto", "ours", "bigdl", "dequant")
-MODE_ENV = "QWEN_TUI_MATMUL"
 PACKED = "qwen_tui_packed"  # the PackedWeight kept on a layer whose bytes were regrouped
 PATH = "qwen_tui_path"  # "ours" | "bigdl" | "dequant" on every prepared layer
 
 _installed = False
-
-
-@dataclass(frozen=True)
-class MatmulPlan:
-    mode: str
-    isa: str  # the kernel variant (kernels.chosen_isa)
-    layers: dict[str, int] = field(default_factory=dict)  # "format:path" -> how many layers
-    note: str = ""
-    weight_bytes: int = 0  # of the low-bit layers: what every decoded token reads
-    huge_pages: bool = False  # our packed weights are in one buffer advised onto 2 MB pages
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def mode_from_env() -> str:
-    mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
-    return "ours" if mode == "q4" else mode if mode in MODES else "auto"
 
 
 def fits_ours(layer: Any) -> bool:

@@ -17,11 +17,13 @@ from typing import Any
 @dataclass
 class CacheEntry:
     ids: list[int]
-    past: Any  # tuple per layer of (key, value) tensors
+    past: Any  # a decoder's cache, or a tuple per layer of (key, value) tensors
     seq_dim: int  # which tensor dimension is the sequence
 
     @property
     def nbytes(self) -> int:
+        if hasattr(self.past, "nbytes"):  # a cache that counts itself (numpy's)
+            return int(self.past.nbytes)
         seen: set[int] = set()
         total = 0
         for layer in self.past:

@@ -1,9 +1,14 @@
-"""The token loop over a loaded Hugging Face causal LM.
+"""The token loop, written once for every engine.
 
-We drive the model's transformer body ourselves instead of ``generate()``:
-the language-model head runs only on the position that is sampled (a prompt
-of n tokens would otherwise compute n x vocabulary logits), a turn can start
-from a kept KV cache, and cancellation is checked between tokens.
+We drive the model ourselves instead of transformers' ``generate()``: the output head runs only
+on the position that is sampled (a prompt of n tokens would otherwise compute n x vocabulary
+logits), a turn can start from a kept KV cache (the longest prefix it shares with the prompt),
+and cancellation is checked between tokens.
+
+``TokenLoop`` is that loop over ``step(ids, past) -> (logits, past)``; ``DecoderLoop`` steps
+a decoder with ``new_cache``/``hidden``/``logits`` (the torch-free ``engine/native`` model).
+Nothing here imports torch: the torch engine's loops (``engine/bigdl/causal_lm.py``) subclass
+these and add their tensors.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from .conversation_cache import CacheEntry, common_prefix, crop, seq_dim_of
 from .native_sampling import TokenSampler
@@ -34,33 +41,67 @@ class RunResult:
     cache: CacheEntry | None
 
 
-class CausalLM:
-    def __init__(
-        self, model: Any, every_position: Callable[[], AbstractContextManager[Any]] = nullcontext
-    ) -> None:
-        """``every_position`` undoes, for a while, a backend's last-position-only shortcut
-        (bigdl's last-layer patch), so ``all_logits`` sees every position."""
-        import torch
+class SeenIds:
+    """The ids so far, prompt and reply, for the sampler's repetition penalty: an int64 array
+    with room for the whole reply, so a token is appended without copying the rest."""
 
-        self.torch = torch
-        self.model = model
-        self.every_position = every_position
-        self.body = getattr(model, "transformer", None) or model.model
-        self.head = model.lm_head
-        self.seq_dim: int | None = None
+    def __init__(self, prompt: list[int], room: int) -> None:
+        self.ids = np.empty(len(prompt) + room, np.int64)
+        self.ids[: len(prompt)] = prompt
+        self.count = len(prompt)
+
+    def append(self, token: int) -> None:
+        self.ids[self.count] = token
+        self.count += 1
+
+    def view(self) -> Any:
+        return self.ids[: self.count]
+
+
+class TokenLoop:
+    """The loop over ``step``; ``seq_dim`` is the dimension of positions in the past (found
+    from the first prompt where a backend does not say) so a kept cache can be cut back."""
+
+    seq_dim: int | None = None
 
     def step(self, ids: list[int], past: Any) -> tuple[Any, Any]:
         """Feed ``ids`` after ``past``; return (logits of the last position, new past)."""
-        torch = self.torch
-        out = self.body(
-            input_ids=torch.tensor([ids], dtype=torch.long),
-            past_key_values=past,
-            use_cache=True,
-            return_dict=True,
-        )
-        hidden = out.last_hidden_state[:, -1:, :]
-        logits = self.head(hidden)[:, -1, :]
-        return logits, out.past_key_values
+        raise NotImplementedError
+
+    def all_hidden(self, ids: list[int]) -> Any:
+        """The final hidden states [len(ids), hidden] of ``ids`` from an empty cache."""
+        raise NotImplementedError
+
+    def head_logits(self, hidden: Any) -> Any:
+        """Logits [rows, vocab] of final hidden states [rows, hidden]."""
+        raise NotImplementedError
+
+    def all_logits(self, ids: list[int]) -> Any:
+        """Logits of every position of ``ids`` from an empty cache (perplexity, tests)."""
+        return self.head_logits(self.all_hidden(ids))
+
+    def score(self, ids: list[int], path: str = "prompt") -> Any:
+        """Logits of every position of ``ids`` [len(ids), vocab] through the prompt path (one
+        pass) or the decode path (one token at a time on a growing cache)."""
+        with self._running():
+            if path == "prompt":
+                return self.all_logits(ids)
+            rows, past = [], None
+            for token in ids:
+                logits, past = self.step([token], past)
+                rows.append(logits[0])
+            return self._stack(rows)
+
+    def _stack(self, rows: list[Any]) -> Any:
+        return np.stack(rows)
+
+    def _running(self) -> AbstractContextManager[Any]:
+        """What a run happens inside (torch's inference mode, for a torch backend)."""
+        return nullcontext()
+
+    def _seen(self, prompt: list[int], room: int) -> Any:
+        """The container of the ids so far the sampler reads (``view``) and ``append`` grows."""
+        return SeenIds(prompt, room)
 
     def run(
         self,
@@ -73,7 +114,7 @@ class CausalLM:
         cancel: Cancel,
         cache: CacheEntry | None = None,
     ) -> RunResult:
-        with self.torch.inference_mode():
+        with self._running():
             return self._run(prompt, sampler, max_new_tokens, stop_ids, on_token, cancel, cache)
 
     def _run(
@@ -86,10 +127,9 @@ class CausalLM:
         cancel: Cancel,
         cache: CacheEntry | None,
     ) -> RunResult:
-        torch = self.torch
         past, reused = self._reuse(prompt, cache)
         started = time.perf_counter()
-        all_ids = torch.tensor([prompt], dtype=torch.long)
+        seen = self._seen(prompt, max_new_tokens)
         new_ids: list[int] = []
         fed = list(prompt[:reused])
         pending = prompt[reused:]
@@ -103,14 +143,14 @@ class CausalLM:
             fed += pending
             if self.seq_dim is None and len(pending) > 1:
                 self.seq_dim = seq_dim_of(past, len(fed))
-            token = sampler.next_token(all_ids, logits)
+            token = sampler.next_token(seen.view(), logits)
             if first_token_at is None:
                 first_token_at = time.perf_counter()
             if token in stop_ids:
                 finish = "stop"
                 break
             new_ids.append(token)
-            all_ids = torch.cat([all_ids, torch.tensor([[token]])], dim=1)
+            seen.append(token)
             on_token(token)
             pending = [token]
         ended = time.perf_counter()
@@ -121,20 +161,6 @@ class CausalLM:
             else None
         )
         return RunResult(new_ids, finish, reused, first - started, ended - first, kept)
-
-    def all_logits(self, ids: list[int]) -> Any:
-        """Logits of every position of ``ids`` from an empty cache (perplexity, tests)."""
-        return self.head_logits(self.all_hidden(ids))
-
-    def all_hidden(self, ids: list[int]) -> Any:
-        """The final hidden states [len(ids), hidden] of ``ids`` from an empty cache."""
-        with self.every_position():
-            out = self.body(input_ids=self.torch.tensor([ids]), use_cache=True, return_dict=True)
-        return out.last_hidden_state[0]
-
-    def head_logits(self, hidden: Any) -> Any:
-        """Logits [rows, vocab] of final hidden states [rows, hidden]."""
-        return self.head(hidden[None])[0]
 
     def _reuse(self, prompt: list[int], cache: CacheEntry | None) -> tuple[Any, int]:
         """The past to start from and how many prompt tokens it covers."""
@@ -149,13 +175,26 @@ class CausalLM:
         return cache.past, shared
 
 
-class DecoderLM(CausalLM):
-    """The same token loop on our C decoder (``engine/bigdl/decoder``): one call per step."""
+class Decoder(Protocol):
+    """A model that runs every layer in one call a step (``native.NativeModel``, or the torch
+    engine's ``bigdl/decoder/model.py:Decoder``); its cache keeps positions in dimension 1."""
 
-    def __init__(self, model: Any, decoder: Any) -> None:
-        super().__init__(model)
+    def new_cache(self) -> Any: ...
+
+    def hidden(self, ids: list[int], cache: Any, last_only: bool = True) -> Any:
+        """The final (normed) hidden states of ``ids`` fed after ``cache``, which grows."""
+        ...
+
+    def logits(self, hidden: Any) -> Any: ...
+
+
+class DecoderLoop(TokenLoop):
+    """The loop on a ``Decoder``: one call a step."""
+
+    seq_dim: int | None = 1
+
+    def __init__(self, decoder: Decoder) -> None:
         self.decoder = decoder
-        self.seq_dim = 1  # DecoderCache keeps positions in dimension 1
 
     def step(self, ids: list[int], past: Any) -> tuple[Any, Any]:
         past = past if past is not None else self.decoder.new_cache()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import FORMAT_IDS, KernelError, library
+from .arrays import address, require
 from .formats import FORMATS, QK, Format
 
 # src_dtype -> (the C id, the numpy dtype that holds it)
@@ -172,4 +173,28 @@ def unpack(fmt: str, packed: np.ndarray, rows: int, cols: int) -> np.ndarray:
         )
     out = np.empty(bigdl_bytes(fmt, rows, cols), np.uint8)
     library().unpack(FORMAT_IDS[fmt], packed.reshape(-1), out, rows, cols)
+    return out
+
+
+GROUP = 16  # rows the kernels' layout interleaves (csrc/qk.h): a packed weight is whole groups
+
+
+def pack_into(
+    fmt: str, raw: np.ndarray, rows: int, cols: int, out: np.ndarray, first_row: int = 0
+) -> np.ndarray:
+    """bigdl-llm's row-major blocks of a [rows, cols] weight (``raw``, what
+    ``model.safetensors`` holds; a read-only map of the file works) regrouped for our kernels
+    into ``out``: exactly ``packed_bytes`` writable bytes at a 64-byte boundary (a slice of an
+    arena, say). ``raw`` may hold only the rows from ``first_row`` (a multiple of 16) on: they
+    land where the whole weight's would, so a large weight is packed a few rows at a time.
+    Returns ``out``."""
+    size = packed_bytes(fmt, rows, cols)
+    out = require(out, "out", np.uint8, dims=1, size=size, writable=True, align=64)
+    if first_row < 0 or first_row % GROUP or first_row >= rows:
+        raise KernelError(f"first_row {first_row} is not a multiple of {GROUP} inside {rows} rows")
+    count = raw.size // bigdl_bytes(fmt, 1, cols) if isinstance(raw, np.ndarray) else 0
+    count = min(max(count, 1), rows - first_row)
+    raw = require(raw, "the weight's bytes", np.uint8, dims=1, size=bigdl_bytes(fmt, count, cols))
+    at = first_row // GROUP * packed_bytes(fmt, GROUP, cols)
+    library().repack(FORMAT_IDS[fmt], address(raw), address(out) + at, count, cols)
     return out

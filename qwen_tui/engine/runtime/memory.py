@@ -10,61 +10,32 @@
   about 300 MB higher while a model is loaded; unloading trims it.
   (Linux/glibc; a no-op elsewhere.)
 - The packed weights live in one buffer the kernel is asked to back with 2 MB pages
-  (``huge_buffer``, ``madvise(MADV_HUGEPAGE)``): decode streams every weight once a token, and
-  with 4 KB pages the hardware prefetchers stop at every page boundary and the TLB misses on
-  every other one; the machine's read bandwidth is some 10-30 % higher on 2 MB pages.
+  (``huge_buffer``, a tensor over ``pages.huge_array``, where the reasons are).
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
-import mmap
-import os
 from typing import TYPE_CHECKING, Any
+
+from . import pages
+from .pages import HUGE_PAGES_ENV as HUGE_PAGES_ENV  # memory.HUGE_PAGES_ENV for callers
+from .pages import huge_page_bytes as huge_page_bytes
+from .pages import map_large_allocations as map_large_allocations
+from .pages import trim_heap as trim_heap
 
 if TYPE_CHECKING:
     import torch
-
-
-@functools.cache
-def _libc() -> Any:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name, use_errno=True) if name else None
-    except OSError:
-        return None
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
 SCRATCH_PIECE, SCRATCH_PIECES = 24 << 20, 10  # below glibc's 32 MB mmap and 64 MB arena limits
 
 
-def trim_heap() -> None:
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
-GLIBC_MMAP_THRESHOLD = 128 << 10  # glibc's own default
-
-
-def map_large_allocations() -> None:
-    """Give what was freed back to the system, and keep every allocation of 128 KiB or more
-    mapped on its own from now on (glibc's default, which it raises after large frees, up to
-    32 MB, and then keeps freed tensors of a loading model in its heap: loading Coder-0.5B
-    peaked anywhere from 1.4 to 2.0 GB with what the process had freed before)."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD)
-    trim_heap()
-
-
 def keep_scratch() -> bool:
     """Keep freed memory in this thread's heap and fault in 240 MB of it now (call it on
     the thread that runs the model). True if glibc took the settings."""
-    libc = _libc()
+    libc = pages.libc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
     if not (libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)):
@@ -110,45 +81,10 @@ def share_rotary_tables(model: Any) -> int:
     return shared
 
 
-HUGE_PAGE = 2 << 20
-HUGE_PAGES_ENV = "QWEN_TUI_HUGE_PAGES"  # "off": 4 KB pages, for comparisons
-
-
 def huge_buffer(nbytes: int) -> tuple[torch.Tensor, bool]:
-    """A zeroed uint8 tensor of ``nbytes`` at a 2 MB boundary, which the kernel is asked to back
-    with huge pages as it is first written; and whether it took the advice. Where it can't be
-    asked (not Linux, transparent huge pages off), a plain tensor and False."""
+    """``pages.huge_array`` as a torch tensor (the same memory): a zeroed uint8 buffer at a
+    2 MB boundary advised onto huge pages, and whether the advice was taken."""
     import torch  # here: the CLI and the app import this module before they need torch
 
-    advice = getattr(mmap, "MADV_HUGEPAGE", None)
-    off = os.environ.get(HUGE_PAGES_ENV, "on").strip().lower() in ("off", "0", "no")
-    if advice is None or off or nbytes < HUGE_PAGE or not _thp_allowed():
-        return torch.empty(nbytes, dtype=torch.uint8), False
-    region = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    whole = torch.frombuffer(region, dtype=torch.uint8)  # keeps the mapping alive
-    skip = -whole.data_ptr() % HUGE_PAGE
-    try:
-        region.madvise(advice, skip, nbytes)
-    except OSError:
-        return whole[skip : skip + nbytes], False
-    return whole[skip : skip + nbytes], True
-
-
-def _thp_allowed() -> bool:
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as f:
-            return "[never]" not in f.read()
-    except OSError:
-        return False
-
-
-def huge_page_bytes() -> int:
-    """This process's memory on transparent huge pages (Linux), else 0."""
-    try:
-        with open("/proc/self/smaps_rollup", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("AnonHugePages:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    array, huge = pages.huge_array(nbytes)
+    return torch.from_numpy(array), huge

@@ -115,6 +115,13 @@ def _shards(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors"))
 
 
+def read_header(path: Path) -> dict[str, tuple[int, SourceTensor]]:
+    """Each tensor of one safetensors file, checked as ``SafetensorsSource`` checks them: where
+    its bytes start in the file, and what it is (for readers of other dtypes, such as a store's
+    U8 blocks)."""
+    return {name: (entry.start, entry.info) for name, entry in _read_header(path).items()}
+
+
 def _read_header(path: Path) -> dict[str, _Entry]:
     size = path.stat().st_size
     with open(path, "rb") as fh:

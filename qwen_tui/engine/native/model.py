@@ -1,0 +1,103 @@
+"""A store folder as our C decoder's model, without torch: the weights mapped into one arena
+(``arena.py``), every layer described to C once (``kernels.decoder_api.StepDecoder``), and a
+step: the embedding rows (dequantized from the quantized table, or the head's bytes when the
+model ties them), one decode call for every layer, then the final norm and the output head on
+the rows asked for.
+
+The same calls, in the same order, on the same bytes as the torch engine's
+``engine/bigdl/decoder/model.py:Decoder``, which the tests hold it to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..kernels import float_kernels
+from ..kernels.decoder_api import LayerShape, LayerWeights, StepDecoder
+from ..kernels.numpy_api import PackedArray, dequantize_rows, matmul, rms_norm
+from .arena import StoreWeights, load_weights
+from .cache import NativeCache
+from .layout import NativeUnsupported, StoreLayout, read_layout
+from .rotary import RotaryTables
+
+CHUNK = 512  # prompt rows per decode call: scratch stays bounded, results are the same
+
+# a layer's tensors by role -> the LayerWeights field they fill
+ROLES = {
+    "attn_norm": "norm_in", "ffn_norm": "norm_post", "attn_q_norm": "q_norm",
+    "attn_k_norm": "k_norm", "attn_q": "q", "attn_k": "k", "attn_v": "v", "attn_o": "o",
+    "ffn_gate": "gate", "ffn_up": "up", "ffn_down": "down",
+}  # fmt: skip
+
+
+class NativeModel:
+    """Every layer of the model in ``folder`` in our C decoder; ``NativeUnsupported`` (before
+    any weight is read) where this engine does not run it."""
+
+    def __init__(self, folder: Path, threads: int) -> None:
+        if not float_kernels():
+            raise NativeUnsupported("the float kernels need AVX2, which this CPU lacks")
+        self.layout: StoreLayout = read_layout(folder)
+        self.threads = threads
+        d, numbers = self.layout.dims, self.layout.numbers
+        self.shape = LayerShape(d.hidden, d.heads, d.kv_heads, d.head_dim, d.inter, numbers.eps)
+        self.positions = numbers.positions
+        self.weights: StoreWeights = load_weights(folder, self.layout)
+        by_role = {t.role: t.name for t in self.layout.tensors if t.layer is None}
+        self.head = self.weights.packed[by_role["output"]]
+        self.embed = self.head if d.tied else self.weights.packed[by_role["token_embd"]]
+        self.final_norm = self.weights.floats[by_role["output_norm"]]
+        self.layers = d.layers
+        self.decoder = StepDecoder(self.shape, [self._layer(i) for i in range(d.layers)])
+        self.rotary = RotaryTables(d.head_dim, numbers.rope_base, numbers.positions)
+        self.scratch = np.empty(0, np.float32)
+
+    def _layer(self, i: int) -> LayerWeights:
+        parts: dict[str, np.ndarray | PackedArray] = {}
+        for t in self.layout.tensors:
+            if t.layer == i and t.role in ROLES:
+                found = self.weights.floats if t.store == "f32" else self.weights.packed
+                parts[ROLES[t.role]] = found[t.name]
+        return LayerWeights(**parts)  # type: ignore[arg-type]
+
+    @property
+    def weight_bytes(self) -> int:
+        """What a decoded token reads of the weights: every packed layer and the head (an
+        untied embedding only gives the token's row)."""
+        embed = 0 if self.embed is self.head else self.embed.data.nbytes
+        return sum(w.data.nbytes for w in self.weights.packed.values()) - embed
+
+    def new_cache(self) -> NativeCache:
+        return NativeCache(self.layers, self.shape.kv_heads, self.shape.head_dim)
+
+    def hidden(self, ids: list[int], cache: NativeCache, last_only: bool = True) -> np.ndarray:
+        """The final hidden states (normed) of ``ids`` fed after ``cache``: [1, hidden] for the
+        last position, or [len(ids), hidden] with ``last_only=False``. Appends to the cache."""
+        if cache.length + len(ids) > self.positions:
+            raise ValueError(f"more than the {self.positions} positions of the model")
+        cache.reserve(cache.length + len(ids))
+        # a long prompt in chunks (only the last chunk's rows are kept when last_only)
+        outs = [self._step(ids[i : i + CHUNK], cache, last_only) for i in range(0, len(ids), CHUNK)]
+        h = outs[-1] if last_only else np.concatenate(outs)
+        return rms_norm(h, self.final_norm, self.shape.eps, self.threads)
+
+    def _step(self, ids: list[int], cache: NativeCache, last_only: bool) -> np.ndarray:
+        rows = len(ids)
+        h = dequantize_rows(self.embed, np.array(ids, dtype=np.int64))
+        need = self.decoder.scratch_floats(rows)
+        if self.scratch.size < need:
+            self.scratch = np.empty(need, np.float32)
+        positions = np.arange(cache.length, cache.length + rows, dtype=np.int64)
+        tables = self.rotary.covering(cache.length + rows)
+        self.decoder.decode(
+            h, cache.length, positions, tables, (cache.keys, cache.values), last_only,
+            self.scratch, self.threads,
+        )  # fmt: skip
+        cache.length += rows
+        return h[:1] if last_only else h
+
+    def logits(self, hidden: np.ndarray) -> np.ndarray:
+        """The output head on normed hidden rows: float32 [rows, vocab]."""
+        return matmul(hidden, self.head, self.threads)

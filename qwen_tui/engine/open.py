@@ -1,0 +1,84 @@
+"""Which engine runs a model from the store: ours without torch (``native``), unless the user,
+the CPU or the model calls for bigdl-llm's (``bigdl``), saying why.
+
+bigdl-llm's engine is reached by name (``importlib``), so importing this module, or opening a
+model with the native engine, never imports torch, transformers or bigdl-llm.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..manifest import read_manifest
+from ..remote_code import needs_remote_code
+from . import kernels
+from .local import LocalEngine
+from .native.engine import NativeEngine
+from .native.layout import NativeUnsupported, read_layout
+from .plan import MODE_ENV as MATMUL_ENV
+
+DECODER_ENV = "QWEN_TUI_DECODER"  # "bigdl": bigdl-llm's engine and forwards
+BIGDL_ENGINE = "qwen_tui.engine.bigdl.engine"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    name: str  # "native" | "bigdl"
+    why: str = ""  # empty for the default
+
+    @property
+    def note(self) -> str:
+        """What bench and doctor show: "native", or "bigdl (why)"."""
+        return f"{self.name} ({self.why})" if self.why else self.name
+
+
+def choose_engine(model_dir: Path | None = None) -> EngineChoice:
+    """The engine for ``model_dir`` (None: for a typical store model on this machine)."""
+    if os.environ.get(DECODER_ENV, "").strip().lower() == "bigdl":
+        return EngineChoice("bigdl", f"{DECODER_ENV}=bigdl")
+    matmul = os.environ.get(MATMUL_ENV, "").strip().lower()
+    if matmul in ("bigdl", "dequant"):
+        return EngineChoice("bigdl", f"{MATMUL_ENV}={matmul}")
+    if not kernels.available():
+        return EngineChoice("bigdl", "qwen-tui's C kernels were not built")
+    if not kernels.float_kernels():
+        return EngineChoice("bigdl", "this CPU lacks AVX2, which our decoder needs")
+    if model_dir is None:
+        return EngineChoice("native")
+    if _runs_own_code(Path(model_dir)):
+        return EngineChoice("bigdl", "the model runs its own code")
+    try:
+        read_layout(Path(model_dir))
+    except NativeUnsupported as exc:
+        return EngineChoice("bigdl", str(exc))
+    return EngineChoice("native")
+
+
+def _runs_own_code(folder: Path) -> bool:
+    """Whether the model's code is its own (the engine then checks it may run, as today)."""
+    manifest = read_manifest(folder)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(manifest and manifest.remote_code and isinstance(config, dict)
+                and needs_remote_code(config))  # fmt: skip
+
+
+def open_engine(model_dir: Path, threads: int | None = None, kv_cache_mb: int = 768) -> LocalEngine:
+    """The engine for a model folder, not loaded yet (``load()`` does); its ``engine_note``
+    says which it is and why."""
+    choice = choose_engine(model_dir)
+    engine: LocalEngine
+    if choice.name == "native":
+        engine = NativeEngine(model_dir, threads=threads, kv_cache_mb=kv_cache_mb)
+    else:
+        bigdl: Any = importlib.import_module(BIGDL_ENGINE)
+        engine = bigdl.BigdlEngine(model_dir, threads=threads, kv_cache_mb=kv_cache_mb)
+    engine.engine_note = choice.note
+    return engine

@@ -1,0 +1,101 @@
+"""The chat path imports neither torch, transformers nor bigdl-llm: `qwen-tui ask`, `qwen-tui
+serve` answering a request, and the app's engine factory loading and running a model, each in a
+child process that then lists what it imported. (The import contract in pyproject.toml guards
+the modules; this guards the doors it lets through.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from qwen_tui.engine import kernels
+
+ROOT = Path(__file__).parents[2]
+HEAVY = ("torch", "transformers", "bigdl")
+pytestmark = pytest.mark.skipif(
+    not kernels.float_kernels(), reason="the native engine needs AVX2, which this CPU lacks"
+)
+# appended to each child: what it imported of the three, as the last line of stderr
+REPORT = f"""
+import json, sys
+found = sorted({{m.split(".")[0] for m in sys.modules}} & {set(HEAVY)!r})
+print(json.dumps(found), file=sys.stderr)
+"""
+
+
+def child(code: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", code + REPORT, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def imported(proc: subprocess.Popen) -> list[str]:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return json.loads(err.strip().splitlines()[-1])
+
+
+def test_ask_imports_none_of_them(installed_model):
+    code = """
+from qwen_tui.cli import main
+assert main(["ask", "hello", "--max-new-tokens", "4", "--temperature", "0", "--json"]) == 0
+"""
+    proc = child(code)
+    assert imported(proc) == []
+
+
+def test_serve_answers_a_request_without_them(installed_model):
+    code = """
+from qwen_tui.cli import main
+main(["serve", "--port", "0", "--threads", "1"])
+"""
+    proc = child(code)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # "qwen-tui: serving tiny-sym_int4 (...) at http://...:PORT/v1; ..."
+        if " at http" in line:
+            break
+    assert "engine native" in line
+    url = line.split(" at ")[1].split("/v1")[0]
+    body = {"model": "tiny-sym_int4", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 3, "temperature": 0}  # fmt: skip
+    request = urllib.request.Request(
+        url + "/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        reply = json.loads(response.read())
+    assert reply["usage"]["completion_tokens"] == 3
+    proc.send_signal(signal.SIGINT)
+    assert imported(proc) == []
+
+
+def test_the_apps_engine_factory_loads_and_runs_a_model_without_them(installed_model):
+    code = """
+import sys
+from qwen_tui import config
+from qwen_tui.engine.types import ChatMessage, GenerationParams
+from qwen_tui.store import local
+from qwen_tui.ui.app import local_engine
+
+engine = local_engine(local.open_folder(sys.argv[1]), config.Settings(threads=1))
+engine.load()
+reply = engine.chat([ChatMessage("user", "hi")], GenerationParams(max_new_tokens=3))
+assert reply.stats.generated_tokens == 3 and engine.name == "native"
+engine.unload()
+"""
+    proc = child(code, str(installed_model))
+    assert imported(proc) == []
