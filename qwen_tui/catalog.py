@@ -152,7 +152,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(
         "qwen3-4b", "Qwen/Qwen3-4B", "qwen3",
         "1cfa9a7208912126459214e8b04321603b3df60c", APACHE,
-        "stronger reasoning and code; slower, 7 GB of RAM",
+        "stronger reasoning and code; slower, 4 GB of RAM",
         QWEN3_4B, QWEN3_4B_SHARDS,
     ),
     CatalogEntry(

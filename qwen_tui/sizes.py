@@ -12,9 +12,12 @@ estimates to such peaks (never below, at most 25 % + 64 MB above).
 
 - Quantizing streams the source a chunk of rows at a time: the runtime, the tokenizer (read to
   check it) and a chunk widened to float32. The float model is never built.
-- Loading the store (the quality check after quantizing, and every chat) holds the stored
-  bytes twice at its peak: bigdl-llm's layers as read from the file, and the copy regrouped for
-  our kernels, while each layer is regrouped; then once.
+- Loading the store (the quality check after quantizing, and every chat) on the native engine
+  maps the weights file a piece at a time and packs each piece into the arena our kernels read:
+  the stored bytes once, plus one piece. (``QWEN_TUI_DECODER=bigdl`` and bigdl-llm's
+  ``save_low_bit`` folders load through bigdl-llm's modules, which hold the stored bytes twice
+  while loading and torch's runtime beside them: `ask` on the Coder peaked at 1417 MB there,
+  against 637 MB on the native engine. These estimates are for the native engine.)
 - The quality check runs the float reference beside the loaded model: one chunk of one float32
   weight, the activations of CHECK_TOKENS positions, and the logits of CHECK_ROWS of them from
   each side.
@@ -34,11 +37,12 @@ CHECK_TOKENS = 512  # positions of each text the quality check scores (eval/gate
 CHECK_ROWS = 64  # positions whose logits are in memory at a time (eval/metrics.py)
 CHAT_CONTEXT = 4096  # the conversation the KV cache is counted for
 
-# Python, torch, transformers, bigdl-llm, numpy and our kernels, with a model loaded: `ask` on
-# the Coder peaked at 1450.5 MB and on the scaled model at 563.7 MB; less LOAD_COPIES x stored
-# and the tokenizer, that is 343 and 334 MB. Rounded up for what varies from run to run.
-ENGINE_RUNTIME = 360 * MB
-LOAD_COPIES = 2  # the stored bytes held at once while loading (the fit of the two peaks: 2.02)
+# Python, numpy, the tokenizer library and our kernels, with a model loaded (no torch): `ask`
+# on the native engine peaked at 636.5 MB on the Coder and 175.9 MB on the scaled model; less
+# the stored bytes and the tokenizer kept, that is 58 and 52 MB. Rounded up for what varies:
+# `quantize` with its check peaked at 886.9 MB on the Coder GGUF, 1 % under the estimate at 72.
+ENGINE_RUNTIME = 80 * MB
+LOAD_PIECE = 16 << 20  # the stored bytes mapped at a time while packing (engine/native/layout.py)
 # Python, numpy, gguf and our kernels, streaming: `quantize --no-quality` peaked at 68.5 MB on
 # the scaled model (a 512-token tokenizer) and at 168 MB on the Coder (its tokenizer read: 89 MB)
 QUANT_RUNTIME = 70 * MB
@@ -63,7 +67,7 @@ def kv_bytes_per_token(dims: ModelDims) -> int:
 
 def loading_ram(dims: ModelDims, stored: int) -> int:
     """The peak of loading a store of ``stored`` bytes (a chat, or the quality check)."""
-    return ENGINE_RUNTIME + dims.vocab * TOKENIZER_KEPT + LOAD_COPIES * stored
+    return ENGINE_RUNTIME + dims.vocab * TOKENIZER_KEPT + stored + LOAD_PIECE
 
 
 def reference_ram(dims: ModelDims) -> int:

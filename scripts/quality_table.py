@@ -80,7 +80,7 @@ def quantized(work: Path, source: Path, fmt: str) -> Path:
 def score_ours(work: Path, source: Path, formats: tuple[str, ...]) -> tuple[dict, dict]:
     """({format: row}, {text: token ids}); a row holds each text's perplexity, the mean KL and
     the folder's size; the float32 reference is the row "float32"."""
-    from qwen_tui.engine.bigdl.engine import BigdlEngine
+    from qwen_tui.engine.open import open_engine
     from qwen_tui.eval.float_reference import open_reference
     from qwen_tui.eval.run import evaluate
     from qwen_tui.manifest import read_manifest
@@ -90,7 +90,7 @@ def score_ours(work: Path, source: Path, formats: tuple[str, ...]) -> tuple[dict
     ids: dict = {}
     for fmt in formats:
         folder = quantized(work, source, fmt)
-        engine = BigdlEngine(folder, threads=2, kv_cache_mb=0)
+        engine = open_engine(folder, threads=2, kv_cache_mb=0)
         engine.load()
         try:
             result = evaluate(engine, texts(), TOKENS, reference, ("prompt",))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from qwen_tui.engine.runtime import memory
+from qwen_tui.engine.runtime import memory, pages
 
 SCRATCH_PROBE = """
 import json, resource, torch
@@ -133,7 +133,7 @@ def test_pack_into_a_buffer_checks_its_size_and_alignment():
 FREED_AFTER_LARGE_FREES = """
 import sys
 import numpy as np
-from qwen_tui.engine.runtime import memory
+from qwen_tui.engine.runtime import pages
 
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * 4096
@@ -141,7 +141,7 @@ def rss():
 big = np.ones(24 << 17)  # 24 MB: freeing it makes glibc keep later blocks below that in its heap
 del big
 if sys.argv[1] == "fixed":
-    memory.map_large_allocations()
+    pages.map_large_allocations()
 blocks = [np.ones(1 << 19) for _ in range(60)]  # 60 blocks of 4 MB
 before = rss()
 del blocks[:-1]  # all but the newest, which would hold a heap's top in place
@@ -157,7 +157,7 @@ def test_large_blocks_freed_after_loading_go_back_to_the_system(fixed):
     import sys
     from pathlib import Path
 
-    if memory._libc() is None or not hasattr(memory._libc(), "mallopt"):
+    if pages.libc() is None or not hasattr(pages.libc(), "mallopt"):
         pytest.skip("not glibc's malloc")
     done = subprocess.run(
         [sys.executable, "-c", FREED_AFTER_LARGE_FREES, "fixed" if fixed else "dynamic"],
