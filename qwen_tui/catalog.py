@@ -14,7 +14,7 @@ from typing import Any
 
 from .families import BY_NAME, FamilySpec, ModelDims
 from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
-from .sizes import chat_ram, quantize_ram, stored_bytes, unique_params
+from .sizes import chat_ram, disk_bytes, quantize_ram, stored_bytes, unique_params
 
 GB = 1024**3
 LOW_BIT_FORMATS = tuple(RECIPES)  # the default first
@@ -60,6 +60,10 @@ class CatalogEntry:
 
     def stored_bytes(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
         return stored_bytes(self.spec, self.dims, self.recipe(low_bit))
+
+    def disk_bytes(self, low_bit: str = DEFAULT_LOW_BIT) -> int:
+        """The stored weights and the packed copy the first load keeps beside them."""
+        return disk_bytes(self.spec, self.dims, self.recipe(low_bit))
 
     def stored_gb(self, low_bit: str = DEFAULT_LOW_BIT) -> float:
         """The quantized model's size in GB (1024^3 bytes, as the store reports sizes)."""

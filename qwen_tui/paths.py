@@ -5,7 +5,8 @@ variable (tests point all three at temporary directories):
 
 - ``QWEN_TUI_CONFIG_DIR``: ``config.toml``
 - ``QWEN_TUI_DATA_DIR``: ``conversations.db``
-- ``QWEN_TUI_CACHE_DIR``: ``models/`` (quantized), ``downloads/`` (hub snapshots)
+- ``QWEN_TUI_CACHE_DIR``: ``models/`` (quantized), ``packed/`` (their weights as our kernels
+  read them), ``downloads/`` (hub snapshots)
 - ``QWEN_TUI_LOG_DIR``: ``qwen-tui.log`` (the traceback of every unexpected error)
 
 What the config, data and log folders hold is the user's own (chats, settings, errors
@@ -16,6 +17,7 @@ we write there (0600), whatever the umask (``private_dir``, ``private_file``,
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -73,6 +75,13 @@ def models_dir() -> Path:
 def downloads_dir() -> Path:
     """Hub snapshots, one folder per repo and commit, kept so downloads resume."""
     return cache_dir() / "downloads"
+
+
+def packed_file(model_folder: Path) -> Path:
+    """The weights of the model in ``model_folder`` as our kernels read them, kept after its
+    first load so the next ones map them (``engine/native/packed_cache.py``)."""
+    tag = hashlib.sha256(str(Path(model_folder).resolve()).encode()).hexdigest()[:12]
+    return cache_dir() / "packed" / f"{Path(model_folder).name}-{tag}.qtw"
 
 
 def synthetic_dir() -> Path:

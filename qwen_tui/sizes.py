@@ -26,7 +26,7 @@ estimates to such peaks (never below, at most 25 % + 64 MB above).
 from __future__ import annotations
 
 from .families import FamilySpec, ModelDims
-from .recipes import DEFAULT_RECIPE, RECIPES, Recipe
+from .recipes import BLOCK_BYTES, DEFAULT_RECIPE, RECIPES, Recipe
 from .store.weights_header import weights_file_bytes
 
 MB = 1000**2
@@ -58,6 +58,28 @@ QUANT_KEPT = 160  # bytes per token of the vocabulary
 def stored_bytes(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
     """The store's weights file, to the byte."""
     return weights_file_bytes(family.plan(dims, recipe))
+
+
+PACKED_HEADER = 4096  # engine/native/packed_cache.py's header
+PACKED_GROUP = 16  # rows our kernels take at a time (a weight's rows are padded to them)
+PACKED_ALIGN = 64  # each weight's start in the arena
+
+
+def packed_file_bytes(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
+    """The packed weights the first load keeps in the cache folder, to the byte: every
+    quantized tensor regrouped for our kernels (``engine/native/packed_cache.py``)."""
+    total = 0
+    for t in family.plan(dims, recipe):
+        if t.store != "f32":
+            rows, cols = t.shape
+            size = -(-rows // PACKED_GROUP) * PACKED_GROUP * (cols // 64) * BLOCK_BYTES[t.store]
+            total += -(-size // PACKED_ALIGN) * PACKED_ALIGN
+    return PACKED_HEADER + total
+
+
+def disk_bytes(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
+    """What a quantized model takes on disk: the store's weights and their packed copy."""
+    return stored_bytes(family, dims, recipe) + packed_file_bytes(family, dims, recipe)
 
 
 def kv_bytes_per_token(dims: ModelDims) -> int:

@@ -128,6 +128,7 @@ def remove(name: str, root: Path | None = None) -> LocalModel | Leftover:
         if not found:
             raise
         model = found[0]
+    paths.packed_file(model.path).unlink(missing_ok=True)
     # Rename first so a half-deleted folder never looks like a model.
     doomed = model.path.with_name(f"{TMP_PREFIX}rm-{model.folder_name}-{os.getpid()}")
     os.replace(model.path, doomed)

@@ -89,7 +89,7 @@ def pull(
     _refuse_existing(name, low_bit, force)
     wanted_files = select_files(remote)
     download_bytes = sum(f.size for f in wanted_files)
-    stored_size = entry.stored_bytes(low_bit) if entry else download_bytes // 2
+    stored_size = entry.disk_bytes(low_bit) if entry else download_bytes
     check_disk(paths.cache_dir(), download_bytes + stored_size, f"download and store {repo_id}")
     ram = entry.ram_to_quantize(low_bit) if entry else download_bytes * 2 + GB // 2
     check_memory(ram, f"quantize {repo_id}")
@@ -140,7 +140,7 @@ def _pull_gguf(
     name = local.validate_name(name or Path(wanted.name).stem.lower())
     _refuse_existing(name, low_bit, force)
     # checked again, exactly, once the file is here (quantize_folder)
-    stored = entry.stored_bytes(low_bit) if entry else wanted.size
+    stored = entry.disk_bytes(low_bit) if entry else 2 * wanted.size
     check_disk(paths.cache_dir(), wanted.size + stored, f"download and import {wanted.name}")
     if entry:
         check_memory(entry.ram_to_quantize(low_bit), f"quantize {wanted.name}")

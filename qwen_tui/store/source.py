@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import UsageError
 from ..families import family_for
 from ..recipes import RECIPES
-from ..sizes import MB, quantize_ram, stored_bytes, whole_model_ram
+from ..sizes import MB, disk_bytes, quantize_ram, whole_model_ram
 
 # Files copied verbatim from the source folder beside bigdl-llm's weights.
 COPIED = (
@@ -83,7 +83,8 @@ def estimate_needs(
     config: dict, src: Path, low_bit: str, *, measure: bool = True, whole_model: bool = False
 ) -> tuple[int, int]:
     """(disk bytes, RAM bytes) to quantize ``src`` (a folder or a GGUF file) by ``low_bit``:
-    the store's weights file (exact, from the family's plan) and its support files; and the peak
+    the store's weights file and its packed copy (exact, from the family's plan) and its support
+    files; and the peak
     of streaming the tensors (``sizes.quantize_ram``) and, with ``measure``, of the quality
     check, or with ``whole_model`` of quantizing through the float model (.bin folders)."""
     family = family_for(str(config.get("model_type", "")))
@@ -96,7 +97,7 @@ def estimate_needs(
         params = weights_size(src) / (2 if dtype in ("bfloat16", "float16") else 4)
         return int(params * 1.1) + 64 * MB, int(params * 4) + 800 * MB
     recipe = RECIPES[low_bit]
-    disk = stored_bytes(family, dims, recipe) + SUPPORT_FILES
+    disk = disk_bytes(family, dims, recipe) + SUPPORT_FILES
     if whole_model:
         return disk, whole_model_ram(family, dims)
     return disk, quantize_ram(family, dims, recipe, check=measure)

@@ -17,7 +17,7 @@ from qwen_tui import paths
 from qwen_tui.families.qwen2 import QWEN2
 from qwen_tui.manifest import read_manifest
 from qwen_tui.recipes import DEFAULT_RECIPE, RECIPES
-from qwen_tui.sizes import MB, chat_ram, stored_bytes
+from qwen_tui.sizes import MB, chat_ram, packed_file_bytes, stored_bytes
 from qwen_tui.store.source import SUPPORT_FILES, estimate_needs
 from qwen_tui.store.stream import WEIGHTS
 
@@ -67,8 +67,10 @@ def test_quantize_and_chat_take_what_the_estimates_say(scaled, tmp_path):
     assert honest(measured, quantize), (measured / MB, quantize / MB)
 
     weights = next(f.size for f in stored.files if f.name == WEIGHTS)
-    assert weights == stored_bytes(QWEN2, dims, recipe) == disk - SUPPORT_FILES
-    assert stored.size <= disk
+    packed = paths.packed_file(paths.models_dir() / f"big-{DEFAULT_RECIPE}").stat().st_size
+    assert packed == packed_file_bytes(QWEN2, dims, recipe)  # kept by the check's load
+    assert weights == stored_bytes(QWEN2, dims, recipe) == disk - SUPPORT_FILES - packed
+    assert stored.size + packed <= disk
 
     asked = ["ask", "hi", "--model", "big", "--max-new-tokens", "2"]
     measured = peak_rss(asked, tmp_path / "ask.log")

@@ -17,7 +17,7 @@ from qwen_tui.engine.bigdl.decoder.model import rotary_tables as torch_tables
 from qwen_tui.engine.kernels import KernelError
 from qwen_tui.engine.kernels.formats import FORMATS
 from qwen_tui.engine.kernels.weights import pack_into, packed_bytes, quantize_weight
-from qwen_tui.engine.native import arena, model
+from qwen_tui.engine.native import arena, model, packed_cache
 from qwen_tui.engine.native.arena import StoreDamaged, load_weights
 from qwen_tui.engine.native.cache import NativeCache
 from qwen_tui.engine.native.layout import NativeUnsupported, read_layout
@@ -121,6 +121,7 @@ def test_loading_maps_a_piece_at_a_time(tiny_quantized, monkeypatch):
     """The store's pages never all count at once: one mapping is open at a time, none larger
     than a piece of a tensor (and its page offset), all closed at the end; the weights packed
     a piece at a time are the weights packed whole."""
+    monkeypatch.setenv(packed_cache.ENV, "off")  # packed every time, not mapped from the file
     opened, sizes, most = [], [], [0]
 
     class Counted(mmap.mmap):

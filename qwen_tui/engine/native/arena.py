@@ -6,7 +6,8 @@ are mapped from the file, regrouped by our C repack (``kernels.weights.pack_into
 tensor's slice of one arena on 2 MB pages (``runtime/pages.huge_array``: the buffer the torch
 engine's ``matmul.prepare`` fills), and unmapped before the next: the file's pages never count
 in the process's memory more than a piece at a time, so loading peaks at the arena plus one
-piece. Norms and biases are copied as float32.
+piece. Norms and biases are copied as float32. The packed arena is kept in a file after the
+first load, and later loads map it instead of packing (``packed_cache.py``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from ...families import Planned
+from ...sizes import PACKED_ALIGN
 from ...store.sources.base import SourceTensor
 from ...store.sources.safetensors import read_header
 from ..kernels.numpy_api import PackedArray
 from ..kernels.weights import GROUP, bigdl_bytes, pack_into, packed_bytes
 from ..runtime.pages import huge_array
+from . import packed_cache
 from .layout import WEIGHTS, StoreLayout
 
-ALIGN = 64  # each weight's slice of the arena starts at a 64-byte boundary
+ALIGN = PACKED_ALIGN  # each weight's slice of the arena starts at a 64-byte boundary
 PIECE = 16 << 20  # bytes of a quantized tensor mapped at a time (rounded to 16-row groups)
 
 
@@ -41,6 +44,7 @@ class StoreWeights:
     arena: np.ndarray  # every packed weight's bytes
     huge_pages: bool  # the arena was advised onto 2 MB pages
     counts: dict[str, int] = field(default_factory=dict)  # "format:ours" -> how many weights
+    mapped: bool = False  # the arena is the packed file of an earlier load, mapped read-only
 
     @property
     def nbytes(self) -> int:
@@ -65,7 +69,8 @@ def load_weights(folder: Path, layout: StoreLayout) -> StoreWeights:
     for t in layout.tensors:
         _check(t, entries.get(t.name))
     where, total = _slices(layout.tensors)
-    arena, huge = huge_array(total)
+    cached = packed_cache.mapped(folder, total)
+    arena, huge = (cached, False) if cached is not None else huge_array(total)
     raw: dict[str, np.ndarray] = {}
     floats: dict[str, np.ndarray] = {}
     # in file order: the disk is read front to back
@@ -77,6 +82,9 @@ def load_weights(folder: Path, layout: StoreLayout) -> StoreWeights:
                 continue
             at, size = where[t.name]
             into = arena[at : at + size]
+            raw[t.name] = into
+            if cached is not None:
+                continue
             rows, cols = t.shape
             row_bytes = bigdl_bytes(t.store, 1, cols)
             step = max(GROUP, PIECE // row_bytes // GROUP * GROUP)
@@ -84,7 +92,8 @@ def load_weights(folder: Path, layout: StoreLayout) -> StoreWeights:
                 count = min(step, rows - first)
                 use = _packer(t, into, first)
                 _mapped(fh.fileno(), start + first * row_bytes, count * row_bytes, use)
-            raw[t.name] = into
+    if cached is None:
+        packed_cache.write(folder, arena)
     packed: dict[str, PackedArray] = {}
     counts: dict[str, int] = {}
     for t in layout.tensors:
@@ -94,7 +103,9 @@ def load_weights(folder: Path, layout: StoreLayout) -> StoreWeights:
         packed[t.name] = PackedArray(t.store, raw[t.name], t.shape[0], t.shape[1], bias)
         if t.role != "token_embd":  # a layer (the engine counts the embedding apart)
             counts[f"{t.store}:ours"] = counts.get(f"{t.store}:ours", 0) + 1
-    return StoreWeights(packed, floats, arena, huge, dict(sorted(counts.items())))
+    return StoreWeights(
+        packed, floats, arena, huge, dict(sorted(counts.items())), cached is not None
+    )
 
 
 def _check(t: Planned, entry: tuple[int, SourceTensor] | None) -> None:

@@ -157,7 +157,7 @@ class ModelChoice(Vertical):
         """(disk, RAM) bytes the current choice needs, or why it cannot start."""
         if self.route == HUB:
             entry = self.selected_entry()
-            disk = entry.download_bytes + entry.stored_bytes(self.low_bit)
+            disk = entry.download_bytes + entry.disk_bytes(self.low_bit)
             return disk, entry.ram_to_quantize(self.low_bit)
         text = self.query_one("#path", Input).value.strip()
         if not text:
