@@ -124,3 +124,20 @@ def test_a_broken_fixture_is_caught(recorded, tmp_path):
     save_file(weights, str(folder / "model.safetensors"))
     got = open_reference(folder).logits(recorded["ids"].tolist())
     assert np.abs(got - recorded["logits"]).max() > 1e-2
+
+
+def test_each_layers_output_is_the_recorded_hidden_state(recorded):
+    """hidden.0 is the embedding, hidden.{i+1} layer i's output (the residual stream), and the
+    last one is after the final norm: where a later kernel's layer can be compared alone."""
+    from qwen_tui.eval.float_layers import rotary_tables
+
+    ref = open_reference(FIXTURE)
+    ids = recorded["ids"].tolist()
+    d = ref.dims
+    h = ref._embed(ids)
+    close(h, recorded["hidden.0"])
+    cos, sin = rotary_tables(d.rope_dim, d.rope_base, len(ids))
+    for i in range(d.layers - 1):
+        h = ref._block(h, i, cos, sin, None, True)
+        close(h, recorded[f"hidden.{i + 1}"])
+    close(ref.hidden(ids), recorded[f"hidden.{d.layers}"])
