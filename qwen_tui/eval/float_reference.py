@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..families import BY_NAME, FamilySpec, ModelDims, TensorSpec
+from ..families import BY_NAME, LINEAR, FamilySpec, ModelDims, TensorSpec
 from ..sizes import CHECK_ROWS as ROWS  # positions whose logits are computed at a time
 from ..sizes import CHUNK_VALUES  # weight values read and multiplied at a time
 from ..store.sources.base import TensorData, TensorSource
 from ..store.stream import as_float32
+from .float_decoder import KeysValues, LayerCache
+from .float_deltanet import DeltaNetWeights, LinearState, deltanet_mix, sigmoid
 from .float_layers import causal_attention, rms_norm, rotary_tables, rotate, silu
 
 
@@ -51,11 +53,21 @@ class FloatReference:
                 f"(its training length), not {len(ids)}.",
                 f"Score at most {d.positions} tokens.",
             )
+        return self.forward(ids, None, 0, chunked=True)
+
+    def forward(
+        self, ids: Sequence[int], cache: list[LayerCache] | None, start: int, chunked: bool
+    ) -> np.ndarray:
+        """Final hidden states of ``ids`` at positions ``start`` on, after what ``cache``
+        holds (which then holds them too; None: nothing before them, nothing kept). ``chunked``
+        picks the delta rule's form for Qwen3.5's linear layers (float_decoder.py)."""
+        d = self.dims
         h = self._embed(ids)
-        cos, sin = rotary_tables(d.head_dim, d.rope_base, len(ids))
+        cos, sin = rotary_tables(d.rope_dim, d.rope_base, start + len(ids))
+        cos, sin = cos[start:], sin[start:]
         for i in range(d.layers):
-            h = self._block(h, i, cos, sin)
-        return rms_norm(h, self._vector(self._final_norm, None), d.eps)
+            h = self._block(h, i, cos, sin, cache, chunked)
+        return rms_norm(h, self._norm(self._final_norm, None), d.eps)
 
     def head_rows(self, hidden: np.ndarray) -> np.ndarray:
         """Logits [rows, vocab] of final hidden states, the head read a chunk of rows at a time."""
@@ -76,20 +88,82 @@ class FloatReference:
 
     # -- one decoder layer -------------------------------------------------------------------
 
-    def _block(self, h: np.ndarray, i: int, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-        d, n = self.dims, h.shape[0]
-        x = rms_norm(h, self._vector(self._layer["attn_norm"], i), d.eps)
-        q = self._project(x, "attn_q", i).reshape(n, d.heads, d.head_dim)
+    def _block(
+        self,
+        h: np.ndarray,
+        i: int,
+        cos: np.ndarray,
+        sin: np.ndarray,
+        cache: list[LayerCache] | None,
+        chunked: bool,
+    ) -> np.ndarray:
+        d = self.dims
+        x = rms_norm(h, self._norm(self._layer["attn_norm"], i), d.eps)
+        held = cache[i] if cache is not None else None
+        if d.kind(i) == LINEAR:
+            assert held is None or isinstance(held, LinearState)
+            mixed, state = self._deltanet(x, i, held, chunked)
+            if cache is not None:
+                cache[i] = state
+        else:
+            assert held is None or isinstance(held, KeysValues)
+            mixed = self._attention(x, i, cos, sin, held)
+        h = h + mixed
+        x = rms_norm(h, self._norm(self._layer["ffn_norm"], i), d.eps)
+        gated = silu(self._project(x, "ffn_gate", i)) * self._project(x, "ffn_up", i)
+        return h + self._project(gated, "ffn_down", i)
+
+    def _attention(
+        self, x: np.ndarray, i: int, cos: np.ndarray, sin: np.ndarray, held: KeysValues | None
+    ) -> np.ndarray:
+        d, n = self.dims, x.shape[0]
+        q = self._project(x, "attn_q", i).reshape(n, d.heads, -1)
+        gate = None
+        if d.attn_gate:  # Qwen3.5: each head's queries, then as many output gates
+            q, gate = q[..., : d.head_dim], q[..., d.head_dim :].reshape(n, d.q_dim)
         k = self._project(x, "attn_k", i).reshape(n, d.kv_heads, d.head_dim)
         v = self._project(x, "attn_v", i).reshape(n, d.kv_heads, d.head_dim)
         if d.qk_norm:  # Qwen3: each head of q and k normed before rotary
-            q = rms_norm(q, self._vector(self._layer["attn_q_norm"], i), d.eps)
-            k = rms_norm(k, self._vector(self._layer["attn_k_norm"], i), d.eps)
-        attended = causal_attention(rotate(q, cos, sin), rotate(k, cos, sin), v)
-        h = h + self._project(attended, "attn_o", i)
-        x = rms_norm(h, self._vector(self._layer["ffn_norm"], i), d.eps)
-        gated = silu(self._project(x, "ffn_gate", i)) * self._project(x, "ffn_up", i)
-        return h + self._project(gated, "ffn_down", i)
+            q = rms_norm(q, self._norm(self._layer["attn_q_norm"], i), d.eps)
+            k = rms_norm(k, self._norm(self._layer["attn_k_norm"], i), d.eps)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        if held is not None:
+            held.extend(k, v)
+            k, v = held.keys, held.values
+        attended = causal_attention(q, k, v)
+        if gate is not None:
+            attended = attended * sigmoid(gate)
+        return self._project(attended, "attn_o", i)
+
+    def _deltanet(
+        self, x: np.ndarray, i: int, held: LinearState | None, chunked: bool
+    ) -> tuple[np.ndarray, LinearState]:
+        """Qwen3.5's Gated DeltaNet layer on ``x``, from ``held`` (or the start)."""
+        d = self.dims
+        conv = self._vector(self._layer["ssm_conv1d"], i).reshape(d.linear_conv_dim, -1)
+        weights = DeltaNetWeights(
+            conv=conv,
+            a_log=self._vector(self._layer["ssm_a"], i),
+            dt_bias=self._vector(self._layer["ssm_dt"], i),
+            norm=self._vector(self._layer["ssm_norm"], i),
+            k_heads=d.linear_k_heads,
+            k_dim=d.linear_k_dim,
+            v_dim=d.linear_v_dim,
+            eps=d.eps,
+        )
+        carried = held or LinearState.empty(
+            d.linear_conv_dim, d.conv_kernel, d.linear_v_heads, d.linear_k_dim, d.linear_v_dim
+        )
+        mixed, state = deltanet_mix(
+            self._project(x, "attn_qkv", i),
+            self._project(x, "attn_gate", i),
+            self._project(x, "ssm_alpha", i),
+            self._project(x, "ssm_beta", i),
+            weights,
+            carried,
+            chunked,
+        )
+        return self._project(mixed, "ssm_out", i), state
 
     def _project(self, x: np.ndarray, role: str, i: int) -> np.ndarray:
         """``x @ W.T`` (+ the bias, where the model has one) of layer ``i``'s weight ``role``."""
@@ -104,7 +178,7 @@ class FloatReference:
     def _linear(self, x: np.ndarray, spec: TensorSpec, i: int | None) -> np.ndarray:
         """``x @ W.T`` with ``W`` read CHUNK_VALUES at a time: each chunk of W's rows gives
         those columns of the result."""
-        name = _name(spec, i)
+        name = spec.source_in(self.dims, i)
         first, last = spec.rows(self.dims) if spec.rows else (0, spec.shape_in(self.dims)[0])
         out = np.empty((x.shape[0], last - first), np.float32)
         step = max(1, CHUNK_VALUES // x.shape[1])
@@ -115,9 +189,14 @@ class FloatReference:
             out[:, start - first : end - first] = x @ weight.T
         return out
 
+    def _norm(self, spec: TensorSpec, i: int | None) -> np.ndarray:
+        """An RMSNorm's multiplier: its weight, plus one where the family centres it on zero."""
+        weight = self._vector(spec, i)
+        return weight + np.float32(self.dims.norm_offset) if self.dims.norm_offset else weight
+
     def _vector(self, spec: TensorSpec, i: int | None) -> np.ndarray:
         rows = spec.rows(self.dims) if spec.rows else None
-        with self.source.read(_name(spec, i), rows) as data:
+        with self.source.read(spec.source_in(self.dims, i), rows) as data:
             return _floats(data).reshape(-1)
 
     def _embed(self, ids: Sequence[int]) -> np.ndarray:
@@ -131,16 +210,12 @@ class FloatReference:
                 "Pass the float model this one was quantized from.",
             )
         distinct, where = np.unique(wanted, return_inverse=True)
-        name = _name(self._table, None)
+        name = self._table.source_in(self.dims, None)
         rows = np.empty((len(distinct), self.dims.hidden), np.float32)
         for j, row in enumerate(distinct.tolist()):
             with self.source.read(name, (row, row + 1)) as data:
                 rows[j] = _floats(data).reshape(-1)
         return rows[where.reshape(-1)]
-
-
-def _name(spec: TensorSpec, i: int | None) -> str:
-    return spec.source.format(i=i) if i is not None else spec.source
 
 
 def _floats(data: TensorData) -> np.ndarray:

@@ -82,6 +82,12 @@ def quantize_folder(
         raise UsageError(f"{src} does not exist.", "Check the path.")
     config = read_source_config(src)
     family = family_of(config, src)
+    if not BY_NAME[family].decoded:
+        raise UsageError(
+            f"{src} holds a {family} model, which qwen-tui computes only as a float reference "
+            "for now: its decoder cannot run it yet.",
+            "Use a Qwen3 or Qwen2.5 model.",
+        )
     remote_code = check_remote_code(config, src, trust_remote_code)
     if remote_code and "." in name:
         raise UsageError(

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..engine.tokenizer.files import TOKENIZER_FILE, TokenizerFileError
+from ..engine.tokenizer.merges import readable_text
 from ..errors import UsageError
 from ..families import family_for
 from ..recipes import RECIPES
@@ -135,6 +137,13 @@ def copy_support_files(src: Path, dest: Path, code: bool = False) -> None:
     for name in COPIED:
         if (src / name).is_file():
             shutil.copy2(src / name, dest / name)
+    if (src / TOKENIZER_FILE).is_file():  # newer merges (pairs) as tokenizers 0.15 reads them
+        try:
+            text = readable_text(src / TOKENIZER_FILE)
+        except TokenizerFileError as exc:
+            raise UsageError(f"{src}: {exc}", "Use the model's own tokenizer files.") from None
+        if text is not None:
+            (dest / TOKENIZER_FILE).write_text(text, encoding="utf-8")
     if code:
         for path in src.glob("*.py"):
             shutil.copy2(path, dest / path.name)

@@ -4,7 +4,8 @@
 does (``Qwen2TokenizerFast``, or ``PreTrainedTokenizerFast`` as the tiny test tokenizers name
 themselves) and gives the same ids, text and prompts:
 
-- ``tokenizer.json`` is the backend. transformers then adds tokens on top of it: those of
+- ``tokenizer.json`` is the backend (its merges written as pairs by newer ``tokenizers`` are
+  read as strings, ``merges.py``). transformers then adds tokens on top of it: those of
   ``tokenizer_config.json``'s ``added_tokens_decoder`` (or, in folders saved before it had one,
   ``added_tokens.json`` and ``tokenizer.json``'s own), and any special token (bos, eos, unk,
   pad ..., ``special_tokens_map.json`` too in those older folders) not yet among them. Re-adding
@@ -33,6 +34,7 @@ from tokenizers import Tokenizer
 
 from . import special_tokens
 from .files import CONFIG_FILE, TOKENIZER_FILE, TokenizerFileError, optional_json, tokenizer_class
+from .merges import readable_text
 from .special_tokens import SpecialTokens
 
 
@@ -88,8 +90,9 @@ class ChatTokenizer:
         path = folder / TOKENIZER_FILE
         if not path.is_file():
             raise TokenizerFileError(f"{folder.name} has no {TOKENIZER_FILE}.")
+        text = readable_text(path)  # merges as strings for tokenizers 0.15 (merges.py)
         try:
-            backend = Tokenizer.from_file(str(path))
+            backend = Tokenizer.from_str(text) if text else Tokenizer.from_file(str(path))
         except Exception as exc:  # tokenizers raises plain Exception on a malformed file
             raise TokenizerFileError(f"{TOKENIZER_FILE} cannot be read ({exc}).") from None
         padding = backend.padding  # transformers may take the pad token from it
