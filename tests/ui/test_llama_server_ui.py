@@ -22,7 +22,9 @@ def servers(tiny_source, tmp_path_factory):
     write_gguf(build_tiny_qwen2(folder / "src", scripted=True), folder / "scripted.gguf", {})
     write_gguf(tiny_source, folder / "random.gguf", {})
     with llama_server(folder / "scripted.gguf", "scripted") as scripted:
-        with llama_server(folder / "random.gguf", "random") as rambling:
+        # a window long enough that Esc always comes before the reply could end (512 positions
+        # were written in under a second on a quiet machine, before a busy one pressed Esc)
+        with llama_server(folder / "random.gguf", "random", n_ctx=32768) as rambling:
             yield scripted, rambling
 
 
@@ -44,7 +46,7 @@ async def test_a_chat_on_llama_cpp_python_answers_and_stops(make_app, servers):
         assert SCRIPTED_REPLY in app.chat.chat_view.query(AssistantMessage).last().source
 
         app.settings = config.Settings(  # the rambling one, with room for a long reply
-            model="ramble", remote=entries, temperature=0.0, max_new_tokens=2000
+            model="ramble", remote=entries, temperature=0.0, max_new_tokens=30000
         )
         app.switch_model("remote:ramble")
         await until(pilot, lambda: app.engine_state == "ready" and app.engine.info.name == "ramble")
