@@ -2,9 +2,10 @@
 
 Both are read one tensor at a time (``stream.py``: no model is ever built, a GGUF is never
 unpacked to disk); a folder that runs its own code or holds only ``.bin`` files goes through
-the whole float model instead (``whole_model.py``). Everything is written into a ``.tmp-*``
-folder, sealed with a manifest and renamed into place only when complete (``seal.py``), so an
-interrupted run never leaves anything that looks ready.
+the whole float model instead (``whole_model.py``); a folder bigdl-llm's save_low_bit wrote is
+converted as it is (``lowbit_import``). Everything is written into a ``.tmp-*`` folder, sealed
+with a manifest and renamed into place only when complete (``seal.py``), so an interrupted run
+never leaves anything that looks ready.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..manifest import Manifest, write_manifest
 from ..recipes import RECIPES
 from ..remote_code import check_remote_code
 from . import local
+from .lowbit_import import saved_format
 from .progress import Progress, ProgressCallback, ignore_progress
 from .resources import check_disk, check_memory
 from .seal import STEPS, store
@@ -58,20 +60,30 @@ def quantize_folder(
 ) -> local.LocalModel:
     """Quantize ``src`` (a Hugging Face folder or a GGUF file) by the recipe ``low_bit`` and
     store it as ``<name>-<low_bit>``. An existing model of that name is replaced only with
-    ``force``. With ``measure``, the quality against ``src`` is recorded in the manifest."""
+    ``force``. With ``measure``, the quality against ``src`` is recorded in the manifest.
+    A folder bigdl-llm's save_low_bit wrote is converted as it is (its own format, which
+    ``low_bit`` must name), with bigdl-llm's bytes (``lowbit_import``)."""
     src = Path(src).expanduser().resolve()
-    if low_bit not in LOW_BIT_FORMATS:
+    own = saved_format(src) if src.is_dir() else None
+    if own is None and low_bit not in LOW_BIT_FORMATS:
         raise UsageError(
             f"Unknown low-bit format '{low_bit}'.", f"Use one of {', '.join(LOW_BIT_FORMATS)}."
         )
     name = local.validate_name(name)
     root = root or paths.models_dir()
-    target = root / local.folder_name(name, low_bit)
+    target = root / local.folder_name(name, own or low_bit)
     if target.exists() and not force:
         raise UsageError(
             f"A model named {target.name} already exists.",
             "Pass --force to replace it, or choose another --name.",
         )
+    if own is not None:
+        from .lowbit_import.convert import convert_folder
+
+        return convert_folder(
+            src, name, target, low_bit=low_bit, source=source, commit=commit,
+            progress=progress, cancel=cancel,
+        )  # fmt: skip
     if src.is_file():
         return _quantize_gguf(
             src, name, low_bit, target, source=source, commit=commit, progress=progress,
