@@ -22,10 +22,11 @@ BUILDERS = {
 }
 
 
-def save_low_bit(source: Path, out: Path, low_bit: str, **kwargs) -> Path:
-    """The original recipe: bigdl-llm's from_pretrained(load_in_low_bit=...), save_low_bit,
-    and the tokenizer saved beside it (Qwen-1: its tokenizer files and code, as the repo has
-    them). ``kwargs`` go to from_pretrained (torch_dtype, modules_to_not_convert ...)."""
+def save_low_bit(source: Path, out: Path, low_bit: str, shard: str | None = None, **kwargs) -> Path:
+    """The original recipe: bigdl-llm's from_pretrained(load_in_low_bit=...), save_low_bit
+    (in shards of ``shard``, "100KB", if given), and the tokenizer saved beside it (Qwen-1: its
+    tokenizer files and code, as the repo has them). ``kwargs`` go to from_pretrained
+    (torch_dtype, modules_to_not_convert ...)."""
     from bigdl.llm.transformers import AutoModelForCausalLM
     from transformers import AutoTokenizer
 
@@ -37,7 +38,7 @@ def save_low_bit(source: Path, out: Path, low_bit: str, **kwargs) -> Path:
     model = AutoModelForCausalLM.from_pretrained(
         str(source), load_in_low_bit=low_bit, trust_remote_code=qwen1, **kwargs
     )
-    model.save_low_bit(str(out))
+    model.save_low_bit(str(out), **({"max_shard_size": shard} if shard else {}))
     if qwen1:
         copy_sidecars(source, out)
     else:

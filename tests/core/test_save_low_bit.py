@@ -10,10 +10,12 @@ only. The original folder is never touched.)"""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from save_low_bit import BUILDERS, folder_state, save_low_bit, stored_embedding
 
 from qwen_tui import paths
@@ -166,3 +168,17 @@ def test_bfloat16_parts_and_a_layer_left_in_float_are_converted(sources, tmp_pat
         assert reply.stats.generated_tokens == 3
     finally:
         native.unload()
+
+
+def test_sharded_and_safetensors_checkpoints_convert_to_the_same_store(sources, tmp_path):
+    whole = save_low_bit(sources("qwen2"), tmp_path / "whole", "sym_int4")
+    sharded = save_low_bit(sources("qwen2"), tmp_path / "sharded", "sym_int4", shard="100KB")
+    assert len(list(sharded.glob("pytorch_model-*.bin"))) > 1
+    assert (sharded / "pytorch_model.bin.index.json").is_file()
+    tensors = shutil.copytree(whole, tmp_path / "tensors")
+    save_file(torch.load(tensors / "pytorch_model.bin", weights_only=True),
+              str(tensors / "model.safetensors"))  # fmt: skip
+    (tensors / "pytorch_model.bin").unlink()
+    stores = [open_engine(folder, threads=1).model_dir for folder in (whole, sharded, tensors)]
+    weights = {(store / "model.safetensors").read_bytes() for store in stores}
+    assert len(weights) == 1

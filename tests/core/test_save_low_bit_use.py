@@ -15,6 +15,7 @@ from qwen_tui.cli import main
 from qwen_tui.doctor import run_checks
 from qwen_tui.engine import kernels
 from qwen_tui.engine.open import open_engine
+from qwen_tui.errors import ModelIncomplete
 from qwen_tui.manifest import Manifest, read_manifest, scan_files, write_manifest
 from qwen_tui.store import local
 from qwen_tui.testing.tiny import build_tiny_qwen2
@@ -96,6 +97,14 @@ def test_a_store_model_of_an_earlier_version_opens_on_the_native_engine(earlier_
     copy = engine.model_dir
     assert main(["rm", "legacy-sym_int4"]) == 0
     assert not copy.exists() and not model.path.exists()
+
+
+def test_a_damaged_store_model_of_an_earlier_version_is_not_converted(earlier_store_model):
+    with open(earlier_store_model.path / "pytorch_model.bin", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ModelIncomplete, match="pytorch_model.bin has the wrong size"):
+        open_engine(earlier_store_model.path, threads=1)
+    assert not paths.converted_dir().exists() or not any(paths.converted_dir().iterdir())
 
 
 def test_a_copy_whose_original_is_gone_is_swept(saved, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ... import paths
 from ...families import family_for
-from ...manifest import problems, read_manifest
+from ...manifest import MANIFEST, problems, read_manifest, verify
 from ...recipes import BLOCK_BYTES
 from ...remote_code import needs_remote_code
 from ..removal import remove_tree
@@ -67,7 +67,8 @@ def converted_copy(folder: Path) -> tuple[Path, str]:
     kept = read_manifest(target)
     if kept and (kept.converted or {}).get("fingerprint") == now and not problems(target, kept):
         return target, ""
-    original = read_manifest(folder)
+    # a store folder of an earlier qwen-tui is whole first (its manifest's sizes)
+    original = verify(folder) if (folder / MANIFEST).exists() else None
     name = original.name if original else re.sub(r"[^A-Za-z0-9._-]", "_", folder.name)
     model = convert_folder(
         folder, name.lstrip(".") or "model", target, fingerprint=now,
