@@ -95,8 +95,10 @@ def test_a_store_model_of_an_earlier_version_opens_on_the_native_engine(earlier_
         engine.unload()
     assert not model.problems()  # the original, as it was
     copy = engine.model_dir
+    assert paths.packed_file(copy).is_file()  # the copy's weights as our kernels read them
     assert main(["rm", "legacy-sym_int4"]) == 0
     assert not copy.exists() and not model.path.exists()
+    assert not paths.packed_file(copy).exists()
 
 
 def test_a_damaged_store_model_of_an_earlier_version_is_not_converted(earlier_store_model):
@@ -109,7 +111,11 @@ def test_a_damaged_store_model_of_an_earlier_version_is_not_converted(earlier_st
 
 def test_a_copy_whose_original_is_gone_is_swept(saved, tmp_path):
     gone = shutil.copytree(saved, tmp_path / "gone")
-    copy = open_engine(gone, threads=1).model_dir
+    engine = open_engine(gone, threads=1)
+    engine.load()
+    engine.unload()
+    copy = engine.model_dir
+    assert paths.packed_file(copy).is_file()
     shutil.rmtree(gone)
     open_engine(saved, threads=1)  # the next conversion sweeps
-    assert not copy.exists()
+    assert not copy.exists() and not paths.packed_file(copy).exists()
