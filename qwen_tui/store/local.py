@@ -16,7 +16,7 @@ import psutil
 from .. import paths
 from ..errors import ModelNotFound, UsageError
 from ..manifest import Manifest, read_manifest
-from .removal import remove_tree
+from .removal import remove_file, remove_tree
 
 TMP_PREFIX = ".tmp-"
 
@@ -130,7 +130,7 @@ def remove(name: str, root: Path | None = None) -> LocalModel | Leftover:
         model = found[0]
     from .lowbit_import.cache import forget
 
-    paths.packed_file(model.path).unlink(missing_ok=True)
+    remove_file(paths.packed_file(model.path), paths.cache_dir())  # its packed weights
     forget(model.path)  # the copy a save_low_bit folder was converted into, if any
     # Rename first so a half-deleted folder never looks like a model.
     doomed = model.path.with_name(f"{TMP_PREFIX}rm-{model.folder_name}-{os.getpid()}")

@@ -19,7 +19,7 @@ from ...families import family_for
 from ...manifest import MANIFEST, problems, read_manifest, verify
 from ...recipes import BLOCK_BYTES
 from ...remote_code import needs_remote_code
-from ..removal import remove_tree
+from ..removal import remove_file, remove_tree
 from . import saved_format
 
 
@@ -90,7 +90,7 @@ def forget(folder: Path) -> None:
 
 def _remove(copy: Path) -> None:
     """A converted copy, and its weights as our kernels read them (``paths.packed_file``)."""
-    paths.packed_file(copy).unlink(missing_ok=True)
+    remove_file(paths.packed_file(copy), paths.cache_dir())
     if copy.exists():
         remove_tree(copy, paths.converted_dir())
 
