@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 from argparse import Namespace
+from pathlib import Path
 
 from . import config, interrupt, paths, remotes
 from .ask_output import AskOutput
@@ -15,6 +16,7 @@ from .errors import UsageError
 from .progress_line import ProgressLine
 from .remotes import RemoteEntry
 from .store import local
+from .store.lowbit_import import saved_format
 from .store.progress import human_bytes
 
 
@@ -56,9 +58,11 @@ def _ready(model: local.LocalModel) -> int:
     from .eval.gate import describe
 
     quality = describe(model.manifest.quality)
+    converted = (model.manifest.converted or {}).get("summary")
     print(
         f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}"
         + (f"; {quality}" if quality else "")
+        + (f"; converted from bigdl-llm's save_low_bit: {converted}" if converted else "")
     )
     return 0
 
@@ -70,7 +74,8 @@ def quantize(args: Namespace) -> int:
     model = quantize_folder(
         args.path,
         args.name,
-        args.low_bit or settings.low_bit,
+        # a folder bigdl-llm's save_low_bit wrote keeps its own format unless one is asked for
+        args.low_bit or saved_format(Path(args.path).expanduser()) or settings.low_bit,
         trust_remote_code=args.trust_remote_code,
         progress=ProgressLine(),
         force=args.force,
@@ -282,6 +287,8 @@ def ask(args: Namespace) -> int:
         name = model.folder_name
     interrupt.check()
     info = engine.load()
+    if info.note:  # the folder was converted once, now
+        print(f"qwen-tui: note: {info.note}", file=sys.stderr)
     interrupt.check()
     if remote is None and args.enable_thinking is not None and info.thinking != "switch":
         flag = "--think" if args.enable_thinking else "--no-think"

@@ -43,6 +43,9 @@ class Manifest:
     recipe: dict | None = None
     # measured against the source after quantizing (eval): perplexity and its change, KL ...
     quality: dict | None = None
+    # a folder bigdl-llm's save_low_bit wrote that this was converted from (store/lowbit_import):
+    # "from", its "path", its files' "fingerprint" then, and the "summary" of what was done
+    converted: dict | None = None
 
     @property
     def size(self) -> int:

@@ -6,7 +6,8 @@ variable (tests point all three at temporary directories):
 - ``QWEN_TUI_CONFIG_DIR``: ``config.toml``
 - ``QWEN_TUI_DATA_DIR``: ``conversations.db``
 - ``QWEN_TUI_CACHE_DIR``: ``models/`` (quantized), ``packed/`` (their weights as our kernels
-  read them), ``downloads/`` (hub snapshots)
+  read them), ``downloads/`` (hub snapshots), ``converted/`` (save_low_bit folders in the
+  store's layout)
 - ``QWEN_TUI_LOG_DIR``: ``qwen-tui.log`` (the traceback of every unexpected error)
 
 What the config, data and log folders hold is the user's own (chats, settings, errors
@@ -82,6 +83,12 @@ def packed_file(model_folder: Path) -> Path:
     first load so the next ones map them (``engine/native/packed_cache.py``)."""
     tag = hashlib.sha256(str(Path(model_folder).resolve()).encode()).hexdigest()[:12]
     return cache_dir() / "packed" / f"{Path(model_folder).name}-{tag}.qtw"
+
+
+def converted_dir() -> Path:
+    """Folders bigdl-llm's ``save_low_bit`` wrote, converted once into the store's layout when
+    first opened: one folder per original (``store/lowbit_import/cache.py``)."""
+    return cache_dir() / "converted"
 
 
 def synthetic_dir() -> Path:

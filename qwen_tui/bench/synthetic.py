@@ -82,7 +82,7 @@ def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
             on_tensor=on_tensor,
         )  # fmt: skip
 
-    from ..store.quantize import store
+    from ..store.seal import store
 
     stored = Manifest(
         name=f"synthetic-{key}", low_bit=low_bit, family=family.name,

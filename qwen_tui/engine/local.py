@@ -23,6 +23,7 @@ from .. import paths
 from ..errors import EngineError
 from ..manifest import Manifest, verify
 from ..remote_code import code_runs_at_load
+from ..store.lowbit_import import describe
 from .defaults import context_window, read_defaults
 from .generate.conversation_cache import KVCacheStore
 from .generate.detok import IncrementalDecoder
@@ -59,6 +60,7 @@ class LocalEngine:
         self.plan: MatmulPlan | None = None
         self.decoder_note = ""  # which decoder runs a step, and why
         self.engine_note = self.name  # which engine this is, and why (open_engine says)
+        self.opened_note = ""  # what opening the model did, said once (open_engine converted it)
 
     # -- what an engine supplies ----------------------------------------
     def _open(self, manifest: Manifest, trust: bool) -> tuple[Any, TokenLoop]:
@@ -75,7 +77,8 @@ class LocalEngine:
     def _load(self) -> ModelInfo:
         if self.info is not None:
             return self.info
-        manifest = verify(self.model_dir)
+        # a save_low_bit folder saved with bigdl-llm itself has no manifest: its config says
+        manifest = describe(self.model_dir) or verify(self.model_dir)
         trust = code_runs_at_load(self.model_dir, manifest, paths.models_dir())
         map_large_allocations()  # a load's freed buffers go back, whatever came before
         tokenizer, self._lm = self._open(manifest, trust)
@@ -90,6 +93,7 @@ class LocalEngine:
             defaults=read_defaults(self.model_dir, self._builder.thinking != "none"),
             thinking=self._builder.thinking,
             longest_token=self._builder.longest_token(),
+            note=self.opened_note,
         )
         return self.info
 

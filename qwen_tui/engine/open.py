@@ -1,8 +1,11 @@
 """Which engine runs a model from the store: ours without torch (``native``), unless the user,
 the CPU or the model calls for bigdl-llm's (``bigdl``), saying why.
 
-bigdl-llm's engine is reached by name (``importlib``), so importing this module, or opening a
-model with the native engine, never imports torch, transformers or bigdl-llm.
+A folder bigdl-llm's ``save_low_bit`` wrote is opened through a copy converted once into the
+store's layout (``store/lowbit_import``), wherever the native engine would run it; the engine's
+``opened_note`` then says what converting did, once. bigdl-llm's engine is reached by name
+(``importlib``), so importing this module, or opening a model with the native engine (a
+conversion included), never imports torch, transformers or bigdl-llm.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 from ..manifest import read_manifest
 from ..remote_code import needs_remote_code
+from ..store.lowbit_import import saved_format
+from ..store.lowbit_import.cache import converted_copy, why_not
 from . import kernels
 from .local import LocalEngine
 from .native.engine import NativeEngine
@@ -24,6 +29,7 @@ from .plan import MODE_ENV as MATMUL_ENV
 
 DECODER_ENV = "QWEN_TUI_DECODER"  # "bigdl": bigdl-llm's engine and forwards
 BIGDL_ENGINE = "qwen_tui.engine.bigdl.engine"
+CONVERTED = "bigdl-llm's save_low_bit folder, converted to qwen-tui's layout when opened"
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,9 @@ def choose_engine(model_dir: Path | None = None) -> EngineChoice:
         return EngineChoice("bigdl", "this CPU lacks AVX2, which our decoder needs")
     if model_dir is None:
         return EngineChoice("native")
+    if saved_format(Path(model_dir)):  # converted when opened, where it can be
+        why = why_not(Path(model_dir))
+        return EngineChoice("bigdl", why) if why else EngineChoice("native", CONVERTED)
     if _runs_own_code(Path(model_dir)):
         return EngineChoice("bigdl", "the model runs its own code")
     try:
@@ -72,7 +81,11 @@ def _runs_own_code(folder: Path) -> bool:
 
 def open_engine(model_dir: Path, threads: int | None = None, kv_cache_mb: int = 768) -> LocalEngine:
     """The engine for a model folder, not loaded yet (``load()`` does); its ``engine_note``
-    says which it is and why."""
+    says which it is and why. A save_low_bit folder the native engine would run is converted
+    first (once: the copy is kept), and ``opened_note`` says so."""
+    note = ""
+    if choose_engine(model_dir).why == CONVERTED:
+        model_dir, note = converted_copy(Path(model_dir))
     choice = choose_engine(model_dir)
     engine: LocalEngine
     if choice.name == "native":
@@ -81,4 +94,5 @@ def open_engine(model_dir: Path, threads: int | None = None, kv_cache_mb: int = 
         bigdl: Any = importlib.import_module(BIGDL_ENGINE)
         engine = bigdl.BigdlEngine(model_dir, threads=threads, kv_cache_mb=kv_cache_mb)
     engine.engine_note = choice.note
+    engine.opened_note = note
     return engine

@@ -99,6 +99,8 @@ class ModelInfo:
     thinking: str = "none"
     # the most characters one token can stand for (the longest entry of the vocabulary); 0: unknown
     longest_token: int = 0
+    # what opening the model did that its user should hear once (a save_low_bit folder converted)
+    note: str = ""
 
 
 TextCallback = Callable[[str], None]

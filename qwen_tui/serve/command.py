@@ -41,6 +41,8 @@ def run_serve(args: Namespace, settings: config.Settings) -> int:
             model = local.choose(args.model, settings.model, settings.low_bit)
         engine = open_engine(model.path, threads=threads, kv_cache_mb=settings.kv_cache_mb)
         info = engine.load()
+        if info.note:  # the folder was converted once, now
+            _say(info.note)
         served = ServedModel(model.folder_name, (model.name,), info.context_window)
         app = create_app(engine, served, api_key=key, log=_say, limits=limits, access=access)
         ready = (

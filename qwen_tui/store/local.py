@@ -16,7 +16,7 @@ import psutil
 from .. import paths
 from ..errors import ModelNotFound, UsageError
 from ..manifest import Manifest, read_manifest
-from .removal import remove_tree
+from .removal import remove_file, remove_tree
 
 TMP_PREFIX = ".tmp-"
 
@@ -128,7 +128,10 @@ def remove(name: str, root: Path | None = None) -> LocalModel | Leftover:
         if not found:
             raise
         model = found[0]
-    paths.packed_file(model.path).unlink(missing_ok=True)
+    from .lowbit_import.cache import forget
+
+    remove_file(paths.packed_file(model.path), paths.cache_dir())  # its packed weights
+    forget(model.path)  # the copy a save_low_bit folder was converted into, if any
     # Rename first so a half-deleted folder never looks like a model.
     doomed = model.path.with_name(f"{TMP_PREFIX}rm-{model.folder_name}-{os.getpid()}")
     os.replace(model.path, doomed)
@@ -175,11 +178,13 @@ def choose(name: str | None, configured: str | None, low_bit: str | None = None)
 
 
 def open_folder(path: Path) -> LocalModel:
-    """A model folder given by path (``--model-path``); it must be complete."""
+    """A model folder given by path (``--model-path``); it must be complete, or be one
+    bigdl-llm's save_low_bit wrote (converted when it is opened)."""
     from ..manifest import verify
+    from .lowbit_import import describe
 
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise ModelNotFound(f"{folder} does not exist.", "Check the path.")
-    manifest = verify(folder)
+    manifest = describe(folder) or verify(folder)
     return LocalModel(folder.name, folder, manifest)

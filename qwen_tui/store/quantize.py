@@ -2,15 +2,15 @@
 
 Both are read one tensor at a time (``stream.py``: no model is ever built, a GGUF is never
 unpacked to disk); a folder that runs its own code or holds only ``.bin`` files goes through
-the whole float model instead (``whole_model.py``). Everything is written into a ``.tmp-*``
-folder, sealed with a manifest and renamed into place only when complete, so an interrupted
-run never leaves anything that looks ready.
+the whole float model instead (``whole_model.py``); a folder bigdl-llm's save_low_bit wrote is
+converted as it is (``lowbit_import``). Everything is written into a ``.tmp-*`` folder, sealed
+with a manifest and renamed into place only when complete (``seal.py``), so an interrupted run
+never leaves anything that looks ready.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,15 +19,16 @@ from pathlib import Path
 from .. import paths
 from ..catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
 from ..engine.runtime.cpus import default_threads
-from ..errors import Cancelled, QuantizeFailed, QwenTuiError, UsageError
+from ..errors import UsageError
 from ..families import BY_NAME
-from ..manifest import Manifest, now, package_versions, scan_files, write_manifest
+from ..manifest import Manifest, write_manifest
 from ..recipes import RECIPES
 from ..remote_code import check_remote_code
 from . import local
+from .lowbit_import import saved_format
 from .progress import Progress, ProgressCallback, ignore_progress
-from .removal import remove_tree
 from .resources import check_disk, check_memory
+from .seal import STEPS, store
 from .source import (
     copy_support_files,
     estimate_needs,
@@ -40,7 +41,7 @@ from .sources.safetensors import SafetensorsSource
 from .stream import stream_folder
 from .whole_model import quantize_and_save
 
-STEPS = 5
+__all__ = ["STEPS", "quantize_folder", "store"]
 
 
 def quantize_folder(
@@ -59,20 +60,30 @@ def quantize_folder(
 ) -> local.LocalModel:
     """Quantize ``src`` (a Hugging Face folder or a GGUF file) by the recipe ``low_bit`` and
     store it as ``<name>-<low_bit>``. An existing model of that name is replaced only with
-    ``force``. With ``measure``, the quality against ``src`` is recorded in the manifest."""
+    ``force``. With ``measure``, the quality against ``src`` is recorded in the manifest.
+    A folder bigdl-llm's save_low_bit wrote is converted as it is (its own format, which
+    ``low_bit`` must name), with bigdl-llm's bytes (``lowbit_import``)."""
     src = Path(src).expanduser().resolve()
-    if low_bit not in LOW_BIT_FORMATS:
+    own = saved_format(src) if src.is_dir() else None
+    if own is None and low_bit not in LOW_BIT_FORMATS:
         raise UsageError(
             f"Unknown low-bit format '{low_bit}'.", f"Use one of {', '.join(LOW_BIT_FORMATS)}."
         )
     name = local.validate_name(name)
     root = root or paths.models_dir()
-    target = root / local.folder_name(name, low_bit)
+    target = root / local.folder_name(name, own or low_bit)
     if target.exists() and not force:
         raise UsageError(
             f"A model named {target.name} already exists.",
             "Pass --force to replace it, or choose another --name.",
         )
+    if own is not None:
+        from .lowbit_import.convert import convert_folder
+
+        return convert_folder(
+            src, name, target, low_bit=low_bit, source=source, commit=commit,
+            progress=progress, cancel=cancel,
+        )  # fmt: skip
     if src.is_file():
         return _quantize_gguf(
             src, name, low_bit, target, source=source, commit=commit, progress=progress,
@@ -118,7 +129,8 @@ def quantize_folder(
         name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
         remote_code=remote_code, files=(),
     )  # fmt: skip
-    return store(stored, target, fill, src if measure else None, progress, cancel)
+    return store(stored, target, fill, _quality_against(src) if measure else None, progress,
+                 cancel)  # fmt: skip
 
 
 def _quantize_gguf(
@@ -169,80 +181,17 @@ def _quantize_gguf(
         name=name, low_bit=low_bit, family=family, source=source or str(src), commit=commit,
         remote_code=False, files=(),
     )  # fmt: skip
-    return store(stored, target, fill, src if measure else None, progress, cancel)
+    return store(stored, target, fill, _quality_against(src) if measure else None, progress,
+                 cancel)  # fmt: skip
 
 
-def store(
-    stored: Manifest,
-    target: Path,
-    fill: Callable[[Path, Callable[[int, int], None]], dict],
-    reference: Path | None,
-    progress: ProgressCallback,
-    cancel: threading.Event | None,
-) -> local.LocalModel:
-    """Fill a staging folder (``fill``), check its tokenizer, seal it with a manifest and
-    rename it into place; then, against ``reference``, measure its quality. An interrupted or
-    failed run leaves nothing that looks ready."""
-    root, name = target.parent, stored.name
-    local.sweep_stale(root)
-    # Stage under the final folder name: transformers names remote-code modules after it.
-    staging = root / f"{local.TMP_PREFIX}staging-{os.getpid()}"
-    tmp = staging / target.name
-    remove_tree(staging, root)
-    tmp.mkdir(parents=True)
-    try:
-        _raise_if(cancel)
-
-        def on_tensor(done: int, total: int) -> None:
-            _raise_if(cancel)
-            detail = f"tensor {done} of {total} to {stored.low_bit}"
-            progress(Progress("quantize", 1, STEPS, detail=detail))
-
-        progress(Progress("quantize", 1, STEPS, detail=f"reading {Path(stored.source).name}"))
-        from ..engine.runtime.torch_thread import torch_thread
-
-        # on the one thread every compute call uses (engine/runtime/torch_thread.py): a second
-        # thread starting OpenMP work would slow every later reply of the app
-        layout = torch_thread.run(lambda: fill(tmp, on_tensor))
-        _raise_if(cancel)
-        progress(Progress("verify", 3, STEPS, detail="checking the tokenizer and hashing files"))
-        _check_tokenizer(tmp, stored.family, stored.remote_code)
-        manifest = replace(
-            stored, files=scan_files(tmp), versions=package_versions(), created_at=now(),
-            recipe=layout["recipe"],
-        )  # fmt: skip
-        write_manifest(tmp, manifest)
-        _raise_if(cancel)
-        _swap_into_place(tmp, target)
-        if reference is not None:
-            progress(Progress("verify", 4, STEPS, detail="measuring quality against the source"))
-            manifest = _record_quality(target, reference, manifest)
-    except QwenTuiError:  # a sentence already (a bad source, a cancel, ...)
-        raise
-    except MemoryError:
-        raise QuantizeFailed(
-            f"Ran out of memory while quantizing {name}.", "Close other programs."
-        ) from None
-    except OSError as exc:
-        raise QuantizeFailed(
-            f"Could not write {name}: {exc.strerror or exc}.", "Check free disk."
-        ) from exc
-    except Exception as exc:  # bigdl-llm and transformers raise many kinds
-        raise QuantizeFailed(
-            f"Quantizing {name} failed: {type(exc).__name__}: {exc}.",
-            "Check that the source holds a complete Qwen chat model.",
-        ) from exc
-    finally:
-        remove_tree(staging, root)
-    progress(Progress("done", STEPS, STEPS, detail=str(target)))
-    return local.LocalModel(target.name, target, manifest)
+def _quality_against(src: Path) -> Callable[[Path, Manifest], Manifest]:
+    return lambda target, manifest: _record_quality(target, src, manifest)
 
 
 def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
     """Measure the stored model against its float source and add it to the manifest. A
     measurement that fails leaves the model as it is (usable, quality unknown)."""
-    from dataclasses import replace
-
     from ..eval.gate import measure_quality
 
     try:
@@ -254,24 +203,3 @@ def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:
     manifest = replace(manifest, quality=quality)
     write_manifest(target, manifest)
     return manifest
-
-
-def _raise_if(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("Quantization cancelled; nothing was kept.", "Start it again any time.")
-
-
-def _check_tokenizer(folder: Path, family: str, remote_code: bool) -> None:
-    from ..engine.models import load_tokenizer
-
-    load_tokenizer(folder, family, trust_remote_code=remote_code)
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f"{local.TMP_PREFIX}old-{target.name}-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        remove_tree(old, target.parent)
-    else:
-        os.replace(tmp, target)

@@ -105,14 +105,6 @@ def estimate_needs(
     return disk, quantize_ram(family, dims, recipe, check=measure)
 
 
-def estimate_gguf_needs(path: Path, low_bit: str, *, measure: bool = True) -> tuple[int, int]:
-    """(disk, RAM) to quantize a GGUF file: read a tensor at a time, nothing unpacked to disk."""
-    from .gguf_import.convert import hf_config
-    from .gguf_import.read import open_gguf
-
-    return estimate_needs(hf_config(open_gguf(path)), path, low_bit, measure=measure)
-
-
 def strip_hub_prefixes(path: Path) -> None:
     """Make auto_map point at the local code files ("repo--module.Class" -> "module.Class")."""
     if not path.is_file():

@@ -101,7 +101,7 @@ def quantize_stream(
             writer.begin(t)
             for start in range(first, last, step):
                 with source.read(t.source, (start, min(start + step, last))) as data:
-                    writer.part(_stored(t, data, threads, source))
+                    writer.part(stored_rows(t, data, threads, source))
             writer.end(t)
             if on_tensor:
                 on_tensor(done, len(plan))
@@ -112,7 +112,7 @@ def quantize_stream(
         writer.close()
 
 
-def _stored(t: Planned, data: TensorData, threads: int, source: TensorSource) -> np.ndarray:
+def stored_rows(t: Planned, data: TensorData, threads: int, source: TensorSource) -> np.ndarray:
     """Rows of ``t`` as the store keeps them: float32, or quantized blocks; a value that is not
     a number is refused (it would make a model that writes garbage)."""
     from ..engine.kernels.weights import quantize_weight
@@ -226,9 +226,17 @@ def stream_folder(
     dims, plan = plan_for(family, config, recipe)
     check_plan(source, plan, str(source.where))
     quantize_stream(source, plan, tmp, threads=threads, on_tensor=on_tensor, cancel=cancel)
+    return write_layout(tmp, plan, dims, recipe, config)
+
+
+def write_layout(
+    folder: Path, plan: list[Planned], dims: ModelDims, recipe: Recipe, config: dict
+) -> dict[str, Any]:
+    """``qwen-tui-lowbit.json`` and config.json beside the weights written by ``plan``; the
+    layout."""
     layout = layout_of(plan, dims, recipe)
-    (tmp / LAYOUT).write_text(json.dumps(layout, indent=2), encoding="utf-8")
+    (folder / LAYOUT).write_text(json.dumps(layout, indent=2), encoding="utf-8")
     # the head is stored apart from the table (a tied table shares the head's bytes instead)
     stored = {**config, "tie_word_embeddings": False, "torch_dtype": "float32"}
-    (tmp / "config.json").write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    (folder / "config.json").write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
     return layout

@@ -195,6 +195,8 @@ class QwenApp(App[None]):
             return  # another model was picked since: it is loading
         self.engine_state = "ready"
         self._status(state="ready", context_window=message.info.context_window)
+        if message.info.note:  # what opening it did (a save_low_bit folder converted, once)
+            self.notify(message.info.note, title="Model converted", timeout=20)
         self.chat.update_context()
         self.queue.kick()
 

@@ -70,7 +70,7 @@ def ask(model, messages, params=GREEDY):
 
 
 def test_the_gguf_imports_and_answers_right(real_default):
-    from qwen_tui.store.source import estimate_gguf_needs
+    from qwen_tui.store.gguf_import import estimate_gguf_needs
 
     manifest = real_default.manifest
     assert manifest.family == "qwen2" and manifest.low_bit == DEFAULT_RECIPE

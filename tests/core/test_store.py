@@ -20,7 +20,7 @@ from qwen_tui.errors import (
 )
 from qwen_tui.manifest import MANIFEST, read_manifest, sha256_of, verify
 from qwen_tui.remote_code import check_remote_code
-from qwen_tui.store import local, quantize, source
+from qwen_tui.store import local, quantize, seal, source
 
 
 def test_manifest_records_everything(tiny_quantized, tiny_source):
@@ -90,14 +90,14 @@ def test_cancelled_quantize_leaves_nothing(tiny_source):
 
 
 def test_crash_while_saving_leaves_nothing_that_looks_ready(tiny_source, monkeypatch):
-    real = quantize._check_tokenizer
+    real = seal._check_tokenizer
 
     def boom(folder, family, remote):
         real(folder, family, remote)
         assert any(folder.iterdir())  # weights were already written
         raise RuntimeError("disk went away")
 
-    monkeypatch.setattr(quantize, "_check_tokenizer", boom)
+    monkeypatch.setattr(seal, "_check_tokenizer", boom)
     with pytest.raises(QuantizeFailed, match="disk went away"):
         quantize.quantize_folder(tiny_source, "crash")
     assert _leftovers() == [] and local.list_local() == []

@@ -99,3 +99,56 @@ engine.unload()
 """
     proc = child(code, str(installed_model))
     assert imported(proc) == []
+
+
+@pytest.fixture
+def save_low_bit_folder(tiny_source, tmp_path):
+    """A folder bigdl-llm's own save_low_bit wrote (built here, with bigdl-llm: the child
+    converts and runs it)."""
+    from save_low_bit import save_low_bit
+
+    return save_low_bit(tiny_source, tmp_path / "legacy", "sym_int4")
+
+
+def test_ask_converts_and_runs_a_save_low_bit_folder_without_them(save_low_bit_folder):
+    code = """
+import sys
+from qwen_tui.cli import main
+args = ["--max-new-tokens", "4", "--temperature", "0"]
+assert main(["ask", "hello", "--model-path", sys.argv[1], *args]) == 0
+"""
+    proc = child(code, str(save_low_bit_folder))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "qwen-tui: note: Converted legacy (bigdl-llm's save_low_bit, sym_int4)" in err
+    assert json.loads(err.strip().splitlines()[-1]) == []
+
+
+def test_serve_runs_a_save_low_bit_folder_without_them(save_low_bit_folder):
+    code = """
+import sys
+from qwen_tui.cli import main
+main(["serve", "--port", "0", "--threads", "1", "--model-path", sys.argv[1]])
+"""
+    proc = child(code, str(save_low_bit_folder))
+    assert proc.stderr is not None
+    said = []
+    for line in proc.stderr:  # the note, then "qwen-tui: serving legacy (...) at http://..."
+        said.append(line)
+        if " at http" in line:
+            break
+    assert said[0].startswith("qwen-tui: Converted legacy (bigdl-llm's save_low_bit, sym_int4)")
+    assert "engine native" in said[-1]
+    url = said[-1].split(" at ")[1].split("/v1")[0]
+    body = {"model": "legacy", "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 3, "temperature": 0}  # fmt: skip
+    request = urllib.request.Request(
+        url + "/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        reply = json.loads(response.read())
+    assert reply["usage"]["completion_tokens"] == 3
+    proc.send_signal(signal.SIGINT)
+    assert imported(proc) == []

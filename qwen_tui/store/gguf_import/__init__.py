@@ -5,6 +5,6 @@ and chat template from its metadata, ``weights.py`` maps and dequantizes the ten
 ``convert.py`` writes a float folder that the usual quantize path takes.
 """
 
-from .convert import convert_gguf, is_gguf, load_float_model
+from .convert import convert_gguf, estimate_gguf_needs, is_gguf, load_float_model
 
-__all__ = ["convert_gguf", "is_gguf", "load_float_model"]
+__all__ = ["convert_gguf", "estimate_gguf_needs", "is_gguf", "load_float_model"]

@@ -78,6 +78,13 @@ def hf_config(gf: GgufFile) -> dict:
     return config
 
 
+def estimate_gguf_needs(path: Path, low_bit: str, *, measure: bool = True) -> tuple[int, int]:
+    """(disk, RAM) to quantize a GGUF file: read a tensor at a time, nothing unpacked to disk."""
+    from ..source import estimate_needs
+
+    return estimate_needs(hf_config(open_gguf(path)), path, low_bit, measure=measure)
+
+
 def generation_config(gf: GgufFile) -> dict:
     """Stop tokens, and sampling defaults where the file records them (general.sampling.*)."""
     stops = [i for i in (_token_id(gf, "eos"), _token_id(gf, "eot")) if i is not None]

@@ -11,92 +11,34 @@ bfloat16 or float16 tensor stays in that width until the quantizer widens one bl
 from __future__ import annotations
 
 import json
-import mmap
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ...errors import UsageError
-from .base import SourceTensor, TensorData
+from .base import SourceTensor
+from .mapped import ITEMSIZE, Entry, MappedSource
+
+__all__ = ["SafetensorsSource", "read_header"]
 
 MAX_HEADER = 100 << 20  # safetensors' own limit
-DTYPES = {"F32": (np.float32, "f32"), "F16": (np.float16, "f16"), "BF16": (np.uint16, "bf16"),
-          "F64": (np.float64, "f64")}  # fmt: skip
-ITEMSIZE = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-    "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1,
-}  # fmt: skip
 _HINT = "Download the model again (a file may be cut short or not a safetensors file)."
 
 
-@dataclass(frozen=True)
-class _Entry:
-    file: Path
-    start: int  # absolute offset of the tensor's bytes in its file
-    info: SourceTensor
-
-
-class SafetensorsSource:
+class SafetensorsSource(MappedSource):
     """The tensors of every ``*.safetensors`` file of a folder (or those its index names)."""
 
     def __init__(self, folder: Path) -> None:
-        self.where = Path(folder)
-        self._entries: dict[str, _Entry] = {}
-        for path in _shards(self.where):
+        entries: dict[str, Entry] = {}
+        for path in _shards(Path(folder)):
             for name, entry in _read_header(path).items():
-                if name in self._entries:
+                if name in entries:
                     raise UsageError(
-                        f"{self.where}: tensor {name} is in both {self._entries[name].file.name} "
+                        f"{folder}: tensor {name} is in both {entries[name].file.name} "
                         f"and {path.name}.",
                         _HINT,
                     )
-                self._entries[name] = entry
-
-    def names(self) -> list[str]:
-        return list(self._entries)
-
-    def info(self, name: str) -> SourceTensor | None:
-        entry = self._entries.get(name)
-        return entry.info if entry else None
-
-    @contextmanager
-    def read(self, name: str, rows: tuple[int, int] | None = None) -> Iterator[TensorData]:
-        """The tensor (or rows ``[start, end)`` of it) as a read-only array of its own dtype,
-        mapped from the file while the block runs."""
-        entry = self._entries[name]
-        info = entry.info
-        numpy_type, kind = DTYPES[info.dtype]
-        shape = info.shape if len(info.shape) > 1 else (*info.shape, 1)
-        row_bytes = info.nbytes // shape[0] if shape[0] else 0
-        first, last = rows if rows else (0, shape[0])
-        start = entry.start + first * row_bytes
-        length = (last - first) * row_bytes
-        if length == 0:
-            yield TensorData(np.zeros((0, int(np.prod(shape[1:]))), numpy_type), kind)
-            return
-        with open(entry.file, "rb") as fh:
-            base = start - start % mmap.ALLOCATIONGRANULARITY
-            mapped = mmap.mmap(fh.fileno(), length + start - base, access=mmap.ACCESS_READ,
-                               offset=base)  # fmt: skip
-        view: np.ndarray | None = None
-        try:
-            view = np.frombuffer(mapped, numpy_type, count=length // np.dtype(numpy_type).itemsize,
-                                 offset=start - base)  # fmt: skip
-            cols = int(np.prod(shape[1:]))
-            yield TensorData(view.reshape(last - first, cols), kind)
-        finally:
-            del view
-            try:
-                mapped.close()  # its pages leave the process's memory now
-            except BufferError:  # a caller kept a view: the mapping goes with it
-                pass
-
-    def close(self) -> None:
-        pass
+                entries[name] = entry
+        super().__init__(folder, entries)
 
 
 def _shards(folder: Path) -> list[Path]:
@@ -122,7 +64,7 @@ def read_header(path: Path) -> dict[str, tuple[int, SourceTensor]]:
     return {name: (entry.start, entry.info) for name, entry in _read_header(path).items()}
 
 
-def _read_header(path: Path) -> dict[str, _Entry]:
+def _read_header(path: Path) -> dict[str, Entry]:
     size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -142,9 +84,9 @@ def _read_header(path: Path) -> dict[str, _Entry]:
     for name, spec in header.items():
         if name == "__metadata__":
             continue
-        entries[name] = _Entry(path, data_start, _tensor(path, name, spec, data_size))
+        entries[name] = Entry(path, data_start, _tensor(path, name, spec, data_size))
     for name, entry in entries.items():
-        entries[name] = _Entry(path, data_start + entry.info.offset, entry.info)
+        entries[name] = Entry(path, data_start + entry.info.offset, entry.info)
     return entries
 
 

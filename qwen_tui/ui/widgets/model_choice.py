@@ -27,10 +27,9 @@ from ...errors import QwenTuiError
 from ...remote_code import needs_remote_code
 from ...remotes import RemoteEntry
 from ...store import resources
-from ...store.gguf_import import is_gguf
+from ...store.gguf_import import estimate_gguf_needs, is_gguf
 from ...store.progress import human_bytes
 from ...store.source import (
-    estimate_gguf_needs,
     estimate_needs,
     has_safetensors,
     read_source_config,
