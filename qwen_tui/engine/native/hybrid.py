@@ -71,14 +71,6 @@ class HybridModel(NativeModel):
         full = sum(not linear for linear in self.cache_dims.kinds)
         return int(full * self.layout.dims.kv_heads * self.layout.dims.head_dim * 2 * 2)
 
-    @property
-    def state_bytes(self) -> int:
-        """What a decoded token reads and writes of the recurrent states (each linear layer's
-        delta-rule state and conv window, once each way)."""
-        d = self.cache_dims
-        per_layer = d.v_heads * d.k_dim * d.v_dim + (d.kernel - 1) * d.conv_dim
-        return int(2 * 4 * per_layer * sum(d.kinds))
-
     def new_cache(self) -> HybridCache:  # type: ignore[override]
         return HybridCache(self.cache_dims)
 
