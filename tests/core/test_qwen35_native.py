@@ -94,6 +94,7 @@ def test_a_released_checkpoints_layout_stores_the_same_model(stored, tmp_path):
     try:
         ids = recorded()["ids"].tolist()
         assert engine.model.layout.numbers.rope_base == 1e7  # from text_config's rope_parameters
+        assert engine.info.context_window == 4096  # its max_position_embeddings
         assert np.array_equal(engine.score(ids), open_engine_scores(text.path, ids))
     finally:
         engine.unload()
@@ -189,6 +190,61 @@ def test_snapshots_are_bounded_and_a_restored_one_is_copied(stored):
     for (w, s), (w0, s0) in zip(cache.snapshots[8], kept, strict=True):  # never written
         assert np.array_equal(w, w0) and np.array_equal(s, s0)
     assert cache.length == len(ids) and back.length == 11
+
+
+def test_every_instruction_set_and_thread_count_gives_the_same_bits(stored, monkeypatch):
+    """The matmuls' variants agree bit for bit, and the float kernels have one (AVX2): so does
+    the whole model, however many threads split the heads and rows."""
+    model = open_model(stored("mixed_int5").path, threads=1)
+    ids = recorded()["ids"].tolist()
+    results = []
+    try:
+        for isa in kernels.supported_isas():
+            monkeypatch.setenv(kernels.ISA_ENV, isa)
+            kernels.chosen_isa.cache_clear()
+            assert kernels.chosen_isa().name == isa
+            for threads in (1, 2):
+                model.threads = threads
+                results.append(model.logits(model.hidden(ids, model.new_cache(), False)))
+    finally:
+        monkeypatch.undo()
+        kernels.chosen_isa.cache_clear()
+    assert len(results) >= 4 and all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_every_pointer_the_hybrid_decoder_gets_is_checked_first(stored):
+    from qwen_tui.engine.kernels import KernelError
+
+    model = open_model(stored("sym_int8").path, threads=1)
+    decoder, s = model.decoder, model.hybrid_shape
+    cache = model.new_cache()
+    cache.reserve(4)
+    states = cache.states()
+    h = np.zeros((2, s.hidden), np.float32)
+    cos, sin = model.rotary.covering(4)
+    good = dict(
+        h=h, past=0, positions=np.arange(2, dtype=np.int64), tables=(cos, sin), states=states,
+        last_only=True, scratch=np.empty(decoder.scratch_floats(2), np.float32), threads=1,
+    )  # fmt: skip
+    window, state = states[0]
+    keys, values = states[2]
+    wrong = {
+        "h must be float32": {"h": h.astype(np.float64)},
+        "rotary tables must be 8 wide": {"tables": (np.zeros((4, 32), np.float32),) * 2},
+        "outside the": {"positions": np.array([0, cos.shape[0]], np.int64)},
+        "window must have the shape": {"states": [(window[:2], state), *states[1:]]},
+        "state must be float32": {"states": [(window, state.astype(np.float64)), *states[1:]]},
+        "keys must have the shape": {"states": [*states[:2], (keys[:1], values), states[3]]},
+        "values must be float16": {"states": [*states[:2], (keys, values.astype(np.float32)),
+                                              states[3]]},
+        "do not fit a cache": {"past": cache.capacity - 1},
+        "scratch is too small": {"scratch": np.empty(10, np.float32)},
+        "must have 4 layers": {"states": states[:3]},
+    }  # fmt: skip
+    for complaint, change in wrong.items():
+        with pytest.raises(KernelError, match=complaint):
+            decoder.decode(**{**good, **change})
+    decoder.decode(**good)  # and the right arrays run
 
 
 def test_the_store_is_refused_where_the_layout_does_not_fit(stored, tmp_path):
