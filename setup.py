@@ -19,6 +19,9 @@ SOURCES = [
     "matmul.c",
     "tiles_ref.c",
     "decoder.c",
+    "hybrid.c",
+    "deltanet.c",
+    "module_hybrid.c",
     "tiles_avx2.c",
     "tiles_avxvnni.c",
     "tiles_avx512vl.c",
@@ -29,7 +32,18 @@ SOURCES = [
     "bandwidth.c",
     "sample.c",
 ]
-HEADERS = ["qk.h", "simd256.h", "tiles256.h", "float_kernels.h", "decoder.h", "sample.h"]
+HEADERS = [
+    "qk.h",
+    "simd256.h",
+    "tiles256.h",
+    "float_kernels.h",
+    "decoder.h",
+    "sample.h",
+    "layer_parts.h",
+    "deltanet.h",
+    "hybrid.h",
+    "module.h",
+]
 
 setup(
     ext_modules=[

@@ -62,6 +62,9 @@ def check_models(deep: bool = False) -> list[Finding]:
         else:
             how = "every file matches its sha256" if deep else "every file has its size"
             engine = choose_engine(model.path)
+            if engine.name == "none":  # neither engine runs it here
+                found.append(Finding(f"model {model.folder_name}", False, engine.why, engine.hint))
+                continue
             if engine.why:  # why it needs torch and bigdl-llm, or that it is converted first
                 how += f"; it loads on {engine.note}"
             found.append(Finding(f"model {model.folder_name}", True, how))

@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import paths
 from ..engine.runtime.cpus import default_threads
 from ..errors import UsageError
-from ..families import BY_NAME
+from ..families import BY_NAME, family_for  # noqa: F401  (test_bench reads BY_NAME here)
 from ..manifest import Manifest
 from ..recipes import RECIPES
 from ..store import local
@@ -36,9 +36,17 @@ DIMENSIONS = {
     "qwen3-4b": ("qwen3", 2560, 9728, 36, 32, 8, 151936, True),
     "qwen3-8b": ("qwen3", 4096, 12288, 36, 32, 8, 151936, False),
 }
+# Qwen3.5 (hybrid: every 4th layer full attention, the rest Gated DeltaNet): hidden,
+# intermediate, layers, heads, kv heads, head_dim, DeltaNet key heads, value heads, key and
+# value head widths, vocab, tied (Qwen/Qwen3.5-0.8B's text_config)
+HYBRID = {
+    "qwen3.5-0.8b": (1024, 3584, 24, 8, 2, 256, 16, 16, 128, 128, 248320, True),
+}
 
 
 def synthetic_config(key: str) -> dict:
+    if key in HYBRID:
+        return _hybrid_config(key)
     family, hidden, inter, layers, heads, kv_heads, vocab, tied = DIMENSIONS[key]
     config = {
         "architectures": ["Qwen3ForCausalLM" if family == "qwen3" else "Qwen2ForCausalLM"],
@@ -54,11 +62,41 @@ def synthetic_config(key: str) -> dict:
     return config
 
 
+def _hybrid_config(key: str) -> dict:
+    """A text-only Qwen3.5's config.json, as transformers 5 writes it."""
+    (
+        hidden,
+        inter,
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+        k_heads,
+        v_heads,
+        k_dim,
+        v_dim,
+        vocab,
+        tied,
+    ) = HYBRID[key]
+    return {
+        "architectures": ["Qwen3_5ForCausalLM"], "model_type": "qwen3_5_text",
+        "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim,
+        "linear_num_key_heads": k_heads, "linear_num_value_heads": v_heads,
+        "linear_key_head_dim": k_dim, "linear_value_head_dim": v_dim,
+        "linear_conv_kernel_dim": 4, "full_attention_interval": 4, "vocab_size": vocab,
+        "tie_word_embeddings": tied, "max_position_embeddings": 262144, "rms_norm_eps": 1e-6,
+        "hidden_act": "silu", "attention_bias": False, "dtype": "float32",
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000000.0,
+                            "partial_rotary_factor": 0.25},
+    }  # fmt: skip
+
+
 def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
     key = name.strip().lower()
-    if key not in DIMENSIONS:
+    if key not in DIMENSIONS and key not in HYBRID:
         raise UsageError(
-            f"No synthetic recipe for '{name}'.", f"Use one of {', '.join(DIMENSIONS)}."
+            f"No synthetic recipe for '{name}'.", f"Use one of {', '.join([*DIMENSIONS, *HYBRID])}."
         )
     root = paths.synthetic_dir()
     folder_name = local.folder_name(f"synthetic-{key}", low_bit)
@@ -66,7 +104,8 @@ def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
         if model.folder_name == folder_name:
             return model
     config = synthetic_config(key)
-    family = BY_NAME[config["model_type"]]
+    family = family_for(str(config["model_type"]))
+    assert family is not None  # every synthetic config names a family of ours
     recipe = RECIPES[low_bit]
     _, plan = plan_for(family, config, recipe)
 
@@ -95,8 +134,10 @@ def synthetic_model(name: str, low_bit: str = "sym_int4") -> local.LocalModel:
 
 
 def _write_tokenizer(folder: Path, family: str) -> None:
-    """A small byte-level tokenizer with the ChatML tokens (Qwen3's with its template)."""
+    """A small byte-level tokenizer with the ChatML tokens (Qwen3's, with its template, for
+    Qwen3 and Qwen3.5)."""
     from ..testing.tiny import build_tokenizer
     from ..testing.tiny_qwen3 import qwen3_tokenizer
 
-    (qwen3_tokenizer() if family == "qwen3" else build_tokenizer()).save_pretrained(folder)
+    with_think = family in ("qwen3", "qwen35")
+    (qwen3_tokenizer() if with_think else build_tokenizer()).save_pretrained(folder)

@@ -33,7 +33,8 @@ def read_defaults(model_dir: Path, thinks: bool = False) -> GenerationParams:
 
 
 def context_window(model_dir: Path) -> int:
-    """Qwen-1's max_window_size, else the position-embedding limit."""
+    """Qwen-1's max_window_size, else the position-embedding limit (a multimodal checkpoint's,
+    such as Qwen3.5's, in its text_config)."""
 
     def load(name: str) -> dict:
         try:
@@ -42,6 +43,9 @@ def context_window(model_dir: Path) -> int:
             return {}
 
     gen, config = load("generation_config.json"), load("config.json")
+    text = config.get("text_config")
+    if isinstance(text, dict):
+        config = {**config, **text}
     for value in (gen.get("max_window_size"), config.get("max_window_size")):
         if value:
             return int(value)

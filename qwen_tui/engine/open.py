@@ -1,5 +1,7 @@
 """Which engine runs a model from the store: ours without torch (``native``), unless the user,
-the CPU or the model calls for bigdl-llm's (``bigdl``), saying why.
+the CPU or the model calls for bigdl-llm's (``bigdl``), saying why. A family bigdl-llm cannot
+run (Qwen3.5) is never handed to it: where ours cannot run it either, loading says why in one
+sentence (``none``).
 
 A folder bigdl-llm's ``save_low_bit`` wrote is opened through a copy converted once into the
 store's layout (``store/lowbit_import``), wherever the native engine would run it; the engine's
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import EngineError
+from ..families import FamilySpec, family_for
 from ..manifest import read_manifest
 from ..remote_code import needs_remote_code
 from ..store.lowbit_import import saved_format
@@ -34,8 +38,9 @@ CONVERTED = "bigdl-llm's save_low_bit folder, converted to qwen-tui's layout whe
 
 @dataclass(frozen=True)
 class EngineChoice:
-    name: str  # "native" | "bigdl"
+    name: str  # "native" | "bigdl" | "none" (neither runs the model here; ``why`` says so)
     why: str = ""  # empty for the default
+    hint: str = ""  # what to do, for "none"
 
     @property
     def note(self) -> str:
@@ -45,15 +50,12 @@ class EngineChoice:
 
 def choose_engine(model_dir: Path | None = None) -> EngineChoice:
     """The engine for ``model_dir`` (None: for a typical store model on this machine)."""
-    if os.environ.get(DECODER_ENV, "").strip().lower() == "bigdl":
-        return EngineChoice("bigdl", f"{DECODER_ENV}=bigdl")
-    matmul = os.environ.get(MATMUL_ENV, "").strip().lower()
-    if matmul in ("bigdl", "dequant"):
-        return EngineChoice("bigdl", f"{MATMUL_ENV}={matmul}")
-    if not kernels.available():
-        return EngineChoice("bigdl", "qwen-tui's C kernels were not built")
-    if not kernels.float_kernels():
-        return EngineChoice("bigdl", "this CPU lacks AVX2, which our decoder needs")
+    ours = _family_only_ours(Path(model_dir)) if model_dir is not None else None
+    bigdl = _bigdl_reason()
+    if bigdl is not None:
+        if ours is not None:
+            return _neither(ours, bigdl)
+        return EngineChoice("bigdl", bigdl)
     if model_dir is None:
         return EngineChoice("native")
     if saved_format(Path(model_dir)):  # converted when opened, where it can be
@@ -64,8 +66,64 @@ def choose_engine(model_dir: Path | None = None) -> EngineChoice:
     try:
         read_layout(Path(model_dir))
     except NativeUnsupported as exc:
+        if ours is not None:
+            return _neither(ours, str(exc))
         return EngineChoice("bigdl", str(exc))
     return EngineChoice("native")
+
+
+def _bigdl_reason() -> str | None:
+    """Why a setting or this machine calls for bigdl-llm's engine, or None."""
+    if os.environ.get(DECODER_ENV, "").strip().lower() == "bigdl":
+        return f"{DECODER_ENV}=bigdl"
+    matmul = os.environ.get(MATMUL_ENV, "").strip().lower()
+    if matmul in ("bigdl", "dequant"):
+        return f"{MATMUL_ENV}={matmul}"
+    if not kernels.available():
+        return "qwen-tui's C kernels were not built"
+    if not kernels.float_kernels():
+        return "this CPU lacks AVX2, which our decoder needs"
+    return None
+
+
+def _family_only_ours(folder: Path) -> FamilySpec | None:
+    """The folder's family where bigdl-llm's engine cannot run it (Qwen3.5), else None."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    family = family_for(str(config.get("model_type"))) if isinstance(config, dict) else None
+    return family if family is not None and not family.bigdl else None
+
+
+def _neither(family: FamilySpec, why: str) -> EngineChoice:
+    """A model only our engine runs, which cannot run it here: why, in one sentence."""
+    if why.startswith((DECODER_ENV, MATMUL_ENV)):
+        setting = why.split("=")[0]
+        return EngineChoice(
+            "none",
+            f"bigdl-llm's engine, which {why} asks for, cannot run {family.title} models",
+            f"Unset {setting} to run it on qwen-tui's own engine.",
+        )
+    return EngineChoice(
+        "none",
+        f"only qwen-tui's own engine runs {family.title} models, and it cannot run this one "
+        f"here: {why}",
+        "Run it on a CPU with AVX2, with qwen-tui's C kernels built (./scripts/setup.sh).",
+    )
+
+
+class UnrunnableEngine(LocalEngine):
+    """The engine of a model neither engine runs here: loading says why (``EngineChoice``)."""
+
+    name = "none"
+
+    def __init__(self, model_dir: Path, choice: EngineChoice, **kwargs: Any) -> None:
+        super().__init__(model_dir, **kwargs)
+        self.choice = choice
+
+    def _open(self, manifest: Any, trust: bool) -> Any:
+        raise EngineError(f"Cannot load {manifest.name}: {self.choice.why}.", self.choice.hint)
 
 
 def _runs_own_code(folder: Path) -> bool:
@@ -90,6 +148,8 @@ def open_engine(model_dir: Path, threads: int | None = None, kv_cache_mb: int = 
     engine: LocalEngine
     if choice.name == "native":
         engine = NativeEngine(model_dir, threads=threads, kv_cache_mb=kv_cache_mb)
+    elif choice.name == "none":
+        engine = UnrunnableEngine(model_dir, choice, threads=threads, kv_cache_mb=kv_cache_mb)
     else:
         bigdl: Any = importlib.import_module(BIGDL_ENGINE)
         engine = bigdl.BigdlEngine(model_dir, threads=threads, kv_cache_mb=kv_cache_mb)

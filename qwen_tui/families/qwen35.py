@@ -224,5 +224,6 @@ QWEN35 = FamilySpec(
     model_tensors=MODEL,
     refuse=_refuse,
     skipped=SKIPPED,
-    decoded=False,  # the C decoder's Gated DeltaNet is not written yet
+    bigdl=False,  # only our own engine runs it (engine/native/hybrid.py)
+    title="Qwen3.5",
 )

@@ -174,6 +174,13 @@ class FamilySpec:
     # whether qwen-tui's decoders run it; False while a family is being added (the float
     # reference computes it, quantizing refuses it)
     decoded: bool = True
+    # whether bigdl-llm's engine (torch) runs it too; False: only our own engine does
+    bigdl: bool = True
+    title: str = ""  # its name in a sentence ("Qwen3.5"); the name where empty
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     def plan(self, dims: ModelDims, recipe: Recipe) -> list[Planned]:
         """Every tensor the store holds for this model and recipe, layers first."""

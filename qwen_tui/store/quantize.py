@@ -110,6 +110,12 @@ def quantize_folder(
     progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
     target.parent.mkdir(parents=True, exist_ok=True)
     whole_model = remote_code or not has_safetensors(src)  # code of its own, or .bin files
+    if whole_model and not BY_NAME[family].bigdl:  # that path builds the model in bigdl-llm
+        raise UsageError(
+            f"{src} holds a {BY_NAME[family].title} model without safetensors files, and "
+            "qwen-tui reads such models only from safetensors.",
+            "Download the model's safetensors release.",
+        )
     disk, ram = estimate_needs(config, src, low_bit, measure=measure, whole_model=whole_model)
     check_disk(target.parent, disk, f"store {name}")
     check_memory(ram, f"quantize {name}")

@@ -116,3 +116,26 @@ def test_a_synthetic_model_is_built_straight_in_low_bit_and_answers(monkeypatch)
         engine.unload()
     assert reply.stats.generated_tokens >= 1
     assert synthetic.synthetic_model("tiny-q3", "sym_int8").path == model.path  # cached
+
+
+def test_a_synthetic_qwen35_is_built_and_runs_on_our_engine(monkeypatch):
+    """Qwen3.5's dimensions (a hybrid of Gated DeltaNet and full layers) as a config.json
+    transformers 5 would write, built straight in low-bit and run by the hybrid decoder."""
+    from qwen_tui.bench import synthetic
+    from qwen_tui.engine.native.hybrid import HybridModel
+    from qwen_tui.engine.open import open_engine
+    from qwen_tui.engine.types import ChatMessage, GenerationParams
+
+    tiny = (128, 256, 4, 2, 1, 64, 2, 2, 32, 32, 1024, True)
+    monkeypatch.setitem(synthetic.HYBRID, "tiny-q35", tiny)
+    model = synthetic.synthetic_model("tiny-q35", "mixed_int5")
+    assert model.manifest.family == "qwen35"
+    engine = open_engine(model.path, threads=1)
+    engine.load()
+    try:
+        assert isinstance(engine.model, HybridModel)
+        assert engine.model.layout.dims.layer_types[3] == "full_attention"
+        reply = engine.chat([ChatMessage("user", "hi")], GenerationParams(max_new_tokens=4))
+    finally:
+        engine.unload()
+    assert reply.stats.generated_tokens >= 1

@@ -58,9 +58,16 @@ def test_gguf_names_are_the_qwen35_architectures():
     assert "blk.{i}.ssm_dt.bias" in ours and "blk.{i}.ssm_a" in ours
 
 
-def test_quantizing_it_waits_for_its_decoder(tmp_path):
-    with pytest.raises(UsageError, match="qwen35 model, which qwen-tui computes only as a float"):
-        quantize_folder(FIXTURE, "m", root=tmp_path / "store")
+def test_quantizing_it_needs_its_safetensors(tmp_path):
+    """Our decoder runs it (tests/core/test_qwen35_native.py); a folder of .bin files only,
+    which bigdl-llm's whole-model path would build, is refused in one sentence."""
+    assert QWEN35.decoded and not QWEN35.bigdl
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    shutil.copy(FIXTURE / "config.json", folder)
+    shutil.copy(FIXTURE / "model.safetensors", folder / "pytorch_model.bin")
+    with pytest.raises(UsageError, match="Qwen3.5 model without safetensors files"):
+        quantize_folder(folder, "m", root=tmp_path / "store")
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
 
 

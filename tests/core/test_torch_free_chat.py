@@ -152,3 +152,30 @@ main(["serve", "--port", "0", "--threads", "1", "--model-path", sys.argv[1]])
     assert reply["usage"]["completion_tokens"] == 3
     proc.send_signal(signal.SIGINT)
     assert imported(proc) == []
+
+
+def test_a_qwen35_loads_and_chats_without_them(tmp_path):
+    """Qwen3.5 (quantized here, in the test's process) on our own engine: the hybrid decoder,
+    its cache and its tokenizer reach none of them either."""
+    from qwen35_fixture import chat_folder
+
+    from qwen_tui.store.quantize import quantize_folder
+
+    source = chat_folder(tmp_path / "source")
+    stored = quantize_folder(source, "q35", "sym_int8", root=tmp_path / "store", measure=False)
+    code = """
+import sys
+from qwen_tui.engine.native.hybrid import HybridModel
+from qwen_tui.engine.open import open_engine
+from qwen_tui.engine.types import ChatMessage, GenerationParams
+
+engine = open_engine(sys.argv[1], threads=1)
+engine.load()
+messages = [ChatMessage("user", "hi")]
+reply = engine.chat(messages, GenerationParams(max_new_tokens=3), cache_key="c")
+again = engine.chat(messages, GenerationParams(max_new_tokens=3), cache_key="c")
+assert isinstance(engine.model, HybridModel) and again.stats.reused_tokens > 0
+engine.unload()
+"""
+    proc = child(code, str(stored.path))
+    assert imported(proc) == []

@@ -3,7 +3,9 @@
 An entry holds the token ids the model has already seen and their past
 key/values. The next turn reuses the longest common prefix and prefills only
 what is new; a history that changed (edit, regenerate, system prompt, dropped
-turns) shares a shorter prefix, and the cache is cut back to it.
+turns) shares a shorter prefix, and the cache is cut back to it (a recurrent
+model's, to its last snapshot at or before it: the reply's stats count what was
+reused).
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ def seq_dim_of(past: Any, length: int) -> int | None:
 
 
 def crop(entry: CacheEntry, length: int) -> CacheEntry:
-    """A copy of the first ``length`` positions (copied so in-place appends stay private)."""
+    """A copy of the first ``length`` positions (copied so in-place appends stay private). A
+    recurrent model's cache may go back further, to the last position it kept a snapshot of
+    (``native/hybrid_cache.py``): the entry's ids are then cut there."""
     if hasattr(entry.past, "cropped"):  # the decoder's own cache
-        return CacheEntry(entry.ids[:length], entry.past.cropped(length), entry.seq_dim)
+        past = entry.past.cropped(length)
+        return CacheEntry(entry.ids[: past.length], past, entry.seq_dim)
     past = tuple(
         tuple(t.narrow(entry.seq_dim, 0, length).clone() for t in layer) for layer in entry.past
     )

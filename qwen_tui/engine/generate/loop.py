@@ -171,8 +171,10 @@ class TokenLoop:
         if shared <= 0:
             return None, 0
         if shared < len(cache.ids):
-            cache = crop(cache, shared)
-        return cache.past, shared
+            cache = crop(cache, shared)  # a recurrent model's may go back further
+        if not cache.ids:
+            return None, 0
+        return cache.past, len(cache.ids)
 
 
 class Decoder(Protocol):

@@ -5,7 +5,7 @@ transformers 4.37.2 (the version bigdl-llm 2.5 is verified with) lacks (Qwen3).
 quantizing, saving and loading low-bit models goes through the same paths as for Qwen2. It is
 idempotent and cheap; every place that builds a model from a folder calls it first.
 ``load_tokenizer`` gives each family its tokenizer: ours for Qwen-1 (tiktoken) and, without
-transformers, for Qwen2 and Qwen3 (``engine/tokenizer``).
+transformers, for Qwen2, Qwen3 and Qwen3.5 (``engine/tokenizer``).
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ def register() -> None:
 
 
 def load_tokenizer(folder: Path, family: str, trust_remote_code: bool = False) -> Any:
-    """The tokenizer of a model folder. Ours for Qwen-1 (from ``qwen.tiktoken``) and for Qwen2
-    and Qwen3 (``tokenizers`` over ``tokenizer.json``, as transformers reads it); transformers'
-    for a folder with no ``tokenizer.json`` (a slow tokenizer, which it converts), one naming a
-    tokenizer class of its own, or one whose code runs (``trust_remote_code``, which
-    remote_code.py decides: only then does code in the folder run)."""
+    """The tokenizer of a model folder. Ours for Qwen-1 (from ``qwen.tiktoken``) and for Qwen2,
+    Qwen3 and Qwen3.5 (``tokenizers`` over ``tokenizer.json``, as transformers reads it);
+    transformers' for a folder with no ``tokenizer.json`` (a slow tokenizer, which it
+    converts), one naming a tokenizer class of its own, or one whose code runs
+    (``trust_remote_code``, which remote_code.py decides: only then does code in the folder
+    run)."""
     if not trust_remote_code:
         if family == "qwen":
             from .qwen1_tokenizer import Qwen1Tokenizer
@@ -54,7 +55,7 @@ def load_tokenizer(folder: Path, family: str, trust_remote_code: bool = False) -
             return Qwen1Tokenizer.from_folder(folder)
         from ..tokenizer import ChatTokenizer, reads_folder
 
-        if family in ("qwen2", "qwen3") and reads_folder(folder):
+        if family in ("qwen2", "qwen3", "qwen35") and reads_folder(folder):
             return ChatTokenizer.from_folder(folder)
     from transformers import AutoTokenizer
 

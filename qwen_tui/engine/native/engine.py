@@ -11,12 +11,14 @@ from ...errors import EngineError, NotEnoughMemory
 from ...manifest import Manifest
 from ..generate.loop import DecoderLoop, TokenLoop
 from ..generate.native_sampling import NativeSampler, TokenSampler
+from ..generate.prompt import special_ids
 from ..kernels import chosen_isa
 from ..local import LocalEngine
 from ..models import load_tokenizer
 from ..plan import MatmulPlan, mode_from_env
 from ..runtime.pages import trim_heap
 from ..types import GenerationParams
+from .hybrid import HybridModel, open_model
 from .layout import NativeUnsupported
 from .model import NativeModel
 
@@ -37,9 +39,11 @@ class NativeEngine(LocalEngine):
         try:
             # the weights are packed in C (the GIL released) while the tokenizer is read
             with ThreadPoolExecutor(1, thread_name_prefix="weights") as pool:
-                weights = pool.submit(NativeModel, self.model_dir, self.threads)
+                weights = pool.submit(open_model, self.model_dir, self.threads)
                 tokenizer = load_tokenizer(self.model_dir, manifest.family)
                 model = weights.result()
+            if isinstance(model, HybridModel):  # its recurrent states are kept at turns
+                model.turn_token = _turn_token(tokenizer)
         except NativeUnsupported as exc:
             raise EngineError(
                 f"qwen-tui's own engine does not run {manifest.name}: {exc}.",
@@ -74,7 +78,13 @@ class NativeEngine(LocalEngine):
         super()._unload()
 
     def kv_bytes_per_position(self) -> int:
-        model = self.model
-        if model is None:
-            return 0
-        return int(model.layers * model.shape.kv_heads * model.shape.head_dim * 2 * 2)
+        return self.model.kv_bytes_per_position if self.model is not None else 0
+
+
+def _turn_token(tokenizer: Any) -> int | None:
+    """<|im_start|>'s id, or None for a tokenizer without ChatML (then the chat template
+    refuses it before any reply)."""
+    try:
+        return special_ids(tokenizer).im_start
+    except EngineError:
+        return None

@@ -50,20 +50,10 @@ class StoreLayout:
         return next(t for t in self.tensors if t.role == "output")
 
 
-def _numbers(family: str, config: dict) -> Numbers:
-    """As ``engine/bigdl/decoder/model.py:_shape`` reads the config (defaults: the config
-    classes' own, since a store's config.json may leave a field out)."""
-    if family == "qwen":
-        return Numbers(
-            float(config.get("layer_norm_epsilon", 1e-6)),
-            float(config.get("rotary_emb_base", 10000)),
-            int(config.get("seq_length", 8192)),
-        )
-    return Numbers(
-        float(config.get("rms_norm_eps", 1e-6)),
-        float(config.get("rope_theta", 10000.0)),
-        int(config.get("max_position_embeddings", 32768)),
-    )
+def _numbers(dims: ModelDims) -> Numbers:
+    """As the family reads config.json (with the config classes' own defaults, since a store's
+    config.json may leave a field out; Qwen3.5's rope_parameters and text_config included)."""
+    return Numbers(dims.eps, dims.rope_base, dims.positions)
 
 
 def _read_json(path: Path) -> Any:
@@ -107,7 +97,7 @@ def read_layout(folder: Path) -> StoreLayout:
             raise NativeUnsupported(f"{LAYOUT} gives {t.name} no format qwen-tui knows")
         tensors.append(dataclasses.replace(t, store=fmt))
     _check_shape(dims)
-    return StoreLayout(family, dims, _numbers(family.name, config), tensors, embedding["format"])
+    return StoreLayout(family, dims, _numbers(dims), tensors, embedding["format"])
 
 
 def _check_shape(d: ModelDims) -> None:
@@ -118,3 +108,10 @@ def _check_shape(d: ModelDims) -> None:
         raise NativeUnsupported("its heads do not fit the attention kernel")
     if d.hidden % 8 or d.head_dim % 8:
         raise NativeUnsupported("its norms are not a multiple of 8 wide")
+    if d.layer_types:  # Qwen3.5: what make_hybrid and the Gated DeltaNet kernels accept
+        if d.rope_dim % 2 or not 0 < d.rope_dim <= d.head_dim:
+            raise NativeUnsupported("its rotary width does not fit its heads")
+        if d.linear_value_dim % QK or d.linear_k_dim % 8 or d.linear_v_dim % 8:
+            raise NativeUnsupported("its Gated DeltaNet heads are not a multiple of 8 wide")
+        if d.linear_v_heads % d.linear_k_heads or d.conv_kernel < 1:
+            raise NativeUnsupported("its Gated DeltaNet heads or conv do not fit the kernels")

@@ -11,6 +11,7 @@ The same calls, in the same order, on the same bytes as the torch engine's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,27 +33,53 @@ ROLES = {
 }  # fmt: skip
 
 
+class LayerRunner(Protocol):
+    """Every layer of a model in one C call a step (``StepDecoder``, ``HybridDecoder``)."""
+
+    def scratch_floats(self, rows: int, /) -> int: ...
+
+    def decode(
+        self, h: np.ndarray, past: int, positions: np.ndarray,
+        tables: tuple[np.ndarray, np.ndarray], states: Any, last_only: bool,
+        scratch: np.ndarray, threads: int, /,
+    ) -> None: ...  # fmt: skip
+
+
 class NativeModel:
     """Every layer of the model in ``folder`` in our C decoder; ``NativeUnsupported`` (before
     any weight is read) where this engine does not run it."""
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(self, folder: Path, threads: int, layout: StoreLayout | None = None) -> None:
         if not float_kernels():
             raise NativeUnsupported("the float kernels need AVX2, which this CPU lacks")
-        self.layout: StoreLayout = read_layout(folder)
+        self.layout: StoreLayout = layout or read_layout(folder)
         self.threads = threads
         d, numbers = self.layout.dims, self.layout.numbers
-        self.shape = LayerShape(d.hidden, d.heads, d.kv_heads, d.head_dim, d.inter, numbers.eps)
         self.positions = numbers.positions
         self.weights: StoreWeights = load_weights(folder, self.layout)
         by_role = {t.role: t.name for t in self.layout.tensors if t.layer is None}
         self.head = self.weights.packed[by_role["output"]]
         self.embed = self.head if d.tied else self.weights.packed[by_role["token_embd"]]
-        self.final_norm = self.weights.floats[by_role["output_norm"]]
+        self.final_norm = self.norm(by_role["output_norm"])
         self.layers = d.layers
-        self.decoder = StepDecoder(self.shape, [self._layer(i) for i in range(d.layers)])
-        self.rotary = RotaryTables(d.head_dim, numbers.rope_base, numbers.positions)
+        self.eps = numbers.eps
         self.scratch = np.empty(0, np.float32)
+        self._build()
+
+    def _build(self) -> None:
+        """The C decoder of every layer, and the rotary tables."""
+        d, numbers = self.layout.dims, self.layout.numbers
+        self.shape = LayerShape(d.hidden, d.heads, d.kv_heads, d.head_dim, d.inter, numbers.eps)
+        layers = [self._layer(i) for i in range(d.layers)]
+        self.decoder: LayerRunner = StepDecoder(self.shape, layers)
+        self.rotary = RotaryTables(d.head_dim, numbers.rope_base, numbers.positions)
+
+    def norm(self, name: str) -> np.ndarray:
+        """An RMSNorm's multiplier: its weight, plus one where the family centres it on zero
+        (Qwen3.5's ``x * (1 + w)``), computed once here."""
+        weight = self.weights.floats[name]
+        offset = self.layout.dims.norm_offset
+        return weight + np.float32(offset) if offset else weight
 
     def _layer(self, i: int) -> LayerWeights:
         parts: dict[str, np.ndarray | PackedArray] = {}
@@ -69,6 +96,12 @@ class NativeModel:
         embed = 0 if self.embed is self.head else self.embed.data.nbytes
         return sum(w.data.nbytes for w in self.weights.packed.values()) - embed
 
+    @property
+    def kv_bytes_per_position(self) -> int:
+        """What a decoded token reads of the KV cache per position before it (float16 keys
+        and values of every layer)."""
+        return int(self.layers * self.shape.kv_heads * self.shape.head_dim * 2 * 2)
+
     def new_cache(self) -> NativeCache:
         return NativeCache(self.layers, self.shape.kv_heads, self.shape.head_dim)
 
@@ -81,9 +114,10 @@ class NativeModel:
         # a long prompt in chunks (only the last chunk's rows are kept when last_only)
         outs = [self._step(ids[i : i + CHUNK], cache, last_only) for i in range(0, len(ids), CHUNK)]
         h = outs[-1] if last_only else np.concatenate(outs)
-        return rms_norm(h, self.final_norm, self.shape.eps, self.threads)
+        return rms_norm(h, self.final_norm, self.eps, self.threads)
 
-    def _step(self, ids: list[int], cache: NativeCache, last_only: bool) -> np.ndarray:
+    def _step(self, ids: list[int], cache: Any, last_only: bool) -> np.ndarray:
+        """Feed ``ids`` after what ``cache`` (this model's kind of cache) holds."""
         rows = len(ids)
         h = dequantize_rows(self.embed, np.array(ids, dtype=np.int64))
         need = self.decoder.scratch_floats(rows)
@@ -92,11 +126,15 @@ class NativeModel:
         positions = np.arange(cache.length, cache.length + rows, dtype=np.int64)
         tables = self.rotary.covering(cache.length + rows)
         self.decoder.decode(
-            h, cache.length, positions, tables, (cache.keys, cache.values), last_only,
-            self.scratch, self.threads,
+            h, cache.length, positions, tables, self._states(cache), last_only, self.scratch,
+            self.threads,
         )  # fmt: skip
         cache.length += rows
         return h[:1] if last_only else h
+
+    def _states(self, cache: Any) -> Any:
+        """What the C decoder carries from step to step: every layer's keys and values."""
+        return cache.keys, cache.values
 
     def logits(self, hidden: np.ndarray) -> np.ndarray:
         """The output head on normed hidden rows: float32 [rows, vocab]."""

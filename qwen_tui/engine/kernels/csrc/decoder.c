@@ -17,37 +17,7 @@
 
 #include "decoder.h"
 #include "float_kernels.h"
-
-TARGET static void to_half(const float *src, uint16_t *dst, int n)
-{
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        _mm_storeu_si128((__m128i *)(dst + j),
-                         _mm256_cvtps_ph(_mm256_loadu_ps(src + j), _MM_FROUND_TO_NEAREST_INT));
-    for (; j < n; j++) {
-        float tail[8] = {0};
-        uint16_t out[8];
-        tail[0] = src[j];
-        _mm_storeu_si128((__m128i *)out,
-                         _mm256_cvtps_ph(_mm256_loadu_ps(tail), _MM_FROUND_TO_NEAREST_INT));
-        dst[j] = out[0];
-    }
-}
-
-TARGET static void add_rows(float *h, const float *y, size_t n)
-{
-    size_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(h + j, _mm256_add_ps(_mm256_loadu_ps(h + j), _mm256_loadu_ps(y + j)));
-    for (; j < n; j++)
-        h[j] += y[j];
-}
-
-static qk_target target(const qk_weight *w, float *y)
-{
-    qk_target t = {(qk_format)w->fmt, w->w, w->n, y, w->bias};
-    return t;
-}
+#include "layer_parts.h"
 
 size_t qk_decode_scratch(const qk_decoder *d, int rows)
 {
@@ -108,12 +78,8 @@ static void layer(const qk_variant *v, const qk_layer *L, float *h, int rows, in
     qk_target to = target(&L->o, out);
     qk_matmul(v, &to, 1, L->q_dim, att, NULL, qrows, xq, threads);
     add_rows(hl, out, (size_t)qrows * L->hidden);
-    rms_norm(hl, L->norm_post, x, qrows, L->hidden, L->eps, threads);
-    qk_target gu[2] = {target(&L->gate, gate), target(&L->up, up)};
-    qk_matmul(v, gu, 2, L->hidden, x, NULL, qrows, xq, threads);
-    qk_target td = target(&L->down, out);
-    qk_matmul(v, &td, 1, L->inter, gate, up, qrows, xq, threads);
-    add_rows(hl, out, (size_t)qrows * L->hidden);
+    mlp_rows(v, hl, qrows, L->hidden, L->inter, L->norm_post, L->eps, &L->gate, &L->up, &L->down,
+             x, gate, up, out, xq, threads);
     if (only_last && rows > 1)
         memmove(h, hl, sizeof(float) * L->hidden);
 }

@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "module.h"
 #include "qk.h"
 #if defined(__x86_64__) || defined(_M_X64)
 #include "decoder.h"
 #include "float_kernels.h"
 #endif
 
-static int parse_format(int f)
+int parse_format(int f)
 {
     if (f < 0 || f >= FMT_COUNT) {
         PyErr_SetString(PyExc_ValueError, "kernels: unknown format");
@@ -25,7 +26,7 @@ static int parse_format(int f)
     return 1;
 }
 
-static const qk_variant *parse_isa(int isa)
+const qk_variant *parse_isa(int isa)
 {
     const qk_variant *v = isa >= 0 && isa < ISA_COUNT ? qk_variant_for((qk_isa)isa) : NULL;
     if (v == NULL)
@@ -33,7 +34,7 @@ static const qk_variant *parse_isa(int isa)
     return v;
 }
 
-static int check_shape(int n, int k)
+int check_shape(int n, int k)
 {
     if (n <= 0 || k <= 0 || k % QK != 0) {
         PyErr_SetString(PyExc_ValueError, "kernels: rows must be positive, columns a multiple of 64");
@@ -294,7 +295,7 @@ static PyObject *py_matmul(PyObject *self, PyObject *args)
 }
 
 #if defined(__x86_64__) || defined(_M_X64)
-static int need_avx2(void)
+int need_avx2(void)
 {
     if (!qk_isa_supported(ISA_AVX2)) {
         PyErr_SetString(PyExc_RuntimeError, "kernels: this kernel needs AVX2");
@@ -373,7 +374,7 @@ static void free_decoder(PyObject *capsule)
     }
 }
 
-static int parse_weight(PyObject *item, qk_weight *w, int k)
+int parse_weight(PyObject *item, qk_weight *w, int k)
 {
     Py_ssize_t ptr, bias;
     if (!PyArg_ParseTuple(item, "inin;a weight is (format, packed, rows, bias)", &w->fmt, &ptr,
@@ -577,6 +578,7 @@ static PyMethodDef methods[] = {
     {"make_decoder", py_make_decoder, METH_VARARGS, "describe a model's layers (a capsule)"},
     {"decode_scratch", py_decode_scratch, METH_VARARGS, "floats of scratch for rows"},
     {"decode", py_decode, METH_VARARGS, "every layer of a step, in one call"},
+    HYBRID_METHODS
 #endif
     {"sample", py_sample, METH_VARARGS,
      "sample(logits, n, seen, nseen, penalty, temperature, top_k, top_p, u): the next token"},
