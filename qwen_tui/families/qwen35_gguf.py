@@ -17,6 +17,11 @@ holds them ([out, in] for a weight; a GGUF reader's [in, out] reversed first).
   the conv (``v_tiled_qkv``: after the 2·Hk·dk q and k rows), the rows of in_proj_a/b and the
   values of A_log and dt_bias (``v_tiled_heads``, blocks of 1), and the columns of out_proj
   (``v_tiled_cols``). The gated norm's weight (one head's width, shared) is unchanged.
+
+A reader that takes a tensor a chunk of rows at a time undoes them per chunk: ``gguf_rows``
+says which of the GGUF tensor's rows hold a chunk of the checkpoint's rows (the row moves:
+``v_tiled_rows``, ``v_tiled_heads``, ``v_tiled_qkv``; ``squeeze`` keeps the rows), and
+``from_gguf_rows`` undoes the rest on those rows (``plus_one``, ``neg_exp``, ``v_tiled_cols``).
 """
 
 from __future__ import annotations
@@ -40,11 +45,42 @@ def from_gguf(values: np.ndarray, steps: tuple[str, ...], dims: ModelDims) -> np
     return values
 
 
+ROW_MOVES = ("v_tiled_rows", "v_tiled_heads", "v_tiled_qkv")
+SAME_ROWS = ("squeeze",)  # the conv's [channels, 1, kernel] rows are its [channels, kernel]
+
+
+def gguf_rows(steps: tuple[str, ...], dims: ModelDims, rows: int, first: int, last: int
+              ) -> np.ndarray | None:  # fmt: skip
+    """The GGUF tensor's rows that hold the checkpoint's rows ``first`` to ``last`` (of
+    ``rows``), in order; None where they are the same rows."""
+    moves = [step for step in steps if step in ROW_MOVES]
+    if not moves:
+        return None
+    order = np.arange(rows).reshape(rows, 1)  # order[p]: the checkpoint's row at GGUF row p
+    for step in moves:
+        order = _step(order, step, dims, forward=True)
+    where = np.empty(rows, np.int64)
+    where[order.reshape(-1)] = np.arange(rows)
+    return where[first:last]
+
+
+def from_gguf_rows(values: np.ndarray, steps: tuple[str, ...], dims: ModelDims) -> np.ndarray:
+    """Rows [n, cols] of a tensor as the checkpoint holds them, from the GGUF's same rows
+    (picked by ``gguf_rows``): the steps that change values or move columns, undone."""
+    for step in reversed(steps):
+        if step not in ROW_MOVES + SAME_ROWS:
+            values = _step(values, step, dims, forward=False)
+    return values
+
+
 def _step(values: np.ndarray, step: str, d: ModelDims, forward: bool) -> np.ndarray:
     if step == "plus_one":
         return values + np.float32(1.0) if forward else values - np.float32(1.0)
     if step == "neg_exp":
-        return -np.exp(values) if forward else np.log(-values)
+        if forward:
+            return -np.exp(values)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a positive A: NaN, refused later
+            return np.log(-values)
     if step == "squeeze":
         return values.reshape(values.shape[0], -1) if forward else values[:, None, :]
     if step == "v_tiled_rows":

@@ -93,12 +93,7 @@ def quantize_folder(
         raise UsageError(f"{src} does not exist.", "Check the path.")
     config = read_source_config(src)
     family = family_of(config, src)
-    if not BY_NAME[family].decoded:
-        raise UsageError(
-            f"{src} holds a {family} model, which qwen-tui computes only as a float reference "
-            "for now: its decoder cannot run it yet.",
-            "Use a Qwen3 or Qwen2.5 model.",
-        )
+    _refuse_undecoded(src, family)
     remote_code = check_remote_code(config, src, trust_remote_code)
     if remote_code and "." in name:
         raise UsageError(
@@ -167,6 +162,7 @@ def _quantize_gguf(
     gf = open_gguf(src)  # refuses other architectures, and hostile files, before any work
     config = hf_config(gf)
     family = family_of(config, src)
+    _refuse_undecoded(src, family)
     progress(Progress("check", 0, STEPS, detail="checking disk and memory"))
     target.parent.mkdir(parents=True, exist_ok=True)
     disk, ram = estimate_needs(config, src, low_bit, measure=measure)
@@ -193,6 +189,15 @@ def _quantize_gguf(
 
 def _quality_against(src: Path) -> Callable[[Path, Manifest], Manifest]:
     return lambda target, manifest: _record_quality(target, src, manifest)
+
+
+def _refuse_undecoded(src: Path, family: str) -> None:
+    if not BY_NAME[family].decoded:
+        raise UsageError(
+            f"{src} holds a {family} model, which qwen-tui computes only as a float reference "
+            "for now: its decoder cannot run it yet.",
+            "Use a Qwen3 or Qwen2.5 model.",
+        )
 
 
 def _record_quality(target: Path, src: Path, manifest: Manifest) -> Manifest:

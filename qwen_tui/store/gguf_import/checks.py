@@ -2,7 +2,8 @@
 work: each number of the config for its kind and range, the layers against the tensors held,
 the embedding's width against ``embedding_length``, the vocabulary against the embedding's
 and the output head's rows, the special token ids against the vocabulary, and the tensor types
-and tokenizer against what qwen-tui reads."""
+and tokenizer against what qwen-tui reads; a Qwen3.5's hybrid layers against what its
+metadata says each one is (``qwen35.py``)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def check_model(gf: GgufFile) -> None:
             f"its {gf.arch}.attention.head_count ({heads}) is not a multiple of its "
             f"head_count_kv ({kv_heads})"
         )
-    if gf.arch == "qwen3":  # an explicit head width
+    if gf.arch in ("qwen3", "qwen35"):  # an explicit head width
         gf.require("attention.key_length", below=MAX_WIDTH)
     elif width % heads:
         raise gf.refuse(
@@ -47,8 +48,16 @@ def check_model(gf: GgufFile) -> None:
         )
     gf.require_number("attention.layer_norm_rms_epsilon")
     gf.number(f"{gf.arch}.rope.freq_base")
+    from . import qwen35  # which reads this module's limits
+
+    if gf.arch == "qwen35":
+        qwen35.check_not_draft(gf)
     _check_layers(gf)
     _check_vocabulary(gf, width)
+    if gf.arch == "qwen35":  # its hybrid layers against its metadata
+        from .convert import hf_config
+
+        qwen35.check(gf, hf_config(gf))
     tokenizer.check(gf)
 
 

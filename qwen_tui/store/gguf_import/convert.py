@@ -1,5 +1,6 @@
 """A GGUF file -> a float32 Hugging Face folder (what ``quantize_folder`` takes), or a model
-in memory (the reference ``eval`` compares against)."""
+in memory (Qwen2 and Qwen3: transformers 4.37 builds no Qwen3.5). A Qwen3.5's tensors are
+written as its checkpoint holds them, the converter's steps undone (``families/qwen35_gguf``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ...errors import Cancelled, UsageError
-from . import weights
+from ...families import family_for
+from ...families.qwen35_gguf import from_gguf
+from . import qwen35, weights
 from .checks import MAX_CONTEXT, MAX_LAYERS, MAX_WIDTH
 from .read import GgufFile, open_gguf
 from .tokenizer import special_token, write_tokenizer
@@ -34,7 +39,6 @@ def _token_id(gf: GgufFile, key: str) -> int | None:
 
 def hf_config(gf: GgufFile) -> dict:
     """config.json for the file's model, from its metadata."""
-    architecture, model_type = ARCH_CLASSES[gf.arch]
     embed = weights.tensor_shape(gf, "token_embd.weight")
     if embed is None:
         raise UsageError(f"{gf.path.name} has no token_embd.weight tensor.", "Use a complete file.")
@@ -44,11 +48,8 @@ def hf_config(gf: GgufFile) -> dict:
         original = f"{gf.arch}.rope.scaling.original_context_length"
         context = gf.whole(original, 1, MAX_CONTEXT) or context
     layers = gf.require("block_count", below=MAX_LAYERS)
-    eos = _token_id(gf, "eos")
     heads = gf.require("attention.head_count", below=MAX_WIDTH)
     config: dict[str, Any] = {
-        "architectures": [architecture],
-        "model_type": model_type,
         "hidden_size": gf.require("embedding_length", below=MAX_WIDTH),
         "intermediate_size": gf.require("feed_forward_length", below=MAX_WIDTH),
         "num_hidden_layers": layers,
@@ -68,10 +69,14 @@ def hf_config(gf: GgufFile) -> dict:
         "sliding_window": context,
         "max_window_layers": layers,
         "bos_token_id": _token_id(gf, "bos"),
-        "eos_token_id": eos,
+        "eos_token_id": _token_id(gf, "eos"),
         "torch_dtype": "float32",
-        "transformers_version": "4.37.2",
     }
+    if gf.arch == "qwen35":  # hybrid layers, as transformers 5 configures a text-only Qwen3.5
+        return qwen35.hf_config(gf, config)
+    architecture, model_type = ARCH_CLASSES[gf.arch]
+    config = {"architectures": [architecture], "model_type": model_type, **config,
+              "transformers_version": "4.37.2"}  # fmt: skip
     if gf.arch == "qwen3":  # an explicit head width (128), no q/k/v bias
         config["head_dim"] = gf.require("attention.key_length", below=MAX_WIDTH)
         config["attention_bias"] = False
@@ -108,8 +113,9 @@ def _shards(gf: GgufFile) -> list[list[str]]:
     """GGUF tensor names grouped into shards of about SHARD_BYTES of float32."""
     groups: list[list[str]] = [[]]
     size = 0
+    used = weights.tensor_map(gf)
     for tensor in gf.header.tensors:
-        if weights.hf_name(tensor.name) is None:
+        if tensor.name not in used:
             continue
         nbytes = tensor.n_elements * 4
         if groups[-1] and size + nbytes > SHARD_BYTES:
@@ -143,6 +149,10 @@ def convert_gguf(
         json.dumps(generation_config(gf), indent=2), encoding="utf-8"
     )
     by_name = {t.name: t for t in gf.header.tensors}
+    used = weights.tensor_map(gf)
+    family = family_for(config["model_type"])
+    assert family is not None
+    dims = family.dims(config)
     groups = _shards(gf)
     total = sum(len(g) for g in groups)
     done = 0
@@ -153,9 +163,9 @@ def convert_gguf(
         for name in group:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("Import cancelled; nothing was kept.", "Start it again any time.")
-            hf = weights.hf_name(name)
-            assert hf is not None
-            tensors[hf] = torch.from_numpy(weights.dequantize(gf, by_name[name]))
+            hf, steps = used[name]
+            values = from_gguf(weights.dequantize(gf, by_name[name]), steps, dims)
+            tensors[hf] = torch.from_numpy(np.ascontiguousarray(values, np.float32))
             index[hf] = shard
             done += 1
             if on_tensor:
@@ -179,6 +189,12 @@ def load_float_model(path: Path) -> tuple[Any, Any]:
 
     register()
     gf = open_gguf(path)
+    if gf.arch == "qwen35":
+        raise UsageError(
+            f"{gf.path.name} holds a Qwen3.5, which the transformers qwen-tui runs on (4.37) "
+            "cannot build.",
+            "Use eval's float reference (eval --reference FILE.gguf), which computes it.",
+        )
     config_data = hf_config(gf)
     with tempfile.TemporaryDirectory(prefix="qwen-tui-gguf-") as tmp:
         write_tokenizer(gf, Path(tmp), config_data["max_position_embeddings"])

@@ -12,7 +12,12 @@ import numpy as np
 from ...errors import UsageError
 from .header import GGUFHeader, StringArray, read_header
 
-ARCHITECTURES = ("qwen2", "qwen3")
+ARCHITECTURES = ("qwen2", "qwen3", "qwen35")
+# architectures of files met beside Qwen3.5's that qwen-tui does not run, and what they are
+OTHERS = {
+    "qwen35moe": "a Mixture-of-Experts Qwen3.5 (qwen35moe)",
+    "clip": "a vision projector (clip, an mmproj file) and no language model",
+}
 _CONVERTER = "Use a GGUF written by llama.cpp's convert_hf_to_gguf.py."
 
 
@@ -106,11 +111,17 @@ def open_gguf(path: Path) -> GgufFile:
     header = read_header(path)
     arch = header.metadata.get("general.architecture")
     arch = arch if isinstance(arch, str) else "unknown"
+    if arch in OTHERS:
+        raise UsageError(
+            f"{path.name} holds {OTHERS[arch]}; qwen-tui imports the dense Qwen3.5 (qwen35), "
+            "Qwen3 and Qwen2 GGUF architectures.",
+            "Use a GGUF of Qwen3.5-0.8B, 2B, 4B, 9B or 27B, Qwen3 or Qwen2.5.",
+        )
     if arch not in ARCHITECTURES:
         raise UsageError(
             f"{path.name} holds a '{arch}' model; qwen-tui imports these GGUF architectures "
             f"({', '.join(ARCHITECTURES)}).",
-            "Use a Qwen2, Qwen2.5 or Qwen3 (dense) GGUF file.",
+            "Use a Qwen2, Qwen2.5, Qwen3 or Qwen3.5 (dense) GGUF file.",
         )
     gf = GgufFile(path, header, arch)
     check_model(gf)

@@ -3,8 +3,9 @@
 GGUF keeps a byte-level BPE tokenizer as lists: ``tokenizer.ggml.tokens`` (id order),
 ``tokenizer.ggml.token_type`` (1 normal, 3 control, 4 user-defined, 5 unused padding) and
 ``tokenizer.ggml.merges``; ``tokenizer.ggml.pre`` names the pre-tokenizer. We rebuild the
-tokenizer Qwen ships (Qwen2's split pattern, then byte-level, NFC), so the same text gives
-the same ids as the original ``tokenizer.json``.
+tokenizer Qwen ships (NFC, its split pattern, then byte-level: Qwen2's for ``qwen2``, the one
+of Qwen3.5's 248,320-token vocabulary for ``qwen35``), so the same text gives the same ids as
+the original ``tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-PRE_TOKENIZERS = {"qwen2": QWEN2_SPLIT}
+# Qwen3.5's (its tokenizer.json; llama.cpp's "qwen35"): a combining mark (\p{M}) belongs to
+# the letters it follows, not to the punctuation after them
+QWEN35_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
+    r"| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+PRE_TOKENIZERS = {"qwen2": QWEN2_SPLIT, "qwen35": QWEN35_SPLIT}
 NORMAL, CONTROL, USER_DEFINED, UNUSED = 1, 3, 4, 5
 
 
@@ -32,7 +39,8 @@ def check(gf: GgufFile) -> str:
     if model != "gpt2" or pre not in PRE_TOKENIZERS:
         raise UsageError(
             f"{gf.path.name} has a '{model}' tokenizer with the '{pre}' pre-tokenizer; "
-            "qwen-tui rebuilds Qwen's byte-level BPE ('gpt2', 'qwen2') only.",
+            "qwen-tui rebuilds Qwen's byte-level BPE ('gpt2', with the 'qwen2' or 'qwen35' "
+            "pre-tokenizer) only.",
             "Use a Qwen GGUF file.",
         )
     gf.strings("tokenizer.ggml.merges")

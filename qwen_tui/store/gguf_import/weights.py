@@ -3,7 +3,9 @@
 GGUF names follow llama.cpp (``blk.N.attn_q.weight``); shapes are stored innermost first,
 so a ``[in, out]`` GGUF weight is the ``[out, in]`` matrix of a ``torch.nn.Linear``. Qwen2
 GGUF files are written without the q/k row permutation llama-architecture files use (llama.cpp
-runs Qwen2's rotary in the NeoX layout, as transformers does), so rows map one to one.
+runs Qwen2's rotary in the NeoX layout, as transformers does), so rows map one to one. A
+Qwen3.5 file's names and the converter's steps to undo come from its family's table
+(``qwen35.py``): ``tensor_map`` gives either.
 """
 
 from __future__ import annotations
@@ -59,11 +61,22 @@ def hf_name(name: str) -> str | None:
     return None
 
 
+def tensor_map(gf: GgufFile) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """{GGUF name: (Hugging Face name, the converter's steps to undo)} of every tensor the
+    model runs, in file order."""
+    if gf.arch == "qwen35":
+        from .qwen35 import tensor_names
+
+        return tensor_names(gf)
+    return {t.name: (hf, ()) for t in gf.header.tensors if (hf := hf_name(t.name)) is not None}
+
+
 def check_types(gf: GgufFile) -> None:
     """Refuse, before any work, a file with a tensor type we cannot dequantize."""
+    used = tensor_map(gf)
     for tensor in gf.header.tensors:
         kind = tensor.type.name
-        if hf_name(tensor.name) and kind not in FLOAT_TYPES + QUANT_TYPES:
+        if tensor.name in used and kind not in FLOAT_TYPES + QUANT_TYPES:
             raise UsageError(
                 f"{gf.path.name}: tensor {tensor.name} is stored as {kind}, which qwen-tui "
                 "cannot read.",
@@ -103,7 +116,8 @@ def _rows(tensor: TensorInfo) -> int:
 
 
 def tensors(gf: GgufFile) -> Iterator[tuple[str, np.ndarray]]:
-    """(Hugging Face name, float32 array) for each tensor the model uses, in file order."""
+    """(Hugging Face name, float32 array) for each tensor a Qwen2 or Qwen3 uses, in file
+    order (a Qwen3.5's are read through ``sources/gguf.py``, which undoes the converter)."""
     check_types(gf)
     for tensor in gf.header.tensors:
         name = hf_name(tensor.name)
