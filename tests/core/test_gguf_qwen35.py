@@ -172,7 +172,9 @@ def test_the_float_reference_from_the_gguf(recorded, gguf, tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
-def test_quantizing_it_waits_for_its_decoder(tmp_path):
+def test_a_family_without_a_decoder_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Whatever family's decoder is missing (Qwen3.5's was, until the native engine ran it)."""
+    monkeypatch.setitem(quantize.BY_NAME, "qwen35", replace(QWEN35, decoded=False))
     with pytest.raises(UsageError, match="qwen35 model, which qwen-tui computes only as a float"):
         quantize_folder(F32_GGUF, "m", root=tmp_path / "store")
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
@@ -202,3 +204,25 @@ def test_quantize_writes_the_store_with_its_tokenizer_and_chat_template(tmp_path
 def test_transformers_437_cannot_build_it_and_says_so():
     with pytest.raises(UsageError, match="holds a Qwen3.5, which the transformers"):
         load_float_model(F32_GGUF)
+
+
+def test_the_gguf_and_the_folder_run_alike_on_the_native_engine(tmp_path, recorded):
+    """Imported from llama.cpp's F32 file or quantized from the folder, the stored model gives
+    the same logits on our hybrid decoder (the norms and A_log differ in their last bits only)."""
+    from qwen35_fixture import chat_folder
+
+    from qwen_tui.engine import kernels
+    from qwen_tui.engine.native.hybrid import open_model
+
+    if not kernels.float_kernels():
+        pytest.skip("the native engine needs AVX2, which this CPU lacks")
+    ids = recorded["ids"].tolist()
+    logits = []
+    for name, src in (("g", F32_GGUF), ("f", chat_folder(tmp_path / "folder"))):
+        stored = quantize_folder(src, name, "sym_int8", root=tmp_path, measure=False)
+        model = open_model(stored.path, threads=1)
+        cache = model.new_cache()
+        logits.append(model.logits(model.hidden(ids, cache, last_only=False)))
+    scale = float(np.abs(logits[1]).max())
+    np.testing.assert_allclose(logits[0], logits[1], atol=1e-3 * scale)
+    assert (logits[0].argmax(-1) == logits[1].argmax(-1)).all()
