@@ -26,6 +26,7 @@ estimates to such peaks (never below, at most 25 % + 64 MB above).
 from __future__ import annotations
 
 from .families import FamilySpec, ModelDims
+from .families.spec import LINEAR
 from .recipes import BLOCK_BYTES, DEFAULT_RECIPE, RECIPES, Recipe
 from .store.weights_header import weights_file_bytes
 
@@ -83,8 +84,23 @@ def disk_bytes(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
 
 
 def kv_bytes_per_token(dims: ModelDims) -> int:
-    """The decoder's KV cache per position: keys and values of every layer, float16."""
-    return 2 * dims.layers * dims.kv_dim * 2
+    """The decoder's KV cache per position: keys and values of every full-attention layer
+    (every layer but a hybrid model's linear ones), float16."""
+    full = sum(kind != LINEAR for kind in dims.layer_types) if dims.layer_types else dims.layers
+    return 2 * full * dims.kv_dim * 2
+
+
+SNAPSHOTS = 4  # a hybrid conversation cache's saved states (engine/native/hybrid_cache.py)
+
+
+def recurrent_bytes(dims: ModelDims) -> int:
+    """A hybrid model's fixed state, whatever the context: per linear layer a float32 state per
+    value head and the conv's window; and the snapshots a conversation keeps of them."""
+    linear = sum(kind == LINEAR for kind in dims.layer_types)
+    state = dims.linear_v_heads * dims.linear_k_dim * dims.linear_v_dim
+    channels = 2 * dims.linear_k_heads * dims.linear_k_dim + dims.linear_v_heads * dims.linear_v_dim
+    window = max(dims.conv_kernel - 1, 0) * channels
+    return (1 + SNAPSHOTS) * linear * (state + window) * F32
 
 
 def loading_ram(dims: ModelDims, stored: int) -> int:
@@ -124,7 +140,8 @@ def chat_ram(family: FamilySpec, dims: ModelDims, recipe: Recipe) -> int:
     cache of a CHAT_CONTEXT-position conversation, whichever is more."""
     stored = stored_bytes(family, dims, recipe)
     kept = ENGINE_RUNTIME + dims.vocab * TOKENIZER_KEPT + stored
-    return max(loading_ram(dims, stored), kept + kv_bytes_per_token(dims) * CHAT_CONTEXT)
+    context = kv_bytes_per_token(dims) * CHAT_CONTEXT + recurrent_bytes(dims)
+    return max(loading_ram(dims, stored), kept + context)
 
 
 def unique_params(family: FamilySpec, dims: ModelDims) -> int:

@@ -257,3 +257,22 @@ def test_the_store_is_refused_where_the_layout_does_not_fit(stored, tmp_path):
     (store / "config.json").write_text(json.dumps({**config, "linear_value_head_dim": 12}))
     with pytest.raises(NativeUnsupported, match="not a multiple of 8 wide"):
         read_layout(store)
+
+
+def test_the_estimates_count_what_a_conversation_cache_holds(stored):
+    """sizes.py's KV per position counts only the full-attention layers, and its fixed part the
+    recurrent states with every snapshot: a cache at its most snapshots, its keys and values
+    cut to what is used, holds exactly that."""
+    from qwen_tui.engine.native import hybrid_cache
+    from qwen_tui.sizes import SNAPSHOTS, kv_bytes_per_token, recurrent_bytes
+
+    assert SNAPSHOTS == hybrid_cache.SNAPSHOTS
+    model = open_model(stored("sym_int8").path, threads=1)
+    model.turn_token = 7
+    ids = [7, 20, 7, 21, 7, 22, 7, 23, 7, 24, 7, 25, 30]
+    cache = model.new_cache()
+    model.hidden(ids, cache)
+    used = cache.cropped(cache.length)  # capacity cut to the positions used
+    dims = model.layout.dims
+    assert len(used.snapshots) == SNAPSHOTS
+    assert used.nbytes == kv_bytes_per_token(dims) * len(ids) + recurrent_bytes(dims)
