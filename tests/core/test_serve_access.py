@@ -5,6 +5,7 @@ default, the case these checks are for."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from serving import KEY, serving
@@ -27,8 +28,16 @@ def chat_body(served, **fields):
 
 
 def replies(served):
-    """How many requests have reached the scheduler so far."""
-    return len(served.scheduler.finished), len(served.log)
+    """How many requests have reached the scheduler so far, once the last one's log line is
+    written (it may follow the reply the client already read: the previous test's, say)."""
+    counts = (len(served.scheduler.finished), len(served.log))
+    for _ in range(100):
+        time.sleep(0.02)
+        now = (len(served.scheduler.finished), len(served.log))
+        if now == counts and now[1] >= now[0]:
+            break
+        counts = now
+    return counts
 
 
 @pytest.mark.parametrize(
