@@ -216,19 +216,19 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     result["memory"] = measure_bandwidth(engine)
     patches = getattr(engine, "patches", None)  # bigdl-llm's engine only
     result["patches"] = patches.to_dict() if patches else {}
-    with RssSampler() as rss:
+    with RssSampler() as rss:  # the bandwidth probe's 512 MB buffer is not the chat's
         result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
-        result["memory"] = measure_bandwidth(engine, result["memory"])
-        for p in result["prompts"]:  # the mean context while decoding after this prompt
-            context = p["prompt_tokens"] + p["generated"] / 2
-            p["roofline_tok_s"] = (
-                round(roofline(result["memory"], context), 1) if result["memory"] else None
-            )
         result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
         result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
+    result["memory"] = measure_bandwidth(engine, result["memory"])
+    for p in result["prompts"]:  # the mean context while decoding after this prompt
+        context = p["prompt_tokens"] + p["generated"] / 2
+        p["roofline_tok_s"] = (
+            round(roofline(result["memory"], context), 1) if result["memory"] else None
+        )
     result["rss_while_chatting_mb"] = round(rss.max_bytes / 2**20)
-    result["peak_rss_mb"] = round(peak_rss_mb())  # includes loading
+    result["peak_rss_mb"] = round(peak_rss_mb())  # loading and the bandwidth probe included
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
