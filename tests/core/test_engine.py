@@ -93,10 +93,15 @@ def test_cancel_stops_within_one_token_and_keeps_the_partial_reply(engine):
 
 
 def test_engine_cancel_from_another_thread(engine):
+    """Another thread cancels once the reply streams (a timer could fire after the native
+    engine had written all 3,000 tokens of the tiny model)."""
     params = GenerationParams(temperature=0, max_new_tokens=3000)
-    timer = threading.Timer(0.3, engine.cancel)
-    timer.start()
-    reply = engine.chat(HELLO, params)
+    streaming = threading.Event()
+    canceller = threading.Thread(target=lambda: streaming.wait(30) and engine.cancel())
+    canceller.start()
+    reply = engine.chat(HELLO, params, on_text=lambda _text: streaming.set())
+    canceller.join()
+    assert streaming.is_set()
     assert reply.stopped and reply.stats.generated_tokens < 3000
 
 
