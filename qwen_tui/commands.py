@@ -13,6 +13,7 @@ from .ask_output import AskOutput
 from .catalog import CATALOG, DEFAULT_LOW_BIT, GB, LOW_BIT_FORMATS, CatalogEntry
 from .chat import settings_params
 from .errors import UsageError
+from .manifest import describe_skipped
 from .progress_line import ProgressLine
 from .remotes import RemoteEntry
 from .store import local
@@ -59,10 +60,12 @@ def _ready(model: local.LocalModel) -> int:
 
     quality = describe(model.manifest.quality)
     converted = (model.manifest.converted or {}).get("summary")
+    skipped = describe_skipped(model.manifest.skipped)
     print(
         f"Ready: {model.folder_name} ({human_bytes(model.manifest.size)}) at {model.path}"
         + (f"; {quality}" if quality else "")
         + (f"; converted from bigdl-llm's save_low_bit: {converted}" if converted else "")
+        + (f"; {skipped}" if skipped else "")
     )
     return 0
 
@@ -99,6 +102,7 @@ def models(args: Namespace) -> int:
                 "path": str(m.path),
                 "recipe": m.manifest.recipe,
                 "quality": m.manifest.quality,
+                "skipped": m.manifest.skipped,
                 "problems": m.problems(),
             }
             for m in found
@@ -128,6 +132,8 @@ def models(args: Namespace) -> int:
             + state
             + (f"  {quality}" if quality and not problems else "")
         )
+        if m.manifest.skipped:
+            print(f"      {describe_skipped(m.manifest.skipped)}")
     for left in local.leftovers():
         print(
             f"  {left.folder_name:<34} {'?':<6} {human_bytes(left.size):>9}  incomplete (no "

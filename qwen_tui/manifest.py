@@ -46,6 +46,9 @@ class Manifest:
     # a folder bigdl-llm's save_low_bit wrote that this was converted from (store/lowbit_import):
     # "from", its "path", its files' "fingerprint" then, and the "summary" of what was done
     converted: dict | None = None
+    # what the source held that the model does not run, left out (store/stream.py): {"the
+    # vision tower": {"tensors": n, "bytes": b}, ...}; None where nothing was
+    skipped: dict | None = None
 
     @property
     def size(self) -> int:
@@ -62,6 +65,19 @@ class Manifest:
         data["files"] = tuple(FileEntry(**f) for f in data["files"])
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def describe_skipped(skipped: dict | None) -> str:
+    """One line for `models`: what of the source was left out (``Manifest.skipped``), or ""."""
+    from .store.progress import human_bytes
+
+    if not skipped:
+        return ""
+    parts = []
+    for what, count in skipped.items():
+        tensors = f"{count['tensors']} tensor{'' if count['tensors'] == 1 else 's'}"
+        parts.append(f"{what} ({tensors}, {human_bytes(count['bytes'])})")
+    return "left out of its source, which qwen-tui does not run: " + ", ".join(parts)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

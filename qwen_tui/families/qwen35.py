@@ -25,11 +25,11 @@ by broadcasting): each tensor's ``gguf_steps`` (``qwen35_gguf.py`` applies and u
 from __future__ import annotations
 
 from .qwen2 import tied, untied
-from .spec import FULL, LINEAR, FamilySpec, ModelDims, TensorSpec
+from .spec import FULL, LINEAR, MTP_LAYERS, VISION_TOWER, FamilySpec, ModelDims, TensorSpec
 
 MOE_TYPES = ("qwen3_5_moe", "qwen3_5_moe_text")
 VISION_TYPES = ("qwen3_5_vision",)
-SKIPPED = ("model.visual.", "mtp.", "model.mtp.")  # the vision tower, multi-token prediction
+SKIPPED = (("model.visual.", VISION_TOWER), ("mtp.", MTP_LAYERS), ("model.mtp.", MTP_LAYERS))
 REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
             "vocab_size")  # fmt: skip
 PLUS_ONE = ("plus_one",)  # zero-centred RMSNorm weights: GGUF holds 1 + w

@@ -10,7 +10,8 @@ streaming quantizer writes it, the estimates count it, and the checks compare a 
 A hybrid model (Qwen3.5) has layers of two kinds (``ModelDims.layer_types``); a layer tensor
 that only one kind has says so (``TensorSpec.kind``). Tensors a checkpoint holds that the model
 does not run (a vision tower, multi-token-prediction layers) are the family's ``skipped``
-prefixes: never planned, never missing, never extra.
+prefixes, each with what it is: never planned, never missing, never extra, and named in the
+manifest (``store/stream.py``) so that ``models`` can say what was left out.
 
 No torch and no numpy here: a plan is names, shapes and byte counts.
 """
@@ -24,6 +25,8 @@ from ..recipes import BLOCK_BYTES, Recipe
 
 QK = 64  # values per quantized block, for every format
 FULL, LINEAR = "full_attention", "linear_attention"  # transformers' layer_types values
+# what a checkpoint holds beside the language model, as ``models`` names it
+VISION_TOWER, MTP_LAYERS = "the vision tower", "the multi-token-prediction (MTP) layers"
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,8 @@ class FamilySpec:
     layer_tensors: tuple[TensorSpec, ...]
     model_tensors: tuple[TensorSpec, ...]  # embedding, final norm, head
     refuse: Callable[[dict], str | None] = lambda config: None  # why it cannot run, or None
-    # prefixes of source tensors the model does not run (a vision tower, MTP layers)
-    skipped: tuple[str, ...] = ()
+    # source tensors the model does not run, by name prefix: what they are (VISION_TOWER ...)
+    skipped: tuple[tuple[str, str], ...] = ()
     # whether qwen-tui's decoders run it; False while a family is being added (the float
     # reference computes it, quantizing refuses it)
     decoded: bool = True
@@ -197,7 +200,20 @@ class FamilySpec:
 
     def skips(self, name: str) -> bool:
         """Whether a source tensor is one the model does not run (planned neither way)."""
-        return name.startswith(self.skipped)
+        return self.skipped_part(name) is not None
+
+    def skipped_part(self, name: str, layers: int | None = None) -> str | None:
+        """What a source tensor the model does not run is part of (``skipped``), or None.
+        In a GGUF file (``layers``: the model's), a block past the model's layers is one of
+        llama.cpp's multi-token-prediction layers (``nextn``), for a family that has them."""
+        for prefix, what in self.skipped:
+            if name.startswith(prefix):
+                return what
+        block = name.removeprefix("blk.").partition(".")[0]
+        if layers is not None and name.startswith("blk.") and block.isdigit():
+            if int(block) >= layers and MTP_LAYERS in dict(self.skipped).values():
+                return MTP_LAYERS
+        return None
 
     @staticmethod
     def _planned(t: TensorSpec, dims: ModelDims, recipe: Recipe, i: int | None) -> Planned:

@@ -61,7 +61,7 @@ def store(
         _check_tokenizer(tmp, stored.family, stored.remote_code)
         manifest = replace(
             stored, files=scan_files(tmp), versions=package_versions(), created_at=now(),
-            recipe=layout["recipe"],
+            recipe=layout["recipe"], skipped=layout.get("skipped"),
         )  # fmt: skip
         write_manifest(tmp, manifest)
         _raise_if(cancel)

@@ -222,11 +222,29 @@ def stream_folder(
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """The weights, their layout and config.json of a store folder, from ``source``; the
-    layout (what ``qwen-tui-lowbit.json`` says)."""
+    layout (what ``qwen-tui-lowbit.json`` says), with what of the source was left out
+    (``skipped``, for the manifest) where something was."""
     dims, plan = plan_for(family, config, recipe)
     check_plan(source, plan, str(source.where))
     quantize_stream(source, plan, tmp, threads=threads, on_tensor=on_tensor, cancel=cancel)
-    return write_layout(tmp, plan, dims, recipe, config)
+    layout = write_layout(tmp, plan, dims, recipe, config)
+    skipped = skipped_weights(source, family, dims)
+    return {**layout, "skipped": skipped} if skipped else layout
+
+
+def skipped_weights(
+    source: TensorSource, family: FamilySpec, dims: ModelDims
+) -> dict[str, dict[str, int]]:
+    """What the source holds that the model does not run (a vision tower, MTP layers: the
+    family's ``skipped``), by what it is: {what: {"tensors": n, "bytes": in the source}}."""
+    out: dict[str, dict[str, int]] = {}
+    for tensor in source.held():
+        what = family.skipped_part(tensor.name, dims.layers)
+        if what is not None:
+            part = out.setdefault(what, {"tensors": 0, "bytes": 0})
+            part["tensors"] += 1
+            part["bytes"] += tensor.nbytes
+    return out
 
 
 def write_layout(

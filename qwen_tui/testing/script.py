@@ -10,19 +10,41 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def teach_chain(model: Any, chain: list[int]) -> None:
-    """After ``chain[i]`` the model writes ``chain[i + 1]``, for every i."""
+    """After ``chain[i]`` the model (a transformers model) writes ``chain[i + 1]``, for every
+    i."""
     import torch
 
+    basis, _ = torch.linalg.qr(torch.randn(model.config.hidden_size, len(_inputs(chain))))
+    embed, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    with torch.no_grad():  # numpy views of the tensors: written in place
+        write_chain(embed.detach().numpy(), head.detach().numpy(), chain, basis.numpy())
+
+
+def teach_chain_arrays(
+    embed: np.ndarray, head: np.ndarray, chain: list[int], rng: np.random.Generator
+) -> None:
+    """``teach_chain`` on a checkpoint's own arrays (embedding [vocab, hidden] and an untied
+    head [vocab, hidden]), in place, for models built without transformers."""
+    basis, _ = np.linalg.qr(rng.standard_normal((embed.shape[1], len(_inputs(chain)))))
+    write_chain(embed, head, chain, basis.astype(embed.dtype))
+
+
+def write_chain(embed: np.ndarray, head: np.ndarray, chain: list[int], basis: np.ndarray) -> None:
+    """Token ``chain[i]``'s embedding is basis column i at unit RMS; the head maps it onto
+    ``chain[i + 1]``; every other row of the head is zero."""
+    hidden = embed.shape[1]
+    head[...] = 0
+    for i, token in enumerate(_inputs(chain)):
+        embed[token] = basis[:, i] * hidden**0.5
+        head[chain[i + 1]] += basis[:, i] * 8.0
+
+
+def _inputs(chain: list[int]) -> list[int]:
     inputs = chain[:-1]
     if len(set(inputs)) != len(inputs):
         raise ValueError(f"the chain repeats a token: {chain}")
-    hidden = model.config.hidden_size
-    basis, _ = torch.linalg.qr(torch.randn(hidden, len(inputs)))
-    embed, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
-    with torch.no_grad():
-        head.zero_()
-        for i, token in enumerate(inputs):
-            embed[token] = basis[:, i] * hidden**0.5
-            head[chain[i + 1]] += basis[:, i] * 8.0
+    return inputs

@@ -38,8 +38,11 @@ CORPUS = [
 ]
 
 
-def build_tokenizer(vocab_size: int = 512, corpus: list[str] | None = None) -> Any:
-    """A fast byte-level BPE tokenizer with ChatML specials, wrapped for transformers."""
+def build_tokenizer(
+    vocab_size: int = 512, corpus: list[str] | None = None, split: str | None = None
+) -> Any:
+    """A fast byte-level BPE tokenizer with ChatML specials, wrapped for transformers; its
+    pre-tokenizer splits by ``split`` (Qwen2's pattern by default)."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -50,7 +53,7 @@ def build_tokenizer(vocab_size: int = 512, corpus: list[str] | None = None) -> A
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.Split(Regex(split or QWEN2_SPLIT), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )

@@ -35,6 +35,11 @@ class TensorSource(Protocol):
 
     def names(self) -> list[str]: ...
 
+    def held(self) -> list[SourceTensor]:
+        """Every tensor the source holds, by its own name there (a GGUF file's for a GGUF
+        file): those the model does not run too, which ``names`` leaves out where it can."""
+        ...
+
     def info(self, name: str) -> SourceTensor | None: ...
 
     def read(

@@ -47,6 +47,12 @@ class GgufSource:
     def names(self) -> list[str]:
         return list(self._by_hf)
 
+    def held(self) -> list[SourceTensor]:
+        """The file's tensors by their GGUF names (an MTP layer's too: ``names`` has only
+        those the model runs, by their Hugging Face names)."""
+        return [SourceTensor(t.name, f"GGUF:{t.type.name}", t.shape, t.nbytes)
+                for t in self.gf.header.tensors]  # fmt: skip
+
     def info(self, name: str) -> SourceTensor | None:
         found = self._by_hf.get(name)
         if found is None:

@@ -42,6 +42,9 @@ class MappedSource:
     def names(self) -> list[str]:
         return list(self._entries)
 
+    def held(self) -> list[SourceTensor]:
+        return [entry.info for entry in self._entries.values()]
+
     def info(self, name: str) -> SourceTensor | None:
         entry = self._entries.get(name)
         return entry.info if entry else None

@@ -31,6 +31,10 @@ class RandomSource:
     def names(self) -> list[str]:
         return list(self._shapes)
 
+    def held(self) -> list[SourceTensor]:
+        return [SourceTensor(name, "F32", shape, int(np.prod(shape)) * 4)
+                for name, shape in self._shapes.items()]  # fmt: skip
+
     def info(self, name: str) -> SourceTensor | None:
         shape = self._shapes.get(name)
         if shape is None:
