@@ -25,7 +25,7 @@ DEFAULT_LOW_BIT = DEFAULT_RECIPE
 class CatalogEntry:
     key: str  # short name used on the command line and as the folder prefix
     repo_id: str
-    family: str  # "qwen" (Qwen-1), "qwen2" or "qwen3": each runs on qwen-tui's own model code
+    family: str  # "qwen" (Qwen-1), "qwen2", "qwen3" or "qwen35": each runs on our own model code
     revision: str  # the pinned hub commit (40 hex digits)
     licence: str
     good_for: str  # one line
@@ -106,6 +106,35 @@ def _qwen3(hidden: int, layers: int, inter: int, heads: int) -> ModelDims:
 QWEN3_0_6B = _qwen3(1024, 28, 3072, 16)
 QWEN3_1_7B = _qwen3(2048, 28, 6144, 16)
 QWEN3_4B = _qwen3(2560, 36, 9728, 32)
+
+
+def _qwen35(hidden: int, layers: int, inter: int, heads: int, kv_heads: int, v_heads: int,
+            tied: bool) -> ModelDims:  # fmt: skip
+    """A released Qwen3.5's dimensions from its config.json as published: a vision-language
+    checkpoint whose language model's settings sit under ``text_config`` and whose head is
+    tied (or not) by the top-level ``tie_word_embeddings``. Every size has 256-wide attention
+    heads, 16 DeltaNet key heads of 128, value heads of 128, a conv of 4, every 4th layer full
+    attention, and rotary on a quarter of each head with theta 10,000,000."""
+    text = {
+        "model_type": "qwen3_5_text", "hidden_size": hidden, "num_hidden_layers": layers,
+        "intermediate_size": inter, "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "head_dim": 256, "linear_num_key_heads": 16, "linear_num_value_heads": v_heads,
+        "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4,
+        "full_attention_interval": 4, "vocab_size": 248320, "max_position_embeddings": 262144,
+        "rms_norm_eps": 1e-6, "tie_word_embeddings": tied,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000000,
+                            "partial_rotary_factor": 0.25, "mrope_section": [11, 11, 10],
+                            "mrope_interleaved": True},
+    }  # fmt: skip
+    return BY_NAME["qwen35"].dims(
+        {"model_type": "qwen3_5", "tie_word_embeddings": tied, "text_config": text}
+    )
+
+
+QWEN35_0_8B = _qwen35(1024, 24, 3584, 8, 2, 16, tied=True)
+QWEN35_2B = _qwen35(2048, 24, 6144, 8, 2, 16, tied=True)
+QWEN35_4B = _qwen35(2560, 32, 9216, 16, 4, 32, tied=True)
+QWEN35_9B = _qwen35(4096, 32, 12288, 16, 4, 32, tied=False)
 TONGYI = "Tongyi Qianwen Research License"
 APACHE = "Apache-2.0"
 QWEN3_4B_SHARDS = 3_957_900_840 + 3_987_450_520 + 99_630_640
@@ -171,6 +200,31 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "the 2507 update, always thinking: maths and logic",
         QWEN3_4B, 8_044_936_192, download_measured=False,
     ),
+    # Qwen3.5: the downloads hold the vision tower and the MTP layer too (skipped when quantizing)
+    CatalogEntry(
+        "qwen3.5-0.8b", "Qwen/Qwen3.5-0.8B", "qwen35",
+        "2fc06364715b967f1860aea9cf38778875588b17", APACHE,
+        "the newest generation in under 1 GB: fast, thinking",
+        QWEN35_0_8B, 1_746_942_600,
+    ),
+    CatalogEntry(
+        "qwen3.5-2b", "Qwen/Qwen3.5-2B", "qwen35",
+        "15852e8c16360a2fea060d615a32b45270f8a8fc", APACHE,
+        "Qwen3.5's small all-rounder: thinking on or off",
+        QWEN35_2B, 4_548_221_488,
+    ),
+    CatalogEntry(
+        "qwen3.5-4b", "Qwen/Qwen3.5-4B", "qwen35",
+        "851bf6e806efd8d0a36b00ddf55e13ccb7b8cd0a", APACHE,
+        "Qwen3.5 for stronger reasoning and code; 4 GB of RAM",
+        QWEN35_4B, 9_319_737_856, download_measured=False,
+    ),
+    CatalogEntry(
+        "qwen3.5-9b", "Qwen/Qwen3.5-9B", "qwen35",
+        "c202236235762e1c871ad0ccb60c8ee5ba337b9a", APACHE,
+        "the largest small Qwen3.5: best answers, slowest",
+        QWEN35_9B, 19_306_216_416, download_measured=False,
+    ),
     CatalogEntry(
         "qwen3-0.6b-q8_0", "Qwen/Qwen3-0.6B-GGUF", "qwen3",
         "23749fefcc72300e3a2ad315e1317431b06b590a", APACHE,
@@ -183,10 +237,16 @@ CATALOG: tuple[CatalogEntry, ...] = (
         "Qwen3-1.7B from Qwen's own 8-bit GGUF: half the download",
         QWEN3_1_7B, 1_834_426_016, gguf_file="Qwen3-1.7B-Q8_0.gguf",
     ),
+    CatalogEntry(
+        "qwen3.5-0.8b-q8_0", "ggml-org/Qwen3.5-0.8B-GGUF", "qwen35",
+        "8fea620810c4afa23dd6443f999a48574c1611a3", APACHE,
+        "Qwen3.5-0.8B from llama.cpp's own 8-bit GGUF",
+        QWEN35_0_8B, 833_592_096, gguf_file="Qwen3.5-0.8B-Q8_0.gguf",
+    ),
 )  # fmt: skip
 
 DEFAULT_MODEL = CATALOG[0]  # `pull` with no model: the original recipe
-PREFERRED = "qwen3-1.7b"  # what the wizard offers first where the machine has the RAM
+NEWEST = "qwen35"  # the family whose largest size that fits the wizard offers first
 
 
 def find_entry(name: str) -> CatalogEntry | None:
@@ -210,15 +270,18 @@ def default_name_for(repo_id: str) -> str:
 
 def wizard_entries(available_ram: int, low_bit: str = DEFAULT_LOW_BIT) -> list[CatalogEntry]:
     """The models the wizard lists (the Hugging Face folders, not the GGUF files), the one to
-    offer first at the top: Qwen3-1.7B where ``available_ram`` holds it for chatting, else the
-    biggest that fits, else the smallest."""
+    offer first at the top: the largest Qwen3.5 whose chat and set-up (quantize) RAM
+    ``available_ram`` both hold, else the biggest model that fits so, else the smallest. The
+    others follow in catalog order."""
     entries = [e for e in CATALOG if e.gguf_file is None]
-    fits = [e for e in entries if e.ram_to_chat(low_bit) <= available_ram]
-    preferred = next(e for e in entries if e.key == PREFERRED)
-    if preferred in fits:
-        first = preferred
-    elif fits:
-        first = max(fits, key=lambda e: e.params)  # max keeps the first of a tie
+
+    def needs(e: CatalogEntry) -> int:
+        return max(e.ram_to_chat(low_bit), e.ram_to_quantize(low_bit))
+
+    fits = [e for e in entries if needs(e) <= available_ram]
+    newest = [e for e in fits if e.family == NEWEST]
+    if fits:
+        first = max(newest or fits, key=lambda e: e.params)  # max keeps the first of a tie
     else:
-        first = min(entries, key=lambda e: e.ram_to_chat(low_bit))
+        first = min(entries, key=needs)
     return [first] + [e for e in entries if e is not first]

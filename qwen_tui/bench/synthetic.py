@@ -38,9 +38,12 @@ DIMENSIONS = {
 }
 # Qwen3.5 (hybrid: every 4th layer full attention, the rest Gated DeltaNet): hidden,
 # intermediate, layers, heads, kv heads, head_dim, DeltaNet key heads, value heads, key and
-# value head widths, vocab, tied (Qwen/Qwen3.5-0.8B's text_config)
+# value head widths, vocab, tied (the text_config of each Qwen/Qwen3.5-* the catalog pins)
 HYBRID = {
     "qwen3.5-0.8b": (1024, 3584, 24, 8, 2, 256, 16, 16, 128, 128, 248320, True),
+    "qwen3.5-2b": (2048, 6144, 24, 8, 2, 256, 16, 16, 128, 128, 248320, True),
+    "qwen3.5-4b": (2560, 9216, 32, 16, 4, 256, 16, 32, 128, 128, 248320, True),
+    "qwen3.5-9b": (4096, 12288, 32, 16, 4, 256, 16, 32, 128, 128, 248320, False),
 }
 
 

@@ -139,3 +139,24 @@ def test_a_synthetic_qwen35_is_built_and_runs_on_our_engine(monkeypatch):
     finally:
         engine.unload()
     assert reply.stats.generated_tokens >= 1
+
+
+def test_a_synthetic_qwen35_store_is_the_size_the_estimates_say(monkeypatch):
+    """The weights file the streaming quantizer writes for a hybrid model (untied, two value
+    heads per key head, as Qwen3.5-9B) is, to the byte, the size the catalog and the wizard
+    count (``sizes.stored_bytes`` of the family's plan)."""
+    from qwen_tui.bench import synthetic
+    from qwen_tui.families import QWEN35
+    from qwen_tui.manifest import verify
+    from qwen_tui.recipes import RECIPES
+    from qwen_tui.sizes import stored_bytes
+    from qwen_tui.store.stream import WEIGHTS
+
+    tiny = (128, 256, 4, 2, 1, 64, 2, 4, 32, 32, 1024, False)
+    monkeypatch.setitem(synthetic.HYBRID, "tiny-q35-untied", tiny)
+    for recipe in ("mixed_int5", "sym_int4"):
+        model = synthetic.synthetic_model("tiny-q35-untied", recipe)
+        weights = next(f for f in verify(model.path, deep=True).files if f.name == WEIGHTS)
+        dims = QWEN35.dims(synthetic.synthetic_config("tiny-q35-untied"))
+        assert not dims.tied and dims.linear_v_heads == 2 * dims.linear_k_heads
+        assert weights.size == stored_bytes(QWEN35, dims, RECIPES[recipe]), recipe

@@ -25,10 +25,11 @@ def test_every_entry_is_pinned_to_a_commit_and_says_what_it_is_good_for():
     for entry in CATALOG:
         assert re.fullmatch(r"[0-9a-f]{40}", entry.revision), entry.key
         assert entry.licence and 0 < len(entry.good_for) <= 60, entry.key
-        assert entry.family in ("qwen", "qwen2", "qwen3")
+        assert entry.family in ("qwen", "qwen2", "qwen3", "qwen35")
         assert len(entry.licence_short) <= 14
     assert DEFAULT_MODEL.repo_id == "Qwen/Qwen-1_8B-Chat"  # the original recipe stays
-    assert {e.family for e in CATALOG if e.repo_id.startswith("Qwen/Qwen3")} == {"qwen3"}
+    assert {e.family for e in CATALOG if e.repo_id.startswith("Qwen/Qwen3-")} == {"qwen3"}
+    assert {e.family for e in CATALOG if "Qwen3.5-" in e.repo_id} == {"qwen35"}
 
 
 @pytest.mark.parametrize("key", sorted(QWEN3_CONFIGS))
@@ -97,21 +98,41 @@ def test_no_estimate_counts_a_float32_model_any_more():
         assert entry.ram_to_chat("sym_int4") < entry.ram_to_chat("sym_int8")
 
 
-def test_the_wizard_offers_qwen3_1_7b_first_where_it_fits():
+def needs(entry) -> int:
+    """What the wizard checks before it starts: RAM to chat and to set up (quantize)."""
+    return max(entry.ram_to_chat(), entry.ram_to_quantize())
+
+
+def test_the_wizard_offers_the_largest_qwen35_the_machine_can_run_and_set_up():
     plenty = wizard_entries(16 * GB)
-    assert plenty[0].key == "qwen3-1.7b"
-    assert [e.key for e in plenty[1:3]] == ["qwen-1_8b-chat", "qwen1.5-1.8b-chat"]
-    assert not any(e.gguf_file for e in plenty) and len(plenty) == 10
+    assert plenty[0].key == "qwen3.5-9b"
+    assert [e.key for e in plenty[1:3]] == ["qwen-1_8b-chat", "qwen1.5-1.8b-chat"]  # catalog order
+    assert not any(e.gguf_file for e in plenty) and len(plenty) == 14
+    sizes = ["qwen3.5-0.8b", "qwen3.5-2b", "qwen3.5-4b", "qwen3.5-9b"]
+    for smaller, larger in zip(sizes[:-1], sizes[1:], strict=True):
+        bigger = find_entry(larger)
+        assert needs(find_entry(smaller)) < needs(bigger)
+        assert wizard_entries(needs(bigger))[0].key == larger
+        assert wizard_entries(needs(bigger) - 1)[0].key == smaller
 
 
-def test_without_room_for_qwen3_1_7b_the_biggest_that_fits_is_first():
-    qwen3 = find_entry("qwen3-1.7b").ram_to_chat()
-    fits = [e for e in wizard_entries(16 * GB) if e.ram_to_chat() < qwen3]
-    assert {e.key for e in fits} >= {"qwen2.5-0.5b-instruct", "qwen3-0.6b"}
-    assert wizard_entries(qwen3 - 1)[0].key == "qwen2-1.5b-instruct"  # ties: catalog order
+def test_the_set_up_ram_counts_as_well_as_the_chat_ram():
+    """Qwen3.5-0.8B chats in less than it takes to quantize (the quality check's logits over a
+    248,320-token vocabulary): where only chatting fits, it is not offered first."""
+    small = find_entry("qwen3.5-0.8b")
+    assert small.ram_to_chat() < small.ram_to_quantize()
+    assert wizard_entries(small.ram_to_quantize())[0].key == "qwen3.5-0.8b"
+    assert wizard_entries(small.ram_to_quantize() - 1)[0].key != "qwen3.5-0.8b"
+
+
+def test_without_room_for_any_qwen35_the_biggest_that_fits_is_first():
+    smallest = min(needs(e) for e in CATALOG if e.family == "qwen35")
+    fits = [e for e in wizard_entries(16 * GB) if needs(e) < smallest]
+    assert {e.key for e in fits} == {"qwen2.5-0.5b-instruct", "qwen3-0.6b"}
+    assert wizard_entries(smallest - 1)[0].key == "qwen3-0.6b"
     nothing = wizard_entries(100 * MB)
     assert nothing[0].key == "qwen2.5-0.5b-instruct"  # nothing fits: the smallest
-    assert "qwen3-1.7b" in [e.key for e in nothing]
+    assert "qwen3.5-9b" in [e.key for e in nothing]
 
 
 def test_keys_win_over_repo_ids_and_gguf_repos_have_their_own_entries():

@@ -223,28 +223,41 @@ def rows_of(app: App) -> list[str]:
     return [str(models.get_option_at_index(i).prompt) for i in range(models.option_count)]
 
 
-async def test_qwen3_1_7b_is_offered_first_where_the_ram_holds_it():
-    app = Host()
+def needs(key: str) -> int:
+    """RAM the wizard checks for a catalog model: to chat and to set it up (quantize)."""
+    entry = find_entry(key)
+    return max(entry.ram_to_chat(DEFAULT_LOW_BIT), entry.ram_to_quantize(DEFAULT_LOW_BIT))
+
+
+async def test_the_largest_qwen35_the_ram_holds_is_offered_first():
+    app = Host()  # 16 GB available
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         rows = rows_of(app)
         choice = app.screen.query_one(ModelChoice)
-        assert rows[0].startswith("Qwen/Qwen3-1.7B ") and app.focused.id == "models"
-        assert choice.selected_entry().key == "qwen3-1.7b"
+        assert rows[0].startswith("Qwen/Qwen3.5-9B ") and app.focused.id == "models"
+        assert choice.selected_entry().key == "qwen3.5-9b"
         assert any(r.startswith("Qwen/Qwen-1_8B-Chat ") for r in rows)  # the original recipe
         assert not any("GGUF" in r for r in rows)  # GGUF files are pulled with --file
-        assert "pinned 70d244c" in text_of(app, "#about")
+        assert "pinned c202236" in text_of(app, "#about")
+        assert not app.screen.query_one("#start", Button).disabled  # it can be set up here
 
 
-async def test_with_less_ram_the_biggest_model_that_fits_is_first(monkeypatch):
-    qwen3 = find_entry("qwen3-1.7b").ram_to_chat(DEFAULT_LOW_BIT)
-    small = find_entry("qwen2-1.5b-instruct").ram_to_chat(DEFAULT_LOW_BIT)
-    assert small < qwen3
-    monkeypatch.setattr(resources, "available_ram", lambda: (small + qwen3) // 2)
+async def test_with_less_ram_a_smaller_qwen35_or_the_biggest_that_fits_is_first(monkeypatch):
+    available = (needs("qwen3.5-2b") + needs("qwen3.5-4b")) // 2
+    monkeypatch.setattr(resources, "available_ram", lambda: available)
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert rows_of(app)[0].startswith("Qwen/Qwen3.5-2B ")
+        assert not app.screen.query_one("#start", Button).disabled
+    below = needs("qwen3.5-0.8b") - 1  # no Qwen3.5 can be set up: the biggest model that can
+    assert needs("qwen3-0.6b") <= below
+    monkeypatch.setattr(resources, "available_ram", lambda: below)
     app = Host()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         rows = rows_of(app)
-        # Qwen2 and Qwen2.5 1.5B are the same size: the catalog's first of the two
-        assert rows[0].startswith("Qwen/Qwen2-1.5B-Instruct ")
-        assert sum(r.startswith("Qwen/Qwen3-1.7B ") for r in rows) == 1  # still listed
+        assert rows[0].startswith("Qwen/Qwen3-0.6B ")
+        assert sum(r.startswith("Qwen/Qwen3.5-9B ") for r in rows) == 1  # still listed
+        assert not app.screen.query_one("#start", Button).disabled
