@@ -158,3 +158,16 @@ def test_a_partial_file_of_a_stopped_writer_is_swept(folder):
     alive.write_bytes(b"half")
     load_weights(folder, read_layout(folder))
     assert not gone.exists() and alive.exists() and cached.is_file()
+
+
+def test_the_file_of_a_model_deleted_by_hand_is_swept(folder, tmp_path):
+    """Not only `rm` removes models: a folder deleted by hand (or a temporary copy) leaves its
+    packed file, which the next write of any model's file removes."""
+    gone = tmp_path / "gone" / folder.name
+    shutil.copytree(folder, gone)
+    load_weights(gone, read_layout(gone))
+    orphan = paths.packed_file(gone)
+    assert orphan.is_file()
+    shutil.rmtree(gone)
+    load_weights(folder, read_layout(folder))  # writes this model's file, sweeping
+    assert not orphan.exists() and paths.packed_file(folder).is_file()

@@ -50,6 +50,7 @@ def identity(folder: Path, arena_bytes: int) -> dict:
         "layout": hashlib.sha256(layout).hexdigest(),
         "kernels": [kernels.st_size, kernels.st_mtime_ns],
         "arena": arena_bytes,
+        "folder": str(Path(folder).resolve()),  # for the sweep of files whose model is gone
     }
 
 
@@ -59,15 +60,9 @@ def mapped(folder: Path, arena_bytes: int) -> np.ndarray | None:
         return None
     path = paths.packed_file(folder)
     try:
+        if _header(path) != identity(folder, arena_bytes):
+            return None
         with open(path, "rb") as fh:
-            head = fh.read(HEADER)
-            if len(head) < HEADER or head[:8] != MAGIC:
-                return None
-            length = int.from_bytes(head[8:16], "little")
-            if not 0 < length <= HEADER - 16:
-                return None
-            if json.loads(head[16 : 16 + length]) != identity(folder, arena_bytes):
-                return None
             if os.fstat(fh.fileno()).st_size != HEADER + arena_bytes:
                 return None
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # Linux: mapped now
@@ -101,11 +96,31 @@ def write(folder: Path, arena: np.ndarray) -> None:
 
 
 def _sweep(folder: Path) -> None:
-    """Remove partial files whose writer was stopped before it finished (killed, say)."""
+    """Remove partial files whose writer was stopped before it finished (killed, say), and the
+    files of models whose folder is gone (deleted by hand, a temporary copy): not only ``rm``
+    removes models."""
     try:
         for partial in folder.glob(".*.partial"):
             pid = partial.name.rsplit(".", 2)[-2]
             if pid.isdigit() and not psutil.pid_exists(int(pid)):
                 partial.unlink(missing_ok=True)
+        for kept in folder.glob("*.qtw"):
+            model = _header(kept).get("folder")
+            if isinstance(model, str) and not Path(model).is_dir():
+                kept.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def _header(path: Path) -> dict:
+    """A cache file's header, or {} where it has none that reads."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER)
+        length = int.from_bytes(head[8:16], "little")
+        if head[:8] != MAGIC or not 0 < length <= HEADER - 16:
+            return {}
+        found = json.loads(head[16 : 16 + length])
+        return found if isinstance(found, dict) else {}
+    except (OSError, ValueError):
+        return {}
