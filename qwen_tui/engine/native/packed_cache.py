@@ -19,6 +19,7 @@ import json
 import mmap
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import psutil
@@ -60,9 +61,9 @@ def mapped(folder: Path, arena_bytes: int) -> np.ndarray | None:
         return None
     path = paths.packed_file(folder)
     try:
-        if _header(path) != identity(folder, arena_bytes):
-            return None
-        with open(path, "rb") as fh:
+        with open(path, "rb") as fh:  # the header checked is the mapped file's, once opened
+            if _header(fh) != identity(folder, arena_bytes):
+                return None
             if os.fstat(fh.fileno()).st_size != HEADER + arena_bytes:
                 return None
             flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)  # Linux: mapped now
@@ -105,18 +106,21 @@ def _sweep(folder: Path) -> None:
             if pid.isdigit() and not psutil.pid_exists(int(pid)):
                 partial.unlink(missing_ok=True)
         for kept in folder.glob("*.qtw"):
-            model = _header(kept).get("folder")
+            try:
+                with open(kept, "rb") as fh:
+                    model = _header(fh).get("folder")
+            except OSError:  # unreadable: left for the next sweep
+                continue
             if isinstance(model, str) and not Path(model).is_dir():
                 kept.unlink(missing_ok=True)
     except OSError:
         pass
 
 
-def _header(path: Path) -> dict:
-    """A cache file's header, or {} where it has none that reads."""
+def _header(fh: BinaryIO) -> dict:
+    """The header of the cache file open in ``fh``, or {} where it has none that reads."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEADER)
+        head = fh.read(HEADER)
         length = int.from_bytes(head[8:16], "little")
         if head[:8] != MAGIC or not 0 < length <= HEADER - 16:
             return {}
