@@ -87,8 +87,9 @@ def measure_prompts(
 
 def roofline(memory: dict, context: float) -> float:
     """Decode's memory roofline in tok/s with ``context`` positions in the cache on average:
-    every weight and the whole cache read once per token."""
-    per_token = memory["weight_bytes"] + memory["kv_bytes_per_position"] * context
+    every weight and the whole cache read once per token, a recurrent state read and written."""
+    per_token = memory["weight_bytes"] + memory.get("state_bytes_per_token", 0)
+    per_token += memory["kv_bytes_per_position"] * context
     return memory["read_gb_s"] * 1e9 / per_token
 
 
@@ -115,14 +116,16 @@ def measure_bandwidth(engine: LocalEngine, before: dict | None = None) -> dict:
 
     runs.append(round(torch_thread.run(probe) / 1e9, 2))
     bandwidth = max(runs) * 1e9
+    state = engine.state_bytes_per_token()
     return {
         "read_gb_s": max(runs),
         "read_gb_s_runs": runs,
         "weight_mb_per_token": round(weights / 1e6, 1),
         "weight_bytes": weights,
         "kv_bytes_per_position": engine.kv_bytes_per_position(),
+        "state_bytes_per_token": state,
         "weights_on_huge_pages": huge,
-        "roofline_tok_s": round(bandwidth / weights, 1),  # with an empty cache
+        "roofline_tok_s": round(bandwidth / (weights + state), 1),  # with an empty cache
     }
 
 
@@ -256,9 +259,14 @@ def _memory(m: dict) -> list[str]:
         + f", before and after the runs); a decoded token reads "
         f"{m['weight_mb_per_token']} MB of weights"
         + (" (on 2 MB pages, as the probe)" if m.get("weights_on_huge_pages") else "")
+        + (
+            f" and reads and writes {m['state_bytes_per_token'] / 1e6:.1f} MB of recurrent state"
+            if m.get("state_bytes_per_token")
+            else ""
+        )
         + f": at most {m['roofline_tok_s']} tok/s",
         f"        and {m.get('kv_bytes_per_position', 0) / 1e3:.0f} kB of KV cache per position "
-        "before it (the roofline below counts both, at each row's mean context)",
+        "before it (the roofline below counts it too, at each row's mean context)",
     ]
 
 

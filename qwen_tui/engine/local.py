@@ -261,6 +261,11 @@ class LocalEngine:
         keys and values of every layer); 0 where the engine does not know."""
         return 0
 
+    def state_bytes_per_token(self) -> int:
+        """What a decoded token reads and writes of a recurrent state whatever the context
+        (Qwen3.5's Gated DeltaNet layers); 0 for attention-only models."""
+        return 0
+
     def _require(self) -> tuple[TokenLoop, PromptBuilder]:
         if self._lm is None or self._builder is None:
             raise EngineError("No model is loaded.", "Load a model first.")

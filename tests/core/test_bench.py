@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from qwen_tui.cli import main
 
 
@@ -139,6 +141,36 @@ def test_a_synthetic_qwen35_is_built_and_runs_on_our_engine(monkeypatch):
     finally:
         engine.unload()
     assert reply.stats.generated_tokens >= 1
+
+
+def test_bench_counts_a_hybrid_models_recurrent_state_in_decodes_roofline(monkeypatch, capsys):
+    """Each decoded token of a Qwen3.5 reads and writes every Gated DeltaNet layer's state (a
+    float32 k x v matrix per value head) and conv window, whatever the context: the roofline
+    counts those bytes beside the weights."""
+    from qwen_tui.bench import synthetic
+    from qwen_tui.engine import kernels
+
+    if not kernels.available():
+        pytest.skip("our kernels are not built for this CPU: bench reports no roofline")
+    tiny = (128, 256, 4, 2, 1, 64, 2, 2, 32, 32, 1024, True)  # layers 0-2 linear, 3 full
+    monkeypatch.setitem(synthetic.HYBRID, "tiny-q35", tiny)
+    argv = ["bench", "--synthetic", "tiny-q35", "--prompt-tokens", "16", "--new-tokens", "4",
+            "--turns", "0", "--threads", "1", "--no-ui", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    memory = data["memory"]
+    conv_channels = 2 * 2 * 32 + 2 * 32  # q and k of 2 key heads, v of 2 value heads
+    per_layer = 2 * 32 * 32 + 3 * conv_channels  # the states, the kernel's last 3 inputs
+    assert memory["state_bytes_per_token"] == 2 * 3 * per_layer * 4  # read and written
+    weights = memory["weight_bytes"]
+    expected = memory["read_gb_s"] * 1e9 / (weights + memory["state_bytes_per_token"])
+    assert abs(memory["roofline_tok_s"] - expected) <= 0.01 * expected + 0.1
+    for p in data["prompts"]:
+        context = p["prompt_tokens"] + p["generated"] / 2
+        per_token = weights + memory["state_bytes_per_token"]
+        per_token += memory["kv_bytes_per_position"] * context
+        expected = memory["read_gb_s"] * 1e9 / per_token
+        assert abs(p["roofline_tok_s"] - expected) <= 0.01 * expected + 0.1
 
 
 def test_a_synthetic_qwen35_store_is_the_size_the_estimates_say(monkeypatch):

@@ -80,6 +80,9 @@ class NativeEngine(LocalEngine):
     def kv_bytes_per_position(self) -> int:
         return self.model.kv_bytes_per_position if self.model is not None else 0
 
+    def state_bytes_per_token(self) -> int:
+        return self.model.state_bytes_per_token if self.model is not None else 0
+
 
 def _turn_token(tokenizer: Any) -> int | None:
     """<|im_start|>'s id, or None for a tokenizer without ChatML (then the chat template

@@ -71,6 +71,14 @@ class HybridModel(NativeModel):
         full = sum(not linear for linear in self.cache_dims.kinds)
         return int(full * self.layout.dims.kv_heads * self.layout.dims.head_dim * 2 * 2)
 
+    @property
+    def state_bytes_per_token(self) -> int:
+        """What a decoded token reads and writes of the recurrent state: each Gated DeltaNet
+        layer's float32 state per value head and its conv window, read once and written once."""
+        d = self.cache_dims
+        per_layer = d.v_heads * d.k_dim * d.v_dim + max(d.kernel - 1, 0) * d.conv_dim
+        return int(2 * sum(d.kinds) * per_layer * 4)
+
     def new_cache(self) -> HybridCache:  # type: ignore[override]
         return HybridCache(self.cache_dims)
 

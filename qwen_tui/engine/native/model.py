@@ -102,6 +102,12 @@ class NativeModel:
         and values of every layer)."""
         return int(self.layers * self.shape.kv_heads * self.shape.head_dim * 2 * 2)
 
+    @property
+    def state_bytes_per_token(self) -> int:
+        """What a decoded token reads and writes of a recurrent state: none here (only the KV
+        cache, which grows with the context)."""
+        return 0
+
     def new_cache(self) -> NativeCache:
         return NativeCache(self.layers, self.shape.kv_heads, self.shape.head_dim)
 
