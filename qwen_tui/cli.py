@@ -165,6 +165,9 @@ def build_parser() -> Parser:
     )
     bench.add_argument("--threads", type=int)
     bench.add_argument("--no-ui", action="store_true", help="skip the UI event-loop lag test")
+    bench.add_argument(
+        "--busy", action="store_true", help="measure the prompts again beside a CPU hog"
+    )
     bench.add_argument("--json", action="store_true")
     return parser
 

@@ -17,6 +17,7 @@ from ..engine.open import open_engine
 from ..engine.types import ChatMessage, GenerationParams
 from ..errors import UsageError
 from ..store import local
+from .busy import busy_lines, measure_busy, threads_text
 
 WORDS = "the quick brown fox jumps over the lazy dog while 你好 world of models and tokens".split()
 
@@ -224,6 +225,16 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     with RssSampler() as rss:  # the bandwidth probe's 512 MB buffer is not the chat's
         result["first_reply"] = measure_first_reply(engine)
         result["prompts"] = measure_prompts(engine, lengths, args.new_tokens, args.repeat)
+        result["threads_chosen"] = engine.thread_choice()
+        result["busy"] = (
+            measure_busy(
+                result["prompts"],
+                lambda: measure_prompts(engine, lengths, args.new_tokens, args.repeat),
+                engine.thread_choice,
+            )
+            if args.busy
+            else None
+        )
         result["turns"] = measure_turns(engine, args.turns, args.new_tokens) if args.turns else []
         result["ui_loop_lag"] = None if args.no_ui else measure_loop_lag(engine, args.new_tokens)
     result["memory"] = measure_bandwidth(engine, result["memory"])
@@ -294,6 +305,9 @@ def table(r: dict) -> str:
         + ("   " + " ".join(f"{t:.2f}" for t in p["first_token_runs"]) if many else "")
         for p in r["prompts"]
     ]
+    if r.get("threads_chosen"):
+        lines.append(f"decode threads {threads_text(r['threads_chosen'])}")
+    lines += busy_lines(r.get("busy") or {})
     if r["turns"]:
         lines += ["", "turn  prompt  reused  first token"]
         lines += [

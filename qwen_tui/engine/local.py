@@ -261,6 +261,11 @@ class LocalEngine:
         keys and values of every layer); 0 where the engine does not know."""
         return 0
 
+    def thread_choice(self) -> dict:
+        """How many threads decode now, of how many, and how often that changed
+        (``runtime/thread_choice.py``); {} where the engine keeps one count."""
+        return {}
+
     def state_bytes_per_token(self) -> int:
         """What a decoded token reads and writes of a recurrent state whatever the context
         (Qwen3.5's Gated DeltaNet layers); 0 for attention-only models."""

@@ -94,13 +94,14 @@ class HybridModel(NativeModel):
         cache.reserve(end)
         marks = self.marks(ids, start)
         cuts = sorted({*range(start, end, dense.CHUNK), *marks, end})
+        threads = self.threads_for(len(ids))
         outs = []
         for first, last in zip(cuts, cuts[1:], strict=False):
             if first in marks:
                 cache.snapshot()
-            outs.append(self._step(ids[first - start : last - start], cache, last_only))
+            outs.append(self._step(ids[first - start : last - start], cache, last_only, threads))
         h = outs[-1] if last_only else np.concatenate(outs)
-        return dense.rms_norm(h, self.final_norm, self.eps, self.threads)
+        return dense.rms_norm(h, self.final_norm, self.eps, threads)
 
     def marks(self, ids: list[int], start: int) -> set[int]:
         """Where a prompt of ``ids`` fed from ``start`` keeps snapshots: before each turn it

@@ -10,6 +10,7 @@ The same calls, in the same order, on the same bytes as the torch engine's
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ import numpy as np
 from ..kernels import float_kernels
 from ..kernels.decoder_api import LayerShape, LayerWeights, StepDecoder
 from ..kernels.numpy_api import PackedArray, dequantize_rows, matmul, rms_norm
+from ..runtime.thread_choice import ThreadChoice
 from .arena import StoreWeights, load_weights
 from .cache import NativeCache
 from .layout import NativeUnsupported, StoreLayout, read_layout
@@ -64,6 +66,9 @@ class NativeModel:
         self.layers = d.layers
         self.eps = numbers.eps
         self.scratch = np.empty(0, np.float32)
+        # decoded tokens: how many threads, by how fast each count decodes now; (count, start)
+        self.choice = ThreadChoice(threads)
+        self._decoding: tuple[int, float] | None = None
         self._build()
 
     def _build(self) -> None:
@@ -117,12 +122,24 @@ class NativeModel:
         if cache.length + len(ids) > self.positions:
             raise ValueError(f"more than the {self.positions} positions of the model")
         cache.reserve(cache.length + len(ids))
+        threads = self.threads_for(len(ids))
         # a long prompt in chunks (only the last chunk's rows are kept when last_only)
-        outs = [self._step(ids[i : i + CHUNK], cache, last_only) for i in range(0, len(ids), CHUNK)]
+        chunks = range(0, len(ids), CHUNK)
+        outs = [self._step(ids[i : i + CHUNK], cache, last_only, threads) for i in chunks]
         h = outs[-1] if last_only else np.concatenate(outs)
-        return rms_norm(h, self.final_norm, self.eps, self.threads)
+        return rms_norm(h, self.final_norm, self.eps, threads)
 
-    def _step(self, ids: list[int], cache: Any, last_only: bool) -> np.ndarray:
+    def threads_for(self, rows: int) -> int:
+        """The threads of a step of ``rows`` new positions: all of them for a prompt; for a
+        decoded token, ``ThreadChoice``'s count, timed until its logits are out."""
+        if rows != 1:
+            self._decoding = None
+            return self.threads
+        threads = self.choice.pick()
+        self._decoding = (threads, time.perf_counter())
+        return threads
+
+    def _step(self, ids: list[int], cache: Any, last_only: bool, threads: int) -> np.ndarray:
         """Feed ``ids`` after what ``cache`` (this model's kind of cache) holds."""
         rows = len(ids)
         h = dequantize_rows(self.embed, np.array(ids, dtype=np.int64))
@@ -133,7 +150,7 @@ class NativeModel:
         tables = self.rotary.covering(cache.length + rows)
         self.decoder.decode(
             h, cache.length, positions, tables, self._states(cache), last_only, self.scratch,
-            self.threads,
+            threads,
         )  # fmt: skip
         cache.length += rows
         return h[:1] if last_only else h
@@ -144,4 +161,10 @@ class NativeModel:
 
     def logits(self, hidden: np.ndarray) -> np.ndarray:
         """The output head on normed hidden rows: float32 [rows, vocab]."""
-        return matmul(hidden, self.head, self.threads)
+        decoding, self._decoding = self._decoding, None
+        if decoding is None or hidden.shape[0] != 1:
+            return matmul(hidden, self.head, self.threads)
+        threads, started = decoding
+        out = matmul(hidden, self.head, threads)
+        self.choice.record(threads, time.perf_counter() - started)
+        return out

@@ -1,0 +1,99 @@
+"""How many threads decode the next token: the count that decodes fastest on this machine now.
+
+A decoded token is a few hundred short parallel steps, each ending when its slowest thread
+does. On a quiet machine every thread helps; when another process takes one of the cores (a
+compile, a second model, a browser on a 2-vCPU box), the thread that shares that core keeps
+every step waiting and two threads decode at a quarter of their quiet speed, where one
+thread, alone on the free core, keeps most of it. Which is faster cannot be known in advance
+(it depends on the other load, the cores, the model), so it is measured: the decoder times
+each token; every so often a few tokens run with another count, and the faster count is kept.
+Results do not depend on the count (each output is computed the same way by one thread), so
+switching costs nothing but the trial tokens.
+
+- A trial: ``TRIAL`` tokens with another count; its first is dropped (threads waking up), the
+  median of the rest is compared with the median of the current count's last ``TRIAL`` tokens.
+  A count more than ``MARGIN`` faster takes over.
+- Trials of a count that lost by far (``FAR``) come less often (the wait doubles up to
+  ``LONGEST`` tokens): on a quiet machine they cost under 1 % of decode.
+- The current count getting much slower than it was (``SLOWER``: another process started)
+  brings the next trial forward.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import deque
+
+TRIAL = 4  # tokens a trial runs (the first is not counted)
+FIRST = 8  # tokens before the first trial
+EVERY = 32  # tokens between trials while counts are close
+LONGEST = 256  # the longest wait for a count that lost by far
+MARGIN = 0.05  # a count must be this much faster to take over
+FAR = 0.15  # lost by more than this: its trials come less often
+SLOWER = 1.5  # the current count this much slower than its best: try the others now
+
+
+def candidates(most: int) -> list[int]:
+    """The counts worth trying: all threads, one fewer (another process holds one core), one;
+    only ``most`` with ``QWEN_TUI_THREAD_CHOICE=off``."""
+    if os.environ.get("QWEN_TUI_THREAD_CHOICE", "").lower() == "off":
+        return [most]
+    return sorted({most, max(most - 1, 1), 1}, reverse=True)
+
+
+class ThreadChoice:
+    """``pick()`` before a decoded token, ``record(threads, seconds)`` after it."""
+
+    def __init__(self, most: int) -> None:
+        self.counts = candidates(max(most, 1))
+        self.current = self.counts[0]
+        self.recent: deque[float] = deque(maxlen=TRIAL)  # the current count's last tokens
+        self.best_seen: float | None = None  # the current count's fastest median so far
+        self.gaps = {c: EVERY for c in self.counts}  # tokens between a count's trials
+        self.waits = {c: FIRST for c in self.counts}  # tokens until its next trial
+        self.trying: int | None = None
+        self.trial: list[float] = []
+        self.switches = 0  # how often another count took over (bench reports it)
+
+    def pick(self) -> int:
+        if self.trying is None and len(self.recent) == TRIAL:
+            due = [c for c in self.counts if c != self.current and self.waits[c] <= 0]
+            if due:
+                self.trying, self.trial = due[0], []
+        return self.current if self.trying is None else self.trying
+
+    def record(self, threads: int, seconds: float) -> None:
+        if threads == self.trying:
+            self.trial.append(seconds)
+            if len(self.trial) == TRIAL:
+                self._judge(threads)
+        elif threads == self.current:
+            self._count(seconds)
+
+    def _count(self, seconds: float) -> None:
+        self.recent.append(seconds)
+        for c in self.waits:
+            self.waits[c] -= 1
+        if len(self.recent) < TRIAL:
+            return
+        now = statistics.median(self.recent)
+        if self.best_seen is None or now < self.best_seen:
+            self.best_seen = now
+        elif now > SLOWER * self.best_seen:  # another process started: look again now
+            self.waits = {c: min(w, 0) for c, w in self.waits.items()}
+            self.best_seen = now
+
+    def _judge(self, threads: int) -> None:
+        theirs, ours = statistics.median(self.trial[1:]), statistics.median(self.recent)
+        self.trying, self.trial = None, []
+        if theirs < (1 - MARGIN) * ours:
+            old, self.current = self.current, threads
+            self.switches += 1
+            self.recent = deque([theirs] * TRIAL, maxlen=TRIAL)
+            self.best_seen = theirs
+            self.gaps[old] = self.waits[old] = EVERY
+            return
+        far = theirs > (1 + FAR) * ours
+        self.gaps[threads] = min(2 * self.gaps[threads], LONGEST) if far else EVERY
+        self.waits[threads] = self.gaps[threads]
