@@ -130,11 +130,12 @@ class NativeModel:
         return rms_norm(h, self.final_norm, self.eps, threads)
 
     def threads_for(self, rows: int) -> int:
-        """The threads of a step of ``rows`` new positions: all of them for a prompt; for a
-        decoded token, ``ThreadChoice``'s count, timed until its logits are out."""
+        """The threads of a step of ``rows`` new positions: for a decoded token,
+        ``ThreadChoice``'s count, timed until its logits are out; for a prompt, the count
+        decode found fastest (all of them, unless another process holds a core)."""
         if rows != 1:
             self._decoding = None
-            return self.threads
+            return self.choice.current
         threads = self.choice.pick()
         self._decoding = (threads, time.perf_counter())
         return threads

@@ -15,8 +15,13 @@ switching costs nothing but the trial tokens.
   A count more than ``MARGIN`` faster takes over.
 - Trials of a count that lost by far (``FAR``) come less often (the wait doubles up to
   ``LONGEST`` tokens): on a quiet machine they cost under 1 % of decode.
-- The current count getting much slower than it was (``SLOWER``: another process started)
-  brings the next trial forward.
+- The current count getting much slower than it was (``SLOWER`` over ``TRIAL`` tokens, or
+  one token ``JOLT`` times slower: another process started) brings the next trial forward.
+- A trial token more than ``ABORT`` times slower ends its trial at once. With another
+  program's process group on one of two cores, Linux's autogroup scheduling gives each group
+  half the machine, and a token on two threads can take a second against 12 ms on one: one
+  such token is what it takes to learn it, and that count waits long enough (up to
+  ``SLOWEST`` tokens) for its trials to cost under ``COST`` of decode's time.
 """
 
 from __future__ import annotations
@@ -29,9 +34,13 @@ TRIAL = 4  # tokens a trial runs (the first is not counted)
 FIRST = 8  # tokens before the first trial
 EVERY = 32  # tokens between trials while counts are close
 LONGEST = 256  # the longest wait for a count that lost by far
-MARGIN = 0.05  # a count must be this much faster to take over
+MARGIN = 0.10  # a count must be this much faster to take over
 FAR = 0.15  # lost by more than this: its trials come less often
 SLOWER = 1.5  # the current count this much slower than its best: try the others now
+ABORT = 3.0  # a trial token this much slower ends the trial at once, lost
+JOLT = 10.0  # one token of the current count this much slower than its best: look again now
+COST = 0.02  # what the trials of a count that lost may cost of decode's time, at most
+SLOWEST = 8192  # the longest wait a costly trial earns
 
 
 def candidates(most: int) -> list[int]:
@@ -66,7 +75,9 @@ class ThreadChoice:
     def record(self, threads: int, seconds: float) -> None:
         if threads == self.trying:
             self.trial.append(seconds)
-            if len(self.trial) == TRIAL:
+            if seconds > ABORT * statistics.median(self.recent):
+                self._lost(threads, sum(self.trial))
+            elif len(self.trial) == TRIAL:
                 self._judge(threads)
         elif threads == self.current:
             self._count(seconds)
@@ -78,6 +89,11 @@ class ThreadChoice:
         if len(self.recent) < TRIAL:
             return
         now = statistics.median(self.recent)
+        if self.best_seen is not None and seconds > JOLT * self.best_seen:
+            # one token ten times slower: another process took a core (a hiccup that long is
+            # rare); try the other counts now, against this token
+            self.recent = deque([seconds] * TRIAL, maxlen=TRIAL)
+            now = seconds
         if self.best_seen is None or now < self.best_seen:
             self.best_seen = now
         elif now > SLOWER * self.best_seen:  # another process started: look again now
@@ -94,6 +110,18 @@ class ThreadChoice:
             self.best_seen = theirs
             self.gaps[old] = self.waits[old] = EVERY
             return
-        far = theirs > (1 + FAR) * ours
-        self.gaps[threads] = min(2 * self.gaps[threads], LONGEST) if far else EVERY
-        self.waits[threads] = self.gaps[threads]
+        if theirs > (1 + FAR) * ours:
+            self._lost(threads, 0.0)
+        else:
+            self.gaps[threads] = self.waits[threads] = EVERY
+
+    def _lost(self, threads: int, spent: float) -> None:
+        """``threads`` lost by far, its trial having taken ``spent`` seconds (0: as long as
+        the current count's tokens): its trials come less often."""
+        self.trying, self.trial = None, []
+        gap = min(2 * self.gaps[threads], LONGEST)
+        ours = statistics.median(self.recent)
+        extra = spent - TRIAL * ours  # what the trial cost beyond the same tokens on ours
+        if extra > 0:
+            gap = max(gap, min(int(extra / (COST * ours)), SLOWEST))
+        self.gaps[threads] = self.waits[threads] = gap
