@@ -1,0 +1,40 @@
+"""A streaming reply is redrawn at most ten times a second (widgets/chat_view.py REDRAW_S):
+every redraw parses and renders its last Markdown block again, and redrawing every token kept
+the UI thread busy enough to slow the decoder. What is shown stays the reply's text so far."""
+
+from __future__ import annotations
+
+from conftest import wait_idle, wait_ready
+from test_actions import SIZE, chat, long_settings, slow_engine, start_streaming
+from textual.widgets.markdown import MarkdownStream
+
+from qwen_tui.ui.widgets import chat_view
+
+
+async def test_a_streaming_reply_is_redrawn_a_few_times_a_second(make_app, installed_model,
+                                                                 monkeypatch):  # fmt: skip
+    writes: list[str] = []
+    write = MarkdownStream.write
+
+    async def counted(self, fragment: str) -> None:
+        writes.append(fragment)
+        await write(self, fragment)
+
+    monkeypatch.setattr(MarkdownStream, "write", counted)
+    app = make_app(long_settings(3000), engine_factory=slow_engine)  # a piece every 20 ms
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(app, pilot)
+        cid = await start_streaming(app, pilot, "Tell me a long story")
+        writes.clear()
+        pieces = len(app.queue.live[cid])
+        await pilot.pause(1.5)
+        assert app.queue.current == cid, "the reply should still be streaming"
+        grown = len(app.queue.live[cid]) - pieces
+        assert grown > 0 and 3 <= len(writes) <= 1.5 / chat_view.REDRAW_S + 3
+        live = chat(app).chat_view.live
+        so_far = app.queue.live[cid]
+        assert live is not None and live.source and so_far.startswith(live.source)
+        await pilot.press("escape")
+        await wait_idle(app, pilot)
+        saved = app.store.messages(cid)[-1]
+        assert saved.content.startswith(so_far)
