@@ -18,6 +18,7 @@ from ..engine.types import ChatMessage, GenerationParams
 from ..errors import UsageError
 from ..store import local
 from .busy import busy_lines, measure_busy, threads_text
+from .ceiling import compute_ceiling
 
 WORDS = "the quick brown fox jumps over the lazy dog while 你好 world of models and tokens".split()
 
@@ -220,6 +221,8 @@ def run_bench(args: Namespace, settings: Settings) -> int:
     result["engine_note"] = engine.engine_note  # and why
     result["decoder"] = engine.decoder_note
     result["memory"] = measure_bandwidth(engine)
+    ours = getattr(engine, "model", None)  # our engine's model: its packed weights
+    result["compute"] = compute_ceiling(ours, engine.threads) if result["memory"] and ours else {}
     patches = getattr(engine, "patches", None)  # bigdl-llm's engine only
     result["patches"] = patches.to_dict() if patches else {}
     with RssSampler() as rss:  # the bandwidth probe's 512 MB buffer is not the chat's
@@ -281,6 +284,18 @@ def _memory(m: dict) -> list[str]:
     ]
 
 
+def _compute(c: dict, m: dict) -> list[str]:
+    if not c:
+        return []
+    rates = ", ".join(f"{f} {v['gb_s_per_thread']} GB/s" for f, v in c["formats"].items())
+    bound = c["ceiling_tok_s"] < m.get("roofline_tok_s", 0)
+    return [
+        f"compute: one thread multiplies weights already in cache at {rates}: at most "
+        f"{c['ceiling_tok_s']} tok/s on these threads"
+        + (": below the memory roofline, so decode is compute-bound" if bound else "")
+    ]
+
+
 def table(r: dict) -> str:
     many = any(len(p.get("first_token_runs", ())) > 1 for p in r["prompts"])
     lines = [
@@ -295,6 +310,7 @@ def table(r: dict) -> str:
         + (f"  patches {_patches(r['patches'])}" if r["patches"] else ""),
         "",
         *_memory(r["memory"]),
+        *_compute(r.get("compute") or {}, r["memory"]),
         "prompt tokens  first token  decode tok/s"
         + ("  of roofline" if r["memory"] else "")
         + ("   (median of each length's runs; first token of every run)" if many else ""),

@@ -66,6 +66,13 @@ def test_bench_json_reports_every_measurement(installed_model, capsys):
             expected = memory["read_gb_s"] * 1e9 / per_token
             assert abs(p["roofline_tok_s"] - expected) <= 0.01 * expected + 0.1
             assert p["roofline_tok_s"] < memory["roofline_tok_s"]
+    if kernels.available():  # the in-cache compute ceiling, per format the model holds
+        compute = data["compute"]
+        assert list(compute["formats"]) == ["sym_int4"]
+        held = compute["formats"]["sym_int4"]
+        assert held["bytes"] == data["matmul"]["weight_bytes"] and held["gb_s_per_thread"] > 0
+        ceiling = data["threads"] * held["gb_s_per_thread"] * 1e9 / held["bytes"]
+        assert abs(compute["ceiling_tok_s"] - ceiling) <= 0.01 * ceiling + 0.1
     # which engine ran, and why: ours (no torch, so no patches of bigdl-llm's code)
     assert data["engine"] == "native" and data["engine_note"] == "native"
     assert data["decoder"] == "ours" and data["patches"] == {}
