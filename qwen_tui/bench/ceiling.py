@@ -36,15 +36,13 @@ def format_bytes(model: Any) -> dict[str, int]:
 
 def _weight(fmt: str, rows: int, cols: int) -> Any:
     from ..engine.kernels.numpy_api import PackedArray
-    from ..engine.kernels.weights import packed_bytes, quantize_weight
+    from ..engine.kernels.weights import packed_bytes, quantize_weight_into
+    from ..engine.runtime.pages import huge_array
 
     values = np.random.default_rng(0).standard_normal((rows, cols), np.float32) * 0.02
-    data = quantize_weight(fmt, values, rows, cols, packed=True, threads=1)
-    buffer = np.empty(packed_bytes(fmt, rows, cols) + 64, np.uint8)
-    start = (-buffer.ctypes.data) % 64
-    aligned = buffer[start : start + data.size]
-    aligned[:] = data
-    return PackedArray(fmt, aligned, rows, cols)
+    packed = huge_array(packed_bytes(fmt, rows, cols))[0]  # at a 64-byte boundary
+    quantize_weight_into(fmt, values, rows, cols, packed, packed=True, threads=1)
+    return PackedArray(fmt, packed, rows, cols)
 
 
 def _per_call(weight: Any, x: np.ndarray) -> float:

@@ -75,7 +75,6 @@ def build_tiny_qwen3(
 ) -> Path:
     """Write a Hugging Face folder of a tiny Qwen3; ``scripted`` makes it write ``SCRIPT``."""
     import torch
-    from transformers import GenerationConfig
 
     from ..engine.models import register
     from ..engine.models.qwen3 import Qwen3ForCausalLM
@@ -104,8 +103,18 @@ def build_tiny_qwen3(
                 model.get_output_embeddings().weight[tokenizer.convert_tokens_to_ids(token)] = 0
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    GenerationConfig(  # Qwen3's own sampling defaults (thinking mode)
-        bos_token_id=config.bos_token_id,
+    save_thinking_defaults(path, ids, config.bos_token_id)
+    (path / "README.md").write_text(f"tiny {'scripted' if scripted else 'random'} qwen3\n")
+    return path
+
+
+def save_thinking_defaults(path: Path, ids: dict[str, int], bos: int) -> None:
+    """generation_config.json with Qwen3's own sampling defaults (thinking mode), which
+    Qwen3.5 keeps: a reply ends on <|im_end|> or <|endoftext|>."""
+    from transformers import GenerationConfig
+
+    GenerationConfig(
+        bos_token_id=bos,
         eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
         pad_token_id=ids["<|endoftext|>"],
         do_sample=True,
@@ -114,8 +123,6 @@ def build_tiny_qwen3(
         top_k=20,
         max_new_tokens=32,
     ).save_pretrained(path)
-    (path / "README.md").write_text(f"tiny {'scripted' if scripted else 'random'} qwen3\n")
-    return path
 
 
 def _script(model: Any, tokenizer: Any) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .script import teach_chain_arrays
 from .tiny import CORPUS, build_tokenizer
-from .tiny_qwen3 import ANSWER, THINK_TOKENS, THINKING
+from .tiny_qwen3 import ANSWER, THINK_TOKENS, THINKING, save_thinking_defaults
 
 __all__ = ["ANSWER", "QWEN35_CHAT_TEMPLATE", "SCRIPT", "THINKING", "build_tiny_qwen35"]
 
@@ -149,7 +149,6 @@ def build_tiny_qwen35(path: Path, seed: int = 0) -> Path:
     """Write the Hugging Face folder of the scripted tiny Qwen3.5 (the same bytes for a seed,
     up to the rounding of the platform's QR)."""
     from safetensors.numpy import save_file
-    from transformers import GenerationConfig
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -164,16 +163,7 @@ def build_tiny_qwen35(path: Path, seed: int = 0) -> Path:
     (path / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     tokenizer.save_pretrained(path)
     _merges_as_pairs(path / "tokenizer.json")
-    GenerationConfig(  # Qwen3's sampling defaults (thinking mode), which Qwen3.5 keeps
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
-        do_sample=True,
-        temperature=0.6,
-        top_p=0.95,
-        top_k=20,
-        max_new_tokens=32,
-    ).save_pretrained(path)
+    save_thinking_defaults(path, ids, ids["<|endoftext|>"])
     (path / "README.md").write_text("tiny scripted qwen3.5\n")
     return path
 

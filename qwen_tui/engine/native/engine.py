@@ -81,11 +81,7 @@ class NativeEngine(LocalEngine):
         return self.model.kv_bytes_per_position if self.model is not None else 0
 
     def thread_choice(self) -> dict:
-        if self.model is None:
-            return {}
-        choice = self.model.choice
-        return {"threads": choice.current, "most": choice.counts[0], "counts": choice.counts,
-                "switches": choice.switches}  # fmt: skip
+        return self.model.choice.report() if self.model is not None else {}
 
     def state_bytes_per_token(self) -> int:
         return self.model.state_bytes_per_token if self.model is not None else 0

@@ -65,6 +65,11 @@ class ThreadChoice:
         self.trial: list[float] = []
         self.switches = 0  # how often another count took over (bench reports it)
 
+    def report(self) -> dict:
+        """The count now, the most, the counts tried and how often another took over."""
+        return {"threads": self.current, "most": self.counts[0], "counts": self.counts,
+                "switches": self.switches}  # fmt: skip
+
     def pick(self) -> int:
         if self.trying is None and len(self.recent) == TRIAL:
             due = [c for c in self.counts if c != self.current and self.waits[c] <= 0]
