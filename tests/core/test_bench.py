@@ -199,3 +199,21 @@ def test_a_synthetic_qwen35_store_is_the_size_the_estimates_say(monkeypatch):
         dims = QWEN35.dims(synthetic.synthetic_config("tiny-q35-untied"))
         assert not dims.tied and dims.linear_v_heads == 2 * dims.linear_k_heads
         assert weights.size == stored_bytes(QWEN35, dims, RECIPES[recipe]), recipe
+
+
+def test_the_compute_ceiling_adds_each_formats_bytes_at_its_rate_over_the_threads(
+    engine, monkeypatch
+):
+    """The arithmetic beside the measured rates (bench's JSON test measures them): a token's
+    seconds are each format's bytes over its rate, shared by the threads."""
+    from qwen_tui.bench import ceiling
+
+    monkeypatch.setattr(ceiling, "in_cache_rate", lambda fmt: 4e9)
+    held = ceiling.format_bytes(engine.model)
+    assert list(held) == ["sym_int4"]
+    assert held["sym_int4"] == engine.model.weight_bytes  # every packed weight but the embedding
+    assert engine.model.embed is not engine.model.head  # (untied here: only its row is read)
+    for threads in (1, 3):
+        got = ceiling.compute_ceiling(engine.model, threads)
+        assert got["formats"]["sym_int4"] == {"bytes": held["sym_int4"], "gb_s_per_thread": 4.0}
+        assert got["ceiling_tok_s"] == round(threads * 4e9 / held["sym_int4"], 1)
