@@ -9,8 +9,9 @@ Q4_0 and Q6_K, `qwen-tui quantize` to `sym_int4` and `mixed_int5` (both from tha
 then each pair is timed in turn, ``--rounds`` times, each engine in its own process
 (scripts/quality_table.py's `bench_ours` and llamacpp_peer.py's `bench`: a 32- and a 512-token
 prompt, 64 tokens decoded). Each round's ratios are printed, ours ÷ llama.cpp. Work files go to
-``--work`` (default ~/.cache/qwen-tui-synthetic-speed: its own cache dir, ~17 GB for 2B and
-4B once made; the F16 file, 4.5 or 9 GB, only while they are made) and are reused.
+``--work`` (default ~/.cache/qwen-tui-synthetic-speed: its own cache dir, 25 GB for 2B and
+4B once made: llama.cpp's GGUFs, our stores and the packed copies bench maps; the F16 file,
+4.5 or 9 GB, only while they are made) and are reused.
 """
 
 from __future__ import annotations
