@@ -9,8 +9,34 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function call a model wrote, in OpenAI's shape."""
+
+    id: str  # "call_..." as OpenAI writes them; a "tool" message answers it by this id
+    name: str
+    arguments: str  # a JSON object, as text (OpenAI's ``function.arguments``)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function a model may call: OpenAI's ``tools[i].function``."""
+
+    name: str
+    description: str = ""
+    parameters: dict = field(default_factory=dict, hash=False)  # a JSON schema (an object's)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A text file sent with a user message: its name and its text as read."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str
+    role: str  # "system", "user", "assistant" or "tool" (a tool's result)
     content: str
     # an assistant message's tokens as the model generated them: the next prompt feeds these
     # (while they still spell ``content``), so a kept KV cache covers the whole reply
@@ -18,6 +44,13 @@ class ChatMessage:
     # an assistant reply's thinking (Qwen3's <think> block), kept apart from ``content``; the
     # chat template decides whether it goes back to the model (Qwen3's: never for past turns)
     reasoning: str = ""
+    # the calls an assistant message makes (its ``content`` is what it wrote besides them)
+    tool_calls: tuple[ToolCall, ...] = ()
+    # a "tool" message: the id of the call it answers, and the function's name
+    tool_call_id: str = ""
+    name: str = ""
+    # files sent with a user message; they reach the model after ``content``
+    attachments: tuple[Attachment, ...] = ()
 
 
 SEED_MAX = 2**63 - 1  # the largest seed a chat may set (torch takes a 64-bit signed one)
@@ -67,7 +100,7 @@ class ReplyStats:
     dropped_turns: int = 0
     context_used: int = 0
     context_window: int = 0
-    finish_reason: str = ""  # "stop" | "length" | "cancelled"
+    finish_reason: str = ""  # "stop" | "length" | "cancelled" | "tool_calls"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +113,7 @@ class Reply:
     token_ids: tuple[int, ...] = ()  # the generated tokens, without the one that stopped it
     reasoning: str = ""  # what the model wrote in its <think> block, if it thought
     params: GenerationParams | None = None  # what the reply was sampled with, defaults filled
+    tool_calls: tuple[ToolCall, ...] = ()  # well-formed calls; finish_reason is then "tool_calls"
 
     @property
     def stopped(self) -> bool:
