@@ -2,11 +2,12 @@
 thinking apart above it (``thought.Thought``: plain text, collapsed once the answer starts).
 
 A streaming reply is appended through ``Markdown.get_stream`` and rendered once more in full
-when it ends. Its pieces are gathered and written to the stream at most ``REDRAW_S`` apart:
-each write parses and renders the reply's last block again (a code block's whole highlighted
-text), so writing every token kept the UI thread busy for a whole core and took it from the
-decoder, which then wrote 40 % slower than `bench`. The view follows the newest token unless
-the user has scrolled up (``anchor``).
+when it ends. Its pieces are gathered and written to the stream at the pace the UI thread can
+afford (``ui/redraw_pace.py``): each write parses and renders the reply's last block again (a
+code block's whole highlighted text) and repaints the screen, so writing every token kept the
+UI thread busy for a whole core and took it from the decoder, which then wrote 40 % slower
+than `bench`. The view follows the newest token unless the user has scrolled up
+(``anchor``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from textual.widgets.markdown import MarkdownStream
 from ...chat import LiveThought
 from ...history import Message
 from ..plain import PlainStatic
+from ..redraw_pace import RedrawPace
 from .thought import Thought
 
 # a streaming reply's (answer, thinking) so far
 LiveText = Callable[[], tuple[str, LiveThought | None]]
-
-REDRAW_S = 0.1  # a streaming reply is redrawn at most this often
 
 STATE_NOTES = {"stopped": "⏹ stopped", "error": "⚠ failed", "streaming": "… interrupted"}
 
@@ -66,6 +66,7 @@ class ChatView(VerticalScroll):
         self.stream: MarkdownStream | None = None
         self.pending = ""  # the answer's pieces not yet written to the stream
         self.redraw: Timer | None = None
+        self.pace = RedrawPace()
         self.live: AssistantMessage | None = None
         self.live_thought: Thought | None = None
 
@@ -138,6 +139,7 @@ class ChatView(VerticalScroll):
         self.live = AssistantMessage("")
         self.live.add_class("streaming")
         self.live_thought = None
+        self.pace.restart()
         await self.mount(self.live)
         # No await between reading the text so far and opening the stream: every chunk
         # is either in that text or arrives (via append) after the stream exists; the
@@ -177,7 +179,7 @@ class ChatView(VerticalScroll):
             return
         self.pending += text
         if self.redraw is None:
-            self.redraw = self.set_timer(REDRAW_S, self.write_pending)
+            self.redraw = self.set_timer(self.pace.next_wait(), self.write_pending)
 
     async def write_pending(self) -> None:
         """What the reply said since the last redraw, written to its stream."""
