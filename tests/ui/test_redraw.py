@@ -71,3 +71,39 @@ async def test_redraws_that_cost_the_ui_thread_more_come_less_often(make_app, in
         assert live is not None and app.queue.live[cid].startswith(live.source)
         await pilot.press("escape")
         await wait_idle(app, pilot)
+
+
+async def test_a_streaming_thought_is_redrawn_at_the_same_pace(monkeypatch):
+    """Thinking pieces are gathered like the answer's: a thousand pieces within one redraw's
+    wait reach the thought in one update (each update re-renders all the thinking so far)."""
+    from textual.app import App
+
+    from qwen_tui.ui.widgets.chat_view import ChatView
+    from qwen_tui.ui.widgets.thought import Thought
+
+    adds: list[str] = []
+    add = Thought.add
+
+    def counted(self, text: str) -> None:
+        adds.append(text)
+        add(self, text)
+
+    monkeypatch.setattr(Thought, "add", counted)
+
+    class ViewApp(App):
+        def compose(self):
+            yield ChatView()
+
+    async with ViewApp().run_test(size=(80, 24)) as pilot:
+        view = pilot.app.query_one(ChatView)
+        await view.start_reply()
+        pieces = [f"step {i} [b]x[/b] " for i in range(1000)]
+        for piece in pieces:
+            await view.append_thought(piece)
+        assert len(adds) <= 1
+        await pilot.pause(redraw_pace.FASTEST * 3)
+        [thought] = view.thoughts()
+        assert thought.text == "".join(pieces) and len(adds) == 1
+        await view.append("The answer.")  # the thought is whole before it collapses
+        await view.stop_stream()
+        assert not thought.streaming and thought.text == "".join(pieces)

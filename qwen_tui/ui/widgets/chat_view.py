@@ -65,6 +65,7 @@ class ChatView(VerticalScroll):
         self.conversation_id: int | None = None
         self.stream: MarkdownStream | None = None
         self.pending = ""  # the answer's pieces not yet written to the stream
+        self.pending_thought = ""  # the thinking's pieces not yet shown
         self.redraw: Timer | None = None
         self.pace = RedrawPace()
         self.live: AssistantMessage | None = None
@@ -136,6 +137,7 @@ class ChatView(VerticalScroll):
     async def start_reply(self, live: LiveText | None = None) -> None:
         """Show a streaming reply; ``live`` gives its text so far, read once mounted."""
         await self.stop_stream()
+        self.pending = self.pending_thought = ""
         self.live = AssistantMessage("")
         self.live.add_class("streaming")
         self.live_thought = None
@@ -167,23 +169,34 @@ class ChatView(VerticalScroll):
             return
         if self.live_thought is None:
             await self.mount(self._thought_for_live(text), before=self.live)
-        else:
-            self.live_thought.add(text)
+            return
+        self.pending_thought += text
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        if self.redraw is None:
+            self.redraw = self.set_timer(self.pace.next_wait(), self.write_pending)
 
     async def append(self, text: str, thought_seconds: float | None = None) -> None:
         """A piece of the streaming reply's answer; the first one collapses its thought."""
         thought = self.live_thought
         if thought is not None and thought.streaming:
+            self._show_pending_thought()
             thought.answered(thought_seconds)
         if self.stream is None:
             return
         self.pending += text
-        if self.redraw is None:
-            self.redraw = self.set_timer(self.pace.next_wait(), self.write_pending)
+        self._schedule_redraw()
+
+    def _show_pending_thought(self) -> None:
+        thought, self.pending_thought = self.pending_thought, ""
+        if thought and self.live_thought is not None:
+            self.live_thought.add(thought)
 
     async def write_pending(self) -> None:
-        """What the reply said since the last redraw, written to its stream."""
+        """What the reply said since the last redraw, written to its stream (and its thought)."""
         self.redraw = None
+        self._show_pending_thought()
         text, self.pending = self.pending, ""
         if text and self.stream is not None:
             await self.stream.write(text)
