@@ -15,7 +15,7 @@ import functools
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,17 @@ from .plan import MatmulPlan
 from .runtime.cpus import default_threads
 from .runtime.pages import map_large_allocations, trim_heap
 from .runtime.torch_thread import torch_thread
-from .types import ChatMessage, GenerationParams, ModelInfo, Reply, ReplyStats, TextCallback
+from .tools import ToolCallFilter, plan_tools
+from .types import (
+    ChatMessage,
+    GenerationParams,
+    ModelInfo,
+    Reply,
+    ReplyStats,
+    TextCallback,
+    ToolChoice,
+    ToolSpec,
+)
 
 
 class LocalEngine:
@@ -115,9 +125,15 @@ class LocalEngine:
         self._cancel.set()
 
     # -- chatting ------------------------------------------------------
-    def count_tokens(self, messages: list[ChatMessage]) -> int:
+    def count_tokens(self, messages: list[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
         builder = self._require()[1]
-        return len(builder.encode(messages)) if messages else 0  # the template's thinking default
+        if not messages:
+            return 0
+        return len(builder.encode(messages, tools=tools))  # the template's thinking default
+
+    def tool_tokens(self, tools: Sequence[ToolSpec]) -> int:
+        """How many prompt tokens offering ``tools`` takes (the context meter shows it)."""
+        return self._require()[1].tool_tokens(tools)
 
     def chat(
         self,
@@ -130,11 +146,16 @@ class LocalEngine:
         ignore_stop: bool = False,
         continue_reply: bool = False,
         on_reasoning: TextCallback | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         """Generate a reply on the compute thread; ``on_text`` (the answer) and
         ``on_reasoning`` (the thinking) are called from that thread.
         ``ignore_stop`` generates max_new_tokens whatever the model says (benchmarks);
-        ``continue_reply`` writes on the last message, an assistant reply cut short."""
+        ``continue_reply`` writes on the last message, an assistant reply cut short.
+        ``tools`` are offered through the chat template; the calls the model writes come in
+        ``Reply.tool_calls`` (``engine/tools``); ``tool_choice`` "required" or a NamedTool
+        opens the reply with the call's first characters."""
         run = functools.partial(
             self._chat,
             messages,
@@ -145,6 +166,8 @@ class LocalEngine:
             ignore_stop=ignore_stop,
             continue_reply=continue_reply,
             on_reasoning=on_reasoning,
+            tools=tools,
+            tool_choice=tool_choice,
         )
         return torch_thread.run(run)
 
@@ -159,6 +182,8 @@ class LocalEngine:
         ignore_stop: bool = False,
         continue_reply: bool = False,
         on_reasoning: TextCallback | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None
@@ -180,14 +205,26 @@ class LocalEngine:
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
         stop = _Either(self._cancel, cancel, self._closed)
-        fitted = fit(builder, messages, window - max_new, continue_reply, params.enable_thinking)
+        plan = plan_tools(tools, tool_choice, builder.tool_format, continue_reply)
+        if plan.prefill:  # a forced call: the reply opens with it, and the model writes on
+            messages = [*messages, ChatMessage("assistant", plan.prefill)]
+            continue_reply = True
+        budget = window - max_new
+        fitted = fit(builder, messages, budget, continue_reply, params.enable_thinking, plan.tools)
         decoder = IncrementalDecoder(builder.decode)
         splitter = ThinkingSplitter(builder.opens_thinking(fitted.ids))
         split = builder.may_think and not continue_reply
+        calls = ToolCallFilter(plan.tools) if plan.active else None
+        if calls is not None:
+            calls.push(plan.prefill)  # held: the start of a call
         parts: list[Part] = []
 
-        def show(new: list[Part]) -> None:
+        def show(new: list[Part], read_calls: bool = True) -> None:
             for part in new:
+                if read_calls and calls is not None and not part.reasoning:
+                    part = Part(calls.push(part.text), False)
+                if not part.text:
+                    continue
                 parts.append(part)
                 callback = on_reasoning if part.reasoning else on_text
                 if callback:
@@ -213,6 +250,8 @@ class LocalEngine:
             show(splitter.push(tail) + splitter.flush())
         elif tail:
             show([Part(tail, False)])
+        if calls is not None:
+            show([Part(calls.flush(), False)], read_calls=False)  # what it held, as it is
         if cache_key and result.cache is not None:
             self.caches.put(cache_key, result.cache, stamp)  # unless forgotten meanwhile
         generated = len(result.new_ids)
@@ -230,9 +269,14 @@ class LocalEngine:
             context_window=window,
             finish_reason=result.finish_reason,
         )
+        found = tuple(calls.calls) if calls is not None else ()
+        if calls is not None:
+            stats.bad_tool_calls = calls.bad
+            if found and result.finish_reason != "cancelled":
+                stats.finish_reason = "tool_calls"
         answer = "".join(p.text for p in parts if not p.reasoning)
         reasoning = "".join(p.text for p in parts if p.reasoning)
-        return Reply(answer, stats, tuple(result.new_ids), reasoning, params)
+        return Reply(answer, stats, tuple(result.new_ids), reasoning, params, found)
 
     def encode_text(self, text: str) -> list[int]:
         """Plain text as token ids (no chat template), for perplexity."""
