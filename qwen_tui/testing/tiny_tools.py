@@ -8,8 +8,9 @@ It writes two things, whatever it is asked (``testing/script.py``):
 
 So a test can make it call ``get_weather`` (tool_choice naming it), send the result back and
 hear it answer; made to call another tool it writes the same arguments, which that tool's
-schema refuses: a badly written call. ``<tool_call>`` and ``</tool_call>`` are added tokens, as
-in Qwen2.5's tokenizer.
+schema refuses: a badly written call. ``answer=AUTO_CALL, forced=False`` makes one that calls
+``get_weather`` by itself (the two replies share tokens: one model cannot learn both).
+``<tool_call>`` and ``</tool_call>`` are added tokens, as in Qwen2.5's tokenizer.
 """
 
 from __future__ import annotations
@@ -47,16 +48,21 @@ FORCED_OPENING = '<tool_call>\n{"name": "get_weather", "arguments": '
 CALL_ARGUMENTS = '{"city": "Paris"}'
 FORCED_TAIL = CALL_ARGUMENTS + "}\n</tool_call>"
 ANSWER = "It is sunny."
+# a call as the model writes it unasked (spaced so that no token of it comes twice)
+AUTO_CALL = '<tool_call>{"name": "get_weather","arguments":{"city":"Rome"}}</tool_call>'
 
 
-def build_tiny_tool_model(path: Path, seed: int = 0) -> Path:
-    """Write a Hugging Face folder of the scripted model (config, weights, tokenizer)."""
+def build_tiny_tool_model(
+    path: Path, seed: int = 0, *, answer: str = ANSWER, forced: bool = True
+) -> Path:
+    """Write a Hugging Face folder of the scripted model (config, weights, tokenizer): it
+    writes ``answer`` after a generation prompt and, if ``forced``, a forced call's rest."""
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(corpus=[*CORPUS, *[FORCED_OPENING + FORCED_TAIL, ANSWER] * 8])
+    tokenizer = build_tokenizer(corpus=[*CORPUS, *[FORCED_OPENING + FORCED_TAIL, answer] * 8])
     tokenizer.add_tokens(CALL_TOKENS)  # added, not special: as in Qwen2.5's tokenizer
     tokenizer.chat_template = QWEN25_CHAT_TEMPLATE
     config = tiny_qwen2_config(len(tokenizer))
@@ -68,8 +74,10 @@ def build_tiny_tool_model(path: Path, seed: int = 0) -> Path:
     with torch.no_grad():  # small: the taught chains must win through every layer
         for p in model.parameters():
             p.normal_(1.0 if p.dim() == 1 else 0.0, 0.02)
-    teach_chains(model, [_chain(tokenizer, FORCED_OPENING, FORCED_TAIL, end),
-                         _chain(tokenizer, "", ANSWER, end)])  # fmt: skip
+    chains = [_chain(tokenizer, "", answer, end)]
+    if forced:
+        chains.append(_chain(tokenizer, FORCED_OPENING, FORCED_TAIL, end))
+    teach_chains(model, chains)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     GenerationConfig(
