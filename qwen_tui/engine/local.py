@@ -283,6 +283,10 @@ class LocalEngine:
         builder = self._require()[1]
         return list(builder.tokenizer.encode(text))
 
+    def decode_text(self, ids: Sequence[int]) -> str:
+        """Token ids as text, special tokens and all (a reply as the model wrote it)."""
+        return self._require()[1].decode(list(ids))
+
     def score(self, ids: list[int], path: str = "prompt") -> Any:
         """Logits of every position of ``ids`` [len(ids), vocab] (a numpy array from the native
         engine, a tensor from bigdl-llm's), computed through the prompt path (one pass) or the

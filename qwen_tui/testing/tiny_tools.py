@@ -3,7 +3,7 @@
 It writes two things, whatever it is asked (``testing/script.py``):
 
 - after a forced call's opening (``engine/tools/template.py``'s ``call_opening``: the prompt
-  ends in ``"arguments": ``), the rest of a call: ``FORCED_TAIL``, then <|im_end|>;
+  ends in ``"arguments":``), the rest of a call: ``FORCED_TAIL``, then <|im_end|>;
 - after a plain generation prompt (``<|im_start|>assistant\\n``), the answer ``ANSWER``.
 
 So a test can make it call ``get_weather`` (tool_choice naming it), send the result back and
@@ -44,9 +44,9 @@ CALCULATOR = {
         "required": ["expression"],
     },
 }
-FORCED_OPENING = '<tool_call>\n{"name": "get_weather", "arguments": '
-CALL_ARGUMENTS = '{"city": "Paris"}'
-FORCED_TAIL = CALL_ARGUMENTS + "}\n</tool_call>"
+FORCED_OPENING = '<tool_call>\n{"name": "get_weather", "arguments":'
+CALL_ARGUMENTS = '{"city":"Paris"}'  # spaced so that no token of the reply comes twice
+FORCED_TAIL = f" {CALL_ARGUMENTS}}}\n</tool_call>"
 ANSWER = "It is sunny."
 # a call as the model writes it unasked (spaced so that no token of it comes twice)
 AUTO_CALL = '<tool_call>{"name": "get_weather","arguments":{"city":"Rome"}}</tool_call>'

@@ -70,7 +70,7 @@ def test_a_badly_written_call_is_the_answer_and_is_counted(tool_engine):
     # made to call the calculator, the model writes the weather's arguments: not its schema
     reply = chat(tool_engine, tools=TOOLS, tool_choice=NamedTool("calculate"))
     assert reply.tool_calls == () and reply.stats.bad_tool_calls == 1
-    written = '<tool_call>\n{"name": "calculate", "arguments": {"city": "Paris"}}\n</tool_call>'
+    written = '<tool_call>\n{"name": "calculate", "arguments": {"city":"Paris"}}\n</tool_call>'
     assert reply.text == written  # the opening the engine wrote, and the model's rest
     assert reply.stats.finish_reason == "stop"
     # "required" among two tools leaves the name to the model, which writes none of them

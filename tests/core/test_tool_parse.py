@@ -184,3 +184,38 @@ def test_the_schema_checks_and_what_a_client_schema_may_be():
     )
     assert schema_problem({"required": "a"}, "p") == "p.required must be a list of property names"
     assert schema_problem([], "p") == "p must be a JSON Schema object"
+
+
+BARE = '{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}'
+FENCED = '```json\n{\n  "name": "get_weather",\n  "arguments": {\n    "city": "Paris"\n  }\n}\n```'
+
+
+@pytest.mark.parametrize("reply", [BARE, FENCED, f"\n{BARE}\n", FENCED.replace("json", "")])
+def test_a_whole_answer_that_is_a_call_without_tags_is_a_call(reply):
+    # as Qwen2.5-Coder writes its calls (scripts/tool_call_rate.py)
+    calls = ToolCallFilter(TOOLS)
+    shown = [calls.push(c) for c in reply] + [calls.flush()]
+    assert "".join(shown) == "" and calls.bad == 0
+    assert [c.name for c in calls.calls] == ["get_weather"]
+
+
+@pytest.mark.parametrize(
+    "reply, bad",
+    [
+        ('{"name": "Ada", "born": 1815}', 0),  # JSON about something else
+        (BARE + "\nThat is the call.", 0),  # a call shown, not made: only whole answers
+        ("Call it so:\n" + FENCED, 0),
+        ('{"name": "get_weather", "arguments": {"town": "Paris"}}', 1),  # a tool's, badly
+    ],
+)
+def test_json_that_is_not_the_whole_answer_or_not_a_call_stays_text(reply, bad):
+    text, calls, counted = split_calls(reply, TOOLS)
+    assert (text, calls, counted) == (reply, [], bad)
+
+
+def test_an_answer_that_cannot_be_a_call_without_tags_shows_at_once():
+    for start, shown in [("```python\n", "```python"), ("```json\n[1", "```json\n[1"),
+                         ("{\"id\": 3", '{"id": 3'), ("Sure", "Sure")]:  # fmt: skip
+        assert ToolCallFilter(TOOLS).push(start) == shown
+    held = ToolCallFilter(TOOLS)
+    assert held.push('```json\n{\n  "na') == ""  # may still be a call

@@ -113,7 +113,7 @@ def test_each_template_is_read_for_its_form():
     "template, name, opening",
     [
         (QWEN25_CHAT_TEMPLATE, "get_weather",
-         '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": '),
+         '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments":'),
         (QWEN3_CHAT_TEMPLATE, "",
          '<|im_start|>assistant\n<think>\n\n</think>\n\n<tool_call>\n{"name": "'),
         (QWEN35_CHAT_TEMPLATE, "get_weather",  # its template trims a message's content

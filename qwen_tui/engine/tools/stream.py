@@ -2,16 +2,19 @@
 
 The answer's text is shown as it comes, except what may be the start of a call: from a
 ``<tool_call>`` or ``<function=`` (or the first characters of one, at the end of what came so
-far) the text is held back until the call's closing tag. A well-formed call (``parse.py``)
+far) the text is held back until the call's closing tag, and an answer that opens as a call
+without tags may be one (``bare.py``) until it cannot. A well-formed call (``parse.py``)
 becomes a ``ToolCall`` and is never shown; a badly written one is shown as the text it is, and
 counted. The blank space around a call is not part of the answer; elsewhere it is kept.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from ..types import ToolCall, ToolSpec
+from . import bare
 from .parse import CALL_OPEN, CLOSER, FUNCTION_OPEN, OPENERS, read_call
 
 # how far into a block its first sign of being a call must come (else it is text)
@@ -31,9 +34,14 @@ class ToolCallFilter:
         self._opener = ""  # the kind of block being read ("" between blocks)
         self._gap = ""  # blank space after the text shown, shown once more text follows
         self._after_call = False  # blank space right after a call is dropped
+        self._lead = True  # the answer so far may be a call without tags (bare.py)
 
     def push(self, text: str) -> str:
         self._held += text
+        if self._lead:
+            if bare.verdict(self._held) == bare.WAIT:
+                return ""
+            self._lead = False
         out: list[str] = []
         while self._step(out):
             pass
@@ -43,6 +51,8 @@ class ToolCallFilter:
         """The end of the reply: a block left open is read as it is (a call the end of the
         reply closed, or text), a partial opening tag is text."""
         out: list[str] = []
+        if self._lead and self._whole_answer_call():
+            return ""
         if self._opener:
             self._finish_block(self._held, out)
         else:
@@ -94,6 +104,22 @@ class ToolCallFilter:
         if close < 0:
             return "\n" not in tag and len(tag) < _NAME_ROOM
         return "\n" not in tag[:close]
+
+    def _whole_answer_call(self) -> bool:
+        """Whether the answer, held whole, is one call without tags (then taken)."""
+        self._lead = False
+        body = bare.whole_call(self._held)
+        if body is None:
+            return False
+        call, why = read_call(body, self.tools)
+        if call is None:
+            if json.loads(body).get("name") in self.tools:  # a call to a tool, badly written
+                self.bad += 1
+                self.why.append(why)
+            return False
+        self.calls.append(call)
+        self._held, self._gap = "", ""
+        return True
 
     def _finish_block(self, block: str, out: list[str]) -> None:
         call, why = read_call(block, self.tools)

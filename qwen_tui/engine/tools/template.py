@@ -145,9 +145,12 @@ def plan_tools(
 
 def call_opening(form: str, name: str = "") -> str:
     """The first characters of a call, as the template of ``form`` teaches it: up to the
-    arguments when the tool's ``name`` is given, else up to the name."""
+    arguments when the tool's ``name`` is given, else up to the name. It ends where the
+    tokenizer would end a token in the whole call (``"arguments":``, not after the space: a
+    lone space token, which the model never saw there, made Qwen2.5-Coder-0.5B write
+    ``"arguments": 1`` in 5 of 20 replies)."""
     if form == XML_FORM:
         return f"{CALL_OPEN}\n{FUNCTION_OPEN}{name}>\n" if name else f"{CALL_OPEN}\n{FUNCTION_OPEN}"
     if name:
-        return f'{CALL_OPEN}\n{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": '
+        return f'{CALL_OPEN}\n{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments":'
     return f'{CALL_OPEN}\n{{"name": "'
