@@ -204,7 +204,8 @@ class LocalEngine:
         self._cancel = threading.Event()  # cancel() from now on stops this reply
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
-        stop = _Either(self._cancel, cancel, self._closed)
+        written = threading.Event()  # a named tool's call is whole: the reply is over
+        stop = _Either(self._cancel, cancel, self._closed, written)
         plan = plan_tools(tools, tool_choice, builder.tool_format, continue_reply)
         if plan.prefill:  # a forced call: the reply opens with it, and the model writes on
             messages = [*messages, ChatMessage("assistant", plan.prefill)]
@@ -234,6 +235,8 @@ class LocalEngine:
             piece = decoder.push(token)
             if piece:
                 show(splitter.push(piece) if split else [Part(piece, False)])
+                if plan.one_call and calls is not None and calls.call_written():
+                    written.set()
 
         cache, stamp = self.caches.take(cache_key) if cache_key else (None, 0)
         result = lm.run(
@@ -267,12 +270,12 @@ class LocalEngine:
             dropped_turns=fitted.dropped_turns,
             context_used=len(fitted.ids) + generated,
             context_window=window,
-            finish_reason=result.finish_reason,
+            finish_reason="stop" if written.is_set() else result.finish_reason,
         )
         found = tuple(calls.calls) if calls is not None else ()
         if calls is not None:
             stats.bad_tool_calls = calls.bad
-            if found and result.finish_reason != "cancelled":
+            if found and stats.finish_reason != "cancelled":
                 stats.finish_reason = "tool_calls"
         answer = "".join(p.text for p in parts if not p.reasoning)
         reasoning = "".join(p.text for p in parts if p.reasoning)

@@ -17,7 +17,8 @@ from qwen_tui.testing.tiny_tools import ANSWER, CALCULATOR, CALL_ARGUMENTS, WEAT
 TOOLS = [{"type": "function", "function": WEATHER}, {"type": "function", "function": CALCULATOR}]
 ASK = [{"role": "user", "content": "What's the weather in Paris right now?"}]
 GREEDY = {"temperature": 0, "max_tokens": 24}
-BAD_CALL = '<tool_call>\n{"name": "calculate", "arguments": {"city":"Paris"}}\n</tool_call>'
+# a named tool's call ends the reply once written: before </tool_call>
+BAD_CALL = '<tool_call>\n{"name": "calculate", "arguments": {"city":"Paris"}}\n'
 
 
 def named(name: str) -> dict:

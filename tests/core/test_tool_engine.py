@@ -64,13 +64,18 @@ def test_the_result_goes_back_and_the_model_answers(tool_engine):
 def test_required_with_one_tool_calls_it(tool_engine):
     reply = chat(tool_engine, tools=TOOLS[:1], tool_choice="required")
     assert [c.name for c in reply.tool_calls] == ["get_weather"]
+    # a named tool is called once: the reply ends as its arguments close, before </tool_call>
+    named = chat(tool_engine, tools=TOOLS[:1], tool_choice=NamedTool("get_weather"))
+    assert named.tool_calls[0].arguments == reply.tool_calls[0].arguments
+    assert named.stats.generated_tokens == reply.stats.generated_tokens - 1
+    assert named.stats.finish_reason == reply.stats.finish_reason == "tool_calls"
 
 
 def test_a_badly_written_call_is_the_answer_and_is_counted(tool_engine):
     # made to call the calculator, the model writes the weather's arguments: not its schema
     reply = chat(tool_engine, tools=TOOLS, tool_choice=NamedTool("calculate"))
     assert reply.tool_calls == () and reply.stats.bad_tool_calls == 1
-    written = '<tool_call>\n{"name": "calculate", "arguments": {"city":"Paris"}}\n</tool_call>'
+    written = '<tool_call>\n{"name": "calculate", "arguments": {"city":"Paris"}}\n'
     assert reply.text == written  # the opening the engine wrote, and the model's rest
     assert reply.stats.finish_reason == "stop"
     # "required" among two tools leaves the name to the model, which writes none of them

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from ..types import ToolCall, ToolSpec
 from . import bare
-from .parse import CALL_OPEN, CLOSER, FUNCTION_OPEN, OPENERS, read_call
+from .parse import CALL_OPEN, CLOSER, FUNCTION_CLOSE, FUNCTION_OPEN, OPENERS, read_call
 
 # how far into a block its first sign of being a call must come (else it is text)
 _NAME_ROOM = 256  # <function=NAME> : the ">" of the tag
@@ -46,6 +46,20 @@ class ToolCallFilter:
         while self._step(out):
             pass
         return "".join(out)
+
+    def call_written(self) -> bool:
+        """Whether the block being read already holds a whole call in ``<tool_call>`` (its JSON
+        object closed, or its ``</function>`` written), though not yet its closing tag."""
+        if self._opener != CALL_OPEN:
+            return False
+        inner = self._held[len(CALL_OPEN) :].strip()
+        if inner.startswith(FUNCTION_OPEN):
+            return FUNCTION_CLOSE in inner
+        try:
+            json.JSONDecoder().raw_decode(inner)
+        except ValueError:
+            return False
+        return True
 
     def flush(self) -> str:
         """The end of the reply: a block left open is read as it is (a call the end of the

@@ -12,7 +12,9 @@ cannot call tools (Qwen2's and Qwen1.5's, and Qwen-1, which has no template).
 "none" renders no tools (the model is not told of them) and reads no calls; "required" and a
 named tool open the reply with the call's first characters (the engine continues that reply),
 so the model can only go on writing the call: the tool's name too when one tool is named or
-offered, else the model writes the name of one of them.
+offered, else the model writes the name of one of them. A named tool is called once: the reply
+ends as soon as its call is written (a small model may ramble on after it instead of closing
+the tag).
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class ToolPlan:
 
     tools: tuple[ToolSpec, ...] = ()  # rendered and read; () when no calls are read
     prefill: str = ""
+    one_call: bool = False  # a named tool: the reply ends once its call is written
 
     @property
     def active(self) -> bool:
@@ -140,7 +143,7 @@ def plan_tools(
             "Use tool_choice auto, or start a new reply.",
         )
     forced = named or (names[0] if len(names) == 1 else "")
-    return ToolPlan(tuple(tools), call_opening(form, forced))
+    return ToolPlan(tuple(tools), call_opening(form, forced), one_call=bool(named))
 
 
 def call_opening(form: str, name: str = "") -> str:
