@@ -27,7 +27,7 @@ from ..store.lowbit_import import describe
 from .defaults import context_window, read_defaults
 from .generate.conversation_cache import KVCacheStore
 from .generate.detok import IncrementalDecoder
-from .generate.loop import TokenLoop
+from .generate.loop import AnyOf, TokenLoop
 from .generate.native_sampling import TokenSampler
 from .generate.prompt import PromptBuilder, fit
 from .generate.thinking import NON_THINKING, Part, ThinkingSplitter
@@ -35,7 +35,7 @@ from .plan import MatmulPlan
 from .runtime.cpus import default_threads
 from .runtime.pages import map_large_allocations, trim_heap
 from .runtime.torch_thread import torch_thread
-from .tools import ToolCallFilter, plan_tools
+from .tools.reply import ReplyCalls
 from .types import (
     ChatMessage,
     GenerationParams,
@@ -204,26 +204,23 @@ class LocalEngine:
         self._cancel = threading.Event()  # cancel() from now on stops this reply
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
-        written = threading.Event()  # a named tool's call is whole: the reply is over
-        stop = _Either(self._cancel, cancel, self._closed, written)
-        plan = plan_tools(tools, tool_choice, builder.tool_format, continue_reply)
-        if plan.prefill:  # a forced call: the reply opens with it, and the model writes on
-            messages = [*messages, ChatMessage("assistant", plan.prefill)]
-            continue_reply = True
+        calls = ReplyCalls(tools, tool_choice, builder.tool_format, continue_reply)
+        stop = AnyOf(self._cancel, cancel, self._closed, calls.written)
+        if calls.plan.prefill:  # a forced call: the reply opens with it, and the model writes on
+            messages, continue_reply = calls.prompt(messages), True
         budget = window - max_new
-        fitted = fit(builder, messages, budget, continue_reply, params.enable_thinking, plan.tools)
+        fitted = fit(
+            builder, messages, budget, continue_reply, params.enable_thinking, calls.plan.tools
+        )
         decoder = IncrementalDecoder(builder.decode)
         splitter = ThinkingSplitter(builder.opens_thinking(fitted.ids))
         split = builder.may_think and not continue_reply
-        calls = ToolCallFilter(plan.tools) if plan.active else None
-        if calls is not None:
-            calls.push(plan.prefill)  # held: the start of a call
         parts: list[Part] = []
 
         def show(new: list[Part], read_calls: bool = True) -> None:
             for part in new:
-                if read_calls and calls is not None and not part.reasoning:
-                    part = Part(calls.push(part.text), False)
+                if read_calls and not part.reasoning:
+                    part = Part(calls.answer(part.text), False)
                 if not part.text:
                     continue
                 parts.append(part)
@@ -235,8 +232,6 @@ class LocalEngine:
             piece = decoder.push(token)
             if piece:
                 show(splitter.push(piece) if split else [Part(piece, False)])
-                if plan.one_call and calls is not None and calls.call_written():
-                    written.set()
 
         cache, stamp = self.caches.take(cache_key) if cache_key else (None, 0)
         result = lm.run(
@@ -253,8 +248,7 @@ class LocalEngine:
             show(splitter.push(tail) + splitter.flush())
         elif tail:
             show([Part(tail, False)])
-        if calls is not None:
-            show([Part(calls.flush(), False)], read_calls=False)  # what it held, as it is
+        show([Part(calls.flush(), False)], read_calls=False)  # what it held, as it is
         if cache_key and result.cache is not None:
             self.caches.put(cache_key, result.cache, stamp)  # unless forgotten meanwhile
         generated = len(result.new_ids)
@@ -270,13 +264,9 @@ class LocalEngine:
             dropped_turns=fitted.dropped_turns,
             context_used=len(fitted.ids) + generated,
             context_window=window,
-            finish_reason="stop" if written.is_set() else result.finish_reason,
+            finish_reason=result.finish_reason,
         )
-        found = tuple(calls.calls) if calls is not None else ()
-        if calls is not None:
-            stats.bad_tool_calls = calls.bad
-            if found and stats.finish_reason != "cancelled":
-                stats.finish_reason = "tool_calls"
+        found = calls.finish(stats)
         answer = "".join(p.text for p in parts if not p.reasoning)
         reasoning = "".join(p.text for p in parts if p.reasoning)
         return Reply(answer, stats, tuple(result.new_ids), reasoning, params, found)
@@ -326,13 +316,3 @@ class LocalEngine:
         if self._lm is None or self._builder is None:
             raise EngineError("No model is loaded.", "Load a model first.")
         return self._lm, self._builder
-
-
-class _Either:
-    """Set when any of the events is (the reply's own, the caller's, the engine's end)."""
-
-    def __init__(self, *events: threading.Event | None) -> None:
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)

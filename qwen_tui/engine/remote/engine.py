@@ -20,6 +20,7 @@ import httpx
 
 from ...errors import EngineError
 from ...remotes import RemoteEntry
+from ..generate.loop import AnyOf
 from ..tools import tool_dicts
 from ..types import (
     ChatMessage,
@@ -160,7 +161,7 @@ class RemoteEngine:
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
         self._cancel = threading.Event()
-        stop = _Either(self._cancel, cancel, self._closed)
+        stop = AnyOf(self._cancel, cancel, self._closed)
         params = params or GenerationParams()
         given = sent_tools(tools, tool_choice, server.flavor)
         window = info.context_window - self.tool_tokens(given) if info.context_window else 0
@@ -259,23 +260,13 @@ def thinking_of(model: str) -> str:
     return "none"
 
 
-class _Either:
-    """Set when any of the events is (the reply's own, the caller's, the engine's end)."""
-
-    def __init__(self, *events: threading.Event | None) -> None:
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
-
-
 class _Watch:
     """While a reply streams, watch the stop events on a thread of its own; on a stop, shut
     the connection's socket down, which ends a read blocked on it (a long prompt, a stalled
     server) at once and tells the server the client has gone. The socket is taken from
     httpcore's trace as the connection opens, so a stop before any answer works too."""
 
-    def __init__(self, stop: _Either) -> None:
+    def __init__(self, stop: AnyOf) -> None:
         self.stop = stop
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
