@@ -100,3 +100,27 @@ def test_a_choice_that_cannot_be_honoured_is_refused(tool_engine, engine):
         tool_engine.chat(ASK, GREEDY, tool_choice="required")
     with pytest.raises(EngineError, match="has no tool calls"):  # the tiny Qwen2's template
         engine.chat(ASK, GREEDY, tools=TOOLS)
+
+
+def test_thinking_stays_apart_when_tools_are_offered(tmp_path_factory):
+    """The scripted Qwen3 (its real template renders tools) thinks and answers as without
+    tools: calls are read in the answer only, the thinking is split off as before."""
+    from thinking_model import ANSWER as SAID
+    from thinking_model import THINKING, quantized
+
+    from qwen_tui.engine.open import open_engine
+
+    thinker = open_engine(quantized(tmp_path_factory).path, threads=1)
+    thinker.load()
+    try:
+        thought: list[str] = []
+        reply = thinker.chat(ASK, GREEDY, tools=TOOLS, on_reasoning=thought.append)
+        assert (reply.reasoning, "".join(thought), reply.text) == (THINKING, THINKING, SAID)
+        assert reply.tool_calls == () and reply.stats.finish_reason == "stop"
+        assert (
+            reply.stats.prompt_tokens
+            == thinker.count_tokens(ASK, TOOLS)
+            > (thinker.count_tokens(ASK) + 100)
+        )
+    finally:
+        thinker.unload()
