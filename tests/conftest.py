@@ -121,3 +121,25 @@ def tokenizer(tiny_source):
     from qwen_tui.engine.models import load_tokenizer
 
     return load_tokenizer(tiny_source, "qwen2")
+
+
+@pytest.fixture(scope="session")
+def tool_quantized(tmp_path_factory):
+    """The tiny model with Qwen2.5's chat template, scripted for tool calls
+    (``qwen_tui/testing/tiny_tools.py``), quantized to sym_int4 once per session."""
+    from qwen_tui.store.quantize import quantize_folder
+    from qwen_tui.testing.tiny_tools import build_tiny_tool_model
+
+    source = build_tiny_tool_model(tmp_path_factory.mktemp("tools-src"))
+    return quantize_folder(source, "tools", "sym_int4", root=tmp_path_factory.mktemp("tools"))
+
+
+@pytest.fixture(scope="session")
+def tool_engine(tool_quantized):
+    """That model on the engine the product picks."""
+    from qwen_tui.engine.open import open_engine
+
+    eng = open_engine(tool_quantized.path, threads=1)
+    eng.load()
+    yield eng
+    eng.unload()

@@ -15,7 +15,7 @@ import functools
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..store.lowbit_import import describe
 from .defaults import context_window, read_defaults
 from .generate.conversation_cache import KVCacheStore
 from .generate.detok import IncrementalDecoder
-from .generate.loop import TokenLoop
+from .generate.loop import AnyOf, TokenLoop
 from .generate.native_sampling import TokenSampler
 from .generate.prompt import PromptBuilder, fit
 from .generate.thinking import NON_THINKING, Part, ThinkingSplitter
@@ -35,7 +35,17 @@ from .plan import MatmulPlan
 from .runtime.cpus import default_threads
 from .runtime.pages import map_large_allocations, trim_heap
 from .runtime.torch_thread import torch_thread
-from .types import ChatMessage, GenerationParams, ModelInfo, Reply, ReplyStats, TextCallback
+from .tools.reply import ReplyCalls
+from .types import (
+    ChatMessage,
+    GenerationParams,
+    ModelInfo,
+    Reply,
+    ReplyStats,
+    TextCallback,
+    ToolChoice,
+    ToolSpec,
+)
 
 
 class LocalEngine:
@@ -115,9 +125,15 @@ class LocalEngine:
         self._cancel.set()
 
     # -- chatting ------------------------------------------------------
-    def count_tokens(self, messages: list[ChatMessage]) -> int:
+    def count_tokens(self, messages: list[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
         builder = self._require()[1]
-        return len(builder.encode(messages)) if messages else 0  # the template's thinking default
+        if not messages:
+            return 0
+        return len(builder.encode(messages, tools=tools))  # the template's thinking default
+
+    def tool_tokens(self, tools: Sequence[ToolSpec]) -> int:
+        """How many prompt tokens offering ``tools`` takes (the context meter shows it)."""
+        return self._require()[1].tool_tokens(tools)
 
     def chat(
         self,
@@ -130,11 +146,16 @@ class LocalEngine:
         ignore_stop: bool = False,
         continue_reply: bool = False,
         on_reasoning: TextCallback | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         """Generate a reply on the compute thread; ``on_text`` (the answer) and
         ``on_reasoning`` (the thinking) are called from that thread.
         ``ignore_stop`` generates max_new_tokens whatever the model says (benchmarks);
-        ``continue_reply`` writes on the last message, an assistant reply cut short."""
+        ``continue_reply`` writes on the last message, an assistant reply cut short.
+        ``tools`` are offered through the chat template; the calls the model writes come in
+        ``Reply.tool_calls`` (``engine/tools``); ``tool_choice`` "required" or a NamedTool
+        opens the reply with the call's first characters."""
         run = functools.partial(
             self._chat,
             messages,
@@ -145,6 +166,8 @@ class LocalEngine:
             ignore_stop=ignore_stop,
             continue_reply=continue_reply,
             on_reasoning=on_reasoning,
+            tools=tools,
+            tool_choice=tool_choice,
         )
         return torch_thread.run(run)
 
@@ -159,6 +182,8 @@ class LocalEngine:
         ignore_stop: bool = False,
         continue_reply: bool = False,
         on_reasoning: TextCallback | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         lm, builder = self._require()
         assert self.info is not None
@@ -179,15 +204,25 @@ class LocalEngine:
         self._cancel = threading.Event()  # cancel() from now on stops this reply
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
-        stop = _Either(self._cancel, cancel, self._closed)
-        fitted = fit(builder, messages, window - max_new, continue_reply, params.enable_thinking)
+        calls = ReplyCalls(tools, tool_choice, builder.tool_format, continue_reply)
+        stop = AnyOf(self._cancel, cancel, self._closed, calls.written)
+        if calls.plan.prefill:  # a forced call: the reply opens with it, and the model writes on
+            messages, continue_reply = calls.prompt(messages), True
+        budget = window - max_new
+        fitted = fit(
+            builder, messages, budget, continue_reply, params.enable_thinking, calls.plan.tools
+        )
         decoder = IncrementalDecoder(builder.decode)
         splitter = ThinkingSplitter(builder.opens_thinking(fitted.ids))
         split = builder.may_think and not continue_reply
         parts: list[Part] = []
 
-        def show(new: list[Part]) -> None:
+        def show(new: list[Part], read_calls: bool = True) -> None:
             for part in new:
+                if read_calls and not part.reasoning:
+                    part = Part(calls.answer(part.text), False)
+                if not part.text:
+                    continue
                 parts.append(part)
                 callback = on_reasoning if part.reasoning else on_text
                 if callback:
@@ -213,6 +248,7 @@ class LocalEngine:
             show(splitter.push(tail) + splitter.flush())
         elif tail:
             show([Part(tail, False)])
+        show([Part(calls.flush(), False)], read_calls=False)  # what it held, as it is
         if cache_key and result.cache is not None:
             self.caches.put(cache_key, result.cache, stamp)  # unless forgotten meanwhile
         generated = len(result.new_ids)
@@ -230,14 +266,19 @@ class LocalEngine:
             context_window=window,
             finish_reason=result.finish_reason,
         )
+        found = calls.finish(stats)
         answer = "".join(p.text for p in parts if not p.reasoning)
         reasoning = "".join(p.text for p in parts if p.reasoning)
-        return Reply(answer, stats, tuple(result.new_ids), reasoning, params)
+        return Reply(answer, stats, tuple(result.new_ids), reasoning, params, found)
 
     def encode_text(self, text: str) -> list[int]:
         """Plain text as token ids (no chat template), for perplexity."""
         builder = self._require()[1]
         return list(builder.tokenizer.encode(text))
+
+    def decode_text(self, ids: Sequence[int]) -> str:
+        """Token ids as text, special tokens and all (a reply as the model wrote it)."""
+        return self._require()[1].decode(list(ids))
 
     def score(self, ids: list[int], path: str = "prompt") -> Any:
         """Logits of every position of ``ids`` [len(ids), vocab] (a numpy array from the native
@@ -275,13 +316,3 @@ class LocalEngine:
         if self._lm is None or self._builder is None:
             raise EngineError("No model is loaded.", "Load a model first.")
         return self._lm, self._builder
-
-
-class _Either:
-    """Set when any of the events is (the reply's own, the caller's, the engine's end)."""
-
-    def __init__(self, *events: threading.Event | None) -> None:
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,18 @@ class ToolSpec:
     name: str
     description: str = ""
     parameters: dict = field(default_factory=dict, hash=False)  # a JSON schema (an object's)
+
+
+@dataclass(frozen=True)
+class NamedTool:
+    """A ``tool_choice`` that names the one function the reply must call."""
+
+    name: str
+
+
+# "auto" (the model decides), "none" (no tools offered, no calls read), "required" (a call, to
+# any of the tools), or NamedTool (a call to that one)
+ToolChoice: TypeAlias = str | NamedTool
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ class ReplyStats:
     context_used: int = 0
     context_window: int = 0
     finish_reason: str = ""  # "stop" | "length" | "cancelled" | "tool_calls"
+    bad_tool_calls: int = 0  # calls the model wrote badly (kept in the answer as text)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -157,12 +170,21 @@ class Engine(Protocol):
         cache_key: str | None = None,
         continue_reply: bool = False,
         on_reasoning: TextCallback | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
-        """``on_text`` gets the answer as it is written, ``on_reasoning`` the thinking."""
+        """``on_text`` gets the answer as it is written, ``on_reasoning`` the thinking; the
+        calls the model makes to ``tools`` come in ``Reply.tool_calls``, never as text."""
         ...
 
     def cancel(self) -> None: ...
 
     def unload(self) -> None: ...
 
-    def count_tokens(self, messages: list[ChatMessage]) -> int: ...
+    def count_tokens(self, messages: list[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
+        """The prompt's tokens (with the tools' schemas, if given)."""
+        ...
+
+    def tool_tokens(self, tools: Sequence[ToolSpec]) -> int:
+        """How many prompt tokens offering ``tools`` takes (0 for none)."""
+        ...

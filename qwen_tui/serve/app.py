@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..engine.types import Engine
 from .access import Access, AccessGuard
 from .body import BodyReader
-from .chunks import DONE, Completion, sse
+from .chunks import DONE, Completion, call_deltas, sse
 from .errors import ApiError, internal_error
 from .jobs import Done, Failed, Job, Piece
 from .limits import Limits
@@ -198,7 +198,9 @@ async def _whole(job: Job, completion: Completion) -> dict[str, Any]:
     while True:
         event = await job.next()
         if isinstance(event, Done):
-            return completion.whole(event.text, event.reasoning, event.finish_reason, event.stats)
+            return completion.whole(
+                event.text, event.reasoning, event.finish_reason, event.stats, event.tool_calls
+            )
         if isinstance(event, Failed):
             raise event.error
 
@@ -217,6 +219,8 @@ async def _stream(
                 yield sse(completion.chunk({field: event.text}, include_usage=usage))
             elif isinstance(event, Done):
                 over = True
+                for delta in call_deltas(event.tool_calls):
+                    yield sse(completion.chunk(delta, include_usage=usage))
                 yield sse(completion.chunk({}, event.finish_reason, usage, event.stats))
                 if usage:
                     yield sse(completion.usage_chunk(event.stats))

@@ -1,8 +1,10 @@
 """The response bodies, shaped as OpenAI's: a chat completion, its stream chunks, usage.
 
 Thinking goes in ``reasoning_content`` (as vLLM, llama-server and DeepSeek send it), apart from
-the answer's ``content``. ``timings`` is llama-server's extra field: how long the prompt and
-the reply took, for clients that show speed.
+the answer's ``content``. Calls go in ``tool_calls`` (``content`` null when there is no text);
+streamed, each call is two chunks, as OpenAI sends them: its index, id, type and name with
+empty arguments, then its arguments. ``timings`` is llama-server's extra field: how long the
+prompt and the reply took, for clients that show speed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..engine.types import ReplyStats
+from ..engine.types import ReplyStats, ToolCall
 
 FINGERPRINT = f"qwen-tui-{__version__}"
 
@@ -36,10 +38,26 @@ class Completion:
             "system_fingerprint": FINGERPRINT,
         }
 
-    def whole(self, text: str, reasoning: str, finish: str, stats: ReplyStats) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": text}
+    def whole(
+        self,
+        text: str,
+        reasoning: str,
+        finish: str,
+        stats: ReplyStats,
+        calls: tuple[ToolCall, ...] = (),
+    ) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
         if reasoning:
             message["reasoning_content"] = reasoning
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in calls
+            ]
         return {
             **self._head("chat.completion"),
             "choices": [
@@ -69,6 +87,19 @@ class Completion:
     def usage_chunk(self, stats: ReplyStats) -> dict[str, Any]:
         """The last chunk when the client asked for usage: no choices, the token counts."""
         return {**self._head("chat.completion.chunk"), "choices": [], "usage": usage(stats)}
+
+
+def call_deltas(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    """The deltas that stream ``calls``: for each, its head (index, id, type, name, arguments
+    "") and then its arguments."""
+    deltas: list[dict[str, Any]] = []
+    for index, call in enumerate(calls):
+        head = {"name": call.name, "arguments": ""}
+        deltas.append(
+            {"tool_calls": [{"index": index, "id": call.id, "type": "function", "function": head}]}
+        )
+        deltas.append({"tool_calls": [{"index": index, "function": {"arguments": call.arguments}}]})
+    return deltas
 
 
 def usage(stats: ReplyStats) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.types import ChatMessage, ReplyStats
+from ..engine.types import ChatMessage, ReplyStats, ToolCall
 from .errors import ApiError, server_error
 from .request import ChatRequest
 
@@ -28,8 +28,9 @@ class Piece:
 class Done:
     text: str
     reasoning: str
-    finish_reason: str  # "stop" | "length"
+    finish_reason: str  # "stop" | "length" | "tool_calls"
     stats: ReplyStats
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)

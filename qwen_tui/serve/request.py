@@ -2,8 +2,8 @@
 
 Every refusal is one sentence naming the field (the error's ``param``). Fields the server does
 not know are ignored, as OpenAI-compatible servers do; fields it knows but cannot honour (a
-second choice, log probabilities, JSON mode, a forced tool call) are refused rather than
-silently dropped.
+second choice, log probabilities, JSON mode) are refused rather than silently dropped. The tool
+fields are checked in ``tools.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.generate.thinking import OPEN, split_reply
-from ..engine.types import ChatMessage, GenerationParams
+from ..engine.types import (
+    ChatMessage,
+    GenerationParams,
+    NamedTool,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+)
 from ..text import is_utf8, quoted
 from .errors import ApiError, bad_request
+from .tools import assistant_calls, check_results, parse_tool_choice, parse_tools
 
 MAX_STOPS = 4
 MAX_STOP_CHARS = 256  # each stop string is matched against every piece of the reply
@@ -25,7 +33,13 @@ MAX_TOKENS = 2**31 - 1  # a count beyond any window; bigger ones are refused, no
 # name: 0 asks for greedy. vLLM raises smaller temperatures to the same 0.01.
 MIN_TEMPERATURE = 0.01
 MIN_PENALTY = 0.01  # a penalty divides positive logits: 1e-40 would make them infinite
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,19 @@ class ChatRequest:
     include_usage: bool = False
     stops: tuple[str, ...] = ()
     continue_reply: bool = False  # the last message is an assistant reply to write on
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = True  # False: only the first call a reply makes is kept
+
+    @property
+    def offered(self) -> tuple[ToolSpec, ...]:
+        """The tools the model is told of ("none" tells it of none)."""
+        return () if self.tool_choice == "none" else self.tools
+
+    @property
+    def forced(self) -> bool:
+        """Whether the reply must call a tool (it opens with the call)."""
+        return self.tool_choice == "required" or isinstance(self.tool_choice, NamedTool)
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -46,13 +73,22 @@ def parse_chat_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise bad_request("'model' is required: the id of a model from GET /v1/models.", "model")
-    messages = _messages(body.get("messages"))
-    if messages[-1].role not in ("user", "assistant"):
+    messages = check_results(_messages(body.get("messages")))
+    if messages[-1].role not in ("user", "assistant", "tool"):
         raise bad_request(
-            "The last message must be the user's (or an assistant reply to continue).",
+            "The last message must be the user's, a tool's result, or an assistant reply to "
+            "continue.",
             "messages",
         )
     _refuse_unsupported(body)
+    tools = parse_tools(body.get("tools"))
+    tool_choice = parse_tool_choice(body.get("tool_choice"), tools)
+    continue_reply = messages[-1].role == "assistant"
+    if continue_reply and (tool_choice == "required" or isinstance(tool_choice, NamedTool)):
+        raise bad_request(
+            "A reply that continues an assistant message cannot be made to call a tool.",
+            "tool_choice",
+        )
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise bad_request("'stream_options' must be an object.", "stream_options")
@@ -86,7 +122,10 @@ def parse_chat_request(body: Any) -> ChatRequest:
         stream=bool(_flag(body, "stream")),
         include_usage=bool(_flag(options or {}, "include_usage", "stream_options.")),
         stops=_stops(body.get("stop")),
-        continue_reply=messages[-1].role == "assistant",
+        continue_reply=continue_reply,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=_flag(body, "parallel_tool_calls") is not False,
     )
 
 
@@ -103,19 +142,32 @@ def _messages(raw: Any) -> list[ChatMessage]:
         if not isinstance(item, dict):
             raise bad_request(f"{where} must be an object with a role and content.", where)
         role = item.get("role")
-        if role in ("tool", "function"):
+        if role == "function":
             raise bad_request(
-                f"{where}: tool messages are not supported; qwen-tui serve makes no tool calls.",
+                f"{where}: 'function' messages are the old API; send the result as a 'tool' "
+                "message with its tool_call_id.",
                 f"{where}.role",
             )
         if role not in ROLES:
             raise bad_request(
-                f"{where}.role must be system, developer, user or assistant, not {quoted(role)}.",
+                f"{where}.role must be system, developer, user, assistant or tool, not "
+                f"{quoted(role)}.",
                 f"{where}.role",
             )
         content = _text(item.get("content"), f"{where}.content", role == "assistant")
+        if role == "tool":
+            call_id = item.get("tool_call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise bad_request(
+                    f"{where}.tool_call_id must name the call this result answers.",
+                    f"{where}.tool_call_id",
+                )
+            out.append(ChatMessage("tool", content, tool_call_id=call_id))
+            continue
         reasoning = ""
+        calls: tuple[ToolCall, ...] = ()
         if role == "assistant":
+            calls = assistant_calls(item.get("tool_calls"), f"{where}.tool_calls")
             given = item.get("reasoning_content", item.get("reasoning"))
             if given is not None and not is_utf8(given):
                 raise bad_request(f"{where}.reasoning_content must be a string.", where)
@@ -123,7 +175,7 @@ def _messages(raw: Any) -> list[ChatMessage]:
                 reasoning = given
             elif content.lstrip("\n").startswith(OPEN):  # kept whole: "<think>…</think>answer"
                 reasoning, content = split_reply(content)
-        out.append(ChatMessage(ROLES[role], content, reasoning=reasoning))
+        out.append(ChatMessage(ROLES[role], content, reasoning=reasoning, tool_calls=calls))
     return out
 
 
@@ -160,9 +212,6 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
             f"response_format {response_format.get('type')!r} is not supported; only text.",
             "response_format",
         )
-    choice = body.get("tool_choice")
-    if choice == "required" or isinstance(choice, dict):
-        raise bad_request("Tool calls are not supported.", "tool_choice")
 
 
 def _number(

@@ -28,9 +28,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from ..engine.tools import ToolsNotSupported
 from ..engine.types import ChatMessage, Engine, ModelInfo, ReplyStats
 from ..errors import QwenTuiError
-from .errors import ApiError, internal_error, server_error
+from .errors import ApiError, bad_request, internal_error, server_error
 from .jobs import Done, Failed, Finished, Job, Piece, Started, cancelled
 from .limits import Limits
 from .request import ChatRequest
@@ -190,7 +191,14 @@ class Scheduler:
         request = job.request
         job.key = cache_key(request.messages)
         job.messages = self._as_generated(request.messages, job.key)
-        job.prompt_tokens = self.engine.count_tokens(job.messages)
+        tools = request.offered
+        try:
+            if tools:
+                job.prompt_tokens = self.engine.count_tokens(job.messages, tools)
+            else:
+                job.prompt_tokens = self.engine.count_tokens(job.messages)
+        except ToolsNotSupported as exc:  # the model's template has no tool calls
+            raise bad_request(exc.one_line(), "tools" if tools else "messages") from None
         job.max_new_tokens = room_for_reply(request, job.prompt_tokens, self._info().context_window)
 
     # -- on the worker thread ------------------------------------------
@@ -241,18 +249,23 @@ class Scheduler:
             cancel=job.cancel,
             cache_key=job.key,
             continue_reply=request.continue_reply,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
         )
         tail = stops.flush()
         if tail:
             answer.append(tail)
             job.send(Piece(tail, False))
+        calls = reply.tool_calls if request.parallel_tool_calls else reply.tool_calls[:1]
         finish = "stop" if stops.hit else reply.stats.finish_reason
         if finish == "cancelled":
             return reply.stats, Failed(cancelled(job))
+        if calls:
+            finish = "tool_calls"
         text = "".join(answer)
-        if not stops.hit:
+        if not stops.hit and not calls:
             self._keep_tokens(job.key, text, reply.token_ids)
-        return reply.stats, Done(text, "".join(thinking), finish, reply.stats)
+        return reply.stats, Done(text, "".join(thinking), finish, reply.stats, calls)
 
     def _as_generated(self, messages: list[ChatMessage], key: str) -> list[ChatMessage]:
         """Assistant messages that are replies of ours, with the tokens we generated."""
@@ -293,8 +306,10 @@ def _log_line(record: Finished) -> str:
     how = {"client": "cancelled by the client", "shutdown": "stopped for shutdown"}.get(
         record.why, "stop string" if record.why == "stop" else stats.finish_reason
     )
+    bad = stats.bad_tool_calls
     return (
         f"{stats.prompt_tokens} prompt tokens ({stats.reused_tokens} cached), "
         f"{stats.generated_tokens} written in {stats.total_seconds:.2f} s "
         f"({stats.decode_tokens_per_s:.1f} tokens/s): {how}"
+        + (f"; {bad} badly written tool call{'s' if bad > 1 else ''} kept as text" if bad else "")
     )

@@ -8,6 +8,7 @@ from .errors import ApiError
 from .request import ChatRequest
 
 SMALLEST_PROMPT_ROOM = 16  # the engine wants this many tokens of the window for the prompt
+FORCED_CALL_ROOM = 32  # the opening of a forced call (tool_choice), which count_tokens does not see
 # Unicode normalization (NFC, which Qwen's tokenizers apply first) can join up to 3 characters
 # into one of 2 UTF-8 bytes ("U" + U+0308 + U+0304 -> "Ǖ"); no composition leaves fewer bytes
 # per character it replaced (Hangul jamo: 3 characters, 3 bytes; Greek: 4 characters, 3 bytes).
@@ -50,6 +51,7 @@ def room_for_reply(request: ChatRequest, prompt_tokens: int, window: int) -> int
     than ``max_tokens`` asks for."""
     # the template's thinking switch may add a few tokens count_tokens does not see
     slack = SMALLEST_PROMPT_ROOM if request.params.enable_thinking is not None else 0
+    slack += FORCED_CALL_ROOM if request.forced else 0
     room = window - max(prompt_tokens + slack, SMALLEST_PROMPT_ROOM)
     wanted = request.params.max_new_tokens
     if room < 1 or (wanted is not None and wanted > room):

@@ -16,12 +16,19 @@ import numpy as np
 def teach_chain(model: Any, chain: list[int]) -> None:
     """After ``chain[i]`` the model (a transformers model) writes ``chain[i + 1]``, for every
     i."""
+    teach_chains(model, [chain])
+
+
+def teach_chains(model: Any, chains: list[list[int]]) -> None:
+    """``teach_chain`` for several chains at once: a reply for each way a prompt may end (no
+    token may lead on in two of them)."""
     import torch
 
-    basis, _ = torch.linalg.qr(torch.randn(model.config.hidden_size, len(_inputs(chain))))
+    pairs = _pairs(chains)
+    basis, _ = torch.linalg.qr(torch.randn(model.config.hidden_size, len(pairs)))
     embed, head = model.get_input_embeddings().weight, model.get_output_embeddings().weight
     with torch.no_grad():  # numpy views of the tensors: written in place
-        write_chain(embed.detach().numpy(), head.detach().numpy(), chain, basis.numpy())
+        _write_pairs(embed.detach().numpy(), head.detach().numpy(), pairs, basis.numpy())
 
 
 def teach_chain_arrays(
@@ -36,15 +43,27 @@ def teach_chain_arrays(
 def write_chain(embed: np.ndarray, head: np.ndarray, chain: list[int], basis: np.ndarray) -> None:
     """Token ``chain[i]``'s embedding is basis column i at unit RMS; the head maps it onto
     ``chain[i + 1]``; every other row of the head is zero."""
+    _write_pairs(embed, head, _pairs([chain]), basis)
+
+
+def _write_pairs(
+    embed: np.ndarray, head: np.ndarray, pairs: list[tuple[int, int]], basis: np.ndarray
+) -> None:
     hidden = embed.shape[1]
     head[...] = 0
-    for i, token in enumerate(_inputs(chain)):
+    for i, (token, after) in enumerate(pairs):
         embed[token] = basis[:, i] * hidden**0.5
-        head[chain[i + 1]] += basis[:, i] * 8.0
+        head[after] += basis[:, i] * 8.0
 
 
 def _inputs(chain: list[int]) -> list[int]:
-    inputs = chain[:-1]
+    return [token for token, _ in _pairs([chain])]
+
+
+def _pairs(chains: list[list[int]]) -> list[tuple[int, int]]:
+    """(token, the token after it) of every chain; ValueError if a token leads on twice."""
+    pairs = [(c[i], c[i + 1]) for c in chains for i in range(len(c) - 1)]
+    inputs = [token for token, _ in pairs]
     if len(set(inputs)) != len(inputs):
-        raise ValueError(f"the chain repeats a token: {chain}")
-    return inputs
+        raise ValueError(f"the chain repeats a token: {chains}")
+    return pairs

@@ -58,15 +58,33 @@ def real_default_source(manifest):
     return Path(manifest.source)
 
 
-def ask(model, messages, params=GREEDY):
+def ask(model, messages, params=GREEDY, **kwargs):
     from qwen_tui.engine.open import open_engine
 
     engine = open_engine(model.path, threads=2, kv_cache_mb=0)
     engine.load()
     try:
-        return engine.chat(messages, params)
+        return engine.chat(messages, params, **kwargs)
     finally:
         engine.unload()
+
+
+def test_it_calls_a_tool_asked_or_made_to(real_default):
+    """Qwen2.5-Coder writes its calls as bare JSON, not in <tool_call> tags (20 of 20 seeds,
+    scripts/tool_call_rate.py): read as calls; made to call, it finishes the engine's opening."""
+    from qwen_tui.engine.types import NamedTool, ToolSpec
+
+    weather = ToolSpec(
+        "get_weather",
+        "Get the current weather in a city.",
+        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    )
+    question = [ChatMessage("user", "What's the weather in Paris right now?")]
+    for choice in ["auto", NamedTool("get_weather")]:
+        reply = ask(real_default, question, tools=[weather], tool_choice=choice)
+        assert [c.name for c in reply.tool_calls] == ["get_weather"], reply.text
+        assert json.loads(reply.tool_calls[0].arguments)["city"] == "Paris"
+        assert reply.text == "" and reply.stats.finish_reason == "tool_calls"
 
 
 def test_the_gguf_imports_and_answers_right(real_default):

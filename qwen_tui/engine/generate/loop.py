@@ -31,6 +31,16 @@ class Cancel(Protocol):
     def is_set(self) -> bool: ...
 
 
+class AnyOf:
+    """Set when any of the events is (a reply's own, the caller's, the engine's end ...)."""
+
+    def __init__(self, *events: Cancel | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 @dataclass
 class RunResult:
     new_ids: list[int]  # generated tokens, the stop token excluded

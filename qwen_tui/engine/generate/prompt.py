@@ -16,12 +16,14 @@ tokenizer's ``im_start_id``/``im_end_id`` and message text is encoded with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...errors import EngineError
-from ..tokenizer import ChatTokenizer
-from ..types import ChatMessage
+from ..tokenizer import ChatTokenizer, compile_chat_template
+from ..tools import ToolsNotSupported, message_dict, tool_dicts, tool_format, uses_tools
+from ..types import ChatMessage, ToolSpec
 from .thinking import CLOSE, opens_thinking
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
@@ -88,6 +90,19 @@ class PromptBuilder:
         return max((len(entry) for entry in self.tokenizer.get_vocab()), default=0)
 
     @property
+    def tool_format(self) -> str:
+        """How the model writes calls ("json", "xml"), or "" when its template has none."""
+        return "" if self.qwen1 else tool_format(str(self.tokenizer.chat_template))
+
+    def tool_tokens(self, tools: Sequence[ToolSpec]) -> int:
+        """How many prompt tokens offering ``tools`` takes (a one-message prompt with and
+        without them)."""
+        if not tools:
+            return 0
+        probe = [ChatMessage("user", "hi")]
+        return len(self.encode(probe, tools=tools)) - len(self.encode(probe))
+
+    @property
     def may_think(self) -> bool:
         """Whether replies may start with a <think> block (to be split off)."""
         return not self.qwen1 and CLOSE in str(self.tokenizer.chat_template)
@@ -102,15 +117,24 @@ class PromptBuilder:
         messages: list[ChatMessage],
         continue_last: bool = False,
         enable_thinking: bool | None = None,
+        tools: Sequence[ToolSpec] = (),
     ) -> list[int]:
         """The prompt for the next assistant reply; with ``continue_last`` the last message
         is an assistant reply cut short, left open so that the model writes on.
-        ``enable_thinking`` goes to the chat template (Qwen3's switch); None leaves it out."""
+        ``enable_thinking`` goes to the chat template (Qwen3's switch); None leaves it out.
+        ``tools`` go to the chat template too (ToolsNotSupported if it has no tool calls)."""
         opened = continue_last and bool(messages) and messages[-1].role == "assistant"
+        if (tools or uses_tools(messages)) and not self.tool_format:
+            raise ToolsNotSupported(
+                "Qwen-1 has no chat template for tool calls."
+                if self.qwen1
+                else "This model's chat template has no tool calls.",
+                "Use a model trained for them (Qwen2.5, Qwen3, Qwen3.5), or send no tools.",
+            )
         if self.qwen1:
             ids = self._encode_qwen1(messages, generation_prompt=not opened)
         else:
-            ids = self._render(messages, not opened, enable_thinking)
+            ids = self._render(messages, not opened, enable_thinking, tools)
         if any(m.token_ids for m in messages if m.role == "assistant"):
             ids = self._as_generated(ids, messages, opened)
         if opened:  # the reply's block without its <|im_end|> (and what follows it)
@@ -118,24 +142,30 @@ class PromptBuilder:
         return ids
 
     def _render(
-        self, messages: list[ChatMessage], generation_prompt: bool, enable_thinking: bool | None
+        self,
+        messages: list[ChatMessage],
+        generation_prompt: bool,
+        enable_thinking: bool | None,
+        tools: Sequence[ToolSpec] = (),
     ) -> list[int]:
         tok = self.tokenizer
-        as_dicts: list[dict[str, str]] = []
-        for m in messages:
-            as_dicts.append({"role": m.role, "content": m.content})
-            if m.reasoning:  # the template decides where thinking goes back (Qwen3: not past turns)
-                as_dicts[-1]["reasoning_content"] = m.reasoning
-        variables = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
-        if isinstance(tok, ChatTokenizer) or not variables:
+        as_dicts = [message_dict(m) for m in messages]
+        variables: dict[str, Any] = {}
+        if enable_thinking is not None:
+            variables["enable_thinking"] = enable_thinking
+        if tools:
+            variables["tools"] = tool_dicts(tools)
+        if isinstance(tok, ChatTokenizer) or not (variables or uses_tools(messages)):
             return list(
                 tok.apply_chat_template(
                     as_dicts, add_generation_prompt=generation_prompt, tokenize=True, **variables
                 )
             )
-        # transformers 4.37's apply_chat_template passes no extra variables to the template
-        # (its tokenizers are left for folders ChatTokenizer does not read: models/__init__.py)
-        template = tok._compile_jinja_template(tok.chat_template)
+        # transformers 4.37's apply_chat_template passes no extra variables to the template,
+        # and its ``tojson`` is Jinja's (keys sorted, HTML escaped), not what templates are
+        # written for: the template is compiled as ChatTokenizer compiles it (its tokenizers
+        # are left for folders ChatTokenizer does not read: models/__init__.py)
+        template = compile_chat_template(tok.chat_template)
         text = template.render(
             messages=as_dicts,
             add_generation_prompt=generation_prompt,
@@ -242,21 +272,26 @@ def fit(
     budget: int,
     continue_last: bool = False,
     enable_thinking: bool | None = None,
+    tools: Sequence[ToolSpec] = (),
 ) -> FittedPrompt:
     """Drop the oldest turns until the prompt fits ``budget`` tokens.
 
     The system prompt and the newest user message are never dropped; if those
     alone do not fit, the message is refused with the numbers. With ``continue_last`` the
-    conversation ends with the reply to write on.
+    conversation ends with the reply to write on; else with a user message or the results
+    of tool calls (``tool`` messages). ``tools`` are offered in every prompt tried.
     """
-    last = "assistant" if continue_last else "user"
-    if not messages or messages[-1].role != last:
-        raise EngineError(f"The conversation must end with a {last} message.", "Send a message.")
+    last = ("assistant",) if continue_last else ("user", "tool")
+    if not messages or messages[-1].role not in last:
+        raise EngineError(
+            f"The conversation must end with {' or '.join(f'a {r}' for r in last)} message.",
+            "Send a message.",
+        )
     system, turns = split_turns(messages)
     dropped = 0
     while True:
         kept = system + [m for turn in turns[dropped:] for m in turn]
-        ids = builder.encode(kept, continue_last, enable_thinking)
+        ids = builder.encode(kept, continue_last, enable_thinking, tools)
         if len(ids) <= budget:
             return FittedPrompt(ids, kept, dropped)
         if dropped >= len(turns) - 1:

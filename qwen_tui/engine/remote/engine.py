@@ -7,10 +7,12 @@ closes the connection, which vLLM, llama-server and ollama take as the end of th
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import socket
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -18,14 +20,25 @@ import httpx
 
 from ...errors import EngineError
 from ...remotes import RemoteEntry
-from ..types import ChatMessage, GenerationParams, ModelInfo, Reply, TextCallback
+from ..generate.loop import AnyOf
+from ..tools import tool_dicts
+from ..types import (
+    ChatMessage,
+    GenerationParams,
+    ModelInfo,
+    Reply,
+    TextCallback,
+    ToolChoice,
+    ToolSpec,
+)
 from . import errors
 from .reader import StreamReader
-from .request import chat_body
+from .request import chat_body, sent_tools
 from .server import CONNECT_TIMEOUT, READ_TIMEOUT, ServerInfo, client, probe
 from .sse import events
 
 WATCH_EVERY = 0.05  # seconds between looks at the stop events while a reply streams
+TOOL_INSTRUCTIONS = 120  # tokens a Qwen template writes around the tools (estimate_tokens)
 
 
 class RemoteEngine:
@@ -85,8 +98,16 @@ class RemoteEngine:
     def forget(self, cache_key: str) -> None:
         """Nothing is kept here per chat (a server keeps its own prompt cache)."""
 
-    def count_tokens(self, messages: list[ChatMessage]) -> int:
-        return estimate_tokens(messages)
+    def count_tokens(self, messages: list[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
+        return estimate_tokens(messages) + self.tool_tokens(tools)
+
+    def tool_tokens(self, tools: Sequence[ToolSpec]) -> int:
+        """An estimate, as ``estimate_tokens``: the tools' JSON at 4 characters a token, and the
+        instructions a Qwen template writes around them (about 120 tokens in Qwen2.5's and
+        Qwen3's, 250 in Qwen3.5's: the smaller is counted)."""
+        if not tools:
+            return 0
+        return TOOL_INSTRUCTIONS + math.ceil(len(json.dumps(tool_dicts(tools))) / 4)
 
     # -- chatting ------------------------------------------------------
     def chat(
@@ -99,13 +120,26 @@ class RemoteEngine:
         cache_key: str | None = None,
         continue_reply: bool = False,
         on_reasoning: TextCallback | None = None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         """Stream a reply; ``on_text`` and ``on_reasoning`` are called on this thread. A stop
         (``cancel``, ``cancel()``, ``unload()``) returns what came so far as a stopped reply;
-        a failure raises RemoteError (the caller keeps what ``on_text`` was given)."""
+        a failure raises RemoteError (the caller keeps what ``on_text`` was given). ``tools``
+        and ``tool_choice`` go to the server as it takes them (``request.py``); the calls it
+        streams back come in ``Reply.tool_calls``."""
         with self._streaming:
             try:
-                return self._chat(messages, params, on_text, cancel, continue_reply, on_reasoning)
+                return self._chat(
+                    messages,
+                    params,
+                    on_text,
+                    cancel,
+                    continue_reply,
+                    on_reasoning,
+                    tools,
+                    tool_choice,
+                )
             finally:
                 if self._closed.is_set():  # unloaded meanwhile: the pool is this reply's to close
                     self._close_pool()
@@ -118,6 +152,8 @@ class RemoteEngine:
         cancel: threading.Event | None,
         continue_reply: bool,
         on_reasoning: TextCallback | None,
+        tools: Sequence[ToolSpec] = (),
+        tool_choice: ToolChoice = "auto",
     ) -> Reply:
         info, server, http = self.info, self.server, self._http
         if info is None or server is None or http is None:
@@ -125,11 +161,17 @@ class RemoteEngine:
         if self._closed.is_set():
             raise EngineError("The model was unloaded.", "Load a model again.")
         self._cancel = threading.Event()
-        stop = _Either(self._cancel, cancel, self._closed)
+        stop = AnyOf(self._cancel, cancel, self._closed)
         params = params or GenerationParams()
-        messages, dropped = fit_window(messages, info.context_window, params.max_new_tokens)
-        body = chat_body(server.model, messages, params, server.flavor, continue_reply)
-        reader = StreamReader(self.entry, on_text, on_reasoning, split_think=not continue_reply)
+        given = sent_tools(tools, tool_choice, server.flavor)
+        window = info.context_window - self.tool_tokens(given) if info.context_window else 0
+        messages, dropped = fit_window(messages, window, params.max_new_tokens)
+        body = chat_body(
+            server.model, messages, params, server.flavor, continue_reply, tools, tool_choice
+        )
+        reader = StreamReader(
+            self.entry, on_text, on_reasoning, split_think=not continue_reply, tools=given
+        )
         try:
             with (
                 _Watch(stop) as watch,
@@ -165,7 +207,8 @@ class RemoteEngine:
             )
         stats = reader.stats(estimate_tokens(messages), info.context_window, cancelled)
         stats.dropped_turns = dropped
-        return Reply("".join(reader.answer), stats, (), "".join(reader.reasoning))
+        answer, reasoning = "".join(reader.answer), "".join(reader.reasoning)
+        return Reply(answer, stats, (), reasoning, tool_calls=tuple(reader.tool_calls))
 
 
 def fit_window(
@@ -199,8 +242,9 @@ def estimate_tokens(messages: list[ChatMessage]) -> int:
     template's markers. The server's own count comes with every reply (its usage)."""
     total = 0.0
     for m in messages:
-        ascii_chars = sum(1 for c in m.content if c < "\x80")
-        total += 4 + ascii_chars / 4 + (len(m.content) - ascii_chars) / 1.5
+        text = m.content + "".join(f"{c.name} {c.arguments}" for c in m.tool_calls)
+        ascii_chars = sum(1 for c in text if c < "\x80")
+        total += 4 + ascii_chars / 4 + (len(text) - ascii_chars) / 1.5
     return math.ceil(total) if messages else 0
 
 
@@ -216,23 +260,13 @@ def thinking_of(model: str) -> str:
     return "none"
 
 
-class _Either:
-    """Set when any of the events is (the reply's own, the caller's, the engine's end)."""
-
-    def __init__(self, *events: threading.Event | None) -> None:
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
-
-
 class _Watch:
     """While a reply streams, watch the stop events on a thread of its own; on a stop, shut
     the connection's socket down, which ends a read blocked on it (a long prompt, a stalled
     server) at once and tells the server the client has gone. The socket is taken from
     httpcore's trace as the connection opens, so a stop before any answer works too."""
 
-    def __init__(self, stop: _Either) -> None:
+    def __init__(self, stop: AnyOf) -> None:
         self.stop = stop
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None

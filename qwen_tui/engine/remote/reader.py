@@ -8,7 +8,10 @@ Shapes, as each server writes them (read from their sources; recorded in
   ``delta.reasoning`` (ollama, newer vLLM); a delta with both (servers that define both
   fields) is read once; a server without a reasoning parser leaves Qwen3's ``<think>`` block
   in ``delta.content``, and it is split off here;
-- ``choices[0].finish_reason`` "stop" / "length" (others, such as "tool_calls", count as stop);
+- ``choices[0].delta.tool_calls``, pieces of calls put together by ``tool_calls.py``; a server
+  that does not read calls itself (llama-cpp-python without a named tool, vLLM without a tool
+  parser) leaves ``<tool_call>`` in the content, read here as the local engine reads it;
+- ``choices[0].finish_reason`` "stop" / "length" / "tool_calls" (others count as stop);
 - ``usage`` (prompt_tokens, completion_tokens) on a last chunk whose ``choices`` is empty,
   asked for with ``stream_options.include_usage``;
 - llama-server's ``timings`` (prompt_n, prompt_ms, cache_n, predicted_n, predicted_per_second)
@@ -19,14 +22,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...remotes import RemoteEntry
-from ..generate.thinking import ThinkingSplitter
-from ..types import ReplyStats, TextCallback
+from ..generate.thinking import Part, ThinkingSplitter
+from ..tools import ToolCallFilter
+from ..types import ReplyStats, TextCallback, ToolCall, ToolSpec
 from . import errors
 from .sse import DONE, Event
+from .tool_calls import CallAssembler
 
 
 class StreamReader:
@@ -37,8 +42,10 @@ class StreamReader:
         on_reasoning: TextCallback | None,
         *,
         split_think: bool = True,
+        tools: Sequence[ToolSpec] = (),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """``tools``: those the server was given (their calls are read; none: no calls)."""
         self.entry = entry
         self.on_text = on_text
         self.on_reasoning = on_reasoning
@@ -54,6 +61,11 @@ class StreamReader:
         self.timings: dict[str, Any] = {}
         self.done = False  # [DONE] came
         self._splitter: ThinkingSplitter | None = ThinkingSplitter() if split_think else None
+        self.tools = tuple(tools)
+        self._calls = CallAssembler()
+        self._in_content = ToolCallFilter(tools) if tools else None
+        self.tool_calls: list[ToolCall] = []  # once closed
+        self.bad_tool_calls = 0
 
     @property
     def complete(self) -> bool:
@@ -98,26 +110,49 @@ class StreamReader:
                     self._splitter = None
                 self._emit(thought, True)
                 if isinstance(content, str) and content:
-                    self._emit(content, False)
+                    self._answer(content)
             elif isinstance(content, str) and content:
                 self._tick()
                 if self._splitter is None:
-                    self._emit(content, False)
+                    self._answer(content)
                 else:
                     for part in self._splitter.push(content):
-                        self._emit(part.text, part.reasoning)
+                        self._part(part)
+            if self.tools and self._calls.feed(delta.get("tool_calls")):
+                self._tick()
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
             self.finish_reason = reason
 
     def close(self) -> None:
-        """The stream ended (or was stopped): what the splitter held back is shown."""
+        """The stream ended (or was stopped): what the splitter held back is shown, and the
+        calls are put together (a badly written one is shown as text)."""
         self._flush()
+        if self._in_content is not None:
+            self._emit(self._in_content.flush(), False)
+            self.tool_calls += self._in_content.calls
+            self.bad_tool_calls += self._in_content.bad
+            self._in_content = None
+        calls, bad = self._calls.finish(self.tools)
+        self.tool_calls += calls
+        self.bad_tool_calls += len(bad)
+        for text in bad:
+            self._emit(text, False)
 
     def _flush(self) -> None:
         if self._splitter is not None:
             for part in self._splitter.flush():
-                self._emit(part.text, part.reasoning)
+                self._part(part)
+
+    def _part(self, part: Part) -> None:
+        if part.reasoning:
+            self._emit(part.text, True)
+        else:
+            self._answer(part.text)
+
+    def _answer(self, text: str) -> None:
+        """Answer text, calls written in it taken out when tools were offered."""
+        self._emit(self._in_content.push(text) if self._in_content is not None else text, False)
 
     def _tick(self) -> None:
         now = self.clock()
@@ -127,6 +162,8 @@ class StreamReader:
         self.pieces += 1
 
     def _emit(self, text: str, reasoning: bool) -> None:
+        if not text:
+            return
         (self.reasoning if reasoning else self.answer).append(text)
         callback = self.on_reasoning if reasoning else self.on_text
         if callback is not None:
@@ -153,6 +190,8 @@ class StreamReader:
             speed = (generated - 1) / span
         if cancelled:
             finish = "cancelled"
+        elif self.tool_calls:
+            finish = "tool_calls"
         else:
             finish = "length" if self.finish_reason == "length" else "stop"
         return ReplyStats(
@@ -165,6 +204,7 @@ class StreamReader:
             context_used=prompt + generated,
             context_window=context_window,
             finish_reason=finish,
+            bad_tool_calls=self.bad_tool_calls,
         )
 
 

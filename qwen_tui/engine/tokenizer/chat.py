@@ -14,10 +14,10 @@ themselves) and gives the same ids, text and prompts:
 - ``decode`` runs transformers' ``clean_up_tokenization`` when ``clean_up_tokenization_spaces``
   is on (its default when the config does not say; the tiny tokenizers have it on, Qwen's off);
 - the chat template is compiled as 4.37 compiles it (``ImmutableSandboxedEnvironment`` with
-  ``trim_blocks`` and ``lstrip_blocks``, a ``raise_exception`` global) and rendered with
-  ``messages``, ``add_generation_prompt`` and the special tokens map, plus any variable the
-  caller names (Qwen3's ``enable_thinking``), which 4.37's own ``apply_chat_template`` cannot
-  pass to the template.
+  ``trim_blocks`` and ``lstrip_blocks``, a ``raise_exception`` global; later versions'
+  ``tojson``) and rendered with ``messages``, ``add_generation_prompt`` and the special
+  tokens map, plus any variable the caller names (Qwen3's ``enable_thinking``, ``tools``),
+  which 4.37's own ``apply_chat_template`` cannot pass to the template.
 
 ``files.reads_folder`` says whether a folder is one of these; any other (no ``tokenizer.json``,
 a tokenizer class of its own) stays with transformers (``engine/models/__init__.py``).
@@ -25,6 +25,7 @@ a tokenizer class of its own) stays with transformers (``engine/models/__init__.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -52,15 +53,35 @@ CLEAN_UPS = (
 
 
 def compile_chat_template(source: str) -> Any:
-    """A Jinja template compiled as transformers 4.37's ``_compile_jinja_template`` does."""
+    """A Jinja template compiled as transformers 4.37's ``_compile_jinja_template`` does, with
+    the ``tojson`` filter of later transformers versions (llama.cpp's and vLLM's renderers
+    write the same): ``json.dumps`` with keys in their order and text as it is. Jinja's own
+    sorts the keys and escapes ``<``, ``>``, ``&`` and ``'`` for HTML, which no model was
+    trained on; Qwen's templates write tools and call arguments with it."""
     from jinja2.exceptions import TemplateError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     def raise_exception(message: str) -> None:
         raise TemplateError(message)
 
+    def tojson(
+        value: Any,
+        ensure_ascii: bool = False,
+        indent: int | None = None,
+        separators: tuple[str, str] | None = None,
+        sort_keys: bool = False,
+    ) -> str:
+        return json.dumps(
+            value,
+            ensure_ascii=ensure_ascii,
+            indent=indent,
+            separators=separators,
+            sort_keys=sort_keys,
+        )
+
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = raise_exception
+    env.filters["tojson"] = tojson
     return env.from_string(source)
 
 
