@@ -18,8 +18,8 @@ from typing import Any
 
 from qwen_tui import paths
 from qwen_tui.errors import QwenTuiError
+from qwen_tui.history.schema import SEARCH_TABLE, attachment_names, tools_and_attachments
 
-SEARCH_TABLE = "search_index"
 MAX_SEARCH_TERMS = 16  # later words are ignored: keeps hostile input cheap
 
 
@@ -151,7 +151,9 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
 
 
-MIGRATIONS: list[Migration] = [_migration_1, _migration_2, _migration_3]
+_migration_4 = tools_and_attachments  # tool calls and results, attached files (schema.py)
+
+MIGRATIONS: list[Migration] = [_migration_1, _migration_2, _migration_3, _migration_4]
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -333,7 +335,8 @@ def search_filter(query: str | None, tokenizer: str) -> tuple[str, list[str]]:
     """SQL condition on ``conversations AS c`` (and its parameters) for a query.
 
     Words are ANDed per conversation: each word must appear in the title or
-    in some message, not necessarily the same one. Per word:
+    in some message (its text or the name of a file sent with it), not necessarily the same
+    one. Per word:
 
     - trigram: words of 3+ characters are a quoted FTS5 substring match
       (which covers search-as-you-type prefixes, any case, and Chinese).
@@ -347,8 +350,9 @@ def search_filter(query: str | None, tokenizer: str) -> tuple[str, list[str]]:
     terms = (query or "").replace("\0", " ").split()[:MAX_SEARCH_TERMS]  # NUL ends LIKE patterns
     fts = f"c.id IN (SELECT conversation_id FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)"
     like = (
-        "(c.title LIKE ? ESCAPE '\\' OR c.id IN (SELECT conversation_id "
-        "FROM messages WHERE content LIKE ? ESCAPE '\\'))"
+        "(c.title LIKE ? ESCAPE '\\' OR c.id IN (SELECT conversation_id FROM messages"
+        f" WHERE content LIKE ? ESCAPE '\\' OR {attachment_names('attachments')} LIKE ?"
+        " ESCAPE '\\'))"
     )
     clauses: list[str] = []
     params: list[str] = []
@@ -359,11 +363,11 @@ def search_filter(query: str | None, tokenizer: str) -> tuple[str, list[str]]:
                 params.append(_fts_phrase(term))
             else:
                 clauses.append(like)
-                params += [_like_pattern(term)] * 2
+                params += [_like_pattern(term)] * 3
         elif term.isascii():
             clauses.append(fts)
             params.append(_fts_phrase(term) + "*")
         else:
             clauses.append(f"({fts} OR {like})")
-            params += [_fts_phrase(term) + "*"] + [_like_pattern(term)] * 2
+            params += [_fts_phrase(term) + "*"] + [_like_pattern(term)] * 3
     return " AND ".join(clauses), params

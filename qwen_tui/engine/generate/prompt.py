@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import EngineError
+from ..attachments import with_attachments
 from ..tokenizer import ChatTokenizer
 from ..types import ChatMessage
 from .thinking import CLOSE, opens_thinking
@@ -106,6 +107,7 @@ class PromptBuilder:
         """The prompt for the next assistant reply; with ``continue_last`` the last message
         is an assistant reply cut short, left open so that the model writes on.
         ``enable_thinking`` goes to the chat template (Qwen3's switch); None leaves it out."""
+        messages = with_attachments(messages)  # files go in as fenced blocks after the text
         opened = continue_last and bool(messages) and messages[-1].role == "assistant"
         if self.qwen1:
             ids = self._encode_qwen1(messages, generation_prompt=not opened)
@@ -260,9 +262,11 @@ def fit(
         if len(ids) <= budget:
             return FittedPrompt(ids, kept, dropped)
         if dropped >= len(turns) - 1:
+            files = messages[-1].attachments
             raise EngineError(
-                f"The message is too long for the model: {len(ids)} prompt tokens, "
-                f"{budget} available.",
-                "Shorten it, shorten the system prompt, or lower max new tokens.",
+                ("The message and its files are" if files else "The message is")
+                + f" too long for the model: {len(ids)} prompt tokens, {budget} available.",
+                ("Remove a file or attach part of it, " if files else "Shorten it, ")
+                + "shorten the system prompt, or lower max new tokens.",
             )
         dropped += 1

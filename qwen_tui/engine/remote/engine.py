@@ -18,6 +18,7 @@ import httpx
 
 from ...errors import EngineError
 from ...remotes import RemoteEntry
+from ..attachments import with_attachments
 from ..types import ChatMessage, GenerationParams, ModelInfo, Reply, TextCallback
 from . import errors
 from .reader import StreamReader
@@ -86,7 +87,7 @@ class RemoteEngine:
         """Nothing is kept here per chat (a server keeps its own prompt cache)."""
 
     def count_tokens(self, messages: list[ChatMessage]) -> int:
-        return estimate_tokens(messages)
+        return estimate_tokens(with_attachments(messages))
 
     # -- chatting ------------------------------------------------------
     def chat(
@@ -127,6 +128,7 @@ class RemoteEngine:
         self._cancel = threading.Event()
         stop = _Either(self._cancel, cancel, self._closed)
         params = params or GenerationParams()
+        messages = with_attachments(messages)  # the server's model reads the files as ours do
         messages, dropped = fit_window(messages, info.context_window, params.max_new_tokens)
         body = chat_body(server.model, messages, params, server.flavor, continue_reply)
         reader = StreamReader(self.entry, on_text, on_reasoning, split_think=not continue_reply)
