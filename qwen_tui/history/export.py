@@ -216,7 +216,7 @@ def checked(data: Any) -> tuple[dict[str, Any], list[str]]:
         dropped += notes
         name, notes = clean_text(m.get("name"), f"{where} name")
         dropped += notes
-        kept = {"stats": stats, "attachments": files, "tool_calls": calls}
+        kept: dict[str, Any] = {"stats": stats, "attachments": files, "tool_calls": calls}
         kept.update(tool_servers=servers, tool_call_id=call_id, name=name)
         messages.append({**m, **kept})
     return {**data, "params": params or None, "messages": messages}, dropped
