@@ -27,8 +27,8 @@ class AttachmentError(UsageError):
 
 def read_attachment(path: str) -> Attachment:
     """The file at ``path`` (``~`` expanded) as an attachment named as it was given."""
-    name = path.strip()
-    target = Path(name).expanduser()
+    target = Path(path.strip()).expanduser()
+    name = _shown(path.strip())
     try:
         info = target.stat()
     except FileNotFoundError:
@@ -53,6 +53,15 @@ def read_attachment(path: str) -> Attachment:
     if len(raw) > MAX_BYTES:
         raise _too_large(name, len(raw))
     return Attachment(name, _text_of(name, raw))
+
+
+def _shown(path: str) -> str:
+    """A path as text the model and the history can hold: bytes of it that are not UTF-8
+    (lone surrogates, from argv) as U+FFFD."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate no byte made
+        return path.encode("utf-8", "replace").decode("utf-8")
 
 
 def _text_of(name: str, raw: bytes) -> str:

@@ -251,6 +251,7 @@ def as_typed(text: str) -> str:
 
 
 def ask(args: Namespace) -> int:
+    from . import attachments
     from .engine.open import open_engine
     from .engine.types import ChatMessage, Engine, GenerationParams
 
@@ -261,7 +262,8 @@ def ask(args: Namespace) -> int:
         prompt = sys.stdin.buffer.read().decode("utf-8", "replace")
     else:
         prompt = as_typed(args.prompt)
-    if not prompt.strip():
+    files = tuple(attachments.read_attachment(path) for path in args.files)  # before a load
+    if not prompt.strip() and not files:
         raise UsageError("The prompt is empty.", "Pass some text, or - to read standard input.")
     try:
         params = GenerationParams(
@@ -301,7 +303,13 @@ def ask(args: Namespace) -> int:
         how = "always thinks" if info.thinking == "always" else "does not think"
         print(f"qwen-tui: {name} {how}; {flag} changes nothing.", file=sys.stderr)
     system = as_typed(args.system) if args.system is not None else settings.system_prompt
-    messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
+    question = ChatMessage("user", prompt, attachments=files)
+    messages = ([ChatMessage("system", system)] if system else []) + [question]
+    counted = attachments.count(engine, files)
+    if not args.json:  # what each file costs, before the reply (--json lists them)
+        for c in counted:
+            print(f"qwen-tui: {c.attachment.name}: {c.tokens:,} tokens", file=sys.stderr)
+    attachments.check_fits(engine, system, question, params.max_new_tokens)
 
     cancel = threading.Event()
     # From here on Ctrl+C stops the reply (within one token) instead of killing us.
@@ -317,6 +325,7 @@ def ask(args: Namespace) -> int:
     shown.end_thinking()
     if args.json:
         payload: dict = {"model": name, "reply": reply.text}
+        payload["attachments"] = [{"name": c.attachment.name, "tokens": c.tokens} for c in counted]
         if not args.hide_thinking:
             payload["reasoning"] = reply.reasoning
         payload["stats"] = reply.stats.to_dict()

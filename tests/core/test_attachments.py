@@ -35,6 +35,9 @@ def test_a_text_file_is_read_under_the_name_it_was_given(tmp_path, monkeypatch) 
     assert read_attachment("notes.md") == Attachment("notes.md", "# Title\n你好\n")  # no BOM
     monkeypatch.setenv("HOME", str(tmp_path))
     assert read_attachment("~/notes.md").name == "~/notes.md"
+    odd = os.fsdecode(b"caf\xe9.txt")  # a name that is not UTF-8, as argv hands it over
+    Path(odd).write_text("x")
+    assert read_attachment(odd) == Attachment("caf\ufffd.txt", "x")  # storable, sendable
 
 
 @pytest.mark.parametrize(
