@@ -101,10 +101,7 @@ class ChatService:
         model's chat template decides what of it the model sees again (Qwen3's: none, for past
         turns). Files, tool calls and tool results go as they were stored.
         """
-        conversation = self.store.get(conversation_id)
-        system = conversation.system_prompt
-        if system is None:
-            system = self.settings().system_prompt
+        system = self.system_prompt(conversation_id)
         messages = [ChatMessage("system", system)] if system else []
         stored = self.store.messages(conversation_id)
         for i, m in enumerate(stored):
@@ -114,6 +111,11 @@ class ChatService:
                 continue
             messages.append(m.chat_message())
         return messages
+
+    def system_prompt(self, conversation_id: int | None) -> str:
+        """The chat's system prompt, else the settings' ("": the model's own default)."""
+        own = self.store.get(conversation_id).system_prompt if conversation_id else None
+        return self.settings().system_prompt if own is None else own
 
     def params(self, conversation_id: int) -> GenerationParams:
         """The chat's own parameters over the settings (its thinking switch included)."""
