@@ -5,11 +5,14 @@ as markup), and a file that cannot be read or does not fit is refused in a notic
 
 from __future__ import annotations
 
+import threading
+
 from conftest import wait_idle, wait_ready
 from pilot import send, until
 from test_actions import SIZE, chat, notifications, user_texts
 from textual.widgets import Button, Input
 
+from qwen_tui.engine.open import open_engine
 from qwen_tui.engine.types import Attachment, ChatMessage
 from qwen_tui.ui.screens.dialogs import TextPromptScreen
 from qwen_tui.ui.widgets.attachment_bar import AttachedFile
@@ -19,11 +22,13 @@ TEXT = "Line one\nLine two\n"
 
 
 def shown_files(app) -> list[str]:
-    return [str(row.query_one("PlainLabel").content) for row in app.chat.query(AttachedFile)]
+    """The lines above the prompt, as they read on screen."""
+    return [str(row.query_one("PlainLabel").render()) for row in app.chat.query(AttachedFile)]
 
 
 def sent_names(app) -> list[str]:
-    return [str(w.content) for w in app.chat.chat_view.query(AttachedNames)]
+    """What the sent messages show of their files, as it reads on screen."""
+    return [str(w.render()) for w in app.chat.chat_view.query(AttachedNames)]
 
 
 def messages(app):
@@ -169,12 +174,23 @@ async def test_edit_last_brings_the_files_back(make_app, installed_model, tmp_pa
         assert len(shown_files(app)) == 1 and str(tmp_path / "a.txt") in shown_files(app)[0]
 
 
-async def test_without_a_model_a_file_waits_for_one_to_count_it(make_app, tmp_path):
-    (tmp_path / "a.txt").write_text("alpha")
-    app = make_app()
+async def test_a_file_attached_before_the_model_loads_is_counted_once_it_has(
+    make_app, installed_model, tmp_path
+):
+    (tmp_path / "a.txt").write_text("alpha beta")
+    loading = threading.Event()
+
+    def held(model, settings):  # the model loads when the test says
+        loading.wait(60)
+        return open_engine(model.path, threads=1, kv_cache_mb=64)
+
+    app = make_app(engine_factory=held)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await send(pilot, f"/file {tmp_path / 'a.txt'}")
-        assert shown_files(app) == [
-            f"📎 {tmp_path / 'a.txt'} · tokens counted once a model is loaded"
-        ]
+        waiting = f"📎 {tmp_path / 'a.txt'} · tokens counted once a model is loaded"
+        assert app.engine is None and shown_files(app) == [waiting]
+        loading.set()
+        await wait_ready(app, pilot)
+        await until(pilot, lambda: shown_files(app) != [waiting], what="the count")
+        assert shown_files(app)[0].endswith(" tokens") and "once" not in shown_files(app)[0]
