@@ -118,6 +118,25 @@ def build_parser() -> Parser:
         help="answer without thinking",
     )
 
+    ask.add_argument(
+        "--tools",
+        metavar="SERVER[,SERVER]",
+        help="let the model call these MCP servers' tools ([[mcp]] in config.toml); "
+        "each call is asked about on the terminal",
+    )
+    ask.add_argument("--yes", action="store_true", help="with --tools: run every call unasked")
+
+    mcp = sub.add_parser("mcp", help="MCP servers: list them and their tools, import a JSON file")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", parser_class=Parser)
+    mcp_list = mcp_sub.add_parser("list", help="start the [[mcp]] servers, show their tools")
+    mcp_list.add_argument("names", nargs="*", metavar="NAME", help="only these (default: all)")
+    mcp_list.add_argument("--json", action="store_true")
+    mcp_import = mcp_sub.add_parser(
+        "import", help="add the servers of an mcpServers JSON file (Claude Desktop's) to config"
+    )
+    mcp_import.add_argument("file")
+    mcp.set_defaults(names=[], json=False)
+
     serve = sub.add_parser("serve", help="serve the OpenAI chat API (for editors and scripts)")
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--model")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import config, interrupt, paths, remotes
 from .ask_output import AskOutput
+from .ask_tools import chosen_servers
 from .catalog import CATALOG, DEFAULT_LOW_BIT, GB, LOW_BIT_FORMATS, CatalogEntry
 from .chat import settings_params
 from .errors import UsageError
@@ -265,6 +266,9 @@ def ask(args: Namespace) -> int:
     files = tuple(attachments.read_attachment(path) for path in args.files)  # before a load
     if not prompt.strip() and not files:
         raise UsageError("The prompt is empty.", "Pass some text, or - to read standard input.")
+    if args.yes and not args.tools:
+        raise UsageError("--yes allows tool calls, and only goes with --tools.", "Add --tools.")
+    tool_servers = chosen_servers(settings, args.tools) if args.tools else []
     try:
         params = GenerationParams(
             temperature=config.check_value("temperature", args.temperature),
@@ -315,6 +319,12 @@ def ask(args: Namespace) -> int:
     # From here on Ctrl+C stops the reply (within one token) instead of killing us.
     interrupt.route_to(cancel)
     shown = AskOutput(sys.stdout, sys.stderr, cancel, show_thinking=not args.hide_thinking)
+    if tool_servers:
+        from .ask_tools import ask_with_tools
+
+        return ask_with_tools(
+            args, settings, tool_servers, engine, messages, params, name, cancel, shown
+        )
     reply = engine.chat(
         messages,
         params,
@@ -342,6 +352,12 @@ def eval(args: Namespace) -> int:  # noqa: A001 - the command's name
     from .eval.command import run_eval
 
     return run_eval(args, _settings())
+
+
+def mcp(args: Namespace) -> int:
+    from .mcp.command import run_mcp
+
+    return run_mcp(args, _settings())
 
 
 def serve(args: Namespace) -> int:

@@ -18,6 +18,8 @@ import tomllib
 
 from . import paths, remotes
 from .catalog import DEFAULT_LOW_BIT, LOW_BIT_FORMATS
+from .mcp import entries as mcp_entries
+from .mcp.entries import McpEntry
 from .remotes import RemoteEntry
 
 
@@ -38,6 +40,8 @@ class Settings:
     kv_cache_mb: int = 768
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
     remote: tuple[RemoteEntry, ...] = ()  # [[remote]] tables: OpenAI-compatible servers
+    mcp: tuple[McpEntry, ...] = ()  # [[mcp]] tables: MCP servers whose tools a chat may call
+    tool_steps: int = 8  # tool-calling rounds a reply may take before the model must answer
 
 
 # name -> (type, check, sentence describing the valid range)
@@ -49,6 +53,7 @@ _RULES: dict[str, tuple[type, Any, str]] = {
     "max_new_tokens": (int, lambda v: 1 <= v <= 32768, "a whole number from 1 to 32768"),
     "threads": (int, lambda v: 1 <= v <= 256, "a whole number from 1 to 256"),
     "kv_cache_mb": (int, lambda v: 0 <= v <= 65536, "a whole number of MB from 0 to 65536"),
+    "tool_steps": (int, lambda v: 1 <= v <= 100, "a whole number from 1 to 100"),
     "low_bit": (str, lambda v: v in LOW_BIT_FORMATS, "one of " + ", ".join(LOW_BIT_FORMATS)),
     "model": (str, lambda v: bool(v.strip()), "a model name"),
     "system_prompt": (str, lambda v: True, "text"),
@@ -63,7 +68,7 @@ def check_value(name: str, value: Any) -> Any:
     if value is None or value == "":
         if name == "system_prompt":
             return ""
-        if name in ("low_bit", "theme", "kv_cache_mb"):
+        if name in ("low_bit", "theme", "kv_cache_mb", "tool_steps"):
             raise ValueError(f"{name} must be {sentence}.")
         return None
     try:
@@ -106,6 +111,9 @@ def from_mapping(data: dict[str, Any]) -> tuple[Settings, list[str]]:
         elif name == "remote":
             values["remote"], problems = remotes.parse_remotes(value)
             warnings += problems
+        elif name == "mcp":
+            values["mcp"], problems = mcp_entries.parse_servers(value)
+            warnings += problems
         elif name == "hf_token_mirrors":
             try:
                 values[name] = check_mirrors(value)
@@ -146,9 +154,10 @@ def to_mapping(settings: Settings) -> dict[str, Any]:
     data["hf_token_mirrors"] = list(settings.hf_token_mirrors)
     if not data["hf_token_mirrors"]:
         del data["hf_token_mirrors"]
-    data["remote"] = [entry.to_table() for entry in settings.remote]
-    if not data["remote"]:
-        del data["remote"]
+    for name, entries in (("remote", settings.remote), ("mcp", settings.mcp)):
+        data[name] = [entry.to_table() for entry in entries]
+        if not data[name]:
+            del data[name]
     return data
 
 
@@ -178,6 +187,8 @@ def _edited(document: Any, settings: Settings) -> Any:
                 del document["keys"]
         elif name == "remote":
             remotes.edit_document(document, settings.remote)
+        elif name == "mcp":
+            mcp_entries.edit_document(document, settings.mcp)
         elif name not in wanted or (name not in document and wanted[name] == defaults.get(name)):
             if name in document:
                 del document[name]  # back to "unset": the default applies
@@ -224,7 +235,7 @@ def updated(settings: Settings, **changes: Any) -> Settings:
     """A copy with validated changes (raises ValueError with one sentence)."""
     checked: dict[str, Any] = {}
     for name, value in changes.items():
-        if name in ("keys", "remote"):
+        if name in ("keys", "remote", "mcp"):
             checked[name] = value
         elif name == "hf_token_mirrors":
             checked[name] = check_mirrors(value)

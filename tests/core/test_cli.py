@@ -94,6 +94,36 @@ def long_ask() -> subprocess.Popen:
     )
 
 
+# `python -m qwen_tui` once the interpreter has started: it says so on stderr first (Ctrl+C
+# while Python itself starts, in its `site` imports, is Python's to report, not ours); with
+# SLOW_MODULE, importing that module of ours says so and waits, for the signal to land there
+STARTED = b"interpreter started\n"
+AFTER_START = """
+import os, runpy, sys, time
+class Slow:
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ.get("SLOW_MODULE"):
+            sys.stderr.write("importing " + name + "\\n"); sys.stderr.flush(); time.sleep(30)
+sys.meta_path.insert(0, Slow())
+sys.stderr.write("interpreter started\\n"); sys.stderr.flush()
+sys.argv[0] = "qwen-tui"
+runpy.run_module("qwen_tui", run_name="__main__")
+"""
+
+
+def long_ask_after_start(slow_module: str = "") -> subprocess.Popen:
+    """`long_ask` whose interpreter has started (its first line of stderr read)."""
+    command = ["ask", "hello", "--max-new-tokens", "4000", "--temperature", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", AFTER_START, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SLOW_MODULE": slow_module},
+    )
+    assert proc.stderr is not None and proc.stderr.readline() == STARTED
+    return proc
+
+
 def test_ctrl_c_stops_cleanly_with_130(installed_model):
     proc = long_ask()
     proc.stdout.read(1)  # the reply has started
@@ -143,12 +173,13 @@ def test_a_reader_that_stops_early_ends_us_quietly(installed_model):
 
 
 def test_ctrl_c_at_any_moment_of_ask_stops_it(installed_model):
-    """While the interpreter starts, while the model loads, and as the answer begins (a
-    fixed 2.5 s was once "while it answers", until a fast machine wrote all 4,000 tokens by
-    then and the signal came while Python was exiting; the native engine loads the tiny model
-    within half a second of the start and writes the 4,000 tokens in under one)."""
+    """While the command's modules import (a second or more on a busy machine), while the
+    model loads, and as the answer begins (a fixed 2.5 s was once "while it answers", until a
+    fast machine wrote all 4,000 tokens by then and the signal came while Python was exiting;
+    the native engine loads the tiny model within half a second of the start and writes the
+    4,000 tokens in under one)."""
     for delay in (0.1, 0.3, None):
-        proc = long_ask()
+        proc = long_ask_after_start()
         if delay is None:
             proc.stdout.read(1)
         else:
@@ -160,6 +191,17 @@ def test_ctrl_c_at_any_moment_of_ask_stops_it(installed_model):
         # stopped or interrupted, not answered in full (on a fast machine the tiny model can
         # write thousands of bytes in 2.5 s, so the length of the output says nothing)
         assert b"qwen-tui: stopped" in err or b"qwen-tui: interrupted" in err, err
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line_and_130(installed_model):
+    """`qwen_tui.catalog` is imported by the command line's own module, before any handler of
+    ours is installed: the interrupt there is the same clean stop."""
+    proc = long_ask_after_start(slow_module="qwen_tui.catalog")
+    assert proc.stderr is not None and proc.stderr.readline() == b"importing qwen_tui.catalog\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err == b"qwen-tui: interrupted.\n", err
+    assert out == b""
 
 
 def test_models_names_damaged_models_and_rm_frees_leftovers(installed_model, capsys):

@@ -2,11 +2,12 @@
 thinking apart above it (``thought.Thought``: plain text, collapsed once the answer starts).
 
 A streaming reply is appended through ``Markdown.get_stream`` and rendered once more in full
-when it ends. Its pieces are gathered and written to the stream at most ``REDRAW_S`` apart:
-each write parses and renders the reply's last block again (a code block's whole highlighted
-text), so writing every token kept the UI thread busy for a whole core and took it from the
-decoder, which then wrote 40 % slower than `bench`. The view follows the newest token unless
-the user has scrolled up (``anchor``).
+when it ends. Its pieces are gathered and written to the stream at the pace the UI thread can
+afford (``ui/redraw_pace.py``): each write parses and renders the reply's last block again (a
+code block's whole highlighted text) and repaints the screen, so writing every token kept the
+UI thread busy for a whole core and took it from the decoder, which then wrote 40 % slower
+than `bench`. The view follows the newest token unless the user has scrolled up
+(``anchor``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from ...chat import LiveThought
 from ...engine.types import Attachment
 from ...history import Message
 from ..plain import PlainStatic
+from ..redraw_pace import RedrawPace
 from .thought import Thought
 
 # a streaming reply's (answer, thinking) so far
 LiveText = Callable[[], tuple[str, LiveThought | None]]
-
-REDRAW_S = 0.1  # a streaming reply is redrawn at most this often
 
 STATE_NOTES = {"stopped": "⏹ stopped", "error": "⚠ failed", "streaming": "… interrupted"}
 
@@ -92,7 +92,9 @@ class ChatView(VerticalScroll):
         self.conversation_id: int | None = None
         self.stream: MarkdownStream | None = None
         self.pending = ""  # the answer's pieces not yet written to the stream
+        self.pending_thought = ""  # the thinking's pieces not yet shown
         self.redraw: Timer | None = None
+        self.pace = RedrawPace()
         self.live: AssistantMessage | None = None
         self.live_thought: Thought | None = None
 
@@ -162,9 +164,11 @@ class ChatView(VerticalScroll):
     async def start_reply(self, live: LiveText | None = None) -> None:
         """Show a streaming reply; ``live`` gives its text so far, read once mounted."""
         await self.stop_stream()
+        self.pending = self.pending_thought = ""
         self.live = AssistantMessage("")
         self.live.add_class("streaming")
         self.live_thought = None
+        self.pace.restart()
         await self.mount(self.live)
         # No await between reading the text so far and opening the stream: every chunk
         # is either in that text or arrives (via append) after the stream exists; the
@@ -192,23 +196,34 @@ class ChatView(VerticalScroll):
             return
         if self.live_thought is None:
             await self.mount(self._thought_for_live(text), before=self.live)
-        else:
-            self.live_thought.add(text)
+            return
+        self.pending_thought += text
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        if self.redraw is None:
+            self.redraw = self.set_timer(self.pace.next_wait(), self.write_pending)
 
     async def append(self, text: str, thought_seconds: float | None = None) -> None:
         """A piece of the streaming reply's answer; the first one collapses its thought."""
         thought = self.live_thought
         if thought is not None and thought.streaming:
+            self._show_pending_thought()
             thought.answered(thought_seconds)
         if self.stream is None:
             return
         self.pending += text
-        if self.redraw is None:
-            self.redraw = self.set_timer(REDRAW_S, self.write_pending)
+        self._schedule_redraw()
+
+    def _show_pending_thought(self) -> None:
+        thought, self.pending_thought = self.pending_thought, ""
+        if thought and self.live_thought is not None:
+            self.live_thought.add(thought)
 
     async def write_pending(self) -> None:
-        """What the reply said since the last redraw, written to its stream."""
+        """What the reply said since the last redraw, written to its stream (and its thought)."""
         self.redraw = None
+        self._show_pending_thought()
         text, self.pending = self.pending, ""
         if text and self.stream is not None:
             await self.stream.write(text)
