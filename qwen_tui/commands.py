@@ -310,6 +310,7 @@ def ask(args: Namespace) -> int:
     question = ChatMessage("user", prompt, attachments=files)
     messages = ([ChatMessage("system", system)] if system else []) + [question]
     counted = attachments.count(engine, files)
+    listed = [{"name": c.attachment.name, "tokens": c.tokens} for c in counted]  # for --json
     if not args.json:  # what each file costs, before the reply (--json lists them)
         for c in counted:
             print(f"qwen-tui: {c.attachment.name}: {c.tokens:,} tokens", file=sys.stderr)
@@ -323,7 +324,7 @@ def ask(args: Namespace) -> int:
         from .ask_tools import ask_with_tools
 
         return ask_with_tools(
-            args, settings, tool_servers, engine, messages, params, name, cancel, shown
+            args, settings, tool_servers, engine, messages, params, name, cancel, shown, listed
         )
     reply = engine.chat(
         messages,
@@ -335,9 +336,9 @@ def ask(args: Namespace) -> int:
     shown.end_thinking()
     if args.json:
         payload: dict = {"model": name, "reply": reply.text}
-        payload["attachments"] = [{"name": c.attachment.name, "tokens": c.tokens} for c in counted]
         if not args.hide_thinking:
             payload["reasoning"] = reply.reasoning
+        payload["attachments"] = listed
         payload["stats"] = reply.stats.to_dict()
         print(json.dumps(payload, ensure_ascii=False))
     else:

@@ -7,12 +7,19 @@ from __future__ import annotations
 import io
 import json
 import sys
+import threading
+from argparse import Namespace
 
 import pytest
+from mcp_server import stdio_entry
+from scripted_engine import ScriptedEngine, answer
 
+from qwen_tui import config
+from qwen_tui.ask_output import AskOutput
+from qwen_tui.ask_tools import ask_with_tools
 from qwen_tui.cli import main
 from qwen_tui.engine.attachments import model_text
-from qwen_tui.engine.types import Attachment, ChatMessage
+from qwen_tui.engine.types import Attachment, ChatMessage, GenerationParams
 
 FAST = ["--max-new-tokens", "6", "--temperature", "0"]
 
@@ -89,3 +96,24 @@ def test_files_too_big_for_the_window_are_refused_before_a_reply(installed_model
     line = [line for line in err.splitlines() if "window" in line]
     assert len(line) == 1 and line[0].startswith("qwen-tui: The message and its files take ")
     assert f"({big} " in line[0] and "Remove a file or attach part of it" in line[0]
+
+
+def test_ask_with_tools_lists_the_files_in_its_json_too(capsys):
+    files = (Attachment("a.txt", "alpha"),)
+    listed = [{"name": "a.txt", "tokens": 7}]
+    cancel = threading.Event()
+    engine = ScriptedEngine(answer("Done."))
+    code = ask_with_tools(
+        Namespace(json=True, yes=True, hide_thinking=False),
+        config.Settings(tool_steps=2),
+        [stdio_entry("tests")],
+        engine,
+        [ChatMessage("user", "Read it.", attachments=files)],
+        GenerationParams(),
+        "scripted",
+        cancel,
+        AskOutput(sys.stdout, sys.stderr, cancel),
+        listed,
+    )
+    assert code == 0 and json.loads(capsys.readouterr().out)["attachments"] == listed
+    assert engine.asked[0]["messages"][-1].attachments == files  # the engine writes them in
