@@ -22,6 +22,7 @@ from qwen_tui.history.records import (
     message_row,
     tool_calls_json,
 )
+from qwen_tui.history.search import search_filter
 
 DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 60
@@ -120,8 +121,8 @@ class ConversationStore:
         return conversation_from_row(rows[0])
 
     def list(self, query: str | None = None, limit: int = 500) -> builtins.list[Conversation]:
-        """Most recently updated first; a query keeps matches only (see db.search_filter)."""
-        where, params = db.search_filter(query, self._db.tokenizer)
+        """Most recently updated first; a query keeps matches only (see search_filter)."""
+        where, params = search_filter(query, self._db.tokenizer)
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations c"
         sql += f" WHERE {where}" if where else ""
         sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
