@@ -57,7 +57,7 @@ class ChatScreen(AttachActions):
             if await self.set_thinking(switch):
                 self.prompt.clear()
             return
-        if not self.files_fit(text, files):  # the text and the files stay for another try
+        if not await self.files_fit(text, files):  # the text and the files stay for another try
             return
         if controller.engine_state in ("no model", "error") and controller.engine is None:
             self.notify(

@@ -77,7 +77,7 @@ class ChatActions(ThinkingActions):
             return
         await self.open(cid)
         self.prompt.load_text(message.content)
-        await self.attachment_bar.replace(self.counted(message.attachments))  # sent again
+        await self.attachment_bar.replace(await self.counted(message.attachments))  # sent again
         self.prompt.focus()
         self.notify("Edit the message and press Enter to resend it.")
 

@@ -7,6 +7,7 @@ room for its reply, are refused with the core's sentence (``qwen_tui/attachments
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from ...attachments import AttachmentError, check_fits, read_attachment, split_file_lines
@@ -33,7 +34,7 @@ class AttachActions(ChatActions):
         except AttachmentError as exc:
             self.notify(exc.one_line(), title="File not attached", severity="error", timeout=12)
             return False
-        for pending in self.counted(files):
+        for pending in await self.counted(files):
             await self.attachment_bar.add(pending)
         return True
 
@@ -50,7 +51,7 @@ class AttachActions(ChatActions):
         self.prompt.load_text(rest)
         return rest if rest.strip() else None
 
-    def files_fit(self, text: str, files: tuple[Attachment, ...]) -> bool:
+    async def files_fit(self, text: str, files: tuple[Attachment, ...]) -> bool:
         """Whether the message with its files leaves the loaded model room for its reply
         (older turns are left out as needed); a notice when not. Without a model: True."""
         engine, cid = self.controller.engine, self.conversation_id
@@ -60,7 +61,8 @@ class AttachActions(ChatActions):
         params = service.params(cid) if cid else self.controller.default_params()
         message = ChatMessage("user", text, attachments=files)
         try:
-            check_fits(engine, service.system_prompt(cid), message, params.max_new_tokens)
+            system, room = service.system_prompt(cid), params.max_new_tokens
+            await asyncio.to_thread(check_fits, engine, system, message, room)  # tokenizes
         except AttachmentError as exc:
             self.notify(exc.one_line(), title="Not sent", severity="error", timeout=12)
             return False

@@ -5,6 +5,8 @@ Everything of the app it uses comes through the controller it is given."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
@@ -88,13 +90,22 @@ class ChatBase(Screen[None]):
         enable = self.controller.service.params(cid).enable_thinking if cid else None
         self.status.thinking = describe(self.controller.thinking, enable)
 
-    def counted(self, files: tuple[Attachment, ...]) -> list[Pending]:
-        """The files with their tokens, as the loaded model counts them (None: no model)."""
+    async def counted(self, files: tuple[Attachment, ...]) -> list[Pending]:
+        """The files with their tokens, as the loaded model counts them (None: no model), on
+        a worker thread: a 1 MB file is ~300k tokens, most of a second to count."""
         engine = self.controller.engine
         if engine is None or engine.info is None:
             return [Pending(a, None) for a in files]
+        counts = await asyncio.to_thread(count, engine, files)
         self.attachment_bar.counted_by = engine
-        return [Pending(c.attachment, c.tokens) for c in count(engine, files)]
+        return [Pending(c.attachment, c.tokens) for c in counts]
+
+    async def recount(self) -> None:
+        bar = self.attachment_bar
+        files = bar.files
+        counted = await self.counted(files)
+        if bar.files == files:  # not changed meanwhile
+            bar.show_counts(counted)
 
     def update_context(self) -> None:
         self.update_thinking()
@@ -103,7 +114,7 @@ class ChatBase(Screen[None]):
             return
         bar = self.attachment_bar
         if bar.files and bar.counted_by is not engine:  # another model: its own tokens
-            bar.show_counts(self.counted(bar.files))
+            self.run_worker(self.recount(), group="count_files", exclusive=True)
         self.status.context_window = engine.info.context_window
         try:
             messages = self.controller.service.prompt_messages(cid) if cid else []
