@@ -136,8 +136,10 @@ def ask_with_tools(
     model_name: str,
     cancel: threading.Event,
     shown: AskOutput,
+    attached: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Run ``ask``'s reply with the tools of ``servers``; returns the exit code."""
+    """Run ``ask``'s reply with the tools of ``servers``; returns the exit code. ``attached``
+    is what ``--json`` lists of the files sent with the question (name and tokens)."""
     from .mcp.client import McpClient
 
     if not takes_tools(engine):
@@ -205,6 +207,7 @@ def ask_with_tools(
         payload: dict[str, Any] = {"model": model_name, "reply": reply.text}
         if not args.hide_thinking:
             payload["reasoning"] = reply.reasoning
+        payload["attachments"] = attached or []
         payload["tool_calls"] = [step_json(step) for step in outcome.steps]
         payload["ended"] = outcome.ended
         payload["stats"] = reply.stats.to_dict()

@@ -74,6 +74,15 @@ def build_parser() -> Parser:
 
     ask = sub.add_parser("ask", help="ask one question, stream the reply to stdout")
     ask.add_argument("prompt", help="the question; - reads standard input")
+    ask.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        default=[],
+        dest="files",
+        metavar="FILE",
+        help="send a text file with the question, fenced under its name (repeatable)",
+    )
     where = ask.add_mutually_exclusive_group()
     where.add_argument("--model", help="a local model or a [[remote]] entry's name")
     where.add_argument("--model-path")

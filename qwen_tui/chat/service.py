@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import Settings
-from ..engine.types import ChatMessage, Engine, GenerationParams, Reply
+from ..engine.types import Attachment, ChatMessage, Engine, GenerationParams, Reply
 from ..errors import EngineError, QwenTuiError, one_line
 from ..history import ConversationStore, Message
 from .thinking import soft_switch
@@ -96,22 +96,26 @@ class ChatService:
         """System prompt (the conversation's, else the default) and the usable turns.
 
         Failed replies are left out; stopped replies are kept as far as they got (one that
-        got no answer written is left out, unless it is the reply to write on). A reply's
-        thinking goes as ``ChatMessage.reasoning``, never in its text: the model's chat
-        template decides what of it the model sees again (Qwen3's: none, for past turns).
+        got no answer written and called no tool is left out, unless it is the reply to write
+        on). A reply's thinking goes as ``ChatMessage.reasoning``, never in its text: the
+        model's chat template decides what of it the model sees again (Qwen3's: none, for past
+        turns). Files, tool calls and tool results go as they were stored.
         """
-        conversation = self.store.get(conversation_id)
-        system = conversation.system_prompt
-        if system is None:
-            system = self.settings().system_prompt
+        system = self.system_prompt(conversation_id)
         messages = [ChatMessage("system", system)] if system else []
         stored = self.store.messages(conversation_id)
         for i, m in enumerate(stored):
             written_on = continuing and i == len(stored) - 1
-            if m.role == "assistant" and (m.state == "error" or not (m.content or written_on)):
+            said = m.content or m.tool_calls or written_on
+            if m.role == "assistant" and (m.state == "error" or not said):
                 continue
-            messages.append(ChatMessage(m.role, m.content, m.token_ids, m.reasoning))
+            messages.append(m.chat_message())
         return messages
+
+    def system_prompt(self, conversation_id: int | None) -> str:
+        """The chat's system prompt, else the settings' ("": the model's own default)."""
+        own = self.store.get(conversation_id).system_prompt if conversation_id else None
+        return self.settings().system_prompt if own is None else own
 
     def params(self, conversation_id: int) -> GenerationParams:
         """The chat's own parameters over the settings (its thinking switch included)."""
@@ -142,10 +146,13 @@ class ChatService:
         return True
 
     # -- actions ---------------------------------------------------------
-    def add_user_message(self, conversation_id: int, text: str) -> Message:
-        if not text.strip():
+    def add_user_message(
+        self, conversation_id: int, text: str, attachments: tuple[Attachment, ...] = ()
+    ) -> Message:
+        """Store a message to send; files alone (no text) are one too."""
+        if not text.strip() and not attachments:
             raise EngineError("The message is empty.", "Type something first.")
-        return self.store.add_message(conversation_id, "user", text)
+        return self.store.add_message(conversation_id, "user", text, attachments=attachments)
 
     def rewind_for_regenerate(self, conversation_id: int) -> bool:
         """Remove the replies after the last user message; False if there is none."""
@@ -158,13 +165,13 @@ class ChatService:
             self.store.delete_messages_from(conversation_id, after[0].id)
         return True
 
-    def take_last_user_message(self, conversation_id: int) -> str | None:
-        """Remove the last user message (and what followed); return its text for editing."""
+    def take_last_user_message(self, conversation_id: int) -> Message | None:
+        """Remove the last user message (and what followed); return it for editing."""
         last_user = _last_user(self.store.messages(conversation_id))
         if last_user is None:
             return None
         self.store.delete_messages_from(conversation_id, last_user.id)
-        return last_user.content
+        return last_user
 
     def can_continue(self, conversation_id: int) -> bool:
         """Whether the last message is a reply cut at max new tokens (ctrl+e writes on)."""

@@ -1,4 +1,5 @@
-"""What a chat's ``params`` and a reply's ``stats`` may hold, checked value by value.
+"""What a chat's ``params``, a reply's ``stats``, a message's files and tool calls may hold,
+checked value by value.
 
 Both are JSON objects that came from our own code, but also from an export a user imports or
 a database an older version wrote: a value of the wrong type (``"decode_tokens_per_s": "x"``,
@@ -14,10 +15,10 @@ import math
 from typing import Any, get_args, get_type_hints
 
 from ..config import check_value
-from ..engine.types import SEED_MAX, GenerationParams, ReplyStats
-from ..text import quoted
+from ..engine.types import SEED_MAX, Attachment, GenerationParams, ReplyStats, ToolCall
+from ..text import is_utf8, quoted
 
-FINISH_REASONS = ("stop", "length", "cancelled", "")
+FINISH_REASONS = ("stop", "length", "cancelled", "tool_calls", "")
 _STATS = get_type_hints(ReplyStats)
 _WHOLE_STATS = {name for name, kind in _STATS.items() if kind is int}
 _NUMBER_STATS = {name for name, kind in _STATS.items() if kind is float} | {"thinking_seconds"}
@@ -105,3 +106,60 @@ def clean_stats(stats: Any, where: str = "stats") -> tuple[dict[str, Any] | None
             dropped += notes
         kept[name] = value
     return kept, dropped
+
+
+def _entry_problem(entry: Any, fields: tuple[str, ...], optional: tuple[str, ...]) -> str | None:
+    """Why ``entry`` cannot be a file or a call: what follows "file 1" in the sentence."""
+    if not isinstance(entry, dict):
+        return f" must be an object, not {quoted(entry)}"
+    for name in fields + optional:
+        value = entry.get(name)
+        if (name in fields or value is not None) and not is_utf8(value):
+            return f"'s {name} must be a string, not {quoted(value)}"
+    return None if entry["name"].strip() else "'s name must not be empty"
+
+
+def _entries(
+    value: Any, where: str, noun: str, fields: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> tuple[list[dict[str, str]], list[str]]:
+    """(the entries of the list ``value`` whose ``fields`` are strings, a name among them not
+    empty, and whose ``optional`` ones are strings where present; a sentence per one dropped).
+    None is an empty list."""
+    if value is None:
+        return [], []
+    if not isinstance(value, list):
+        return [], [f"{where} must be a list, not {quoted(value)}; dropped."]
+    kept: list[dict[str, str]] = []
+    dropped: list[str] = []
+    for i, entry in enumerate(value, start=1):
+        problem = _entry_problem(entry, fields, optional)
+        if problem is None:
+            kept.append(entry)
+        else:
+            dropped.append(f"{where}: {noun} {i}{problem}; dropped.")
+    return kept, dropped
+
+
+def clean_attachments(
+    value: Any, where: str = "attachments"
+) -> tuple[tuple[Attachment, ...], list[str]]:
+    """(the files of a message: ``{"name", "text"}``, a sentence per file dropped)."""
+    kept, dropped = _entries(value, where, "file", ("name", "text"))
+    return tuple(Attachment(e["name"], e["text"]) for e in kept), dropped
+
+
+def clean_tool_calls(
+    value: Any, where: str = "tool_calls"
+) -> tuple[tuple[ToolCall, ...], dict[str, str], list[str]]:
+    """(the calls of a message: ``{"id", "name", "arguments"}``, the MCP server each call id
+    went to where one is stored (``"server"``), a sentence per call dropped)."""
+    kept, dropped = _entries(value, where, "call", ("id", "name", "arguments"), ("server",))
+    calls = tuple(ToolCall(e["id"], e["name"], e["arguments"]) for e in kept)
+    return calls, {e["id"]: e["server"] for e in kept if e.get("server")}, dropped
+
+
+def clean_text(value: Any, where: str) -> tuple[str, list[str]]:
+    """A text field of a message ("" when absent), or "" and why it was dropped."""
+    if value is None or is_utf8(value):
+        return value or "", []
+    return "", [f"{where} must be a string, not {quoted(value)}; dropped."]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from qwen_tui.engine.types import Attachment, ToolCall
 from qwen_tui.history import db, export
 from qwen_tui.history.db import to_json
 from qwen_tui.history.records import (
@@ -16,8 +17,12 @@ from qwen_tui.history.records import (
     Imported,
     Message,
     conversation_from_row,
+    insert_message,
     message_from_row,
+    message_row,
+    tool_calls_json,
 )
+from qwen_tui.history.search import search_filter
 
 DEFAULT_TITLE = "New chat"
 TITLE_MAX_CHARS = 60
@@ -116,8 +121,8 @@ class ConversationStore:
         return conversation_from_row(rows[0])
 
     def list(self, query: str | None = None, limit: int = 500) -> builtins.list[Conversation]:
-        """Most recently updated first; a query keeps matches only (see db.search_filter)."""
-        where, params = db.search_filter(query, self._db.tokenizer)
+        """Most recently updated first; a query keeps matches only (see search_filter)."""
+        where, params = search_filter(query, self._db.tokenizer)
         sql = f"SELECT {CONVERSATION_COLUMNS} FROM conversations c"
         sql += f" WHERE {where}" if where else ""
         sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
@@ -150,11 +155,31 @@ class ConversationStore:
         state: str = "complete",
         stats: dict[str, Any] | None = None,
         reasoning: str = "",
+        *,
+        attachments: tuple[Attachment, ...] = (),
+        tool_calls: tuple[ToolCall, ...] = (),
+        tool_servers: dict[str, str] | None = None,
+        tool_call_id: str = "",
+        tool_name: str = "",
     ) -> Message:
-        """Append a message; the first user message of a "New chat" becomes its title."""
+        """Append a message; the first user message of a "New chat" becomes its title (its
+        first file's name, when it has no text). ``tool_servers`` maps a call's id to the MCP
+        server that ran it; ``tool_call_id`` and ``tool_name`` belong to a "tool" message."""
         _check(role, ROLES, "role")
         _check(state, STATES, "state")
-        stats_json = to_json(stats, "stats")
+        values = message_row(
+            conversation_id,
+            role,
+            content,
+            state,
+            stats=to_json(stats, "stats"),
+            reasoning=reasoning,
+            attachments=attachments,
+            tool_calls=tool_calls,
+            tool_servers=tool_servers,
+            tool_call_id=tool_call_id,
+            tool_name=tool_name,
+        )
         with self._db.transaction() as conn:
             row = conn.execute(
                 "SELECT title, EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?"
@@ -165,21 +190,18 @@ class ConversationStore:
                 raise _missing(conversation_id)
             title, had_user_message = row
             if title == DEFAULT_TITLE and role == "user" and not had_user_message:
-                title = title_from_message(content) or title
-            now = self._db.now()
-            cur = conn.execute(
-                "INSERT INTO messages (conversation_id, role, content, state, stats, created_at,"
-                " reasoning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, state, stats_json, now, reasoning),
-            )
+                named = title_from_message(attachments[0].name) if attachments else None
+                title = title_from_message(content) or named or title
+            values["created_at"] = now = self._db.now()
+            message_id = insert_message(conn, values)
             conn.execute(
                 "UPDATE conversations SET updated_at = ?, title = ? WHERE id = ?",
                 (now, title, conversation_id),
             )
-        assert cur.lastrowid is not None
-        return Message(
-            cur.lastrowid, conversation_id, role, content, state, stats, now, None, reasoning
-        )
+            saved = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+        return message_from_row(saved)  # as every later read gives it
 
     def update_message(
         self,
@@ -190,8 +212,11 @@ class ConversationStore:
         stats: dict[str, Any] | None = None,
         token_ids: tuple[int, ...] | None = None,
         reasoning: str | None = None,
+        tool_calls: tuple[ToolCall, ...] | None = None,
+        tool_servers: dict[str, str] | None = None,
     ) -> None:
-        """Change the given fields: one autocommit UPDATE, cheap enough to call every second."""
+        """Change the given fields: one autocommit UPDATE, cheap enough to call every second.
+        ``tool_calls`` (a reply's, once it ends) are stored with ``tool_servers``."""
         if state is not None:
             _check(state, STATES, "state")
         changes = {
@@ -200,6 +225,7 @@ class ConversationStore:
             "stats": to_json(stats, "stats"),
             "token_ids": None if token_ids is None else json.dumps([int(i) for i in token_ids]),
             "reasoning": reasoning,
+            "tool_calls": None if tool_calls is None else tool_calls_json(tool_calls, tool_servers),
         }
         changes = {column: value for column, value in changes.items() if value is not None}
         if not changes:
@@ -254,22 +280,7 @@ class ConversationStore:
                 data.get("params"),
                 data.get("model"),
             )
-            for m in data["messages"]:
-                state = m.get("state", "complete")
-                state = "stopped" if state == "streaming" else state  # nothing streams it now
-                conn.execute(
-                    "INSERT INTO messages (conversation_id, role, content, state, stats,"
-                    " created_at, reasoning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        new_id,
-                        m["role"],
-                        m["content"],
-                        state,
-                        to_json(m.get("stats"), "stats"),
-                        export.number(m.get("created_at")) or self._db.now(),
-                        m.get("reasoning") or "",
-                    ),
-                )
+            export.insert_messages(conn, new_id, data["messages"], self._db.now)
             return Imported(self.get(new_id), dropped)
 
     def export_files(self, conversation_id: int, folder: Path) -> tuple[Path, Path]:

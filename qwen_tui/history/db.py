@@ -1,4 +1,5 @@
-"""SQLite layer of the history: connection, migrations, JSON columns, search filter.
+"""SQLite layer of the history: connection, migrations (the fourth in ``schema.py``), JSON
+columns. The search is ``search.py``.
 
 Schema version lives in ``PRAGMA user_version``; ``MIGRATIONS[i]`` moves a
 database from version ``i`` to ``i + 1``. Pending migrations run in order in
@@ -18,9 +19,8 @@ from typing import Any
 
 from qwen_tui import paths
 from qwen_tui.errors import QwenTuiError
-
-SEARCH_TABLE = "search_index"
-MAX_SEARCH_TERMS = 16  # later words are ignored: keeps hostile input cheap
+from qwen_tui.history.schema import SEARCH_TABLE, tools_and_attachments
+from qwen_tui.history.search import search_tokenizer
 
 
 class HistoryError(QwenTuiError):
@@ -151,7 +151,9 @@ def _migration_3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''")
 
 
-MIGRATIONS: list[Migration] = [_migration_1, _migration_2, _migration_3]
+_migration_4 = tools_and_attachments  # tool calls and results, attached files (schema.py)
+
+MIGRATIONS: list[Migration] = [_migration_1, _migration_2, _migration_3, _migration_4]
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -311,59 +313,3 @@ def from_json(text: str | None) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
-
-
-def search_tokenizer(conn: sqlite3.Connection) -> str:
-    """The tokenizer the search index was created with: trigram or unicode61."""
-    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (SEARCH_TABLE,)).fetchone()
-    return "trigram" if row and "trigram" in row[0] else "unicode61"
-
-
-def _fts_phrase(term: str) -> str:
-    """A quoted FTS5 string: operators, keywords and punctuation lose all meaning."""
-    return '"' + term.replace('"', '""') + '"'
-
-
-def _like_pattern(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def search_filter(query: str | None, tokenizer: str) -> tuple[str, list[str]]:
-    """SQL condition on ``conversations AS c`` (and its parameters) for a query.
-
-    Words are ANDed per conversation: each word must appear in the title or
-    in some message, not necessarily the same one. Per word:
-
-    - trigram: words of 3+ characters are a quoted FTS5 substring match
-      (which covers search-as-you-type prefixes, any case, and Chinese).
-      Trigram cannot match 1-2 characters, so those use LIKE on the base
-      tables (a scan); this is how "北京" finds "我住在北京市".
-    - unicode61: a quoted prefix query ``"word"*``. unicode61 keeps a run of
-      Chinese characters as one token, so non-ASCII words also try LIKE.
-
-    Returns ``("", [])`` for an empty or whitespace-only query.
-    """
-    terms = (query or "").replace("\0", " ").split()[:MAX_SEARCH_TERMS]  # NUL ends LIKE patterns
-    fts = f"c.id IN (SELECT conversation_id FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?)"
-    like = (
-        "(c.title LIKE ? ESCAPE '\\' OR c.id IN (SELECT conversation_id "
-        "FROM messages WHERE content LIKE ? ESCAPE '\\'))"
-    )
-    clauses: list[str] = []
-    params: list[str] = []
-    for term in terms:
-        if tokenizer == "trigram":
-            if len(term) >= 3:
-                clauses.append(fts)
-                params.append(_fts_phrase(term))
-            else:
-                clauses.append(like)
-                params += [_like_pattern(term)] * 2
-        elif term.isascii():
-            clauses.append(fts)
-            params.append(_fts_phrase(term) + "*")
-        else:
-            clauses.append(f"({fts} OR {like})")
-            params += [_fts_phrase(term) + "*"] + [_like_pattern(term)] * 2
-    return " AND ".join(clauses), params

@@ -6,33 +6,48 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from qwen_tui import paths
-from qwen_tui.history.checked import clean_params, clean_stats
+from qwen_tui.engine.attachments import fence_for, fenced, inline_code
+from qwen_tui.history.checked import (
+    clean_attachments,
+    clean_params,
+    clean_stats,
+    clean_text,
+    clean_tool_calls,
+)
+from qwen_tui.history.db import to_json as column_json
+from qwen_tui.history.records import insert_message, message_row, tool_call_entry
 from qwen_tui.text import is_utf8
 
 if TYPE_CHECKING:
     from qwen_tui.history.records import Conversation, Message
 
 FORMAT = "qwen-tui-conversation"
-VERSION = 1
-ROLES = ("system", "user", "assistant")
+# 2: messages may hold files, tool calls and tool results (an export without any is still
+# written as 1, which older versions read); both are read
+VERSION, VERSIONS = 2, (1, 2)
+ROLES = ("system", "user", "assistant", "tool")
 STATES = ("complete", "streaming", "stopped", "error")
 
 
 def to_json(c: Conversation, messages: list[Message]) -> dict[str, Any]:
+    exported = [_exported(m) for m in messages]
+    newer = any(set(m) & {"attachments", "tool_calls", "tool_call_id", "name"} for m in exported)
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if newer else 1,
         "title": c.title,
         "created_at": c.created_at,
         "system_prompt": c.system_prompt,
         "params": c.params,
         "model": c.model,
-        "messages": [_exported(m) for m in messages],
+        "messages": exported,
     }
 
 
@@ -40,7 +55,7 @@ def to_markdown(c: Conversation, messages: list[Message]) -> str:
     parts = [f"# {c.title}", f"_Started {_when(c.created_at)}_"]
     if c.system_prompt:
         parts.append(f"## System prompt\n\n{c.system_prompt}")
-    headings = {"user": "You", "assistant": "Assistant", "system": "System"}
+    headings = {"user": "You", "assistant": "Assistant", "system": "System", "tool": "Tool"}
     marks = {
         "stopped": "_(stopped)_",
         "error": "_(error)_",
@@ -55,6 +70,11 @@ def to_markdown(c: Conversation, messages: list[Message]) -> str:
         about = _about(m) if m.role == "assistant" else ""
         heading = f"## {headings[m.role]} · {_when(m.created_at)}"
         body = (_thought(m.reasoning) + m.content).rstrip("\n") if m.reasoning else m.content
+        body = (
+            "\n\n".join(filter(None, [body, *_files_and_calls(m)]))
+            if m.role != "tool"
+            else (fenced(f"result of {m.tool_name or 'a tool'}", m.content))
+        )
         parts.append(f"{heading}\n\n{about}{body}{mark}")
     return "\n\n".join(parts) + "\n"
 
@@ -88,12 +108,38 @@ def _about(m: Message) -> str:
     )
 
 
+def _files_and_calls(m: Message) -> list[str]:
+    """What the Markdown export shows of a message after its text: each file fenced under
+    its name, each call with its tool, server and arguments (a tool's result is fenced in
+    its text's place)."""
+    out = [fenced(a.name, a.text) for a in m.attachments]
+    for call in m.tool_calls:
+        server = m.tool_servers.get(call.id)
+        fence = fence_for(call.arguments)
+        out.append(
+            f"**Tool call** {inline_code(call.name)}"
+            + (f" on {inline_code(server)}" if server else "")
+            + f"\n\n{fence}json\n{call.arguments}\n{fence}"
+        )
+    return out
+
+
 def _exported(m: Message) -> dict[str, Any]:
-    """A message in the JSON export; its thinking as ``reasoning``, only when it thought."""
+    """A message in the JSON export; its thinking as ``reasoning``, only when it thought, and
+    its files, calls and what a tool's result answers only where there are some."""
     out: dict[str, Any] = {"role": m.role}
     if m.reasoning:
         out["reasoning"] = m.reasoning
-    out.update(content=m.content, state=m.state, stats=m.stats, created_at=m.created_at)
+    out["content"] = m.content
+    if m.attachments:
+        out["attachments"] = [{"name": a.name, "text": a.text} for a in m.attachments]
+    if m.tool_calls:
+        out["tool_calls"] = [tool_call_entry(c, m.tool_servers.get(c.id)) for c in m.tool_calls]
+    if m.tool_call_id:
+        out["tool_call_id"] = m.tool_call_id
+    if m.tool_name:
+        out["name"] = m.tool_name
+    out.update(state=m.state, stats=m.stats, created_at=m.created_at)
     return out
 
 
@@ -119,8 +165,8 @@ def validate(data: Any) -> None:
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         fail(f'"format" must be "{FORMAT}"')
-    if type(data.get("version")) is not int or data["version"] != VERSION:
-        fail(f'"version" is {data.get("version")!r}, only {VERSION} is supported')
+    if type(data.get("version")) is not int or data["version"] not in VERSIONS:
+        fail(f'"version" is {data.get("version")!r}, only 1 and {VERSION} are supported')
     text_or_null = ((str, type(None)), "text or null")
     expected = {
         "title": ((str,), "text"),
@@ -152,13 +198,52 @@ def validate(data: Any) -> None:
 
 
 def checked(data: Any) -> tuple[dict[str, Any], list[str]]:
-    """``data`` (validated) with its wrong ``params`` and ``stats`` values dropped, and a
-    sentence per value dropped; ``data`` itself is left as it was."""
+    """``data`` (validated) with its wrong ``params``, ``stats``, files, tool calls and
+    tool-result fields dropped, and a sentence per value dropped; each message gains
+    ``tool_servers`` (from its calls). ``data`` itself is left as it was."""
     validate(data)
     params, dropped = clean_params(data.get("params"))
     messages = []
     for i, m in enumerate(data["messages"], start=1):
-        stats, notes = clean_stats(m.get("stats"), f"message {i} stats")
-        messages.append({**m, "stats": stats})
+        where = f"message {i}"
+        stats, notes = clean_stats(m.get("stats"), f"{where} stats")
         dropped += notes
+        files, notes = clean_attachments(m.get("attachments"), f"{where} attachments")
+        dropped += notes
+        calls, servers, notes = clean_tool_calls(m.get("tool_calls"), f"{where} tool_calls")
+        dropped += notes
+        call_id, notes = clean_text(m.get("tool_call_id"), f"{where} tool_call_id")
+        dropped += notes
+        name, notes = clean_text(m.get("name"), f"{where} name")
+        dropped += notes
+        kept: dict[str, Any] = {"stats": stats, "attachments": files, "tool_calls": calls}
+        kept.update(tool_servers=servers, tool_call_id=call_id, name=name)
+        messages.append({**m, **kept})
     return {**data, "params": params or None, "messages": messages}, dropped
+
+
+def insert_messages(
+    conn: sqlite3.Connection,
+    conversation_id: int,
+    messages: list[dict[str, Any]],
+    now: Callable[[], float],
+) -> None:
+    """Store the messages of an export ``checked`` passed in the conversation (inside its
+    transaction); one that was streaming when exported is stopped (nothing streams it now)."""
+    for m in messages:
+        state = m.get("state", "complete")
+        values = message_row(
+            conversation_id,
+            m["role"],
+            m["content"],
+            "stopped" if state == "streaming" else state,
+            stats=column_json(m["stats"], "stats"),
+            reasoning=m.get("reasoning") or "",
+            attachments=m["attachments"],
+            tool_calls=m["tool_calls"],
+            tool_servers=m["tool_servers"],
+            tool_call_id=m["tool_call_id"],
+            tool_name=m["name"],
+        )
+        values["created_at"] = number(m.get("created_at")) or now()
+        insert_message(conn, values)

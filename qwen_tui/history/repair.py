@@ -16,13 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .db import SEARCH_TABLE, connect
+from .records import CONVERSATION_COLUMNS, MESSAGE_COLUMNS
 
-CONVERSATION_COLUMNS = "id, title, created_at, updated_at, system_prompt, params, model"
-MESSAGE_COLUMNS = (
-    "id, conversation_id, role, content, state, stats, created_at, token_ids, reasoning"
+# what a file from before each later column holds in its place (schema 4: files and tool
+# use, 3: reasoning, 2: token ids)
+LATER_COLUMNS = (
+    ("attachments", None),
+    ("tool_calls", None),
+    ("tool_call_id", ""),
+    ("tool_name", ""),
+    ("reasoning", ""),
+    ("token_ids", None),
 )
-# what a file from before each later column holds in its place (schema 3: reasoning, 2: ids)
-LATER_COLUMNS = (("reasoning", ""), ("token_ids", None))
 
 
 def check(path: Path) -> list[str]:
@@ -111,6 +116,11 @@ def _messages(conn: sqlite3.Connection) -> tuple[list[tuple], int]:
     return out, lost
 
 
+def _marks(columns: str) -> str:
+    """A "?" for each of ``columns`` (names separated by commas)."""
+    return ", ".join("?" * len(columns.split(",")))
+
+
 def repair(path: Path) -> Repaired:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = path.with_name(f"{path.name}.damaged-{stamp}")
@@ -127,13 +137,13 @@ def repair(path: Path) -> Repaired:
     try:
         known = {c[0] for c in conversations}
         fresh.execute("BEGIN IMMEDIATE")
+        columns = CONVERSATION_COLUMNS
         fresh.executemany(
-            f"INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            conversations,
+            f"INSERT INTO conversations ({columns}) VALUES ({_marks(columns)})", conversations
         )
         kept_messages = [m for m in messages if m[1] in known]
         fresh.executemany(
-            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({_marks(MESSAGE_COLUMNS)})",
             kept_messages,
         )
         fresh.execute("COMMIT")

@@ -14,6 +14,7 @@ APP_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("continue_reply", "ctrl+e", "continue_reply", "Continue reply", False),
     ("copy_reply", "ctrl+o", "copy_reply", "Copy reply", False),
     ("copy_code", "ctrl+t", "copy_code", "Copy code", False),
+    ("attach_file", "ctrl+l", "attach_file", "Attach file", False),
     ("rename_chat", "f2", "rename_chat", "Rename", False),
     ("chat_settings", "f3", "chat_settings", "Chat settings", False),
     ("switch_model", "f4", "switch_model", "Model", True),

@@ -90,7 +90,7 @@ def test_regenerate_and_edit_rewind_the_history(service):
     store.add_message(cid, "assistant", "reply two")
     assert service.rewind_for_regenerate(cid)
     assert [m.content for m in store.messages(cid)] == ["one", "reply one", "two"]
-    assert service.take_last_user_message(cid) == "two"
+    assert service.take_last_user_message(cid).content == "two"
     assert [m.content for m in store.messages(cid)] == ["one", "reply one"]
     empty = store.create().id
     assert not service.rewind_for_regenerate(empty)

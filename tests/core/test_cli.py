@@ -266,7 +266,7 @@ def test_an_unexpected_error_is_one_line_and_a_traceback_in_the_log(monkeypatch,
 def test_bytes_that_are_not_utf8_reach_the_model_as_the_replacement_character(installed_model):
     """From argv (lone surrogates, as Python decodes them) and from a pipe: one U+FFFD each,
     a reply, exit 0; never a tokenizer error or a surrogate sent to the model."""
-    from qwen_tui.commands import as_typed
+    from qwen_tui.ask_command import as_typed
 
     assert as_typed("bad \udcff byte") == "bad \ufffd byte"
     assert as_typed("\ud800") == "\ufffd" * 3 and as_typed("plain 你好") == "plain 你好"

@@ -377,7 +377,7 @@ BAD_EXPORTS = [
     {},
     export_with(format="other"),
     export_with(format=DROP),
-    export_with(version=2),
+    export_with(version=3),
     export_with(version="1"),
     export_with(version=True),
     export_with(version=DROP),

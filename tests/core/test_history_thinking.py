@@ -66,7 +66,7 @@ def test_an_older_database_gains_the_column_and_keeps_its_messages(tmp_path, ver
     assert store.messages(1)[0].reasoning == "hm"
     store.close()
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone() == (LATEST_VERSION,) == (3,)
+    assert raw.execute("PRAGMA user_version").fetchone() == (LATEST_VERSION,) == (4,)
     raw.close()
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import EngineError
+from ..attachments import with_attachments
 from ..tokenizer import ChatTokenizer, compile_chat_template
 from ..tools import ToolsNotSupported, message_dict, tool_dicts, tool_format, uses_tools
 from ..types import ChatMessage, ToolSpec
@@ -123,6 +124,7 @@ class PromptBuilder:
         is an assistant reply cut short, left open so that the model writes on.
         ``enable_thinking`` goes to the chat template (Qwen3's switch); None leaves it out.
         ``tools`` go to the chat template too (ToolsNotSupported if it has no tool calls)."""
+        messages = with_attachments(messages)  # files go in as fenced blocks after the text
         opened = continue_last and bool(messages) and messages[-1].role == "assistant"
         if (tools or uses_tools(messages)) and not self.tool_format:
             raise ToolsNotSupported(
@@ -295,9 +297,11 @@ def fit(
         if len(ids) <= budget:
             return FittedPrompt(ids, kept, dropped)
         if dropped >= len(turns) - 1:
+            files = messages[-1].attachments
             raise EngineError(
-                f"The message is too long for the model: {len(ids)} prompt tokens, "
-                f"{budget} available.",
-                "Shorten it, shorten the system prompt, or lower max new tokens.",
+                ("The message and its files are" if files else "The message is")
+                + f" too long for the model: {len(ids)} prompt tokens, {budget} available.",
+                ("Remove a file or attach part of it, " if files else "Shorten it, ")
+                + "shorten the system prompt, or lower max new tokens.",
             )
         dropped += 1

@@ -20,6 +20,7 @@ import httpx
 
 from ...errors import EngineError
 from ...remotes import RemoteEntry
+from ..attachments import with_attachments
 from ..generate.loop import AnyOf
 from ..tools import tool_dicts
 from ..types import (
@@ -99,7 +100,7 @@ class RemoteEngine:
         """Nothing is kept here per chat (a server keeps its own prompt cache)."""
 
     def count_tokens(self, messages: list[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
-        return estimate_tokens(messages) + self.tool_tokens(tools)
+        return estimate_tokens(with_attachments(messages)) + self.tool_tokens(tools)
 
     def tool_tokens(self, tools: Sequence[ToolSpec]) -> int:
         """An estimate, as ``estimate_tokens``: the tools' JSON at 4 characters a token, and the
@@ -164,6 +165,7 @@ class RemoteEngine:
         stop = AnyOf(self._cancel, cancel, self._closed)
         params = params or GenerationParams()
         given = sent_tools(tools, tool_choice, server.flavor)
+        messages = with_attachments(messages)  # the server's model reads the files as ours do
         window = info.context_window - self.tool_tokens(given) if info.context_window else 0
         messages, dropped = fit_window(messages, window, params.max_new_tokens)
         body = chat_body(

@@ -13,11 +13,11 @@ from ..bindings import APP_KEYS, HELP_QUESTION, make_bindings
 from ..guard import guard_errors
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
-from .chat_actions import ChatActions
+from .chat_attach import AttachActions
 
 
 @guard_errors("open", "refresh_sidebar")
-class ChatScreen(ChatActions):
+class ChatScreen(AttachActions):
     BINDINGS = [*make_bindings(APP_KEYS, priority=True), HELP_QUESTION]
     DEFAULT_CSS = """
     ChatScreen #main { height: 1fr; }
@@ -42,8 +42,9 @@ class ChatScreen(ChatActions):
         self.refresh_sidebar()
 
     async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
-        text = event.text
-        if not text.strip():
+        text = await self.take_file_lines(event.text)  # "/file PATH" lines attach files
+        files = self.attachment_bar.files
+        if text is None or not (text.strip() or files):  # files alone are a message
             return
         controller = self.controller
         if controller.read_only:  # the text stays in the box
@@ -56,6 +57,8 @@ class ChatScreen(ChatActions):
             if await self.set_thinking(switch):
                 self.prompt.clear()
             return
+        if not await self.files_fit(text, files):  # the text and the files stay for another try
+            return
         if controller.engine_state in ("no model", "error") and controller.engine is None:
             self.notify(
                 "No model is loaded yet.",
@@ -65,9 +68,10 @@ class ChatScreen(ChatActions):
         if self.conversation_id is None:
             self.conversation_id = controller.store.create().id
             await self.chat_view.show(self.conversation_id, [])
-        controller.service.add_user_message(self.conversation_id, text)
+        controller.service.add_user_message(self.conversation_id, text, files)
         self.prompt.clear()
-        await self.chat_view.add_user(text)
+        await self.attachment_bar.clear()
+        await self.chat_view.add_user(text, files)
         controller.queue.enqueue(self.conversation_id)
         self.refresh_sidebar()
 

@@ -71,12 +71,13 @@ class ChatActions(ThinkingActions):
         cid = self.conversation_id
         if cid is None or self._busy_notice():
             return
-        text = self.controller.service.take_last_user_message(cid)
-        if text is None:
+        message = self.controller.service.take_last_user_message(cid)
+        if message is None:
             self.notify("There is no message to edit yet.", severity="warning")
             return
         await self.open(cid)
-        self.prompt.load_text(text)
+        self.prompt.load_text(message.content)
+        await self.attachment_bar.replace(await self.counted(message.attachments))  # sent again
         self.prompt.focus()
         self.notify("Edit the message and press Enter to resend it.")
 

@@ -5,13 +5,18 @@ Everything of the app it uses comes through the controller it is given."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from ...attachments import count
 from ...chat.thinking import describe
+from ...engine.types import Attachment
 from ..controller import ChatController
+from ..widgets.attachment_bar import AttachmentBar, Pending
 from ..widgets.chat_view import ChatView, LiveText
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
@@ -28,6 +33,7 @@ class ChatBase(Screen[None]):
         yield Sidebar()
         with Vertical(id="main"):
             yield ChatView(id="chat")
+            yield AttachmentBar(id="attachments")
             yield PromptInput(id="prompt")
         yield StatusBar(id="status")
         yield Footer()
@@ -39,6 +45,10 @@ class ChatBase(Screen[None]):
     @property
     def prompt(self) -> PromptInput:
         return self.query_one(PromptInput)
+
+    @property
+    def attachment_bar(self) -> AttachmentBar:
+        return self.query_one(AttachmentBar)
 
     @property
     def status(self) -> StatusBar:
@@ -80,11 +90,31 @@ class ChatBase(Screen[None]):
         enable = self.controller.service.params(cid).enable_thinking if cid else None
         self.status.thinking = describe(self.controller.thinking, enable)
 
+    async def counted(self, files: tuple[Attachment, ...]) -> list[Pending]:
+        """The files with their tokens, as the loaded model counts them (None: no model), on
+        a worker thread: a 1 MB file is ~300k tokens, most of a second to count."""
+        engine = self.controller.engine
+        if engine is None or engine.info is None:
+            return [Pending(a, None) for a in files]
+        counts = await asyncio.to_thread(count, engine, files)
+        self.attachment_bar.counted_by = engine
+        return [Pending(c.attachment, c.tokens) for c in counts]
+
+    async def recount(self) -> None:
+        bar = self.attachment_bar
+        files = bar.files
+        counted = await self.counted(files)
+        if bar.files == files:  # not changed meanwhile
+            bar.show_counts(counted)
+
     def update_context(self) -> None:
         self.update_thinking()
         engine, cid = self.controller.engine, self.conversation_id
         if engine is None or engine.info is None:
             return
+        bar = self.attachment_bar
+        if bar.files and bar.counted_by is not engine:  # another model: its own tokens
+            self.run_worker(self.recount(), group="count_files", exclusive=True)
         self.status.context_window = engine.info.context_window
         try:
             messages = self.controller.service.prompt_messages(cid) if cid else []

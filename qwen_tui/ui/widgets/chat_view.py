@@ -21,6 +21,7 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from ...chat import LiveThought
+from ...engine.types import Attachment
 from ...history import Message
 from ..plain import PlainStatic
 from ..redraw_pace import RedrawPace
@@ -36,6 +37,32 @@ class UserMessage(PlainStatic):
     DEFAULT_CSS = """
     UserMessage { background: $boost; border-left: thick $primary; padding: 0 1; margin: 1 0 0 0; }
     """
+
+
+class AttachedNames(PlainStatic):
+    """The files sent with a user message, a line each: their names, never their text."""
+
+    DEFAULT_CSS = """
+    AttachedNames { background: $boost; border-left: thick $primary; padding: 0 1;
+        margin: 1 0 0 0; color: $text-muted; }
+    AttachedNames.after-text { margin: 0; }
+    """
+
+    def __init__(self, files: tuple[Attachment, ...], after_text: bool) -> None:
+        shown = "\n".join(f"📎 {a.name} · {_lines(a.text)}" for a in files)
+        super().__init__(shown, classes="after-text" if after_text else "")
+        self.files = files
+
+
+def _lines(text: str) -> str:
+    count = text.count("\n") + (not text.endswith("\n"))
+    return f"{count:,} line{'s' * (count != 1)}"
+
+
+def user_widgets(text: str, files: tuple[Attachment, ...]) -> list[PlainStatic]:
+    """A user message: its text, then the names of its files (files alone: the names)."""
+    widgets: list[PlainStatic] = [UserMessage(text)] if text or not files else []
+    return widgets + ([AttachedNames(files, after_text=bool(widgets))] if files else [])
 
 
 class AssistantMessage(Markdown):
@@ -84,7 +111,7 @@ class ChatView(VerticalScroll):
         widgets = []
         for m in messages:
             if m.role == "user":
-                widgets.append(UserMessage(m.content))
+                widgets.extend(user_widgets(m.content, m.attachments))
             elif m.role == "assistant" and not (live is not None and m.state == "streaming"):
                 widgets.extend(self._reply_widgets(m.content, m.state, m.stats, m.reasoning))
         if not messages:
@@ -128,10 +155,10 @@ class ChatView(VerticalScroll):
             out.append(Note(note, classes=state))
         return out
 
-    async def add_user(self, text: str) -> None:
+    async def add_user(self, text: str, files: tuple[Attachment, ...] = ()) -> None:
         for empty in self.query("#empty"):
             await empty.remove()
-        await self.mount(UserMessage(text))
+        await self.mount_all(user_widgets(text, files))
         self.anchor()
 
     async def start_reply(self, live: LiveText | None = None) -> None:
