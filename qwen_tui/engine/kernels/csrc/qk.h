@@ -8,8 +8,10 @@
  * 4 consecutive values of one row are one 32-bit lane:
  *
  *   4-bit   q[t][4r + i] = v[r][4t + i] | v[r][32 + 4t + i] << 4     t = 0..7, i = 0..3
- *   5-bit   the same nibbles, and h[2t] / h[2t+1]: 64-bit masks whose bit 4r + i is the fifth
- *           bit of v[r][4t + i] / v[r][32 + 4t + i]
+ *   5-bit   the same nibbles, and two 64-byte planes of fifth bits: bit t of h[0][4r + i] /
+ *           h[1][4r + i] is the fifth bit of v[r][4t + i] / v[r][32 + 4t + i], so the fifth
+ *           bits of one q[t] sit at one bit position of the bytes beside it (one shift and
+ *           one and bring them to 0x10, as llama.cpp's q5_K keeps its high bits)
  *   8-bit   q[t][4r + i] = v[r][4t + i] (int8)                      t = 0..15
  *
  * A 512-bit register then holds 16 rows x 4 values and one VNNI dot product (vpdpbusd) adds
@@ -48,7 +50,7 @@ typedef struct {
     int bytes;  /* GR * bigdl block bytes */
     int d;      /* GR scales: float16, or float32 for 8-bit */
     int m;      /* GR float16 mins (asym), or -1 */
-    int h;      /* 16 uint64 masks of fifth bits (5-bit), or -1 */
+    int h;      /* the two 64-byte planes of fifth bits (5-bit), or -1 */
     int q;      /* the values */
     int offset; /* subtracted from stored values (sym 4/5-bit) */
 } qk_layout;
@@ -62,6 +64,13 @@ static const qk_layout QK_LAYOUT[FMT_COUNT] = {
 };
 
 static inline int qk_asym(qk_format f) { return f == FMT_ASYM4 || f == FMT_ASYM5; }
+
+/* The fifth bit of v[r][4t + i] (high = 0) or v[r][32 + 4t + i] (high = 1) of a 5-bit group
+ * block */
+static inline int qk_fifth_bit(const uint8_t *gb, qk_layout L, int high, int t, int r, int i)
+{
+    return (gb[L.h + 64 * high + 4 * r + i] >> t) & 1;
+}
 
 /* One quantized block of activations. */
 typedef struct {

@@ -92,17 +92,6 @@ static inline __m256i bcast4(const int8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-/* 32 bits -> 32 bytes: 0x10 where the bit is set (5-bit formats' fifth bits) */
-static inline __m256i bits_to_0x10(uint32_t bits)
-{
-    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
-                                            0x0202020202020202, 0x0303030303030303);
-    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)bits), shuf);
-    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-    bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
-    return _mm256_and_si256(bytes, _mm256_set1_epi8(0x10));
-}
-
 /* 8 scales of rows 8h..8h+7 of a group block, as float */
 static inline __m256 scales8(qk_format f, const uint8_t *gb, int h)
 {

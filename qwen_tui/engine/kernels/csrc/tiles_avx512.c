@@ -1,8 +1,9 @@
 /*
  * AVX-512 (F, BW, VL) + VNNI: one 512-bit register holds a whole group's 16 rows x 4 values,
  * and vpdpbusd adds 4 products into each row's lane (64 per instruction). 5-bit values get
- * their fifth bit from a 64-bit mask register; 8-bit ones are flipped to unsigned (x ^ 0x80),
- * corrected by starting at -128 * sum(a). Same float operations as every other variant.
+ * their fifth bit from a mask register (vptestmb of the bit's plane); 8-bit ones are flipped
+ * to unsigned (x ^ 0x80), corrected by starting at -128 * sum(a). Same float operations as
+ * every other variant.
  */
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")
@@ -104,16 +105,17 @@ static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x
                     isum[i] = _mm512_dpbusd_epi32(isum[i], u, bcast4(xb[i]->q + 4 * t));
             }
         } else {
+            const __m512i hl = L.h >= 0 ? _mm512_loadu_si512((const void *)(gb + L.h)) : m4;
+            const __m512i hh = L.h >= 0 ? _mm512_loadu_si512((const void *)(gb + L.h + 64)) : m4;
+#pragma GCC unroll 8
             for (int t = 0; t < 8; t++) {
                 const __m512i p = _mm512_loadu_si512((const void *)(gb + L.q + 64 * t));
                 __m512i lo = _mm512_and_si512(p, m4);
                 __m512i hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
-                if (L.h >= 0) {
-                    uint64_t ml, mh;
-                    memcpy(&ml, gb + L.h + 16 * t, 8);
-                    memcpy(&mh, gb + L.h + 16 * t + 8, 8);
-                    lo = _mm512_mask_add_epi8(lo, (__mmask64)ml, lo, x10);
-                    hi = _mm512_mask_add_epi8(hi, (__mmask64)mh, hi, x10);
+                if (L.h >= 0) { /* bit t of the planes' bytes: the fifth bits of q[t] */
+                    const __m512i bit = _mm512_set1_epi8((char)(1 << t));
+                    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hl, bit), lo, x10);
+                    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hh, bit), hi, x10);
                 }
                 for (int i = 0; i < MR; i++) {
                     isum[i] = _mm512_dpbusd_epi32(isum[i], lo, bcast4(xb[i]->q + 4 * t));

@@ -15,11 +15,8 @@ static int value(qk_format f, const uint8_t *gb, int r, int j)
     const int high = j >= 32, t = (j % 32) / 4, i = j % 4;
     const uint8_t byte = gb[L.q + 64 * t + 4 * r + i];
     int v = high ? byte >> 4 : byte & 15;
-    if (L.h >= 0) {
-        uint64_t mask;
-        memcpy(&mask, gb + L.h + 8 * (2 * t + high), 8);
-        v |= (int)((mask >> (4 * r + i)) & 1) << 4;
-    }
+    if (L.h >= 0)
+        v |= qk_fifth_bit(gb, L, high, t, r, i) << 4;
     return v;
 }
 
