@@ -79,7 +79,8 @@ def arbitrary_weight(fmt: str, seed: int) -> torch.Tensor:
 @pytest.mark.parametrize("rows", [1, 3, 9])
 def test_any_stored_codes_multiply_exactly(isa, fmt, rows):
     """Codes no quantizer writes are still the format's values: every variant multiplies them
-    as numpy does, one row (decode's tiles) and more (the prompts')."""
+    as numpy does (one row takes the 8-bit tiles' shortcut through the activations' signs,
+    more rows the prompts' tiles)."""
     raw = arbitrary_weight(fmt, seed=rows)
     x = torch.randn(rows, COLS)
     bias = torch.randn(OUT)

@@ -81,10 +81,21 @@ typedef struct {
     int16_t half[2]; /* sums of q over positions 0,1 and 2,3 (mod 4): int16 lanes of maddubs */
 } block_x;
 
+/* The signs of a one-row matmul's activation blocks (a decoded token), for the AVX2 8-bit
+ * tiles: with mag = |q| and neg = -1 where q < 0 (else 0), w * q = mag * (w ^ neg) + (q < 0 ?
+ * mag : 0), as ~w = -w - 1. So sum_j w_j q_j = sum_j mag_j (w_j ^ neg_j) + negsum: one xor
+ * before maddubs where |w| and sign(q, w) take two, exact for every int8 w (-128 included). */
+typedef struct {
+    uint8_t mag[QK];
+    int8_t neg[QK];
+    int32_t negsum; /* sum of |q| over q < 0 */
+} block_sign;
+
 /* y[r * ys + j] (+)= row r of x . row j of one group, for r < mr and j < n (n <= GR);
- * bias (GR values or NULL) is added. x points at mr rows of nb blocks, rows xs blocks apart. */
+ * bias (GR values or NULL) is added. x points at mr rows of nb blocks, rows xs blocks apart;
+ * sg at the signs of x's blocks when mr == 1 and the variant makes them, else NULL. */
 typedef void (*tile_fn)(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,
-                        long ys, int n, const float *bias);
+                        long ys, int n, const float *bias, const block_sign *sg);
 
 /* Per-instruction-set variants. */
 typedef enum {
@@ -103,6 +114,8 @@ typedef struct {
     int mr;  /* activation rows per tile this variant prefers for prompts */
     /* activations -> blocks; with up != NULL the input is silu(x) * up */
     void (*quantize)(const float *x, const float *up, block_x *out, int nb);
+    /* one row's blocks -> their signs, for its tiles (NULL: they use none) */
+    void (*signs)(const block_x *x, block_sign *out, int nb);
 } qk_variant;
 
 int qk_isa_supported(qk_isa isa);

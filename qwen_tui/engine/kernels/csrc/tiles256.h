@@ -11,7 +11,8 @@
  *                 they end exact although they wrap (at most 32 * 8 * 127 = 32512);
  *                 5-bit: pairs of maddubs summed in int16 (at most 4 * 2 * 31 * 127), then madd;
  *                 the fifth bits come from two planes (qk.h) by a shift and an and each;
- *                 8-bit: maddubs(|w|, sign(a, w)), then madd.
+ *                 8-bit: maddubs(|w|, sign(a, w)), then madd; a lone row whose signs the
+ *                 matmul made (a decoded token) maddubs(|a|, w ^ neg(a)), one op fewer (qk.h).
  */
 #include "simd256.h"
 
@@ -54,10 +55,10 @@ static ALWAYS_INLINE void unpack_t(const int NH, const uint8_t *gb, qk_layout L,
 
 /* isum[hh][i]: int32 lanes (8 rows of half h0 + hh) of row i's block dot product, minus
  * off * sum(a) for sym formats. Both halves of a one-row tile share each broadcast of its
- * activations. */
+ * activations; sg (one row's signs, or NULL) is the 8-bit weights' shortcut (qk.h). */
 static ALWAYS_INLINE void dots(const qk_format F, const int MR, const int NH, int h0,
                                const uint8_t *gb, const block_x *const *xb,
-                               __m256i isum[2][MAX_MR])
+                               const block_sign *sg, __m256i isum[2][MAX_MR])
 {
     const qk_layout L = QK_LAYOUT[F];
     __m256i pl[2], ph[2], lo[2], hi[2];
@@ -100,6 +101,22 @@ static ALWAYS_INLINE void dots(const qk_format F, const int MR, const int NH, in
     }
 #else
     const __m256i ones = _mm256_set1_epi16(1);
+    if (F == FMT_SYM8 && sg) { /* MR == 1: maddubs(|a|, w ^ neg(a)), started at negsum */
+        for (int hh = 0; hh < NH; hh++)
+            isum[hh][0] = _mm256_set1_epi32(sg->negsum);
+        for (int t = 0; t < 16; t++) {
+            const __m256i mag = bcast4((const int8_t *)sg->mag + 4 * t);
+            const __m256i neg = bcast4(sg->neg + 4 * t);
+            for (int hh = 0; hh < NH; hh++) {
+                const __m256i w =
+                    _mm256_loadu_si256((const __m256i *)(gb + L.q + 64 * t + 32 * (h0 + hh)));
+                const __m256i p = _mm256_maddubs_epi16(mag, _mm256_xor_si256(w, neg));
+                isum[hh][0] = _mm256_add_epi32(isum[hh][0], _mm256_madd_epi16(p, ones));
+                __asm__("" : "+x"(isum[hh][0])); /* adds kept in order: see the 4-bit path */
+            }
+        }
+        return;
+    }
     if (F == FMT_SYM8) {
         for (int hh = 0; hh < NH; hh++)
             for (int i = 0; i < MR; i++)
@@ -183,7 +200,7 @@ static ALWAYS_INLINE void dots(const qk_format F, const int MR, const int NH, in
 /* halves h0 .. h0 + nh - 1 of one group, MR activation rows */
 static ALWAYS_INLINE void tile256(const qk_format F, const int MR, const int NH, int h0,
                                   const block_x *x, long xs, int nb, const uint8_t *g, float *y,
-                                  long ys, int n, const float *bias)
+                                  long ys, int n, const float *bias, const block_sign *sg)
 {
     const qk_layout L = QK_LAYOUT[F];
     __m256 acc[2][MAX_MR];
@@ -196,7 +213,7 @@ static ALWAYS_INLINE void tile256(const qk_format F, const int MR, const int NH,
         for (int i = 0; i < MR; i++)
             xb[i] = x + (size_t)i * xs + b;
         __m256i isum[2][MAX_MR];
-        dots(F, MR, NH, h0, gb, xb, isum);
+        dots(F, MR, NH, h0, gb, xb, sg ? sg + b : NULL, isum);
         for (int hh = 0; hh < NH; hh++) {
             const int h = h0 + hh;
             const __m256 dw = scales8(F, gb, h);
@@ -217,10 +234,10 @@ static ALWAYS_INLINE void tile256(const qk_format F, const int MR, const int NH,
 }
 
 /* One format's tile function: rows in tiles of up to MR_PROMPT, both halves together when
- * few rows leave the registers for it. */
+ * few rows leave the registers for it; a lone row with its signs takes the 8-bit shortcut. */
 #define DEFINE_TILES256(NAME, F, MR_PROMPT)                                                 \
     static void NAME(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y, \
-                     long ys, int n, const float *bias)                                    \
+                     long ys, int n, const float *bias, const block_sign *sg)              \
     {                                                                                      \
         for (int r = 0; r < mr;) {                                                         \
             const int left = mr - r;                                                       \
@@ -228,17 +245,23 @@ static ALWAYS_INLINE void tile256(const qk_format F, const int MR, const int NH,
             float *yr = y + (size_t)r * ys;                                                \
             if (left >= MR_PROMPT) {                                                       \
                 for (int h = 0; h < 2 && 8 * h < n; h++)                                   \
-                    tile256(F, MR_PROMPT, 1, h, xr, xs, nb, g, yr, ys, n, bias);           \
+                    tile256(F, MR_PROMPT, 1, h, xr, xs, nb, g, yr, ys, n, bias, NULL);     \
                 r += MR_PROMPT;                                                            \
             } else if (left >= 2) {                                                        \
                 for (int h = 0; h < 2 && 8 * h < n; h++)                                   \
-                    tile256(F, 2, 1, h, xr, xs, nb, g, yr, ys, n, bias);                   \
+                    tile256(F, 2, 1, h, xr, xs, nb, g, yr, ys, n, bias, NULL);             \
                 r += 2;                                                                    \
+            } else if (F == FMT_SYM8 && !QK_VNNI && sg && mr == 1) {                       \
+                if (n > 8)                                                                 \
+                    tile256(F, 1, 2, 0, xr, xs, nb, g, yr, ys, n, bias, sg);               \
+                else                                                                       \
+                    tile256(F, 1, 1, 0, xr, xs, nb, g, yr, ys, n, bias, sg);               \
+                r += 1;                                                                    \
             } else {                                                                       \
                 if (n > 8)                                                                 \
-                    tile256(F, 1, 2, 0, xr, xs, nb, g, yr, ys, n, bias);                   \
+                    tile256(F, 1, 2, 0, xr, xs, nb, g, yr, ys, n, bias, NULL);             \
                 else                                                                       \
-                    tile256(F, 1, 1, 0, xr, xs, nb, g, yr, ys, n, bias);                   \
+                    tile256(F, 1, 1, 0, xr, xs, nb, g, yr, ys, n, bias, NULL);             \
                 r += 1;                                                                    \
             }                                                                              \
         }                                                                                  \
@@ -254,5 +277,5 @@ static ALWAYS_INLINE void tile256(const qk_format F, const int MR, const int NH,
     {                                                                                      \
         quantize256(x, up, out, nb);                                                       \
     }                                                                                      \
-    const qk_variant VAR = {                                                               \
-        {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, MRP, quantize};
+    const qk_variant VAR = {{tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8},     \
+                            MRP, quantize, QK_VNNI ? NULL : signs256};

@@ -144,8 +144,9 @@ static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x
 
 #define DEFINE_TILES512(NAME, F)                                                           \
     static void NAME(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,  \
-                     long ys, int n, const float *bias)                                    \
+                     long ys, int n, const float *bias, const block_sign *sg)              \
     {                                                                                      \
+        (void)sg;                                                                          \
         int r = 0;                                                                         \
         for (; r + MR_PROMPT <= mr; r += MR_PROMPT)                                        \
             tile512(F, MR_PROMPT, x + (size_t)r * xs, xs, nb, g, y + (size_t)r * ys, ys, n, \
@@ -169,5 +170,5 @@ DEFINE_TILES512(tile_asym5, FMT_ASYM5)
 DEFINE_TILES512(tile_sym8, FMT_SYM8)
 
 const qk_variant qk_avx512 = {
-    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, MR_PROMPT, quantize};
+    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, MR_PROMPT, quantize, NULL};
 #endif

@@ -61,8 +61,9 @@ static void tile(qk_format f, const block_x *x, long xs, int mr, int nb, const u
 
 #define REF_TILE(NAME, F)                                                                  \
     static void NAME(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,  \
-                     long ys, int n, const float *bias)                                    \
+                     long ys, int n, const float *bias, const block_sign *sg)              \
     {                                                                                      \
+        (void)sg;                                                                          \
         tile(F, x, xs, mr, nb, g, y, ys, n, bias);                                         \
     }
 REF_TILE(tile_sym4, FMT_SYM4)
@@ -72,4 +73,4 @@ REF_TILE(tile_asym5, FMT_ASYM5)
 REF_TILE(tile_sym8, FMT_SYM8)
 
 const qk_variant qk_ref = {
-    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, 4, qk_quantize_ref};
+    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, 4, qk_quantize_ref, NULL};
