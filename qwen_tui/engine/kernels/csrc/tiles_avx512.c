@@ -79,13 +79,33 @@ static ALWAYS_INLINE __m512i bcast4(const int8_t *p)
     return _mm512_set1_epi32(v);
 }
 
+/* Row i's int32 lanes += q[t]'s 64 values (nibbles, with their fifth bits from planes hl, hh
+ * when five) times its activations */
+static ALWAYS_INLINE void nibble_dots(const int MR, const uint8_t *qt, int t, const int five,
+                                      __m512i hl, __m512i hh, const block_x *const *xb,
+                                      __m512i *isum)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
+    const __m512i p = _mm512_loadu_si512((const void *)qt);
+    __m512i lo = _mm512_and_si512(p, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
+    if (five) { /* bit t of the planes' bytes: the fifth bits of q[t] */
+        const __m512i bit = _mm512_set1_epi8((char)(1 << t));
+        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hl, bit), lo, x10);
+        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hh, bit), hi, x10);
+    }
+    for (int i = 0; i < MR; i++) {
+        isum[i] = _mm512_dpbusd_epi32(isum[i], lo, bcast4(xb[i]->q + 4 * t));
+        isum[i] = _mm512_dpbusd_epi32(isum[i], hi, bcast4(xb[i]->q + 32 + 4 * t));
+    }
+}
+
 static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x *x, long xs,
                                   int nb, const uint8_t *g, float *y, long ys, int n,
                                   const float *bias)
 {
     const qk_layout L = QK_LAYOUT[F];
-    const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
     __m512 acc[MAX_MR];
     for (int i = 0; i < MR; i++)
         acc[i] = _mm512_setzero_ps();
@@ -104,24 +124,15 @@ static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x
                 for (int i = 0; i < MR; i++)
                     isum[i] = _mm512_dpbusd_epi32(isum[i], u, bcast4(xb[i]->q + 4 * t));
             }
-        } else {
-            const __m512i hl = L.h >= 0 ? _mm512_loadu_si512((const void *)(gb + L.h)) : m4;
-            const __m512i hh = L.h >= 0 ? _mm512_loadu_si512((const void *)(gb + L.h + 64)) : m4;
+        } else if (L.h >= 0) { /* unrolled: each t's bit of the planes is a constant */
+            const __m512i hl = _mm512_loadu_si512((const void *)(gb + L.h));
+            const __m512i hh = _mm512_loadu_si512((const void *)(gb + L.h + 64));
 #pragma GCC unroll 8
-            for (int t = 0; t < 8; t++) {
-                const __m512i p = _mm512_loadu_si512((const void *)(gb + L.q + 64 * t));
-                __m512i lo = _mm512_and_si512(p, m4);
-                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
-                if (L.h >= 0) { /* bit t of the planes' bytes: the fifth bits of q[t] */
-                    const __m512i bit = _mm512_set1_epi8((char)(1 << t));
-                    lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hl, bit), lo, x10);
-                    hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hh, bit), hi, x10);
-                }
-                for (int i = 0; i < MR; i++) {
-                    isum[i] = _mm512_dpbusd_epi32(isum[i], lo, bcast4(xb[i]->q + 4 * t));
-                    isum[i] = _mm512_dpbusd_epi32(isum[i], hi, bcast4(xb[i]->q + 32 + 4 * t));
-                }
-            }
+            for (int t = 0; t < 8; t++)
+                nibble_dots(MR, gb + L.q + 64 * t, t, 1, hl, hh, xb, isum);
+        } else {
+            for (int t = 0; t < 8; t++)
+                nibble_dots(MR, gb + L.q + 64 * t, t, 0, m4, m4, xb, isum);
         }
         const __m512 dw = F == FMT_SYM8
                               ? _mm512_loadu_ps((const float *)gb)
