@@ -56,3 +56,35 @@ def test_a_gated_input_is_silu_times_up_then_the_same_matmul(isa, fmt):
     expected = matmul(q, d, sums, layer.weight.data, FORMATS[fmt], OUT, layer.bias.numpy())
     ours = kernels.matmul(g, [packed(layer)], 2, up=u, isa=isa)[0].numpy()
     assert np.array_equal(ours, expected)
+
+
+def arbitrary_weight(fmt: str, seed: int) -> torch.Tensor:
+    """OUT x COLS weight bytes in bigdl-llm's blocks with every code random (any 5-bit pattern,
+    int8 -128 included, which no quantizer writes) and small positive scales."""
+    f = FORMATS[fmt]
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (OUT * COLS // 64, f.block_bytes), dtype=np.uint8)
+    if f.bits == 8:
+        blocks[:, 4::7] = 0x80  # int8 -128 in every block
+        blocks[:, :4] = rng.uniform(1e-3, 2e-3, (len(blocks), 1)).astype(np.float32).view(np.uint8)
+    else:
+        scales = rng.uniform(1e-3, 2e-3, (len(blocks), 2 if f.asym else 1)).astype(np.float16)
+        blocks[:, : scales.itemsize * scales.shape[1]] = scales.view(np.uint8)
+    return torch.from_numpy(blocks.reshape(-1))
+
+
+@needs_kernels
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+@pytest.mark.parametrize("rows", [1, 3, 9])
+def test_any_stored_codes_multiply_exactly(isa, fmt, rows):
+    """Codes no quantizer writes are still the format's values: every variant multiplies them
+    as numpy does (one row takes the 8-bit tiles' shortcut through the activations' signs,
+    more rows the prompts' tiles)."""
+    raw = arbitrary_weight(fmt, seed=rows)
+    x = torch.randn(rows, COLS)
+    bias = torch.randn(OUT)
+    expected = matmul(*quantize_blocks(x.numpy()), raw, FORMATS[fmt], OUT, bias.numpy())
+    weight = kernels.pack(FORMATS[fmt], raw, OUT, COLS, bias)
+    ours = kernels.matmul(x, [weight], 2, isa=isa)[0].numpy()
+    assert np.array_equal(ours, expected), np.abs(ours - expected).max()

@@ -30,7 +30,8 @@ from ...sizes import PACKED_HEADER
 from ..kernels import library
 from .layout import LAYOUT, WEIGHTS
 
-PACKED_VERSION = 1  # the arena's layout; raise it when kernels.weights.pack_into changes
+# the arena's layout; raise it when kernels.weights.pack_into changes (2: 5-bit fifth-bit planes)
+PACKED_VERSION = 2
 MAGIC = b"QTWPACK1"
 HEADER = PACKED_HEADER  # bytes before the arena: the magic, the header's length, its JSON, padding
 ENV = "QWEN_TUI_PACKED_CACHE"

@@ -1,5 +1,7 @@
 /* y = x @ W.T (+ bias) for one or more packed weights that read the same input: the input is
  * quantized once, then one parallel pass covers every target's groups of 16 output rows. */
+#include <stdlib.h>
+
 #include "qk.h"
 
 #ifndef ROW_CHUNK
@@ -7,7 +9,7 @@
 #endif
 
 static void group(const qk_variant *v, const qk_target *tg, const int *starts, int jj, int nb,
-                  const block_x *xq, int r0, int rows)
+                  const block_x *xq, const block_sign *sg, int r0, int rows)
 {
     int c = 0;
     while (jj >= starts[c + 1])
@@ -17,7 +19,7 @@ static void group(const qk_variant *v, const qk_target *tg, const int *starts, i
     const int valid = n - GR * j < GR ? n - GR * j : GR;
     const uint8_t *gj = t->w + (size_t)j * nb * QK_LAYOUT[t->fmt].bytes;
     v->tile[t->fmt](xq + (size_t)r0 * nb, nb, rows, nb, gj, t->y + (size_t)r0 * n + GR * j, n,
-                    valid, t->bias ? t->bias + GR * j : 0);
+                    valid, t->bias ? t->bias + GR * j : 0, sg);
 }
 
 void qk_matmul(const qk_variant *v, const qk_target *tg, int count, int k, const float *x,
@@ -33,9 +35,18 @@ void qk_matmul(const qk_variant *v, const qk_target *tg, int count, int k, const
         v->quantize(x + (size_t)i * k, up ? up + (size_t)i * k : 0, xq + (size_t)i * nb, nb);
 
     if (m == 1) { /* decode: each thread streams one contiguous share of the weights */
+        /* the row's signs where the variant's 8-bit tiles use them (without, they do as for
+         * prompts) */
+        int eight = 0;
+        for (int c = 0; c < count; c++)
+            eight |= tg[c].fmt == FMT_SYM8;
+        block_sign *sg = v->signs && eight ? malloc(sizeof(block_sign) * (size_t)nb) : NULL;
+        if (sg)
+            v->signs(xq, sg, nb);
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int jj = 0; jj < groups; jj++)
-            group(v, tg, starts, jj, nb, xq, 0, 1);
+            group(v, tg, starts, jj, nb, xq, sg, 0, 1);
+        free(sg);
         return;
     }
     for (int r0 = 0; r0 < m; r0 += ROW_CHUNK) {
@@ -44,6 +55,6 @@ void qk_matmul(const qk_variant *v, const qk_target *tg, int count, int k, const
          * hold the other one up at the end of every chunk */
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
         for (int jj = 0; jj < groups; jj++)
-            group(v, tg, starts, jj, nb, xq, r0, rows);
+            group(v, tg, starts, jj, nb, xq, NULL, r0, rows);
     }
 }

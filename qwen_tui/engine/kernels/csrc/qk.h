@@ -8,8 +8,10 @@
  * 4 consecutive values of one row are one 32-bit lane:
  *
  *   4-bit   q[t][4r + i] = v[r][4t + i] | v[r][32 + 4t + i] << 4     t = 0..7, i = 0..3
- *   5-bit   the same nibbles, and h[2t] / h[2t+1]: 64-bit masks whose bit 4r + i is the fifth
- *           bit of v[r][4t + i] / v[r][32 + 4t + i]
+ *   5-bit   the same nibbles, and two 64-byte planes of fifth bits: bit t of h[0][4r + i] /
+ *           h[1][4r + i] is the fifth bit of v[r][4t + i] / v[r][32 + 4t + i], so the fifth
+ *           bits of one q[t] sit at one bit position of the bytes beside it (one shift and
+ *           one and bring them to 0x10, as llama.cpp's q5_K keeps its high bits)
  *   8-bit   q[t][4r + i] = v[r][4t + i] (int8)                      t = 0..15
  *
  * A 512-bit register then holds 16 rows x 4 values and one VNNI dot product (vpdpbusd) adds
@@ -48,7 +50,7 @@ typedef struct {
     int bytes;  /* GR * bigdl block bytes */
     int d;      /* GR scales: float16, or float32 for 8-bit */
     int m;      /* GR float16 mins (asym), or -1 */
-    int h;      /* 16 uint64 masks of fifth bits (5-bit), or -1 */
+    int h;      /* the two 64-byte planes of fifth bits (5-bit), or -1 */
     int q;      /* the values */
     int offset; /* subtracted from stored values (sym 4/5-bit) */
 } qk_layout;
@@ -63,6 +65,13 @@ static const qk_layout QK_LAYOUT[FMT_COUNT] = {
 
 static inline int qk_asym(qk_format f) { return f == FMT_ASYM4 || f == FMT_ASYM5; }
 
+/* The fifth bit of v[r][4t + i] (high = 0) or v[r][32 + 4t + i] (high = 1) of a 5-bit group
+ * block */
+static inline int qk_fifth_bit(const uint8_t *gb, qk_layout L, int high, int t, int r, int i)
+{
+    return (gb[L.h + 64 * high + 4 * r + i] >> t) & 1;
+}
+
 /* One quantized block of activations. */
 typedef struct {
     int8_t q[QK];
@@ -72,10 +81,21 @@ typedef struct {
     int16_t half[2]; /* sums of q over positions 0,1 and 2,3 (mod 4): int16 lanes of maddubs */
 } block_x;
 
+/* The signs of a one-row matmul's activation blocks (a decoded token), for the AVX2 8-bit
+ * tiles: with mag = |q| and neg = -1 where q < 0 (else 0), w * q = mag * (w ^ neg) + (q < 0 ?
+ * mag : 0), as ~w = -w - 1. So sum_j w_j q_j = sum_j mag_j (w_j ^ neg_j) + negsum: one xor
+ * before maddubs where |w| and sign(q, w) take two, exact for every int8 w (-128 included). */
+typedef struct {
+    uint8_t mag[QK];
+    int8_t neg[QK];
+    int32_t negsum; /* sum of |q| over q < 0 */
+} block_sign;
+
 /* y[r * ys + j] (+)= row r of x . row j of one group, for r < mr and j < n (n <= GR);
- * bias (GR values or NULL) is added. x points at mr rows of nb blocks, rows xs blocks apart. */
+ * bias (GR values or NULL) is added. x points at mr rows of nb blocks, rows xs blocks apart;
+ * sg at the signs of x's blocks when mr == 1 and the variant makes them, else NULL. */
 typedef void (*tile_fn)(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,
-                        long ys, int n, const float *bias);
+                        long ys, int n, const float *bias, const block_sign *sg);
 
 /* Per-instruction-set variants. */
 typedef enum {
@@ -94,6 +114,8 @@ typedef struct {
     int mr;  /* activation rows per tile this variant prefers for prompts */
     /* activations -> blocks; with up != NULL the input is silu(x) * up */
     void (*quantize)(const float *x, const float *up, block_x *out, int nb);
+    /* one row's blocks -> their signs, for its tiles (NULL: they use none) */
+    void (*signs)(const block_x *x, block_sign *out, int nb);
 } qk_variant;
 
 int qk_isa_supported(qk_isa isa);

@@ -14,9 +14,29 @@ size_t qk_packed_bytes(qk_format f, int n, int k)
     return (size_t)((n + GR - 1) / GR) * (k / QK) * QK_LAYOUT[f].bytes;
 }
 
+/* Bits 4t + i (t = 0..7) of a 32-bit word -> bit t of a byte: the fifth bits of one row's
+ * values i, 4 + i, ..., 28 + i, as a plane byte of qk.h holds them. */
+static uint8_t gather4(uint32_t bits, int i)
+{
+    uint32_t x = (bits >> i) & 0x11111111u;
+    x = (x | x >> 3) & 0x03030303u;
+    x = (x | x >> 6) & 0x000F000Fu;
+    return (uint8_t)(x | x >> 12);
+}
+
+/* gather4 undone: bit t of a plane byte -> bit 4t + i */
+static uint32_t scatter4(uint8_t byte, int i)
+{
+    uint32_t x = byte;
+    x = (x | x << 12) & 0x000F000Fu;
+    x = (x | x << 6) & 0x03030303u;
+    x = (x | x << 3) & 0x11111111u;
+    return x << i;
+}
+
 /* Every value keeps its 4 or 8 stored bits (a 4-bit block's byte j holds values j and j + 32,
  * as a packed group's does), so a row's bytes move 4 at a time; 5-bit blocks' fifth bits move
- * 4 at a time into the group's masks. (Unpacking each block to 64 values first, as this did,
+ * 8 at a time into the group's planes. (Unpacking each block to 64 values first, as this did,
  * took three times as long: a third of loading a 0.5B model.) */
 void qk_repack(qk_format f, const uint8_t *src, uint8_t *dst, int n, int k)
 {
@@ -44,14 +64,9 @@ void qk_repack(qk_format f, const uint8_t *src, uint8_t *dst, int n, int k)
                     continue;
                 uint64_t qh;
                 memcpy(&qh, blk + (asym ? 4 : 2), 8);
-                for (int t = 0; t < 8; t++) {
-                    uint64_t hl, hh;
-                    memcpy(&hl, out + L.h + 16 * t, 8);
-                    memcpy(&hh, out + L.h + 16 * t + 8, 8);
-                    hl |= ((qh >> (4 * t)) & 15) << (4 * r);
-                    hh |= ((qh >> (32 + 4 * t)) & 15) << (4 * r);
-                    memcpy(out + L.h + 16 * t, &hl, 8);
-                    memcpy(out + L.h + 16 * t + 8, &hh, 8);
+                for (int i = 0; i < 4; i++) {
+                    out[L.h + 4 * r + i] = gather4((uint32_t)qh, i);
+                    out[L.h + 64 + 4 * r + i] = gather4((uint32_t)(qh >> 32), i);
                 }
             }
         }
@@ -78,21 +93,15 @@ void qk_unpack(qk_format f, const uint8_t *packed, uint8_t *dst, int n, int k)
             if (asym)
                 memcpy(blk + 2, gb + L.m + 2 * r, 2);
             uint8_t *qs = blk + (asym ? 4 : 2) + (five ? 8 : 0);
-            uint64_t qh = 0;
-            for (int t = 0; t < 8; t++) {
+            for (int t = 0; t < 8; t++)
                 memcpy(qs + 4 * t, gb + L.q + 64 * t + 4 * r, 4);
-                if (!five)
-                    continue;
-                uint64_t hl, hh;
-                memcpy(&hl, gb + L.h + 8 * (2 * t), 8);
-                memcpy(&hh, gb + L.h + 8 * (2 * t + 1), 8);
-                for (int i = 0; i < 4; i++) {
-                    qh |= ((hl >> (4 * r + i)) & 1) << (4 * t + i);
-                    qh |= ((hh >> (4 * r + i)) & 1) << (32 + 4 * t + i);
-                }
-            }
-            if (five)
-                memcpy(blk + (asym ? 4 : 2), &qh, 8);
+            if (!five)
+                continue;
+            uint64_t qh = 0;
+            for (int i = 0; i < 4; i++)
+                qh |= scatter4(gb[L.h + 4 * r + i], i) |
+                      (uint64_t)scatter4(gb[L.h + 64 + 4 * r + i], i) << 32;
+            memcpy(blk + (asym ? 4 : 2), &qh, 8);
         }
 }
 
@@ -138,11 +147,8 @@ static float group_value(qk_format f, const uint8_t *gb, int r, int j)
     const int high = j >= 32, t = (j % 32) / 4, i = j % 4;
     const uint8_t byte = gb[L.q + 64 * t + 4 * r + i];
     int v = high ? byte >> 4 : byte & 15;
-    if (L.h >= 0) {
-        uint64_t mask;
-        memcpy(&mask, gb + L.h + 8 * (2 * t + high), 8);
-        v |= (int)((mask >> (4 * r + i)) & 1) << 4;
-    }
+    if (L.h >= 0)
+        v |= qk_fifth_bit(gb, L, high, t, r, i) << 4;
     if (L.m >= 0) {
         uint16_t mh;
         memcpy(&mh, gb + L.m + 2 * r, 2);

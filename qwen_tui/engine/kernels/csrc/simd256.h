@@ -85,22 +85,31 @@ static inline void quantize256(const float *x, const float *up, block_x *out, in
     }
 }
 
+/* one row's blocks -> their signs (qk.h's block_sign) */
+static inline void signs256(const block_x *x, block_sign *out, int nb)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    for (int b = 0; b < nb; b++) {
+        __m256i total = zero;
+        for (int k = 0; k < 2; k++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].q + 32 * k));
+            const __m256i mag = _mm256_abs_epi8(q); /* |-128| = 128, unsigned */
+            _mm256_storeu_si256((__m256i *)(out[b].mag + 32 * k), mag);
+            _mm256_storeu_si256((__m256i *)(out[b].neg + 32 * k), _mm256_cmpgt_epi8(zero, q));
+            total = _mm256_add_epi64(total, _mm256_sad_epu8(mag, zero));
+        }
+        int64_t lane[4];
+        _mm256_storeu_si256((__m256i *)lane, total);
+        /* sum |q| - sum q = twice the |q| of the negative ones */
+        out[b].negsum = (int32_t)((lane[0] + lane[1] + lane[2] + lane[3] - x[b].sum) / 2);
+    }
+}
+
 static inline __m256i bcast4(const int8_t *p)
 {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
-}
-
-/* 32 bits -> 32 bytes: 0x10 where the bit is set (5-bit formats' fifth bits) */
-static inline __m256i bits_to_0x10(uint32_t bits)
-{
-    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
-                                            0x0202020202020202, 0x0303030303030303);
-    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int32_t)bits), shuf);
-    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
-    bytes = _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
-    return _mm256_and_si256(bytes, _mm256_set1_epi8(0x10));
 }
 
 /* 8 scales of rows 8h..8h+7 of a group block, as float */

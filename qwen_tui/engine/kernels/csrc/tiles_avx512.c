@@ -1,8 +1,9 @@
 /*
  * AVX-512 (F, BW, VL) + VNNI: one 512-bit register holds a whole group's 16 rows x 4 values,
  * and vpdpbusd adds 4 products into each row's lane (64 per instruction). 5-bit values get
- * their fifth bit from a 64-bit mask register; 8-bit ones are flipped to unsigned (x ^ 0x80),
- * corrected by starting at -128 * sum(a). Same float operations as every other variant.
+ * their fifth bit from a mask register (vptestmb of the bit's plane); 8-bit ones are flipped
+ * to unsigned (x ^ 0x80), corrected by starting at -128 * sum(a). Same float operations as
+ * every other variant.
  */
 #if defined(__x86_64__) || defined(_M_X64)
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")
@@ -78,13 +79,33 @@ static ALWAYS_INLINE __m512i bcast4(const int8_t *p)
     return _mm512_set1_epi32(v);
 }
 
+/* Row i's int32 lanes += q[t]'s 64 values (nibbles, with their fifth bits from planes hl, hh
+ * when five) times its activations */
+static ALWAYS_INLINE void nibble_dots(const int MR, const uint8_t *qt, int t, const int five,
+                                      __m512i hl, __m512i hh, const block_x *const *xb,
+                                      __m512i *isum)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
+    const __m512i p = _mm512_loadu_si512((const void *)qt);
+    __m512i lo = _mm512_and_si512(p, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
+    if (five) { /* bit t of the planes' bytes: the fifth bits of q[t] */
+        const __m512i bit = _mm512_set1_epi8((char)(1 << t));
+        lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(hl, bit), lo, x10);
+        hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(hh, bit), hi, x10);
+    }
+    for (int i = 0; i < MR; i++) {
+        isum[i] = _mm512_dpbusd_epi32(isum[i], lo, bcast4(xb[i]->q + 4 * t));
+        isum[i] = _mm512_dpbusd_epi32(isum[i], hi, bcast4(xb[i]->q + 32 + 4 * t));
+    }
+}
+
 static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x *x, long xs,
                                   int nb, const uint8_t *g, float *y, long ys, int n,
                                   const float *bias)
 {
     const qk_layout L = QK_LAYOUT[F];
-    const __m512i m4 = _mm512_set1_epi8(0x0F), x10 = _mm512_set1_epi8(0x10);
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x80);
     __m512 acc[MAX_MR];
     for (int i = 0; i < MR; i++)
         acc[i] = _mm512_setzero_ps();
@@ -103,23 +124,15 @@ static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x
                 for (int i = 0; i < MR; i++)
                     isum[i] = _mm512_dpbusd_epi32(isum[i], u, bcast4(xb[i]->q + 4 * t));
             }
+        } else if (L.h >= 0) { /* unrolled: each t's bit of the planes is a constant */
+            const __m512i hl = _mm512_loadu_si512((const void *)(gb + L.h));
+            const __m512i hh = _mm512_loadu_si512((const void *)(gb + L.h + 64));
+#pragma GCC unroll 8
+            for (int t = 0; t < 8; t++)
+                nibble_dots(MR, gb + L.q + 64 * t, t, 1, hl, hh, xb, isum);
         } else {
-            for (int t = 0; t < 8; t++) {
-                const __m512i p = _mm512_loadu_si512((const void *)(gb + L.q + 64 * t));
-                __m512i lo = _mm512_and_si512(p, m4);
-                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
-                if (L.h >= 0) {
-                    uint64_t ml, mh;
-                    memcpy(&ml, gb + L.h + 16 * t, 8);
-                    memcpy(&mh, gb + L.h + 16 * t + 8, 8);
-                    lo = _mm512_mask_add_epi8(lo, (__mmask64)ml, lo, x10);
-                    hi = _mm512_mask_add_epi8(hi, (__mmask64)mh, hi, x10);
-                }
-                for (int i = 0; i < MR; i++) {
-                    isum[i] = _mm512_dpbusd_epi32(isum[i], lo, bcast4(xb[i]->q + 4 * t));
-                    isum[i] = _mm512_dpbusd_epi32(isum[i], hi, bcast4(xb[i]->q + 32 + 4 * t));
-                }
-            }
+            for (int t = 0; t < 8; t++)
+                nibble_dots(MR, gb + L.q + 64 * t, t, 0, m4, m4, xb, isum);
         }
         const __m512 dw = F == FMT_SYM8
                               ? _mm512_loadu_ps((const float *)gb)
@@ -142,8 +155,9 @@ static ALWAYS_INLINE void tile512(const qk_format F, const int MR, const block_x
 
 #define DEFINE_TILES512(NAME, F)                                                           \
     static void NAME(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,  \
-                     long ys, int n, const float *bias)                                    \
+                     long ys, int n, const float *bias, const block_sign *sg)              \
     {                                                                                      \
+        (void)sg;                                                                          \
         int r = 0;                                                                         \
         for (; r + MR_PROMPT <= mr; r += MR_PROMPT)                                        \
             tile512(F, MR_PROMPT, x + (size_t)r * xs, xs, nb, g, y + (size_t)r * ys, ys, n, \
@@ -167,5 +181,5 @@ DEFINE_TILES512(tile_asym5, FMT_ASYM5)
 DEFINE_TILES512(tile_sym8, FMT_SYM8)
 
 const qk_variant qk_avx512 = {
-    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, MR_PROMPT, quantize};
+    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, MR_PROMPT, quantize, NULL};
 #endif

@@ -15,11 +15,8 @@ static int value(qk_format f, const uint8_t *gb, int r, int j)
     const int high = j >= 32, t = (j % 32) / 4, i = j % 4;
     const uint8_t byte = gb[L.q + 64 * t + 4 * r + i];
     int v = high ? byte >> 4 : byte & 15;
-    if (L.h >= 0) {
-        uint64_t mask;
-        memcpy(&mask, gb + L.h + 8 * (2 * t + high), 8);
-        v |= (int)((mask >> (4 * r + i)) & 1) << 4;
-    }
+    if (L.h >= 0)
+        v |= qk_fifth_bit(gb, L, high, t, r, i) << 4;
     return v;
 }
 
@@ -64,8 +61,9 @@ static void tile(qk_format f, const block_x *x, long xs, int mr, int nb, const u
 
 #define REF_TILE(NAME, F)                                                                  \
     static void NAME(const block_x *x, long xs, int mr, int nb, const uint8_t *g, float *y,  \
-                     long ys, int n, const float *bias)                                    \
+                     long ys, int n, const float *bias, const block_sign *sg)              \
     {                                                                                      \
+        (void)sg;                                                                          \
         tile(F, x, xs, mr, nb, g, y, ys, n, bias);                                         \
     }
 REF_TILE(tile_sym4, FMT_SYM4)
@@ -75,4 +73,4 @@ REF_TILE(tile_asym5, FMT_ASYM5)
 REF_TILE(tile_sym8, FMT_SYM8)
 
 const qk_variant qk_ref = {
-    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, 4, qk_quantize_ref};
+    {tile_sym4, tile_asym4, tile_sym5, tile_asym5, tile_sym8}, 4, qk_quantize_ref, NULL};
