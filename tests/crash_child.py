@@ -22,14 +22,14 @@ def main(model_dir: str) -> None:
     engine.load()
     cid = store.create().id
     service.add_user_message(cid, "Tell me a long story.")
-    add = chat.service._Streamed.add
+    add = chat.service.Streamed.add
 
     def announced(self, piece: str, reasoning: bool) -> None:
         print(json.dumps({"t": time.monotonic(), "piece": piece}), flush=True)
         time.sleep(0.002)  # a steady stream: the parent kills it mid-way
         add(self, piece, reasoning)
 
-    chat.service._Streamed.add = announced  # type: ignore[method-assign]
+    chat.service.Streamed.add = announced  # type: ignore[method-assign]
     print(json.dumps({"conversation": cid}), flush=True)
     service.generate(cid, engine)
     print(json.dumps({"done": True}), flush=True)

@@ -3,7 +3,8 @@ mcp 1.x called FastMCP): ``python tests/mcp_server.py`` serves it on stdio,
 ``python tests/mcp_server.py http PORT`` as streamable HTTP on 127.0.0.1:PORT/mcp.
 
 Its tools do what the client must cope with: answer, fail (``isError``), never answer, take
-the whole server down mid-call, and say which process they run in."""
+the whole server down mid-call, and say which process they run in. ``add`` does one of the
+last three instead of adding when its environment says so (``ADD_MODE``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__)
+ADD_MODE = "QWEN_TUI_TEST_ADD"  # "hang", "crash" or "error": what add does instead of adding
 
 
 def build():  # the SDK is imported here only: the test modules import this file for paths
@@ -27,8 +29,16 @@ def build():  # the SDK is imported here only: the test modules import this file
     server = MCPServer("qwen-tui-tests")
 
     @server.tool()
-    def add(a: int, b: int) -> int:
+    async def add(a: int, b: int) -> int:
         """Add two whole numbers."""
+        misbehave = os.environ.get(ADD_MODE, "")  # the app's tests: a call that goes wrong
+        if misbehave == "hang":
+            await anyio.sleep(3600)
+        elif misbehave == "crash":
+            print("crashing on purpose", file=sys.stderr, flush=True)
+            os._exit(7)
+        elif misbehave == "error":
+            raise ToolError("adding is switched off")
         return a + b
 
     @server.tool()

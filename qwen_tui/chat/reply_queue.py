@@ -16,8 +16,17 @@ from typing import TypeAlias
 
 from ..engine.types import Engine
 from ..errors import one_line
-from .events import QueueChanged, ReplyChunk, ReplyEvent, ReplyFinished, ReplyStarted
+from .chat_tools import ChatTools
+from .events import (
+    QueueChanged,
+    ReplyChunk,
+    ReplyEvent,
+    ReplyFinished,
+    ReplyStarted,
+    ToolCallsMade,
+)
 from .service import ChatService, ReplyOutcome
+from .tool_reply import reply_with_tools
 
 Work: TypeAlias = Callable[[], None]
 Runner: TypeAlias = Callable[[Work], None]
@@ -42,6 +51,8 @@ class ReplyQueue:
 
     ``engine`` returns the engine to write with, or None while there is none ready (no
     model, or one loading): nothing starts then, and ``kick()`` starts the queue once it is.
+    With ``tools``, a chat that has MCP servers switched on gets a reply that may call them
+    (``tool_reply.py``); writing on a reply cut short (``continue_reply``) offers none.
     """
 
     def __init__(
@@ -50,8 +61,10 @@ class ReplyQueue:
         engine: Callable[[], Engine | None],
         on_event: Callable[[ReplyEvent], None],
         run: Runner = run_on_thread,
+        tools: ChatTools | None = None,
     ) -> None:
         self.service = service
+        self.tools = tools
         self._engine = engine
         self._emit = on_event
         self._run = run
@@ -141,7 +154,7 @@ class ReplyQueue:
             before = self.live_thought.get(cid)
             if before is not None and before.seconds is None:
                 before.seconds = round(time.monotonic() - before.started, 1)
-        elif isinstance(event, ReplyFinished):
+        elif isinstance(event, (ReplyFinished, ToolCallsMade)):  # a round with calls is shown whole
             self.live.pop(event.conversation_id, None)
             self.live_thought.pop(event.conversation_id, None)
 
@@ -186,8 +199,8 @@ class ReplyQueue:
         def thought(piece: str) -> None:
             self._emit(ReplyChunk(conversation_id, piece, reasoning=True))
 
-        try:
-            outcome = self.service.generate(
+        def plain() -> ReplyOutcome:
+            return self.service.generate(
                 conversation_id,
                 engine,
                 on_start=started,
@@ -196,6 +209,29 @@ class ReplyQueue:
                 continue_reply=continuing,
                 on_reasoning=thought,
             )
+
+        def emit(event: ReplyEvent) -> None:
+            nonlocal started_id
+            if isinstance(event, ReplyStarted):
+                started_id = event.message_id
+            self._emit(event)
+
+        try:
+            tools = self.tools
+            servers = tools.servers_of(self.service.store, conversation_id) if tools else []
+            if tools is None or not servers or continuing:
+                outcome = plain()
+            else:
+                outcome = reply_with_tools(
+                    self.service,
+                    tools,
+                    conversation_id,
+                    engine,
+                    servers,
+                    emit=emit,
+                    cancel=self.cancel,
+                    plain=plain,
+                )
         except Exception as exc:  # e.g. the conversation was deleted meanwhile
             outcome = ReplyOutcome(started_id, None, one_line(exc))
         reply = outcome.reply
@@ -208,4 +244,6 @@ class ReplyQueue:
             continued=continuing,
             reasoning=reply.reasoning if reply else "",
             thinking_seconds=outcome.thinking_seconds,
+            tool_limit=outcome.tool_limit,
+            between_rounds=outcome.between_rounds,
         )

@@ -44,9 +44,11 @@ class ReplyOutcome:
     error: str | None = None
     gone: bool = False  # the conversation was deleted meanwhile
     thinking_seconds: float | None = None  # how long the reply thought, if it did
+    tool_limit: int = 0  # a reply that called tools: the rounds it used up, if it did
+    between_rounds: bool = False  # ... it stopped after a round's calls: nothing was streaming
 
 
-class _Streamed:
+class Streamed:
     """A streaming reply's answer and thinking so far, saved (both) about every SAVE_EVERY
     seconds, so a crash loses at most that much of either; and when it thought."""
 
@@ -218,7 +220,7 @@ class ChatService:
                 conversation_id, "assistant", "", state="streaming"
             )
         on_start(placeholder.id)
-        live = _Streamed(self.store, placeholder.id, before, thought_before)
+        live = Streamed(self.store, placeholder.id, before, thought_before)
 
         def collect(piece: str) -> None:
             live.add(piece, reasoning=False)
@@ -243,15 +245,9 @@ class ChatService:
             if isinstance(exc, KeyError) and not self._exists(conversation_id):
                 return ReplyOutcome(placeholder.id, None, gone=True)  # deleted while streaming
             live.save(state="error")
-            prefix = "" if isinstance(exc, QwenTuiError) else "The model failed: "
-            return ReplyOutcome(placeholder.id, None, prefix + one_line(exc))
+            return ReplyOutcome(placeholder.id, None, failure(exc))
         state = "stopped" if reply.stopped else "complete"
-        stats = reply.stats.to_dict()
-        info = getattr(engine, "info", None)
-        if info is not None:  # which model wrote this reply, and how
-            stats.update(model=info.name, format=info.low_bit)
-        used = reply.params or params.over(info.defaults if info else params)
-        stats["params"] = used.to_dict()  # as the engine sampled, where it says
+        stats = reply_stats(engine, reply, params)
         seconds = live.thinking_seconds()
         if seconds is None:
             seconds = before_stats.get("thinking_seconds")
@@ -269,6 +265,23 @@ class ChatService:
         except KeyError:
             return ReplyOutcome(placeholder.id, reply, gone=True)
         return ReplyOutcome(placeholder.id, reply, thinking_seconds=seconds)
+
+
+def failure(exc: Exception) -> str:
+    """What a reply that raised ``exc`` shows: our errors' sentence, anything else prefixed."""
+    prefix = "" if isinstance(exc, QwenTuiError) else "The model failed: "
+    return prefix + one_line(exc)
+
+
+def reply_stats(engine: Engine, reply: Reply, params: GenerationParams) -> dict[str, Any]:
+    """A reply's stats as stored: the engine's, which model wrote it, and how it sampled."""
+    stats = reply.stats.to_dict()
+    info = getattr(engine, "info", None)
+    if info is not None:  # which model wrote this reply, and how
+        stats.update(model=info.name, format=info.low_bit)
+    used = reply.params or params.over(info.defaults if info else params)
+    stats["params"] = used.to_dict()  # as the engine sampled, where it says
+    return stats
 
 
 def _last_user(messages: list[Message]) -> Message | None:
