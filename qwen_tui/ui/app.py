@@ -15,6 +15,7 @@ from textual.screen import Screen
 
 from .. import config, instance, paths, remotes
 from ..chat import ChatService
+from ..chat.chat_tools import ChatTools
 from ..chat.engine_slot import EngineSlot
 from ..engine.local import LocalEngine
 from ..engine.open import open_engine
@@ -35,6 +36,7 @@ from .messages import (
     ReplyChunk,
     ReplyFinished,
     ReplyStarted,
+    ToolEvent,
 )
 from .plain import visible
 from .reply_queue import AppReplyQueue
@@ -85,6 +87,7 @@ class QwenApp(App[None]):
         self.save_settings = save_settings
         self.open_wizard = open_wizard
         self.service = ChatService(store, lambda: self.settings)
+        self.tools = ChatTools(settings.mcp)  # started when a chat needs them
         self.queue = AppReplyQueue(self)
         self.slot: EngineSlot[ChatEngine] = EngineSlot()  # the newest load's engine wins
         self.engine_state = "no model"
@@ -237,9 +240,15 @@ class QwenApp(App[None]):
             message.error,
             message.reasoning,
             message.thinking_seconds,
+            message.tool_limit,
+            message.between_rounds,
         )
         if message.continued and self.chat.conversation_id == message.conversation_id:
             await self.chat.open(message.conversation_id)  # the reply and its continuation
+
+    async def on_tool_event(self, message: ToolEvent) -> None:
+        self.queue.follow(message.event)
+        await self.chat.tool_event(message.event)
 
     def on_queue_changed(self, message: QueueChanged) -> None:
         try:
@@ -393,11 +402,13 @@ class QwenApp(App[None]):
         yield SystemCommand("Keys and help", "Every binding (f1)", self.action_help)
 
     async def on_unmount(self) -> None:
-        """Stop the reply being written and let it save its last piece, then close the store.
+        """Stop the reply being written and let it save its last piece, then close the store
+        and stop the MCP servers.
         A reply that does not stop within QUIT_WAIT seconds (a long prompt still being read)
         keeps the store open: Python waits for its thread at exit, and it saves then."""
         if await asyncio.to_thread(self.queue.shut_down, QUIT_WAIT):
             self.store.close()
+        await asyncio.to_thread(self.tools.close)  # no MCP server outlives the app
 
 
 def open_history() -> tuple[ConversationStore, str | None, list[str], InstanceLock | None]:

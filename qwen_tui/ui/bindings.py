@@ -23,6 +23,7 @@ APP_KEYS: list[tuple[str, str, str, str, bool]] = [
     ("thinking_switch", "f7", "thinking_switch", "Thinking on/off", False),
     ("delete_chat", "f8", "delete_chat", "Delete", False),
     ("import_chat", "f9", "import_chat", "Import", False),
+    ("chat_tools", "f12", "chat_tools", "Tools (MCP servers)", False),
     ("setup_model", "f10", "app.setup_model", "Set up a model", False),
     ("settings", "ctrl+s", "app.settings", "Settings", True),
     ("toggle_sidebar", "ctrl+b", "toggle_sidebar", "Sidebar", False),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..chat import ChatService, ReplyQueue, cache_key, settings_params
+from ..chat.chat_tools import ChatTools
 from ..config import Settings
 from ..engine.types import Engine, GenerationParams
 from ..history import ConversationStore
@@ -43,6 +44,9 @@ class ControllerHost(Protocol):
 
     @property
     def queue(self) -> ReplyQueue: ...
+
+    @property
+    def tools(self) -> ChatTools: ...
 
     @property
     def engine(self) -> ChatEngine | None: ...
@@ -82,6 +86,11 @@ class ChatController:
     @property
     def queue(self) -> ReplyQueue:
         return self._host.queue
+
+    @property
+    def tools(self) -> ChatTools:
+        """The [[mcp]] servers chats may call, and what each chat allowed."""
+        return self._host.tools
 
     @property
     def settings(self) -> Settings:
@@ -150,7 +159,9 @@ class ChatController:
         return defaults
 
     def forget(self, conversation_id: int) -> None:
-        """Drop what the loaded engine keeps of a chat (it is being deleted)."""
+        """Drop what the loaded engine keeps of a chat (it is being deleted), and the tools
+        it allowed."""
+        self._host.tools.forget(conversation_id)
         engine = self._host.engine
         if engine is not None:
             engine.forget(cache_key(conversation_id))

@@ -39,6 +39,8 @@ class ReplyFinished(Message):
         self.continued = event.continued  # it wrote on a reply cut short (shown merged with it)
         self.reasoning = event.reasoning
         self.thinking_seconds = event.thinking_seconds
+        self.tool_limit = event.tool_limit
+        self.between_rounds = event.between_rounds
 
 
 class QueueChanged(Message):
@@ -49,6 +51,16 @@ class QueueChanged(Message):
         self.event = event or events.QueueChanged()
 
 
+class ToolEvent(Message):
+    """One of a reply's tool events (``events.ToolEvent``: calls made, a call to approve,
+    what it waits for, a result saved, a notice), handled by ``ui/tool_events.py``."""
+
+    def __init__(self, event: events.ToolEvent) -> None:
+        super().__init__()
+        self.event = event
+        self.conversation_id = event.conversation_id
+
+
 def message_for(event: events.ReplyEvent) -> Message:
     """The Textual message that carries a reply queue's event."""
     if isinstance(event, events.ReplyStarted):
@@ -57,7 +69,9 @@ def message_for(event: events.ReplyEvent) -> Message:
         return ReplyChunk(event)
     if isinstance(event, events.ReplyFinished):
         return ReplyFinished(event)
-    return QueueChanged(event)
+    if isinstance(event, events.QueueChanged):
+        return QueueChanged(event)
+    return ToolEvent(event)
 
 
 class EngineLoaded(Message):

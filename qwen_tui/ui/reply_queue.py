@@ -10,6 +10,7 @@ from typing import Protocol
 from textual.message import Message
 
 from ..chat import ChatService, ReplyEvent, ReplyQueue
+from ..chat.chat_tools import ChatTools
 from ..engine.types import Engine
 from .messages import message_for
 
@@ -22,6 +23,9 @@ class QueueHost(Protocol):
 
     @property
     def engine(self) -> Engine | None: ...
+
+    @property
+    def tools(self) -> ChatTools: ...
 
     @property
     def engine_state(self) -> str: ...
@@ -44,4 +48,4 @@ class AppReplyQueue(ReplyQueue):
         def run(work: Callable[[], None]) -> None:
             app.run_worker(work, thread=True, group="generate", name="generate")
 
-        super().__init__(app.service, ready_engine, on_event=post, run=run)
+        super().__init__(app.service, ready_engine, on_event=post, run=run, tools=app.tools)

@@ -13,11 +13,11 @@ from ..bindings import APP_KEYS, HELP_QUESTION, make_bindings
 from ..guard import guard_errors
 from ..widgets.prompt_input import PromptInput
 from ..widgets.sidebar import Sidebar
-from .chat_attach import AttachActions
+from .chat_tools import ToolActions
 
 
 @guard_errors("open", "refresh_sidebar")
-class ChatScreen(AttachActions):
+class ChatScreen(ToolActions):
     BINDINGS = [*make_bindings(APP_KEYS, priority=True), HELP_QUESTION]
     DEFAULT_CSS = """
     ChatScreen #main { height: 1fr; }
@@ -100,16 +100,19 @@ class ChatScreen(AttachActions):
         error: str | None,
         reasoning: str = "",
         thinking_seconds: float | None = None,
+        tool_limit: int = 0,
+        between_rounds: bool = False,
     ) -> None:
-        state = (
-            "error"
-            if error
-            else ("stopped" if stats and stats.finish_reason == "cancelled" else "complete")
-        )
-        if conversation_id == self.conversation_id:
+        stopped = between_rounds or (stats is not None and stats.finish_reason == "cancelled")
+        state = "error" if error else ("stopped" if stopped else "complete")
+        if conversation_id == self.conversation_id and between_rounds:
+            await self.add_note("⏹ stopped before the model answered", error=False)
+        elif conversation_id == self.conversation_id:
             shown = stats.to_dict() if stats else None
             if shown is not None and thinking_seconds is not None:
                 shown["thinking_seconds"] = thinking_seconds
+            if shown is not None and tool_limit:
+                shown["tool_limit"] = tool_limit
             await self.chat_view.finish_reply(text, state, shown, error, reasoning)
         if stats:
             self.status.speed = stats.decode_tokens_per_s

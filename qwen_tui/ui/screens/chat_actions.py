@@ -190,8 +190,12 @@ class ChatActions(ThinkingActions):
         def done(result: ConversationSettings | None) -> None:
             if result is None:
                 return
-            self.controller.store.set_system_prompt(cid, result.system_prompt)
-            self.controller.store.set_params(cid, result.params.to_dict())
+            store = self.controller.store
+            store.set_system_prompt(cid, result.system_prompt)
+            # what the dialog does not edit (the chat's tools) is kept
+            fields = GenerationParams.__dataclass_fields__
+            kept = {k: v for k, v in store.get(cid).params.items() if k not in fields}
+            store.set_params(cid, {**kept, **result.params.to_dict()})
             self.update_context()
             self.notify("Chat settings saved; they apply from the next reply.")
 

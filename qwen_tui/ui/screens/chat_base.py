@@ -16,6 +16,7 @@ from ...attachments import count
 from ...chat.thinking import describe
 from ...engine.types import Attachment
 from ..controller import ChatController
+from ..tool_meter import tool_meter
 from ..widgets.attachment_bar import AttachmentBar, Pending
 from ..widgets.chat_view import ChatView, LiveText
 from ..widgets.prompt_input import PromptInput
@@ -108,8 +109,12 @@ class ChatBase(Screen[None]):
             bar.show_counts(counted)
 
     def update_context(self) -> None:
+        """The status bar's context meter (with the chat's tools) and thinking switch."""
         self.update_thinking()
         engine, cid = self.controller.engine, self.conversation_id
+        tools = self.controller.tools
+        servers = tools.servers_of(self.controller.store, cid) if cid else []
+        self.status.tools, specs = tool_meter(tools, servers, engine)
         if engine is None or engine.info is None:
             return
         bar = self.attachment_bar
@@ -118,6 +123,8 @@ class ChatBase(Screen[None]):
         self.status.context_window = engine.info.context_window
         try:
             messages = self.controller.service.prompt_messages(cid) if cid else []
-            self.status.context_used = engine.count_tokens(messages) if messages else 0
+            used = engine.count_tokens(messages, specs) if messages else 0
+            used = used or (engine.tool_tokens(specs) if specs else 0)
+            self.status.context_used = used
         except Exception:
             self.status.context_used = 0

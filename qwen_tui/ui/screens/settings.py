@@ -84,6 +84,9 @@ class SettingsScreen(FormDialog[Settings]):
             placeholder="empty: the model's own (Qwen2.5's: \"You are Qwen, created by Alibaba…\")",
         )
         yield ValidatedInput("threads", "CPU threads", s.threads, placeholder="automatic")
+        yield ValidatedInput(
+            "tool_steps", "Tool-call rounds per reply", s.tool_steps, placeholder="1 to 100"
+        )
         yield FormField("Theme", self.theme_select, id="theme")
         yield ValidatedInput(
             "hf_endpoint",

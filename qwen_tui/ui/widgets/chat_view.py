@@ -13,10 +13,11 @@ than `bench`. The view follows the newest token unless the user has scrolled up
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual.containers import VerticalScroll
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -26,6 +27,7 @@ from ...history import Message
 from ..plain import PlainStatic
 from ..redraw_pace import RedrawPace
 from .thought import Thought
+from .tool_call import ToolCallView, ToolViews
 
 # a streaming reply's (answer, thinking) so far
 LiveText = Callable[[], tuple[str, LiveThought | None]]
@@ -108,12 +110,16 @@ class ChatView(VerticalScroll):
         await self.stop_stream()
         self.conversation_id = conversation_id
         await self.remove_children()
-        widgets = []
+        widgets: list[Widget] = []
+        tools = ToolViews()  # a reply's calls, each with its result
         for m in messages:
             if m.role == "user":
                 widgets.extend(user_widgets(m.content, m.attachments))
             elif m.role == "assistant" and not (live is not None and m.state == "streaming"):
-                widgets.extend(self._reply_widgets(m.content, m.state, m.stats, m.reasoning))
+                calls = tools.calls_of(m)
+                widgets.extend(self._reply_widgets(m.content, m.state, m.stats, m.reasoning, calls))
+            elif m.role == "tool":
+                widgets.extend(tools.result(m))
         if not messages:
             widgets.append(Static("Type a message below and press Enter.", id="empty"))
         await self.mount_all(widgets)
@@ -123,15 +129,22 @@ class ChatView(VerticalScroll):
         self.scroll_end(animate=False)
 
     def _reply_widgets(
-        self, text: str, state: str, stats: dict | None, reasoning: str = ""
-    ) -> list:
-        out: list = []
-        only_thought = bool(reasoning) and not text  # it ended before its answer began
+        self,
+        text: str,
+        state: str,
+        stats: dict | None,
+        reasoning: str = "",
+        calls: Sequence[ToolCallView] = (),
+    ) -> list[Widget]:
+        """A reply: its thought, its answer, a note on how it ended; a round that called tools
+        shows its calls instead of the note (and its text only if it wrote some)."""
+        out: list[Widget] = []
+        only_thought = bool(reasoning) and not text and not calls  # it ended before answering
         if reasoning:
             seconds = (stats or {}).get("thinking_seconds")
             cut = state if only_thought else None
             out.append(Thought(reasoning, seconds=seconds, cut=cut))
-        if not only_thought:
+        if not only_thought and (text or not calls):
             widget = AssistantMessage(text or "")
             widget.add_class(state)
             widget.set_class(bool(reasoning), "after-thought")
@@ -139,7 +152,8 @@ class ChatView(VerticalScroll):
         note = STATE_NOTES.get(state)
         if only_thought and note:
             note += " while thinking"
-        if stats and state in ("complete", "stopped"):
+        out.extend(calls)
+        if stats and state in ("complete", "stopped") and not calls:
             speed = stats.get("decode_tokens_per_s") or 0
             info = f"{stats.get('generated_tokens', 0)} tokens · {speed:.1f} tok/s"
             if stats.get("dropped_turns"):
@@ -150,6 +164,9 @@ class ChatView(VerticalScroll):
                     if only_thought
                     else " · cut at max new tokens (ctrl+e continues)"
                 )
+            if stats.get("tool_limit"):
+                rounds = stats["tool_limit"]
+                info += f" · made to answer after {rounds} round{'s' * (rounds != 1)} of tool calls"
             note = f"{note} · {info}" if note else info
         if note:
             out.append(Note(note, classes=state))
@@ -232,11 +249,18 @@ class ChatView(VerticalScroll):
         return list(self.query(Thought))
 
     async def finish_reply(
-        self, text: str, state: str, stats: dict | None, error: str | None, reasoning: str = ""
+        self,
+        text: str,
+        state: str,
+        stats: dict | None,
+        error: str | None,
+        reasoning: str = "",
+        calls: Sequence[ToolCallView] = (),
     ) -> None:
+        """The streaming reply (or a round of it that called ``calls``), whole, in its place."""
         await self.stop_stream()
-        shown = text or reasoning or state != "error"
-        widgets = self._reply_widgets(text, state, stats, reasoning) if shown else []
+        shown = text or reasoning or calls or state != "error"
+        widgets = self._reply_widgets(text, state, stats, reasoning, calls) if shown else []
         if error:
             widgets.append(Note(error, classes="error"))
         live, self.live = self.live, None

@@ -1,5 +1,5 @@
 """One line: model and format, the chat's thinking (for a model that thinks), state, speed of
-the last reply, context used."""
+the last reply, context used (and how much of it the chat's tools take)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ STATE_STYLE = {
     "loading": "$warning",
     "ready": "$success",
     "generating": "$accent",
+    "starting tools": "$accent",
+    "running a tool": "$accent",
+    "asking you": "$warning",
     "stopped": "$warning",
     "error": "$error",
 }
@@ -31,6 +34,7 @@ class StatusBar(Static):
     queued: reactive[int] = reactive(0)
     detail: reactive[str] = reactive("")
     thinking: reactive[str] = reactive("")  # "thinking on" / "thinking off" / "thinks always"
+    tools: reactive[str] = reactive("")  # the chat's tools: "tools 850 tok" (ui/tool_meter.py)
 
     def render(self) -> Content:
         parts = [Content.styled(visible(self.model), "bold")]
@@ -42,7 +46,10 @@ class StatusBar(Static):
         if self.speed:
             parts.append(Content(f"{self.speed:.1f} tok/s"))
         if self.context_window:
-            parts.append(Content(f"ctx {self.context_used}/{self.context_window}"))
+            meter = f"ctx {self.context_used}/{self.context_window}"
+            parts.append(Content(f"{meter} ({self.tools})" if self.tools else meter))
+        elif self.tools:
+            parts.append(Content(self.tools))
         if self.detail:
             parts.append(Content(visible(self.detail)))
         return Content(" │ ").join(parts)
