@@ -207,7 +207,8 @@ async def test_save_keeps_the_chosen_theme() -> None:
 async def test_everything_reachable_with_tab() -> None:
     expected = [
         "model", "low_bit", "temperature", "top_p", "top_k", "repetition_penalty",
-        "max_new_tokens", "system_prompt", "threads", "theme", "hf_endpoint", "save", "cancel",
+        "max_new_tokens", "system_prompt", "threads", "tool_steps", "theme", "hf_endpoint",
+        "save", "cancel",
     ]  # fmt: skip
     app = settings_host(Settings())
     async with app.run_test(size=SIZE) as pilot:
