@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, cast
 
-from ..engine.types import ChatMessage, Engine, GenerationParams, Reply, ToolCall
+from ..engine.tools import ToolsNotSupported
+from ..engine.types import ChatMessage, Engine, GenerationParams, Reply, ToolCall, ToolSpec
 from ..history import Message
 from .chat_tools import ChatRunner, ChatTools
 from .events import (
@@ -65,7 +66,7 @@ def reply_with_tools(
         if status.state != "ready":
             emit(ToolNotice(cid, f"MCP server {status.line()}; this reply goes on without it."))
     specs = tools.specs(servers)
-    if not specs:
+    if not specs or not _can_offer(engine, specs, lambda text: emit(ToolNotice(cid, text))):
         return plain()
     params = service.reply_params(cid)
     max_steps = service.settings().tool_steps
@@ -120,6 +121,17 @@ def ask(
             if cancel.is_set():
                 answer.cancel()
                 return Approval.REFUSE
+
+
+def _can_offer(engine: Engine, specs: Sequence[ToolSpec], say: Callable[[str], None]) -> bool:
+    """Whether the model can be given tools; if not, ``say`` why (its chat template has no
+    tool calls: Qwen-1, a template without them)."""
+    try:
+        engine.tool_tokens(specs)
+    except ToolsNotSupported as exc:
+        say(f"{exc.message} This reply goes on without tools; f12 switches them off.")
+        return False
+    return True
 
 
 def _state(tools: ChatTools, name: str) -> str:

@@ -7,6 +7,7 @@ happens."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from conftest import wait_idle, wait_ready
@@ -196,3 +197,21 @@ async def test_a_call_that_fails_is_one_line_and_the_reply_goes_on(make_app, mod
         folded = call_views(app)[0].result
         assert head(folded).startswith("⚠ Failed: ") and said in head(folded)
         assert folded.region.height == 1  # one line
+
+
+async def test_a_model_that_cannot_call_tools_answers_without_them(make_app, installed_model):
+    store, cid = chat_with_tools()
+    settings = replace(tool_settings(), model=installed_model.name)  # the tiny Qwen2's template
+    app = make_app(settings, store=store)  # has no tool calls
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(app, pilot)
+        await until(pilot, lambda: "cannot call them" in app.chat.status.tools, 30, "the meter")
+        await send(pilot, "hi")
+        await wait_idle(app, pilot)
+        notes = [shown_text(n) for n in app.chat.chat_view.query(Note) if n.has_class("error")]
+        assert notes == [
+            "This model's chat template has no tool calls. This reply goes on without tools; "
+            "f12 switches them off."
+        ]
+        assert roles(store, cid) == ["user", "assistant"]
+        assert store.messages(cid)[-1].state == "complete"

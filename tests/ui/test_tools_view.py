@@ -28,7 +28,7 @@ from qwen_tui.engine.types import ToolCall
 from qwen_tui.history import ConversationStore
 from qwen_tui.ui.screens.conversation_settings import ConversationSettingsScreen
 from qwen_tui.ui.screens.tools_dialog import ToolsScreen
-from qwen_tui.ui.widgets.tool_call import ToolResult
+from qwen_tui.ui.widgets.tool_call import ToolResultView
 
 HOSTILE_ARGS = '{"path": "[bold red]notes[/] \\u001b[2J"}'
 HOSTILE_RESULT = "[link=https://x.example]click[/link]\x1b[2J\nsecond line"
@@ -144,7 +144,7 @@ async def test_calls_and_results_from_the_history_are_plain_text(make_app):
         await pilot.pause()
         assert body(view.result) == "[link=https://x.example]click[/link]␛[2J\nsecond line"
         # a result whose call is not there stands alone, and reads as a failure
-        alone = [r for r in app.chat.chat_view.query(ToolResult) if r is not view.result]
+        alone = [r for r in app.chat.chat_view.query(ToolResultView) if r is not view.result]
         assert [head(r) for r in alone] == ["⚠ Failed: no such file"]
 
 

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from qwen_tui import config, paths
 from qwen_tui.history import ConversationStore
 from qwen_tui.ui.screens.tool_approval import ToolApprovalScreen
-from qwen_tui.ui.widgets.tool_call import ToolCallView, ToolResult
+from qwen_tui.ui.widgets.tool_call import ToolCallView, ToolResultView
 
 SIZE = (100, 36)
 CALL = {"a": 2, "b": 3}  # what the scripted model asks tests__add
@@ -62,11 +62,11 @@ def call_views(app) -> list[ToolCallView]:
     return list(app.chat.chat_view.query(ToolCallView))
 
 
-def head(result: ToolResult) -> str:
+def head(result: ToolResultView) -> str:
     return shown_text(result.query_one("#head", Static))
 
 
-def body(result: ToolResult) -> str:
+def body(result: ToolResultView) -> str:
     return shown_text(result.query_one("#body", Static))
 
 

@@ -17,7 +17,7 @@ from ...chat.tools import Approval
 from ...errors import QwenTuiError
 from ...history import Message
 from ..widgets.chat_view import Note
-from ..widgets.tool_call import ToolCallView, ToolResult, ToolViews
+from ..widgets.tool_call import ToolCallView, ToolResultView, ToolViews
 from .chat_attach import AttachActions
 from .tool_approval import ToolApprovalScreen, give
 from .tools_dialog import ServerRow, ToolsScreen
@@ -178,7 +178,7 @@ class ToolActions(AttachActions):
             if view.call_id == message.tool_call_id:
                 await view.show_result(message.content)
                 return
-        await self.chat_view.mount(ToolResult(message.content))
+        await self.chat_view.mount(ToolResultView(message.content))
 
     async def add_note(self, text: str, error: bool = False) -> None:
         """One line in the chat, not stored."""

@@ -1,6 +1,6 @@
 """A reply's tool calls in the conversation: each call as one line (the server, the tool, its
 arguments as plain text, never markup), and under it the call's result folded as a thought is
-(``ToolResult``: one heading line, opened with a click, Enter when focused, or the
+(``ToolResultView``: one heading line, opened with a click, Enter when focused, or the
 toggle_thinking key). A call the user refused, one stopped, and one whose server failed read
 so in their heading.
 
@@ -38,13 +38,13 @@ def tool_of(name: str, server: str | None) -> str:
     return name.removeprefix(f"{server}__") if server else name
 
 
-class ToolResult(Thought):
+class ToolResultView(Thought):
     """A call's result (the text the model was given), folded to one line."""
 
     DEFAULT_CSS = """
-    ToolResult { border-left: thick $secondary 40%; margin: 0; }
-    ToolResult.-failed > #head { color: $error; }
-    ToolResult.-refused > #head, ToolResult.-stopped > #head { color: $warning; }
+    ToolResultView { border-left: thick $secondary 40%; margin: 0; }
+    ToolResultView.-failed > #head { color: $error; }
+    ToolResultView.-refused > #head, ToolResultView.-stopped > #head { color: $warning; }
     """
 
     def __init__(self, text: str) -> None:
@@ -79,7 +79,7 @@ class ToolCallView(Widget):
         super().__init__()
         self.call = call
         self.server = server
-        self.result: ToolResult | None = None
+        self.result: ToolResultView | None = None
 
     @property
     def call_id(self) -> str:
@@ -99,7 +99,7 @@ class ToolCallView(Widget):
         """The call's result; the first one given is kept."""
         if self.result is not None:
             return
-        self.result = ToolResult(text)
+        self.result = ToolResultView(text)
         if self.is_mounted:
             await self.mount(self.result)
 
@@ -120,6 +120,6 @@ class ToolViews:
         """Nothing when its call's view takes it; else a view of its own."""
         view = self.calls.get(message.tool_call_id)
         if view is not None and view.result is None:
-            view.result = ToolResult(message.content)
+            view.result = ToolResultView(message.content)
             return []
-        return [ToolResult(message.content)]
+        return [ToolResultView(message.content)]
