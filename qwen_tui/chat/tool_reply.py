@@ -50,7 +50,8 @@ def reply_with_tools(
     plain: Callable[[], ReplyOutcome],
 ) -> ReplyOutcome:
     """Answer the chat's last message with the tools of ``servers`` offered; ``plain`` writes
-    the reply without tools when none of them could start (each is a ToolNotice)."""
+    the reply without tools when none of them could start, or the model cannot be given any
+    (each reason is a ToolNotice)."""
     cid = conversation_id
     if any(_state(tools, name) != "ready" for name in servers):
         emit(ToolActivity(cid, "starting tools"))
