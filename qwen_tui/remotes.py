@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .config_tables import parse_named_tables
+
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 KEYS = ("name", "base_url", "model", "api_key_env", "context_window")
 MAX_WINDOW = 10_000_000
@@ -116,30 +118,7 @@ def parse_entry(table: Any) -> tuple[RemoteEntry, list[str]]:
 
 def parse_remotes(value: Any) -> tuple[tuple[RemoteEntry, ...], list[str]]:
     """The usable entries of a parsed ``remote`` value and one warning per problem."""
-    if isinstance(value, dict):
-        value = [value]  # [remote] written for [[remote]]
-    if not isinstance(value, list):
-        return (), ["remote must be [[remote]] tables; ignored."]
-    entries: list[RemoteEntry] = []
-    warnings: list[str] = []
-    for index, table in enumerate(value, 1):
-        label = _label(table, index)
-        try:
-            entry, notes = parse_entry(table)
-        except ValueError as exc:
-            warnings.append(f"{label}: {exc}; left out.")
-            continue
-        warnings += [f"{label}: {note}." for note in notes]
-        if any(e.name == entry.name for e in entries):
-            warnings.append(f"{label}: another [[remote]] has this name; left out.")
-            continue
-        entries.append(entry)
-    return tuple(entries), warnings
-
-
-def _label(table: Any, index: int) -> str:
-    name = table.get("name") if isinstance(table, dict) else None
-    return f"[[remote]] {name!r}" if isinstance(name, str) and name else f"[[remote]] #{index}"
+    return parse_named_tables(value, "remote", parse_entry)
 
 
 def find(entries: tuple[RemoteEntry, ...], name: str | None) -> RemoteEntry | None:

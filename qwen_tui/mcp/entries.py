@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config_tables import parse_named_tables
+
 NAME = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 KEYS = ("name", "command", "args", "env", "url", "headers", "enabled", "timeout", "type")
 STDIO_TYPES = ("stdio",)
@@ -156,26 +158,7 @@ def parse_entry(table: Any) -> tuple[McpEntry, list[str]]:
 
 def parse_servers(value: Any) -> tuple[tuple[McpEntry, ...], list[str]]:
     """The usable entries of a parsed ``mcp`` value and one warning per problem."""
-    if isinstance(value, dict):
-        value = [value]  # [mcp] written for [[mcp]]
-    if not isinstance(value, list):
-        return (), ["mcp must be [[mcp]] tables; ignored."]
-    entries: list[McpEntry] = []
-    warnings: list[str] = []
-    for index, table in enumerate(value, 1):
-        name = table.get("name") if isinstance(table, dict) else None
-        label = f"[[mcp]] {name!r}" if isinstance(name, str) and name else f"[[mcp]] #{index}"
-        try:
-            entry, notes = parse_entry(table)
-        except ValueError as exc:
-            warnings.append(f"{label}: {exc}; left out.")
-            continue
-        warnings += [f"{label}: {note}." for note in notes]
-        if any(e.name == entry.name for e in entries):
-            warnings.append(f"{label}: another [[mcp]] has this name; left out.")
-            continue
-        entries.append(entry)
-    return tuple(entries), warnings
+    return parse_named_tables(value, "mcp", parse_entry)
 
 
 def from_json(data: Any) -> tuple[list[McpEntry], list[str]]:

@@ -30,6 +30,7 @@ from ..store.local import LocalModel
 from .bindings import APP_KEYS
 from .controller import REMOTE, ChatController, ChatEngine, label_of
 from .messages import (
+    ChunksWaiting,
     EngineFailed,
     EngineLoaded,
     QueueChanged,
@@ -230,6 +231,11 @@ class QwenApp(App[None]):
     async def on_reply_chunk(self, message: ReplyChunk) -> None:
         self.queue.follow(message.event)
         await self.chat.reply_chunk(message.conversation_id, message.text, message.reasoning)
+
+    async def on_chunks_waiting(self, message: ChunksWaiting) -> None:
+        for chunk in self.queue.take_chunks():
+            self.queue.follow(chunk)
+            await self.chat.reply_chunk(chunk.conversation_id, chunk.text, chunk.reasoning)
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         self.queue.follow(message.event)

@@ -27,6 +27,10 @@ class ReplyChunk(Message):
         self.reasoning = event.reasoning  # a piece of the thinking, not of the answer
 
 
+class ChunksWaiting(Message):
+    """Pieces of a reply are waiting in the app's reply queue (``take_chunks``)."""
+
+
 class ReplyFinished(Message):
     def __init__(self, event: events.ReplyFinished) -> None:
         super().__init__()
