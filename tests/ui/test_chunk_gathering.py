@@ -4,6 +4,7 @@ the queue says still comes after the pieces before it."""
 
 from __future__ import annotations
 
+from qwen_tui.chat.chat_tools import ChatTools
 from qwen_tui.chat.events import ReplyChunk, ReplyFinished
 from qwen_tui.ui.messages import ChunksWaiting
 from qwen_tui.ui.messages import ReplyFinished as FinishedMessage
@@ -18,6 +19,7 @@ class Host:
         self.service = None
         self.engine = None
         self.engine_state = "loading"
+        self.tools = ChatTools([])  # no [[mcp]] servers
 
     def post_message(self, message) -> bool:
         self.posted.append(message)
