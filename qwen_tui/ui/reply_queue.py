@@ -6,11 +6,14 @@ The reply's pieces are gathered rather than posted one message a token: while a
 ``ChunksWaiting`` is on its way, more pieces join it, and the app takes them all at once
 (``take_chunks``), consecutive pieces of one kind joined. A message a token woke the UI
 thread sixty to a hundred times a second, each wake-up taken from the decoder on a 2-core
-machine. Every other event is posted after the pieces before it, so their order holds."""
+machine. Every other event is posted after the pieces before it, and the pieces after it
+wait for a ChunksWaiting of their own (a reply's next round, after its tool calls, may write
+before the round before is shown), so their order holds."""
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -51,16 +54,23 @@ class AppReplyQueue(ReplyQueue):
             return app.engine if app.engine_state == "ready" else None
 
         self.chunks_lock = threading.Lock()
-        self.chunks: list[ReplyChunk] = []  # pieces not yet taken by the app
+        # the pieces not yet taken, a batch per ChunksWaiting posted (oldest first); the
+        # newest takes more pieces only while no other event came after it (``open``)
+        self.batches: deque[list[ReplyChunk]] = deque()
+        self.open = False
 
         def post(event: ReplyEvent) -> None:  # from the worker thread: post_message is safe
             if isinstance(event, ReplyChunk):
                 with self.chunks_lock:
-                    self.chunks.append(event)
-                    if len(self.chunks) > 1:  # a ChunksWaiting is on its way
+                    if self.open:  # a ChunksWaiting is on its way, nothing posted since
+                        self.batches[-1].append(event)
                         return
+                    self.batches.append([event])
+                    self.open = True
                 app.post_message(ChunksWaiting())
                 return
+            with self.chunks_lock:
+                self.open = False  # later pieces come after this event: a batch of their own
             app.post_message(message_for(event))
 
         def run(work: Callable[[], None]) -> None:
@@ -69,9 +79,14 @@ class AppReplyQueue(ReplyQueue):
         super().__init__(app.service, ready_engine, on_event=post, run=run, tools=app.tools)
 
     def take_chunks(self) -> list[ReplyChunk]:
-        """The pieces gathered so far, consecutive ones of one reply and kind joined."""
+        """The pieces of the oldest ChunksWaiting (the one being handled: messages come in
+        order), consecutive ones of one reply and kind joined."""
         with self.chunks_lock:
-            chunks, self.chunks = self.chunks, []
+            if not self.batches:
+                return []
+            chunks = self.batches.popleft()
+            if not self.batches:  # the newest taken: the next piece posts again
+                self.open = False
         joined: list[ReplyChunk] = []
         for chunk in chunks:
             last = joined[-1] if joined else None

@@ -5,9 +5,10 @@ the queue says still comes after the pieces before it."""
 from __future__ import annotations
 
 from qwen_tui.chat.chat_tools import ChatTools
-from qwen_tui.chat.events import ReplyChunk, ReplyFinished
+from qwen_tui.chat.events import ReplyChunk, ReplyFinished, ReplyStarted
 from qwen_tui.ui.messages import ChunksWaiting
 from qwen_tui.ui.messages import ReplyFinished as FinishedMessage
+from qwen_tui.ui.messages import ReplyStarted as StartedMessage
 from qwen_tui.ui.reply_queue import AppReplyQueue
 
 
@@ -57,3 +58,21 @@ def test_pieces_of_two_replies_stay_apart():
         queue._emit(chunk)
     assert len(host.posted) == 1
     assert queue.take_chunks() == [ReplyChunk(1, "ab"), ReplyChunk(2, "c"), ReplyChunk(1, "d")]
+
+
+def test_pieces_after_another_event_wait_for_it():
+    """A reply's next round (after its tool calls), or the next reply, may write while the
+    pieces before are still waiting: those later pieces are not taken with them, ahead of the
+    event between (they would land in the round or reply before)."""
+    host = Host()
+    queue = AppReplyQueue(host)  # type: ignore[arg-type]
+    queue._emit(ReplyChunk(1, "first round "))
+    queue._emit(ReplyStarted(1, 8))  # the next round's message
+    queue._emit(ReplyChunk(1, "second "))
+    queue._emit(ReplyChunk(1, "round"))
+    assert [type(m) for m in host.posted] == [ChunksWaiting, StartedMessage, ChunksWaiting]
+    assert queue.take_chunks() == [ReplyChunk(1, "first round ")]  # the first message's
+    assert queue.take_chunks() == [ReplyChunk(1, "second round")]  # the second's, after it
+    assert queue.take_chunks() == []
+    queue._emit(ReplyChunk(1, "!"))  # all taken: a piece posts again
+    assert [type(m) for m in host.posted][-1] is ChunksWaiting and len(host.posted) == 4
