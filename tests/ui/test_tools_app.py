@@ -7,6 +7,7 @@ happens."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 
 import pytest
@@ -29,6 +30,7 @@ from tool_app import (
 )
 
 from qwen_tui.chat.tool_loop import NOT_RUN, REFUSED
+from qwen_tui.engine.open import open_engine
 from qwen_tui.ui.screens import chat_tools
 from qwen_tui.ui.screens.tool_approval import ToolApprovalScreen
 from qwen_tui.ui.widgets.chat_view import AssistantMessage, Note
@@ -215,3 +217,40 @@ async def test_a_model_that_cannot_call_tools_answers_without_them(make_app, ins
         ]
         assert roles(store, cid) == ["user", "assistant"]
         assert store.messages(cid)[-1].state == "complete"
+
+
+async def test_esc_while_the_model_writes_after_a_call_stops_that_round(make_app):
+    gate = threading.Event()
+
+    def held(model, settings):  # the real engine, held after each piece of an answer
+        engine = open_engine(model.path, threads=1, kv_cache_mb=64)
+        chat = engine.chat
+
+        def chat_held(messages, params=None, *, on_text=None, **options):
+            def piece(text: str) -> None:
+                on_text(text)
+                gate.wait(30)
+
+            return chat(messages, params, on_text=piece if on_text else None, **options)
+
+        engine.chat = chat_held
+        return engine
+
+    store, cid = chat_with_tools()
+    app = make_app(tool_settings(), store=store, engine_factory=held)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(app, pilot)
+        await send(pilot, "What is 2 + 3?")
+        await asked(pilot)
+        await pilot.click("#once")
+        # the round after the call writes its answer (the call it was made not to make)
+        await until(pilot, lambda: app.queue.live.get(cid), 30, "the answer")
+        await pilot.press("escape")
+        gate.set()
+        await wait_idle(app, pilot)
+        assert roles(store, cid) == ["user", "assistant", "tool", "assistant"]
+        last = store.messages(cid)[-1]
+        assert last.state == "stopped" and last.content and not last.tool_calls
+        assert app.chat.status.state == "stopped"
+        notes = [shown_text(n) for n in app.chat.chat_view.query(Note)]
+        assert any(n.startswith("⏹ stopped") for n in notes)
