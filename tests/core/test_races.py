@@ -100,6 +100,7 @@ def test_the_reply_queue_reads_the_engine_once(engine, tmp_path):
     run on the engine the worker saw, not fail with "The model failed: AttributeError"."""
     from qwen_tui import config
     from qwen_tui.chat import ChatService
+    from qwen_tui.chat.chat_tools import ChatTools
     from qwen_tui.history import ConversationStore
     from qwen_tui.ui.reply_queue import AppReplyQueue as ReplyQueue
 
@@ -109,6 +110,7 @@ def test_the_reply_queue_reads_the_engine_once(engine, tmp_path):
     class App:
         engine_state = "ready"
         service = ChatService(store, lambda: settings)
+        tools = ChatTools([])  # no [[mcp]] servers
         posted: list = []
         reads = 0
 
