@@ -4,7 +4,7 @@ table of one name left out too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 
@@ -40,3 +40,54 @@ def parse_named_tables(
             continue
         entries.append(entry)
     return tuple(entries), warnings
+
+
+def edit_named_tables(
+    document: Any,
+    kind: str,
+    entries: Sequence[Entry],
+    parse_entry: Callable[[Any], tuple[Entry, list[str]]],
+    update: Callable[[Any, Entry, Entry], None],
+) -> None:
+    """Make the ``[[kind]]`` tables of a tomlkit document say ``entries``: a kept entry's table
+    is passed to ``update(table, as_written, entry)``, removed ones are deleted, new ones
+    appended (filled by ``update`` from an empty table); a table that cannot be read, or a
+    second table of one name (left out when read), stays as the user wrote it."""
+    import tomlkit
+
+    current = document.get(kind)
+    if not isinstance(current, list):  # absent, or not an array of tables: ours replaces it
+        current = None
+    wanted = {e.name: e for e in entries}
+    if current is not None:
+        seen: set[str] = set()
+        gone: list[int] = []
+        for index, table in enumerate(current):
+            try:
+                written = parse_entry(table.unwrap())[0]
+            except (ValueError, AttributeError):
+                continue  # unreadable: not ours to touch
+            if written.name in seen:
+                continue  # a second table of a name was left out when read: the same here
+            seen.add(written.name)
+            entry = wanted.pop(written.name, None)
+            if entry is None:
+                gone.append(index)
+            else:
+                update(table, written, entry)
+        for index in reversed(gone):
+            del current[index]
+    new = [e for e in entries if e.name in wanted]
+    if current is None:
+        if not new:
+            document.pop(kind, None)
+            return
+        current = tomlkit.aot()
+        document[kind] = current
+    for entry in new:
+        table = tomlkit.table()
+        table.trivia.indent = "\n"  # a blank line before its [[kind]]
+        update(table, entry, entry)
+        current.append(table)
+    if not len(current):
+        del document[kind]

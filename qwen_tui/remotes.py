@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config_tables import parse_named_tables
+from .config_tables import edit_named_tables, parse_named_tables
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 KEYS = ("name", "base_url", "model", "api_key_env", "context_window")
@@ -132,44 +132,11 @@ def edit_document(document: Any, entries: tuple[RemoteEntry, ...]) -> None:
     """Make the [[remote]] tables of a tomlkit document say ``entries``: tables of entries kept
     are updated in place (their comments and order stay), removed ones deleted, new ones
     appended; a table that cannot be read is left as the user wrote it."""
-    import tomlkit
 
-    current = document.get("remote")
-    if not isinstance(current, list):  # absent, or not an array of tables: ours replaces it
-        current = None
-    wanted = {e.name: e for e in entries}
-    if current is not None:
-        seen: set[str] = set()
-        gone: list[int] = []
-        for index, table in enumerate(current):
-            try:
-                name = parse_entry(table.unwrap())[0].name
-            except (ValueError, AttributeError):
-                continue  # unreadable: not ours to touch
-            if name in seen:
-                continue  # a second table of a name was left out when read: the same here
-            seen.add(name)
-            entry = wanted.pop(name, None)
-            if entry is None:
-                gone.append(index)
-            else:
-                _update_table(table, entry)
-        for index in reversed(gone):
-            del current[index]
-    new = [e for e in entries if e.name in wanted]
-    if current is None:
-        if not new:
-            document.pop("remote", None)
-            return
-        current = tomlkit.aot()
-        document["remote"] = current
-    for entry in new:
-        table = tomlkit.table()
-        table.trivia.indent = "\n"  # a blank line before its [[remote]]
+    def update(table: Any, _written: RemoteEntry, entry: RemoteEntry) -> None:
         _update_table(table, entry)
-        current.append(table)
-    if not len(current):
-        del document["remote"]
+
+    edit_named_tables(document, "remote", entries, parse_entry, update)
 
 
 def _update_table(table: Any, entry: RemoteEntry) -> None:

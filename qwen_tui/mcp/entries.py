@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config_tables import parse_named_tables
+from ..config_tables import edit_named_tables, parse_named_tables
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
 KEYS = ("name", "command", "args", "env", "url", "headers", "enabled", "timeout", "type")
@@ -196,46 +196,15 @@ def edit_document(document: Any, entries: tuple[McpEntry, ...]) -> None:
     """Make the [[mcp]] tables of a tomlkit document say ``entries``: a table whose entry is
     unchanged (or that cannot be read) stays as the user wrote it, with its comments; changed
     ones are rewritten in place, removed ones deleted, new ones appended."""
-    import tomlkit
+    edit_named_tables(document, "mcp", entries, parse_entry, _rewrite_if_changed)
 
-    current = document.get("mcp")
-    if not isinstance(current, list):
-        current = None
-    wanted = {e.name: e for e in entries}
-    if current is not None:
-        seen: set[str] = set()
-        gone: list[int] = []
-        for index, table in enumerate(current):
-            try:
-                written = parse_entry(table.unwrap())[0]
-            except (ValueError, AttributeError):
-                continue  # unreadable: not ours to touch
-            if written.name in seen:
-                continue  # a second table of a name was left out when read: the same here
-            seen.add(written.name)
-            entry = wanted.pop(written.name, None)
-            if entry is None:
-                gone.append(index)
-            elif written != entry:
-                for key in list(table):
-                    del table[key]
-                _fill(table, entry)
-        for index in reversed(gone):
-            del current[index]
-    new = [e for e in entries if e.name in wanted]
-    if current is None:
-        if not new:
-            document.pop("mcp", None)
-            return
-        current = tomlkit.aot()
-        document["mcp"] = current
-    for entry in new:
-        table = tomlkit.table()
-        table.trivia.indent = "\n"
-        _fill(table, entry)
-        current.append(table)
-    if not len(current):
-        del document["mcp"]
+
+def _rewrite_if_changed(table: Any, written: McpEntry, entry: McpEntry) -> None:
+    if table and written == entry:
+        return
+    for key in list(table):
+        del table[key]
+    _fill(table, entry)
 
 
 def _fill(table: Any, entry: McpEntry) -> None:
