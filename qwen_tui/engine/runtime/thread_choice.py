@@ -11,11 +11,16 @@ Results do not depend on the count (each output is computed the same way by one 
 switching costs nothing but the trial tokens.
 
 - A trial: ``TRIAL`` tokens with another count; its first is dropped (threads waking up), the
-  median of the rest is compared with the median of the current count's last ``TRIAL`` tokens.
-  A count more than ``MARGIN`` faster takes over.
+  median of the rest is compared with the current count's ``pace``: the lower median of its
+  last ``WINDOW`` tokens. A count more than ``MARGIN`` faster takes over.
+- The window is long enough that a short burst of other work does not count: the app's own
+  UI thread, redrawing a streaming reply, shares a core with one of the decoding threads for
+  two or three tokens, and one thread, alone on the other core, is faster for as long. Judged
+  on the last four tokens, such bursts moved decode to one thread for a third of a reply; a
+  process that keeps a core busy slows every token, and is seen after five.
 - Trials of a count that lost by far (``FAR``) come less often (the wait doubles up to
   ``LONGEST`` tokens): on a quiet machine they cost under 1 % of decode.
-- The current count getting much slower than it was (``SLOWER`` over ``TRIAL`` tokens, or
+- The current count getting much slower than it was (its pace ``SLOWER``, or
   one token ``JOLT`` times slower: another process started) brings the next trial forward.
 - A trial token more than ``ABORT`` times slower ends its trial at once. With another
   program's process group on one of two cores, Linux's autogroup scheduling gives each group
@@ -31,6 +36,7 @@ import statistics
 from collections import deque
 
 TRIAL = 4  # tokens a trial runs (the first is not counted)
+WINDOW = 8  # the current count's last tokens its pace is taken from (more than half of them)
 FIRST = 8  # tokens before the first trial
 EVERY = 32  # tokens between trials while counts are close
 LONGEST = 256  # the longest wait for a count that lost by far
@@ -57,7 +63,7 @@ class ThreadChoice:
     def __init__(self, most: int) -> None:
         self.counts = candidates(max(most, 1))
         self.current = self.counts[0]
-        self.recent: deque[float] = deque(maxlen=TRIAL)  # the current count's last tokens
+        self.recent: deque[float] = deque(maxlen=WINDOW)  # the current count's last tokens
         self.best_seen: float | None = None  # the current count's fastest median so far
         self.gaps = {c: EVERY for c in self.counts}  # tokens between a count's trials
         self.waits = {c: FIRST for c in self.counts}  # tokens until its next trial
@@ -70,8 +76,12 @@ class ThreadChoice:
         return {"threads": self.current, "most": self.counts[0], "counts": self.counts,
                 "switches": self.switches}  # fmt: skip
 
+    def pace(self) -> float:
+        """The current count's seconds a token: slower only once most of its window is."""
+        return statistics.median_low(self.recent)
+
     def pick(self) -> int:
-        if self.trying is None and len(self.recent) == TRIAL:
+        if self.trying is None and len(self.recent) == WINDOW:
             due = [c for c in self.counts if c != self.current and self.waits[c] <= 0]
             if due:
                 self.trying, self.trial = due[0], []
@@ -80,7 +90,7 @@ class ThreadChoice:
     def record(self, threads: int, seconds: float) -> None:
         if threads == self.trying:
             self.trial.append(seconds)
-            if seconds > ABORT * statistics.median(self.recent):
+            if seconds > ABORT * self.pace():
                 self._lost(threads, sum(self.trial))
             elif len(self.trial) == TRIAL:
                 self._judge(threads)
@@ -91,13 +101,13 @@ class ThreadChoice:
         self.recent.append(seconds)
         for c in self.waits:
             self.waits[c] -= 1
-        if len(self.recent) < TRIAL:
+        if len(self.recent) < WINDOW:
             return
-        now = statistics.median(self.recent)
+        now = self.pace()
         if self.best_seen is not None and seconds > JOLT * self.best_seen:
             # one token ten times slower: another process took a core (a hiccup that long is
             # rare); try the other counts now, against this token
-            self.recent = deque([seconds] * TRIAL, maxlen=TRIAL)
+            self.recent = deque([seconds] * WINDOW, maxlen=WINDOW)
             now = seconds
         if self.best_seen is None or now < self.best_seen:
             self.best_seen = now
@@ -106,12 +116,12 @@ class ThreadChoice:
             self.best_seen = now
 
     def _judge(self, threads: int) -> None:
-        theirs, ours = statistics.median(self.trial[1:]), statistics.median(self.recent)
+        theirs, ours = statistics.median(self.trial[1:]), self.pace()
         self.trying, self.trial = None, []
         if theirs < (1 - MARGIN) * ours:
             old, self.current = self.current, threads
             self.switches += 1
-            self.recent = deque([theirs] * TRIAL, maxlen=TRIAL)
+            self.recent = deque([theirs] * WINDOW, maxlen=WINDOW)
             self.best_seen = theirs
             self.gaps[old] = self.waits[old] = EVERY
             return
@@ -125,7 +135,7 @@ class ThreadChoice:
         the current count's tokens): its trials come less often."""
         self.trying, self.trial = None, []
         gap = min(2 * self.gaps[threads], LONGEST)
-        ours = statistics.median(self.recent)
+        ours = self.pace()
         extra = spent - TRIAL * ours  # what the trial cost beyond the same tokens on ours
         if extra > 0:
             gap = max(gap, min(int(extra / (COST * ours)), SLOWEST))
