@@ -32,6 +32,18 @@ def llama_python() -> str:
     pytest.skip(why)
 
 
+def llama_lib_dir() -> Path:
+    """``llama_cpp/lib`` (its ggml libraries) beside that Python, or skip (fail in CI)."""
+    env = Path(llama_python()).parent.parent
+    found = sorted(env.glob("lib/python3*/site-packages/llama_cpp/lib"))
+    if found and (found[0] / "libggml-cpu.so").is_file():
+        return found[0]
+    why = f"no llama_cpp/lib with libggml-cpu.so under {env}"
+    if os.environ.get("QWEN_TUI_REQUIRE_PEERS") == "1":
+        pytest.fail(why + "; QWEN_TUI_REQUIRE_PEERS=1 makes this a failure")
+    pytest.skip(why)
+
+
 @contextmanager
 def llama_server(gguf: Path, alias: str, n_ctx: int = 512) -> Iterator[str]:
     """``python -m llama_cpp.server`` on a free loopback port; yields its API root (…/v1)."""
