@@ -8,11 +8,20 @@ The reply's pieces are gathered rather than posted one message a token: while a
 thread sixty to a hundred times a second, each wake-up taken from the decoder on a 2-core
 machine. Every other event is posted after the pieces before it, and the pieces after it
 wait for a ChunksWaiting of their own (a reply's next round, after its tool calls, may write
-before the round before is shown), so their order holds."""
+before the round before is shown), so their order holds.
+
+A ChunksWaiting is also posted at most every ``GAP`` seconds: the UI thread, idle between
+redraws, took each one at once, so each batch was one piece and the app still woke at every
+token (500 messages a 512-token reply). A piece that comes sooner starts a batch that is held;
+the next piece after ``GAP``, or the next other event, posts it. Since the reply is redrawn at
+most every ``FASTEST`` seconds (``redraw_pace.py``), no redraw misses a piece for it; only a
+reply that stops writing for a while without ending (a slow server) shows its last held
+piece when it writes again."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -24,6 +33,9 @@ from ..chat.chat_tools import ChatTools
 from ..chat.events import ReplyChunk
 from ..engine.types import Engine
 from .messages import ChunksWaiting, message_for
+from .redraw_pace import FASTEST
+
+GAP = FASTEST  # seconds between ChunksWaiting messages, at least
 
 
 class QueueHost(Protocol):
@@ -49,28 +61,46 @@ class QueueHost(Protocol):
 
 
 class AppReplyQueue(ReplyQueue):
-    def __init__(self, app: QueueHost) -> None:
+    def __init__(self, app: QueueHost, clock: Callable[[], float] = time.monotonic) -> None:
         def ready_engine() -> Engine | None:
             return app.engine if app.engine_state == "ready" else None
 
         self.chunks_lock = threading.Lock()
-        # the pieces not yet taken, a batch per ChunksWaiting posted (oldest first); the
-        # newest takes more pieces only while no other event came after it (``open``)
+        # the pieces not yet taken, a batch per ChunksWaiting (oldest first); the newest
+        # takes more pieces only while no other event came after it (``open``), and its
+        # ChunksWaiting may not be posted yet (``held``)
         self.batches: deque[list[ReplyChunk]] = deque()
         self.open = False
+        self.held = False
+        self.posted_at = -GAP  # when the last ChunksWaiting was posted
+
+        def due() -> bool:  # with chunks_lock held
+            now = clock()
+            if now - self.posted_at < GAP:
+                return False
+            self.posted_at, self.held = now, False
+            return True
 
         def post(event: ReplyEvent) -> None:  # from the worker thread: post_message is safe
             if isinstance(event, ReplyChunk):
                 with self.chunks_lock:
-                    if self.open:  # a ChunksWaiting is on its way, nothing posted since
+                    if self.open:  # the newest batch takes it
                         self.batches[-1].append(event)
-                        return
-                    self.batches.append([event])
-                    self.open = True
+                        if not (self.held and due()):
+                            return
+                    else:
+                        self.batches.append([event])
+                        self.open = True
+                        if not due():
+                            self.held = True
+                            return
                 app.post_message(ChunksWaiting())
                 return
             with self.chunks_lock:
                 self.open = False  # later pieces come after this event: a batch of their own
+                held, self.held = self.held, False
+            if held:  # the pieces before this event are shown before it
+                app.post_message(ChunksWaiting())
             app.post_message(message_for(event))
 
         def run(work: Callable[[], None]) -> None:
