@@ -40,7 +40,7 @@ from .messages import (
     ToolEvent,
 )
 from .plain import visible
-from .reply_queue import AppReplyQueue
+from .reply_queue import GAP, AppReplyQueue
 from .screens.chat import ChatScreen
 
 QUIT_WAIT = 10.0  # seconds quitting waits for the reply being written to stop and save
@@ -233,6 +233,7 @@ class QwenApp(App[None]):
         await self.chat.reply_chunk(message.conversation_id, message.text, message.reasoning)
 
     async def on_chunks_waiting(self, message: ChunksWaiting) -> None:
+        self.set_timer(GAP, self.queue.release_held)  # pieces held meanwhile are not stranded
         for chunk in self.queue.take_chunks():
             self.queue.follow(chunk)
             await self.chat.reply_chunk(chunk.conversation_id, chunk.text, chunk.reasoning)

@@ -13,10 +13,12 @@ before the round before is shown), so their order holds.
 A ChunksWaiting is also posted at most every ``GAP`` seconds: the UI thread, idle between
 redraws, took each one at once, so each batch was one piece and the app still woke at every
 token (500 messages a 512-token reply). A piece that comes sooner starts a batch that is held;
-the next piece after ``GAP``, or the next other event, posts it. Since the reply is redrawn at
-most every ``FASTEST`` seconds (``redraw_pace.py``), no redraw misses a piece for it; only a
-reply that stops writing for a while without ending (a slow server) shows its last held
-piece when it writes again."""
+the next piece after ``GAP``, the next other event, or the app ``GAP`` after it took the last
+batch (``release_held``: a reply that stops writing for a while without ending, a slow
+server, still shows its last pieces), whichever comes first, posts it. The reply is redrawn
+at most every ``FASTEST`` seconds (``redraw_pace.py``), so no redraw misses a piece for it.
+Every post happens under ``chunks_lock``, so a batch's message is always queued before the
+message of the event after it, whichever thread posts it."""
 
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ class AppReplyQueue(ReplyQueue):
         self.open = False
         self.held = False
         self.posted_at = -GAP  # when the last ChunksWaiting was posted
+        self.app, self.clock = app, clock
 
         def due() -> bool:  # with chunks_lock held
             now = clock()
@@ -82,31 +85,38 @@ class AppReplyQueue(ReplyQueue):
             return True
 
         def post(event: ReplyEvent) -> None:  # from the worker thread: post_message is safe
-            if isinstance(event, ReplyChunk):
-                with self.chunks_lock:
-                    if self.open:  # the newest batch takes it
-                        self.batches[-1].append(event)
-                        if not (self.held and due()):
-                            return
-                    else:
-                        self.batches.append([event])
-                        self.open = True
-                        if not due():
-                            self.held = True
-                            return
-                app.post_message(ChunksWaiting())
-                return
             with self.chunks_lock:
-                self.open = False  # later pieces come after this event: a batch of their own
-                held, self.held = self.held, False
-            if held:  # the pieces before this event are shown before it
-                app.post_message(ChunksWaiting())
-            app.post_message(message_for(event))
+                if not isinstance(event, ReplyChunk):
+                    self.open = False  # later pieces come after it: a batch of their own
+                    if self.held:  # the pieces before this event are shown before it
+                        self.held = False
+                        app.post_message(ChunksWaiting())
+                    app.post_message(message_for(event))
+                elif self.open:  # the newest batch takes it
+                    self.batches[-1].append(event)
+                    if self.held and due():
+                        app.post_message(ChunksWaiting())
+                else:
+                    self.batches.append([event])
+                    self.open = True
+                    if due():
+                        app.post_message(ChunksWaiting())
+                    else:
+                        self.held = True
 
         def run(work: Callable[[], None]) -> None:
             app.run_worker(work, thread=True, group="generate", name="generate")
 
         super().__init__(app.service, ready_engine, on_event=post, run=run, tools=app.tools)
+
+    def release_held(self) -> None:
+        """Post a held batch now (the app calls it ``GAP`` after taking one): the reply may
+        have stopped writing, and its last pieces would wait for its next."""
+        with self.chunks_lock:
+            if self.held:
+                self.held = False
+                self.posted_at = self.clock()
+                self.app.post_message(ChunksWaiting())
 
     def take_chunks(self) -> list[ReplyChunk]:
         """The pieces of the oldest ChunksWaiting (the one being handled: messages come in

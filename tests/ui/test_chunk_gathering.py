@@ -113,3 +113,20 @@ def test_pieces_soon_after_a_message_are_held_until_the_next_after_gap_or_an_eve
     queue._emit(ReplyFinished(1, 7, "abcdef", None, None))  # ...and posted before the end
     assert [type(m) for m in host.posted][2:] == [ChunksWaiting, FinishedMessage]
     assert queue.take_chunks() == [ReplyChunk(1, "f")]
+
+
+def test_a_held_batch_is_released_when_the_reply_stops_writing():
+    """A reply that stops writing without ending (a slow server, a stuck engine) would keep its
+    held pieces until its next one: the app releases them GAP after it took the last batch."""
+    host, now = Host(), [10.0]
+    queue = AppReplyQueue(host, lambda: now[0])  # type: ignore[arg-type]
+    queue._emit(ReplyChunk(1, "Hello"))
+    assert queue.take_chunks() == [ReplyChunk(1, "Hello")]
+    now[0] += 0.01
+    queue._emit(ReplyChunk(1, ", world"))  # held, and nothing more comes
+    assert len(host.posted) == 1
+    queue.release_held()  # the app's timer, GAP after it took "Hello"
+    assert [type(m) for m in host.posted] == [ChunksWaiting, ChunksWaiting]
+    assert queue.take_chunks() == [ReplyChunk(1, ", world")]
+    queue.release_held()  # nothing held: nothing posted
+    assert len(host.posted) == 2
