@@ -34,7 +34,6 @@ from .messages import (
     EngineFailed,
     EngineLoaded,
     QueueChanged,
-    ReplyChunk,
     ReplyFinished,
     ReplyStarted,
     ToolEvent,
@@ -227,10 +226,6 @@ class QwenApp(App[None]):
     async def on_reply_started(self, message: ReplyStarted) -> None:
         self.queue.follow(message.event)
         await self.chat.reply_started(message.conversation_id)
-
-    async def on_reply_chunk(self, message: ReplyChunk) -> None:
-        self.queue.follow(message.event)
-        await self.chat.reply_chunk(message.conversation_id, message.text, message.reasoning)
 
     async def on_chunks_waiting(self, message: ChunksWaiting) -> None:
         self.set_timer(GAP, self.queue.release_held)  # pieces held meanwhile are not stranded

@@ -18,15 +18,6 @@ class ReplyStarted(Message):
         self.message_id = event.message_id
 
 
-class ReplyChunk(Message):
-    def __init__(self, event: events.ReplyChunk) -> None:
-        super().__init__()
-        self.event = event
-        self.conversation_id = event.conversation_id
-        self.text = event.text
-        self.reasoning = event.reasoning  # a piece of the thinking, not of the answer
-
-
 class ChunksWaiting(Message):
     """Pieces of a reply are waiting in the app's reply queue (``take_chunks``)."""
 
@@ -66,11 +57,10 @@ class ToolEvent(Message):
 
 
 def message_for(event: events.ReplyEvent) -> Message:
-    """The Textual message that carries a reply queue's event."""
+    """The Textual message that carries a reply queue's event (a reply's pieces are gathered
+    instead: ``ChunksWaiting``)."""
     if isinstance(event, events.ReplyStarted):
         return ReplyStarted(event)
-    if isinstance(event, events.ReplyChunk):
-        return ReplyChunk(event)
     if isinstance(event, events.ReplyFinished):
         return ReplyFinished(event)
     if isinstance(event, events.QueueChanged):
