@@ -77,32 +77,21 @@ class AppReplyQueue(ReplyQueue):
         self.posted_at = -GAP  # when the last ChunksWaiting was posted
         self.app, self.clock = app, clock
 
-        def due() -> bool:  # with chunks_lock held
-            now = clock()
-            if now - self.posted_at < GAP:
-                return False
-            self.posted_at, self.held = now, False
-            return True
-
         def post(event: ReplyEvent) -> None:  # from the worker thread: post_message is safe
             with self.chunks_lock:
                 if not isinstance(event, ReplyChunk):
                     self.open = False  # later pieces come after it: a batch of their own
                     if self.held:  # the pieces before this event are shown before it
-                        self.held = False
-                        app.post_message(ChunksWaiting())
+                        self._post_batch()
                     app.post_message(message_for(event))
-                elif self.open:  # the newest batch takes it
+                    return
+                if self.open:  # the newest batch takes it
                     self.batches[-1].append(event)
-                    if self.held and due():
-                        app.post_message(ChunksWaiting())
-                else:
+                else:  # a batch of its own, held until its ChunksWaiting is posted
                     self.batches.append([event])
-                    self.open = True
-                    if due():
-                        app.post_message(ChunksWaiting())
-                    else:
-                        self.held = True
+                    self.open = self.held = True
+                if self.held and clock() - self.posted_at >= GAP:
+                    self._post_batch()
 
         def run(work: Callable[[], None]) -> None:
             app.run_worker(work, thread=True, group="generate", name="generate")
@@ -114,9 +103,13 @@ class AppReplyQueue(ReplyQueue):
         have stopped writing, and its last pieces would wait for its next."""
         with self.chunks_lock:
             if self.held:
-                self.held = False
-                self.posted_at = self.clock()
-                self.app.post_message(ChunksWaiting())
+                self._post_batch()
+
+    def _post_batch(self) -> None:
+        """Post the held batch's ChunksWaiting (with ``chunks_lock`` held)."""
+        self.held = False
+        self.posted_at = self.clock()
+        self.app.post_message(ChunksWaiting())
 
     def take_chunks(self) -> list[ReplyChunk]:
         """The pieces of the oldest ChunksWaiting (the one being handled: messages come in

@@ -64,7 +64,7 @@ class ThreadChoice:
         self.counts = candidates(max(most, 1))
         self.current = self.counts[0]
         self.recent: deque[float] = deque(maxlen=WINDOW)  # the current count's last tokens
-        self.best_seen: float | None = None  # the current count's fastest median so far
+        self.best_seen: float | None = None  # the current count's fastest pace so far
         self.gaps = {c: EVERY for c in self.counts}  # tokens between a count's trials
         self.waits = {c: FIRST for c in self.counts}  # tokens until its next trial
         self.trying: int | None = None
